@@ -1,1 +1,24 @@
-//! Rasters in, aligned tiles out.
+//! gengdi's tiling engine: rasters in, aligned tiles out.
+//!
+//! - [`Scene`]: one raster of one date — size, type, band names, nodata, CRS, affine,
+//!   date — with window reads through the fast reader ([`tiff::TiffReader`], pure Rust,
+//!   many threads on one file) or GDAL for other formats.
+//! - [`TileGrid`]: tiles with a halo, every pixel in exactly one tile core.
+//! - [`SceneStack`]: several dates on one analysis grid (warped by GDAL where needed),
+//!   read tile by tile in parallel with bounded memory.
+//! - [`cog`]: class / probability maps written as Cloud-Optimized GeoTIFF.
+
+pub mod bands;
+pub mod dtype;
+pub mod error;
+pub mod geo;
+pub mod scene;
+pub mod tiff;
+pub mod window;
+
+pub use bands::{CommonBand, Sensor};
+pub use dtype::{DataType, Sample};
+pub use error::{Result, TilingError};
+pub use geo::{Crs, GeoTransform};
+pub use scene::{BandInfo, Scene, SceneOptions};
+pub use window::PixelWindow;

@@ -1,0 +1,566 @@
+//! A scene: one raster file of one date, with everything gengdi needs to know about it.
+//!
+//! Metadata (CRS, band descriptions, nodata, dates) comes from GDAL, which reads every
+//! format; pixels come from the fast reader for the TIFFs it decodes and from GDAL for
+//! everything else. For TIFFs the georeferencing is also read from the tags directly, so
+//! the three GeoTIFF mechanisms and PixelIsPoint are handled in one place we control.
+
+use crate::bands::{CommonBand, Sensor};
+use crate::dtype::{DataType, Sample};
+use crate::error::{Result, TilingError};
+use crate::geo::{Crs, GeoTransform};
+use crate::tiff::geo::{GeoMechanism, RasterType, TiffGeo};
+use crate::tiff::{self, TiffReader};
+use crate::window::PixelWindow;
+use chrono::NaiveDate;
+use gdal::Metadata;
+use ndarray::Array3;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a user can say about a scene that the file itself gets wrong or leaves out.
+#[derive(Clone, Debug)]
+pub struct SceneOptions {
+    /// Band names in file order, overriding the file's descriptions.
+    pub band_names: Option<Vec<String>>,
+    /// Sensor, overriding the guess from the file name.
+    pub sensor: Option<Sensor>,
+    /// Nodata value for every band, overriding (or supplying) the declared one —
+    /// e.g. Sentinel-2 edge tiles that declare none but use 0.
+    pub nodata: Option<f64>,
+    /// Acquisition date, overriding metadata and file name.
+    pub date: Option<NaiveDate>,
+    /// Read pixels through GDAL even where the fast reader could.
+    pub force_gdal: bool,
+    /// Most bytes one read may allocate.
+    pub budget_bytes: u64,
+}
+
+impl Default for SceneOptions {
+    fn default() -> Self {
+        SceneOptions {
+            band_names: None,
+            sensor: None,
+            nodata: None,
+            date: None,
+            force_gdal: false,
+            budget_bytes: tiff::DEFAULT_BUDGET_BYTES,
+        }
+    }
+}
+
+/// One band of a scene.
+#[derive(Clone, Debug, Serialize)]
+pub struct BandInfo {
+    /// 1-based, as GDAL counts.
+    pub index: usize,
+    pub name: String,
+    pub common_name: Option<CommonBand>,
+    pub nodata: Option<f64>,
+}
+
+/// How the file is laid out on disk (TIFFs only).
+#[derive(Clone, Debug, Serialize)]
+pub struct TiffStructure {
+    pub tiled: bool,
+    pub chunk_width: usize,
+    pub chunk_height: usize,
+    pub compression: String,
+    pub predictor: String,
+    pub band_interleaved: bool,
+    pub big_tiff: bool,
+    pub big_endian: bool,
+    pub overviews: usize,
+}
+
+/// Which reader delivers the pixels.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "reader", rename_all = "snake_case")]
+pub enum ReaderKind {
+    Fast,
+    Gdal { reason: String },
+}
+
+/// Where the acquisition date came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateSource {
+    Given,
+    Metadata,
+    StacItem,
+    FileName,
+}
+
+/// One raster file of one date.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scene {
+    pub path: PathBuf,
+    pub driver: String,
+    pub width: usize,
+    pub height: usize,
+    pub dtype: DataType,
+    pub bands: Vec<BandInfo>,
+    pub sensor: Option<Sensor>,
+    pub crs: Option<Crs>,
+    pub world_from_pixel: Option<GeoTransform>,
+    pub raster_type: RasterType,
+    pub georeferencing: Option<GeoMechanism>,
+    pub date: Option<NaiveDate>,
+    pub date_source: Option<DateSource>,
+    pub structure: Option<TiffStructure>,
+    pub reader: ReaderKind,
+    #[serde(skip)]
+    fast: Option<Arc<TiffReader>>,
+    #[serde(skip)]
+    budget_bytes: u64,
+}
+
+impl Scene {
+    pub fn open(path: impl AsRef<Path>) -> Result<Scene> {
+        Scene::open_with(path, &SceneOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, opts: &SceneOptions) -> Result<Scene> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(TilingError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        // The fast reader first: its structural errors are the most precise ones.
+        let (fast, reader_kind) = match TiffReader::open(path) {
+            Ok(r) if !opts.force_gdal => (Some(r.with_budget(opts.budget_bytes)), ReaderKind::Fast),
+            Ok(r) => (
+                Some(r.with_budget(opts.budget_bytes)),
+                ReaderKind::Gdal {
+                    reason: "GDAL reading was asked for".into(),
+                },
+            ),
+            Err(TilingError::NotTiff { .. }) => (
+                None,
+                ReaderKind::Gdal {
+                    reason: "not a TIFF".into(),
+                },
+            ),
+            Err(TilingError::Unsupported { reason, .. }) => (None, ReaderKind::Gdal { reason }),
+            Err(e) => return Err(e),
+        };
+        let ds = gdal::Dataset::open(path).map_err(|e| TilingError::gdal(path, e))?;
+        let (width, height) = ds.raster_size();
+        let count = ds.raster_count();
+        if count == 0 {
+            return Err(TilingError::malformed(path, "the raster has no bands"));
+        }
+        let first = ds.rasterband(1).map_err(|e| TilingError::gdal(path, e))?;
+        let dtype = DataType::from_gdal(first.band_type()).ok_or_else(|| {
+            TilingError::unsupported(path, format!("GDAL data type {:?}", first.band_type()))
+        })?;
+        if let Some(f) = &fast {
+            if f.width() != width
+                || f.height() != height
+                || f.band_count() != count
+                || f.dtype() != dtype
+            {
+                return Err(TilingError::malformed(
+                    path,
+                    format!(
+                        "TIFF tags say {}x{}x{} {} but GDAL sees {width}x{height}x{count} {dtype}",
+                        f.width(),
+                        f.height(),
+                        f.band_count(),
+                        f.dtype()
+                    ),
+                ));
+            }
+        }
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let sensor = opts.sensor.or_else(|| {
+            Sensor::from_file_name(file_name).or_else(|| {
+                path.parent()
+                    .and_then(|p| p.file_name())
+                    .and_then(|n| n.to_str())
+                    .and_then(Sensor::from_file_name)
+            })
+        });
+        let bands = band_infos(path, &ds, count, sensor, opts)?;
+
+        // Georeferencing: the TIFF tags where there are any, else GDAL's.
+        let tiff_geo = fast.as_ref().map(|f| TiffGeo::from_ifd(f.first_ifd()));
+        let (world_from_pixel, raster_type, mechanism) = match &tiff_geo {
+            Some(g) if g.mechanism().is_some() => {
+                (g.world_from_pixel(), g.raster_type(), g.mechanism())
+            }
+            _ => {
+                let gt = ds
+                    .geo_transform()
+                    .ok()
+                    .map(GeoTransform)
+                    .filter(|g| g.is_invertible() && g.0 != [0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+                let rt = match ds.metadata_item("AREA_OR_POINT", "").as_deref() {
+                    Some("Point") => RasterType::PixelIsPoint,
+                    _ => RasterType::PixelIsArea,
+                };
+                (gt, rt, None)
+            }
+        };
+        let crs = ds
+            .spatial_ref()
+            .ok()
+            .or_else(|| ds.gcp_spatial_ref())
+            .and_then(|s| Crs::from_spatial_ref(&s));
+
+        let (date, date_source) = acquisition_date(path, &ds, opts);
+        let structure = fast.as_ref().map(|f| {
+            let l = f.layout();
+            let (cw, ch) = l.chunk_size();
+            TiffStructure {
+                tiled: l.is_tiled(),
+                chunk_width: cw,
+                chunk_height: ch,
+                compression: l.compression.name().to_string(),
+                predictor: format!("{:?}", l.predictor).to_lowercase(),
+                band_interleaved: l.planar_separate,
+                big_tiff: f.is_big_tiff(),
+                big_endian: f.byte_order() == tiff::ByteOrder::Big,
+                overviews: f.overview_count(),
+            }
+        });
+        let fast = match reader_kind {
+            ReaderKind::Fast => fast.map(Arc::new),
+            ReaderKind::Gdal { .. } => None,
+        };
+        Ok(Scene {
+            path: path.to_path_buf(),
+            driver: ds.driver().short_name(),
+            width,
+            height,
+            dtype,
+            bands,
+            sensor,
+            crs,
+            world_from_pixel,
+            raster_type,
+            georeferencing: mechanism,
+            date,
+            date_source,
+            structure,
+            reader: reader_kind,
+            fast,
+            budget_bytes: opts.budget_bytes,
+        })
+    }
+
+    pub fn band_count(&self) -> usize {
+        self.bands.len()
+    }
+
+    /// The georeferencing, or a `NoGeoreference` error.
+    pub fn georeference(&self) -> Result<(&Crs, GeoTransform)> {
+        match (&self.crs, self.world_from_pixel) {
+            (Some(c), Some(g)) => Ok((c, g)),
+            (None, Some(_)) => Err(TilingError::BadGeoreference {
+                path: self.path.clone(),
+                reason: "a geotransform but no coordinate reference system".into(),
+            }),
+            _ => Err(TilingError::NoGeoreference {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// The 0-based index of a band by its name (`B04`) or common name (`red`).
+    pub fn band_index(&self, name: &str) -> Result<usize> {
+        if let Some(b) = self
+            .bands
+            .iter()
+            .find(|b| b.name.eq_ignore_ascii_case(name))
+        {
+            return Ok(b.index - 1);
+        }
+        let wanted = CommonBand::from_band_name(name, self.sensor);
+        if let Some(b) = self
+            .bands
+            .iter()
+            .find(|b| wanted.is_some() && b.common_name == wanted)
+        {
+            return Ok(b.index - 1);
+        }
+        Err(TilingError::UnknownBand {
+            path: self.path.clone(),
+            name: name.to_string(),
+            available: self
+                .bands
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// The fast reader, when it serves this scene.
+    pub fn fast_reader(&self) -> Option<&TiffReader> {
+        self.fast.as_deref()
+    }
+
+    /// Read `bands` (0-based) of `window` as `T`: shape (bands, rows, cols).
+    pub fn read_window<T: Sample>(
+        &self,
+        window: &PixelWindow,
+        bands: &[usize],
+    ) -> Result<Array3<T>> {
+        match &self.fast {
+            Some(f) => f.read_window(window, bands),
+            None => self.read_window_gdal(window, bands),
+        }
+    }
+
+    /// Read through GDAL, whatever reader normally serves this scene (the test oracle,
+    /// and the path for formats the fast reader does not decode). Opens its own dataset,
+    /// so it is safe to call from any thread.
+    pub fn read_window_gdal<T: Sample>(
+        &self,
+        window: &PixelWindow,
+        bands: &[usize],
+    ) -> Result<Array3<T>> {
+        if !window.is_inside(self.width, self.height) {
+            return Err(TilingError::WindowOutOfBounds {
+                path: self.path.clone(),
+                window: window.to_string(),
+                width: self.width,
+                height: self.height,
+            });
+        }
+        let bytes =
+            bands.len() as u128 * window.pixel_count() as u128 * std::mem::size_of::<T>() as u128;
+        if bytes > self.budget_bytes as u128 {
+            return Err(TilingError::OverBudget {
+                path: self.path.clone(),
+                what: format!("reading {} bands of {window}", bands.len()),
+                requested: bytes,
+                budget: self.budget_bytes,
+            });
+        }
+        let ds = gdal::Dataset::open(&self.path).map_err(|e| TilingError::gdal(&self.path, e))?;
+        let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
+        for (i, &b) in bands.iter().enumerate() {
+            if b >= self.bands.len() {
+                return Err(TilingError::NoSuchBand {
+                    path: self.path.clone(),
+                    band: b + 1,
+                    count: self.bands.len(),
+                });
+            }
+            let band = ds
+                .rasterband(b + 1)
+                .map_err(|e| TilingError::gdal(&self.path, e))?;
+            let mut plane = out.index_axis_mut(ndarray::Axis(0), i);
+            let Some(slice) = plane.as_slice_mut() else {
+                return Err(TilingError::malformed(
+                    &self.path,
+                    "output array not contiguous",
+                ));
+            };
+            band.read_into_slice(
+                (window.col_off as isize, window.row_off as isize),
+                (window.cols, window.rows),
+                (window.cols, window.rows),
+                slice,
+                None,
+            )
+            .map_err(|e| TilingError::gdal(&self.path, e))?;
+        }
+        Ok(out)
+    }
+}
+
+fn band_infos(
+    path: &Path,
+    ds: &gdal::Dataset,
+    count: usize,
+    sensor: Option<Sensor>,
+    opts: &SceneOptions,
+) -> Result<Vec<BandInfo>> {
+    let descriptions: Vec<String> = (1..=count)
+        .map(|i| {
+            ds.rasterband(i)
+                .ok()
+                .and_then(|b| b.description().ok())
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let names: Vec<String> = if let Some(given) = &opts.band_names {
+        if given.len() != count {
+            return Err(TilingError::BandMappingMismatch {
+                path: path.to_path_buf(),
+                given: given.len(),
+                count,
+            });
+        }
+        given.clone()
+    } else if descriptions.iter().all(|d| !d.is_empty()) {
+        descriptions
+    } else if let Some(n) = (count == 1).then(|| band_from_file_name(path)).flatten() {
+        vec![n]
+    } else if let Some(names) = sensor.and_then(|s| s.band_names(count)) {
+        names.into_iter().map(String::from).collect()
+    } else {
+        (1..=count).map(|i| format!("band{i}")).collect()
+    };
+    (1..=count)
+        .map(|i| {
+            let band = ds.rasterband(i).map_err(|e| TilingError::gdal(path, e))?;
+            let name = names[i - 1].clone();
+            Ok(BandInfo {
+                index: i,
+                common_name: CommonBand::from_band_name(&name, sensor),
+                name,
+                nodata: opts.nodata.or_else(|| band.no_data_value()),
+            })
+        })
+        .collect()
+}
+
+/// `…_B02.tif` / `…_B8A.tif` → `B02` / `B8A` (one file per band, as in BigEarthNet or
+/// Sentinel-2 SAFE products).
+fn band_from_file_name(path: &Path) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    let last = stem.rsplit(['_', '-', '.']).next()?;
+    let upper = last.to_ascii_uppercase();
+    let is_band = upper.len() >= 2
+        && upper.starts_with('B')
+        && upper[1..].chars().all(|c| c.is_ascii_alphanumeric())
+        && upper[1..].chars().any(|c| c.is_ascii_digit());
+    (is_band || upper == "SCL").then_some(upper)
+}
+
+fn acquisition_date(
+    path: &Path,
+    ds: &gdal::Dataset,
+    opts: &SceneOptions,
+) -> (Option<NaiveDate>, Option<DateSource>) {
+    if let Some(d) = opts.date {
+        return (Some(d), Some(DateSource::Given));
+    }
+    const KEYS: [&str; 8] = [
+        "ACQUISITION_DATE",
+        "ACQUISITIONDATE",
+        "DATE_ACQUIRED",
+        "SENSING_DATE",
+        "SENSING_TIME",
+        "DATATAKE_1_DATATAKE_SENSING_START",
+        "PRODUCT_START_TIME",
+        "DATETIME",
+    ];
+    for entry in ds.metadata_domain("").unwrap_or_default() {
+        if let Some((k, v)) = entry.split_once('=') {
+            if KEYS.iter().any(|key| key.eq_ignore_ascii_case(k.trim())) {
+                if let Some(d) = parse_date_prefix(v.trim()) {
+                    return (Some(d), Some(DateSource::Metadata));
+                }
+            }
+        }
+    }
+    if let Some(d) = stac_sidecar_date(path) {
+        return (Some(d), Some(DateSource::StacItem));
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    match date_in_name(name) {
+        Some(d) => (Some(d), Some(DateSource::FileName)),
+        None => (None, None),
+    }
+}
+
+/// `2015-07-11…`, `2015:07:11…` or `20150711…` at the start of a string.
+pub fn parse_date_prefix(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, m, d) = if b.len() >= 10 && matches!(b[4], b'-' | b':' | b'/') && b[7] == b[4] {
+        (digits(0..4)?, digits(5..7)?, digits(8..10)?)
+    } else {
+        (digits(0..4)?, digits(4..6)?, digits(6..8)?)
+    };
+    (1970..=2100)
+        .contains(&y)
+        .then(|| NaiveDate::from_ymd_opt(y as i32, m, d))
+        .flatten()
+}
+
+/// The first plausible date written as 8 digits (or YYYY-MM-DD) in a file name.
+pub fn date_in_name(name: &str) -> Option<NaiveDate> {
+    let b = name.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if run == 8 || run == 4 || (run > 8 && b.get(i + 8) == Some(&b'T')) || run == 14 {
+                if let Some(d) = name.get(i..).and_then(parse_date_prefix) {
+                    return Some(d);
+                }
+            }
+            i += run.max(1);
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// A STAC item beside the file (`scene.json` for `scene.tif`) with `properties.datetime`.
+fn stac_sidecar_date(path: &Path) -> Option<NaiveDate> {
+    let sidecar = path.with_extension("json");
+    let text = std::fs::read_to_string(sidecar).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let props = v.get("properties")?;
+    let dt = props
+        .get("datetime")
+        .and_then(|d| d.as_str())
+        .or_else(|| props.get("start_datetime").and_then(|d| d.as_str()))?;
+    parse_date_prefix(dt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_found_in_the_usual_file_names() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd);
+        assert_eq!(date_in_name("s2l1c_20150711_13band.tif"), d(2015, 7, 11));
+        assert_eq!(
+            date_in_name("S2A_MSIL2A_20170617T113321_36_85_B02.tif"),
+            d(2017, 6, 17)
+        );
+        assert_eq!(
+            date_in_name("LC09_L2SP_129033_20230512_20230514_02_T1.tif"),
+            d(2023, 5, 12)
+        );
+        assert_eq!(date_in_name("zhongwei_2024-05-03.tif"), d(2024, 5, 3));
+        assert_eq!(date_in_name("s2_u16_tiled64_zstd_pred2.tif"), None);
+        assert_eq!(
+            date_in_name("scene_20151340.tif"),
+            None,
+            "month 13 is no date"
+        );
+    }
+
+    #[test]
+    fn band_names_come_from_single_band_file_names() {
+        assert_eq!(
+            band_from_file_name(Path::new("x/S2A_MSIL2A_20170617T113321_36_85_B8A.tif")).as_deref(),
+            Some("B8A")
+        );
+        assert_eq!(
+            band_from_file_name(Path::new("x/T33_SCL.tif")).as_deref(),
+            Some("SCL")
+        );
+        assert_eq!(band_from_file_name(Path::new("x/byte.tif")), None);
+    }
+}

@@ -12,7 +12,10 @@ pub mod bands;
 pub mod dtype;
 pub mod error;
 pub mod geo;
+pub mod grid;
 pub mod scene;
+pub mod stack;
+pub mod stats;
 pub mod tiff;
 pub mod window;
 
@@ -20,5 +23,7 @@ pub use bands::{CommonBand, Sensor};
 pub use dtype::{DataType, Sample};
 pub use error::{Result, TilingError};
 pub use geo::{Crs, GeoTransform};
+pub use grid::{Tile, TileGrid};
 pub use scene::{BandInfo, Scene, SceneOptions};
+pub use stack::{AnalysisGrid, Resampling, SceneStack, StackOptions, TileData};
 pub use window::PixelWindow;

@@ -1,0 +1,626 @@
+//! Several dates (and sensors) on one analysis grid, read tile by tile.
+//!
+//! The analysis grid is a north-up CRS + affine + size (by default the grid of the scene
+//! with the finest pixels). A scene already on that grid is read directly by its reader;
+//! any other (another CRS, resolution or extent; 20 m and 60 m Sentinel-2 bands) is warped
+//! onto it by GDAL through an in-memory warped VRT description: bilinear for reflectance,
+//! nearest neighbour for categorical bands (SCL), exact transformation (`-et 0`), with
+//! pixels outside a scene's footprint read as nodata. Tiles are read only when they run,
+//! so memory follows the number of tiles in flight, not the scene size.
+//!
+//! Values come out as `f32` with `NaN` for every pixel that has no valid value: declared
+//! (or user-given) nodata, outside the scene, or in a halo past the grid's edge.
+
+use crate::bands::CommonBand;
+use crate::error::{Result, TilingError};
+use crate::geo::{Crs, GeoTransform};
+use crate::grid::{Tile, TileGrid};
+use crate::scene::Scene;
+use crate::window::PixelWindow;
+use chrono::NaiveDate;
+use ndarray::{s, Array4};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::ffi::{CStr, CString};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The grid every layer of a stack is put on.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnalysisGrid {
+    pub crs: Crs,
+    pub world_from_pixel: GeoTransform,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl AnalysisGrid {
+    /// The grid a scene's pixels are on.
+    pub fn of_scene(scene: &Scene) -> Result<AnalysisGrid> {
+        let (crs, gt) = scene.georeference()?;
+        Ok(AnalysisGrid {
+            crs: crs.clone(),
+            world_from_pixel: gt,
+            width: scene.width,
+            height: scene.height,
+        })
+    }
+
+    /// Same CRS, same affine (to a millionth of a pixel) and same size.
+    pub fn same_as(&self, other: &AnalysisGrid) -> bool {
+        let (px, py) = self.world_from_pixel.pixel_size();
+        let tol = [px, px, py, py, px, py].map(|p| p * 1e-6);
+        let a = self.world_from_pixel.0;
+        let b = other.world_from_pixel.0;
+        let idx = [0usize, 1, 2, 3, 4, 5];
+        self.width == other.width
+            && self.height == other.height
+            && idx
+                .iter()
+                .all(|&i| (a[i] - b[i]).abs() <= tol[i].max(1e-12))
+            && self.crs.same_as(&other.crs)
+    }
+
+    pub fn bounds(&self) -> [f64; 4] {
+        self.world_from_pixel.bounds(self.width, self.height)
+    }
+}
+
+/// GDAL resampling used when a band is warped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resampling {
+    Nearest,
+    Bilinear,
+    Cubic,
+    Average,
+}
+
+impl Resampling {
+    fn gdal_name(self) -> &'static str {
+        match self {
+            Resampling::Nearest => "near",
+            Resampling::Bilinear => "bilinear",
+            Resampling::Cubic => "cubic",
+            Resampling::Average => "average",
+        }
+    }
+}
+
+/// How to build a stack.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// The grid; by default the grid of the scene with the finest pixels.
+    pub grid: Option<AnalysisGrid>,
+    /// Bands every layer must supply, by name (`B04`) or common name (`red`); by default
+    /// the bands of the first layer.
+    pub bands: Option<Vec<String>>,
+    /// Resampling of continuous bands (categorical bands always use nearest).
+    pub continuous: Resampling,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            grid: None,
+            bands: None,
+            continuous: Resampling::Bilinear,
+        }
+    }
+}
+
+/// How a scene's pixels reach the analysis grid.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "placement")]
+pub enum Placement {
+    /// Already on the grid: read directly.
+    Direct,
+    /// Warped by GDAL; the VRT descriptions are kept per resampling.
+    Warped {
+        #[serde(skip)]
+        vrt_continuous: String,
+        #[serde(skip)]
+        vrt_nearest: String,
+        resampling: Resampling,
+    },
+}
+
+/// One scene in the stack with its placement on the grid.
+#[derive(Clone, Debug, Serialize)]
+pub struct StackScene {
+    pub scene: Scene,
+    pub placement: Placement,
+}
+
+/// One band of a layer: which scene and which of its bands (0-based) supplies it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StackBand {
+    pub name: String,
+    pub common_name: Option<CommonBand>,
+    pub scene: usize,
+    pub band: usize,
+}
+
+/// One date: the bands that date supplies, possibly from several files.
+#[derive(Clone, Debug, Serialize)]
+pub struct Layer {
+    pub date: Option<NaiveDate>,
+    pub bands: Vec<StackBand>,
+}
+
+/// Several dates on one grid.
+#[derive(Debug, Serialize)]
+pub struct SceneStack {
+    pub grid: AnalysisGrid,
+    pub scenes: Vec<StackScene>,
+    pub layers: Vec<Layer>,
+    /// Band names in the order they appear in every tile array.
+    pub band_names: Vec<String>,
+    #[serde(skip)]
+    window_reads: AtomicU64,
+}
+
+/// The pixels of one tile: shape (dates, bands, rows, cols) over the tile's halo window.
+#[derive(Debug)]
+pub struct TileData {
+    pub tile: Tile,
+    pub values: Array4<f32>,
+}
+
+impl TileData {
+    /// The tile's core values (no halo).
+    pub fn core(&self) -> ndarray::ArrayView4<'_, f32> {
+        let c = self.tile.core_in_tile();
+        let (r0, c0) = (c.row_off as usize, c.col_off as usize);
+        self.values
+            .slice(s![.., .., r0..r0 + c.rows, c0..c0 + c.cols])
+    }
+}
+
+impl SceneStack {
+    /// Group scenes into dated layers and put them all on one grid.
+    pub fn build(scenes: Vec<Scene>, opts: &StackOptions) -> Result<SceneStack> {
+        if scenes.is_empty() {
+            return Err(TilingError::Alignment {
+                reason: "no scenes were given".into(),
+            });
+        }
+        let grid = match &opts.grid {
+            Some(g) => g.clone(),
+            None => {
+                let mut best: Option<(f64, &Scene)> = None;
+                for s in &scenes {
+                    let (_, gt) = s.georeference()?;
+                    let (px, py) = gt.pixel_size();
+                    let area = px * py;
+                    if best.is_none_or(|(a, _)| area < a * (1.0 - 1e-9)) {
+                        best = Some((area, s));
+                    }
+                }
+                match best {
+                    Some((_, s)) => AnalysisGrid::of_scene(s)?,
+                    None => unreachable_grid()?,
+                }
+            }
+        };
+        if !grid.world_from_pixel.is_north_up() {
+            return Err(TilingError::Alignment {
+                reason: "the analysis grid is rotated; choose a north-up grid to warp onto".into(),
+            });
+        }
+        let mut stack_scenes = Vec::with_capacity(scenes.len());
+        for scene in scenes {
+            let own = AnalysisGrid::of_scene(&scene)?;
+            let placement = if own.same_as(&grid) {
+                Placement::Direct
+            } else {
+                check_overlap(&scene, &own, &grid)?;
+                Placement::Warped {
+                    vrt_continuous: warped_vrt(&scene, &grid, opts.continuous)?,
+                    vrt_nearest: warped_vrt(&scene, &grid, Resampling::Nearest)?,
+                    resampling: opts.continuous,
+                }
+            };
+            stack_scenes.push(StackScene { scene, placement });
+        }
+
+        // Layers: scenes of one date together (a dateless scene is a layer of its own).
+        let mut order: Vec<usize> = (0..stack_scenes.len()).collect();
+        order.sort_by(|a, b| {
+            let (sa, sb) = (&stack_scenes[*a].scene, &stack_scenes[*b].scene);
+            sa.date.cmp(&sb.date).then_with(|| sa.path.cmp(&sb.path))
+        });
+        let mut groups: Vec<(Option<NaiveDate>, Vec<usize>)> = Vec::new();
+        for i in order {
+            let d = stack_scenes[i].scene.date;
+            match groups.last_mut() {
+                Some((gd, members)) if d.is_some() && *gd == d => members.push(i),
+                _ => groups.push((d, vec![i])),
+            }
+        }
+        let available = |members: &[usize]| -> Vec<StackBand> {
+            members
+                .iter()
+                .flat_map(|&si| {
+                    stack_scenes[si].scene.bands.iter().map(move |b| StackBand {
+                        name: b.name.clone(),
+                        common_name: b.common_name,
+                        scene: si,
+                        band: b.index - 1,
+                    })
+                })
+                .collect()
+        };
+        let wanted: Vec<String> = match &opts.bands {
+            Some(b) if !b.is_empty() => b.clone(),
+            _ => available(&groups[0].1)
+                .into_iter()
+                .map(|b| b.name)
+                .collect(),
+        };
+        let mut layers = Vec::with_capacity(groups.len());
+        for (date, members) in &groups {
+            let avail = available(members);
+            let mut bands = Vec::with_capacity(wanted.len());
+            for w in &wanted {
+                let common = CommonBand::from_band_name(w, stack_scenes[members[0]].scene.sensor);
+                let found = avail
+                    .iter()
+                    .find(|b| b.name.eq_ignore_ascii_case(w))
+                    .or_else(|| {
+                        avail
+                            .iter()
+                            .find(|b| common.is_some() && b.common_name == common)
+                    });
+                match found {
+                    Some(b) => bands.push(b.clone()),
+                    None => {
+                        return Err(TilingError::Alignment {
+                            reason: format!(
+                                "the layer of {} ({}) has no band {w:?}; it has {}. Choose bands every date has with --bands",
+                                date.map(|d| d.to_string()).unwrap_or_else(|| "no date".into()),
+                                members
+                                    .iter()
+                                    .map(|i| stack_scenes[*i].scene.path.display().to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                avail.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+                            ),
+                        })
+                    }
+                }
+            }
+            layers.push(Layer { date: *date, bands });
+        }
+        Ok(SceneStack {
+            grid,
+            scenes: stack_scenes,
+            layers,
+            band_names: wanted,
+            window_reads: AtomicU64::new(0),
+        })
+    }
+
+    /// A tile layout over the analysis grid.
+    pub fn tile_grid(&self, tile_size: usize, halo: usize) -> Result<TileGrid> {
+        TileGrid::new(self.grid.width, self.grid.height, tile_size, halo)
+    }
+
+    /// How many window reads the stack has made so far (for tests and progress).
+    pub fn window_reads(&self) -> u64 {
+        self.window_reads.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of one tile's array.
+    pub fn tile_bytes(&self, grid: &TileGrid) -> usize {
+        let side = grid.tile_size + 2 * grid.halo;
+        self.layers.len() * self.band_names.len() * side * side * std::mem::size_of::<f32>()
+    }
+
+    /// Read one tile: every layer's bands over the tile's halo window.
+    pub fn read_tile(&self, tile: &Tile) -> Result<TileData> {
+        let w = tile.with_halo;
+        let mut values = Array4::<f32>::from_elem(
+            (self.layers.len(), self.band_names.len(), w.rows, w.cols),
+            f32::NAN,
+        );
+        let inside = w.intersection(&PixelWindow::full(self.grid.width, self.grid.height));
+        if inside.is_empty() {
+            return Ok(TileData {
+                tile: *tile,
+                values,
+            });
+        }
+        let (r0, c0) = (
+            (inside.row_off - w.row_off) as usize,
+            (inside.col_off - w.col_off) as usize,
+        );
+        for (li, layer) in self.layers.iter().enumerate() {
+            // One read per scene of the layer, all its bands at once.
+            let mut by_scene: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+            for (bi, b) in layer.bands.iter().enumerate() {
+                match by_scene.iter_mut().find(|(s, _)| *s == b.scene) {
+                    Some((_, v)) => v.push((bi, b.band)),
+                    None => by_scene.push((b.scene, vec![(bi, b.band)])),
+                }
+            }
+            for (si, bands) in by_scene {
+                let ss = &self.scenes[si];
+                let band_idx: Vec<usize> = bands.iter().map(|(_, b)| *b).collect();
+                let data = match &ss.placement {
+                    Placement::Direct => ss.scene.read_window::<f32>(&inside, &band_idx)?,
+                    Placement::Warped { .. } => self.read_warped(ss, &inside, &band_idx)?,
+                };
+                self.window_reads.fetch_add(1, Ordering::Relaxed);
+                for (k, (bi, band)) in bands.iter().enumerate() {
+                    let nodata = match ss.placement {
+                        Placement::Direct => ss.scene.bands[*band].nodata.map(|v| v as f32),
+                        Placement::Warped { .. } => None,
+                    };
+                    let mut dst =
+                        values.slice_mut(s![li, *bi, r0..r0 + inside.rows, c0..c0 + inside.cols]);
+                    let src = data.index_axis(ndarray::Axis(0), k);
+                    ndarray::Zip::from(&mut dst).and(&src).for_each(|d, &v| {
+                        *d = if Some(v) == nodata { f32::NAN } else { v };
+                    });
+                }
+            }
+        }
+        Ok(TileData {
+            tile: *tile,
+            values,
+        })
+    }
+
+    fn read_warped(
+        &self,
+        ss: &StackScene,
+        window: &PixelWindow,
+        bands: &[usize],
+    ) -> Result<ndarray::Array3<f32>> {
+        let Placement::Warped {
+            vrt_continuous,
+            vrt_nearest,
+            ..
+        } = &ss.placement
+        else {
+            return Err(TilingError::Alignment {
+                reason: "internal: scene is not warped".into(),
+            });
+        };
+        let path = &ss.scene.path;
+        let mut out =
+            ndarray::Array3::<f32>::from_elem((bands.len(), window.rows, window.cols), f32::NAN);
+        let open = |xml: &str| gdal::Dataset::open(xml).map_err(|e| TilingError::gdal(path, e));
+        let mut datasets: [Option<gdal::Dataset>; 2] = [None, None];
+        for (k, &b) in bands.iter().enumerate() {
+            let categorical = ss.scene.bands[b]
+                .common_name
+                .is_some_and(|c| c.is_categorical());
+            let slot = usize::from(categorical);
+            if datasets[slot].is_none() {
+                datasets[slot] = Some(open(if categorical {
+                    vrt_nearest
+                } else {
+                    vrt_continuous
+                })?);
+            }
+            let Some(ds) = datasets[slot].as_ref() else {
+                continue;
+            };
+            let band = ds
+                .rasterband(b + 1)
+                .map_err(|e| TilingError::gdal(path, e))?;
+            let mut plane = out.index_axis_mut(ndarray::Axis(0), k);
+            let Some(slice) = plane.as_slice_mut() else {
+                continue;
+            };
+            band.read_into_slice(
+                (window.col_off as isize, window.row_off as isize),
+                (window.cols, window.rows),
+                (window.cols, window.rows),
+                slice,
+                None,
+            )
+            .map_err(|e| TilingError::gdal(path, e))?;
+        }
+        Ok(out)
+    }
+
+    /// Run `f` on every tile that `skip` does not exclude, in parallel on the rayon pool.
+    /// Each tile is read only when it runs, so at most (threads) tiles are in memory;
+    /// skipped tiles are never read. `progress(done, total)` is called after each tile.
+    /// Results come back in tile order; the first error stops the run.
+    pub fn par_map_tiles<R, F, S>(
+        &self,
+        grid: &TileGrid,
+        skip: S,
+        f: F,
+        progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    ) -> Result<Vec<(Tile, R)>>
+    where
+        R: Send,
+        F: Fn(TileData) -> R + Sync,
+        S: Fn(&Tile) -> bool + Sync,
+    {
+        if grid.width != self.grid.width || grid.height != self.grid.height {
+            return Err(TilingError::InvalidGrid {
+                reason: format!(
+                    "tile grid is {}x{} but the stack's analysis grid is {}x{}",
+                    grid.width, grid.height, self.grid.width, self.grid.height
+                ),
+            });
+        }
+        let todo: Vec<Tile> = grid.tiles().filter(|t| !skip(t)).collect();
+        let total = todo.len();
+        let done = AtomicUsize::new(0);
+        todo.into_par_iter()
+            .map(|t| {
+                let data = self.read_tile(&t)?;
+                let r = f(data);
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(p) = progress {
+                    p(n, total);
+                }
+                Ok((t, r))
+            })
+            .collect()
+    }
+}
+
+fn unreachable_grid() -> Result<AnalysisGrid> {
+    Err(TilingError::Alignment {
+        reason: "no scene has georeferencing".into(),
+    })
+}
+
+/// A scene that does not touch the grid cannot be stacked on it.
+fn check_overlap(scene: &Scene, own: &AnalysisGrid, grid: &AnalysisGrid) -> Result<()> {
+    let to_grid = |x: f64, y: f64| -> Option<(f64, f64)> {
+        if own.crs.same_as(&grid.crs) {
+            return Some((x, y));
+        }
+        let src = own.crs.to_spatial_ref().ok()?;
+        let dst = grid.crs.to_spatial_ref().ok()?;
+        let t = gdal::spatial_ref::CoordTransform::new(&src, &dst).ok()?;
+        let (mut xs, mut ys, mut zs) = ([x], [y], [0.0]);
+        t.transform_coords(&mut xs, &mut ys, &mut zs).ok()?;
+        Some((xs[0], ys[0]))
+    };
+    let b = own.bounds();
+    let corners = [(b[0], b[1]), (b[0], b[3]), (b[2], b[1]), (b[2], b[3])];
+    let pts: Vec<(f64, f64)> = corners
+        .iter()
+        .filter_map(|(x, y)| to_grid(*x, *y))
+        .collect();
+    if pts.is_empty() {
+        return Err(TilingError::Alignment {
+            reason: format!(
+                "{}: its corners cannot be transformed from {} to {}",
+                scene.path.display(),
+                own.crs.name,
+                grid.crs.name
+            ),
+        });
+    }
+    let (minx, maxx) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+        (a.0.min(p.0), a.1.max(p.0))
+    });
+    let (miny, maxy) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+        (a.0.min(p.1), a.1.max(p.1))
+    });
+    let g = grid.bounds();
+    if maxx <= g[0] || minx >= g[2] || maxy <= g[1] || miny >= g[3] {
+        return Err(TilingError::Alignment {
+            reason: format!(
+                "{} does not overlap the analysis grid (scene x {minx:.1}..{maxx:.1}, y {miny:.1}..{maxy:.1}; grid x {:.1}..{:.1}, y {:.1}..{:.1})",
+                scene.path.display(),
+                g[0],
+                g[2],
+                g[1],
+                g[3]
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The XML of a GDAL warped VRT that puts `scene` on `grid` with `alg`.
+fn warped_vrt(scene: &Scene, grid: &AnalysisGrid, alg: Resampling) -> Result<String> {
+    let path = &scene.path;
+    let abs: PathBuf = std::fs::canonicalize(path).map_err(|e| TilingError::io(path, e))?;
+    let src = gdal::Dataset::open(&abs).map_err(|e| TilingError::gdal(path, e))?;
+    let b = grid.bounds();
+    let t_srs = match grid.crs.epsg {
+        Some(c) => format!("EPSG:{c}"),
+        None => grid.crs.wkt.clone(),
+    };
+    let mut args: Vec<String> = vec![
+        "-of".into(),
+        "VRT".into(),
+        "-t_srs".into(),
+        t_srs,
+        "-te".into(),
+        format!("{:.12}", b[0]),
+        format!("{:.12}", b[1]),
+        format!("{:.12}", b[2]),
+        format!("{:.12}", b[3]),
+        "-ts".into(),
+        grid.width.to_string(),
+        grid.height.to_string(),
+        "-r".into(),
+        alg.gdal_name().into(),
+        "-et".into(),
+        "0".into(),
+        "-ot".into(),
+        "Float32".into(),
+        "-dstnodata".into(),
+        "nan".into(),
+    ];
+    // Nodata the user gave (or GDAL read) must be honoured by the warper too.
+    if let Some(nd) = scene.bands.first().and_then(|b| b.nodata) {
+        args.push("-srcnodata".into());
+        args.push(format!("{nd}"));
+    }
+    let c_args: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| TilingError::Alignment {
+            reason: "a warp argument holds a NUL byte".into(),
+        })?;
+    let mut argv: Vec<*mut std::ffi::c_char> =
+        c_args.iter().map(|c| c.as_ptr() as *mut _).collect();
+    argv.push(std::ptr::null_mut());
+    let fail = |what: &str| TilingError::Alignment {
+        reason: format!(
+            "{}: GDAL warp {what}: {}",
+            path.display(),
+            last_gdal_error()
+        ),
+    };
+    // SAFETY: argv is a NULL-terminated array of valid C strings that outlive the call;
+    // the options, the source handle and the result are freed / closed exactly once below.
+    unsafe {
+        let opts = gdal_sys::GDALWarpAppOptionsNew(argv.as_mut_ptr(), std::ptr::null_mut());
+        if opts.is_null() {
+            return Err(fail("options were rejected"));
+        }
+        let mut src_h = src.c_dataset();
+        let mut usage_error: std::ffi::c_int = 0;
+        let empty = CString::default();
+        let dst = gdal_sys::GDALWarp(
+            empty.as_ptr(),
+            std::ptr::null_mut(),
+            1,
+            &mut src_h,
+            opts,
+            &mut usage_error,
+        );
+        gdal_sys::GDALWarpAppOptionsFree(opts);
+        if dst.is_null() {
+            return Err(fail("failed"));
+        }
+        let domain = CString::new("xml:VRT").unwrap_or_default();
+        let md = gdal_sys::GDALGetMetadata(dst as gdal_sys::GDALMajorObjectH, domain.as_ptr());
+        let xml = if md.is_null() || (*md).is_null() {
+            None
+        } else {
+            Some(CStr::from_ptr(*md).to_string_lossy().into_owned())
+        };
+        gdal_sys::GDALClose(dst);
+        xml.ok_or_else(|| fail("produced no VRT description"))
+    }
+}
+
+fn last_gdal_error() -> String {
+    // SAFETY: CPLGetLastErrorMsg returns a pointer to a thread-local, NUL-terminated buffer.
+    unsafe {
+        let p = gdal_sys::CPLGetLastErrorMsg();
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}

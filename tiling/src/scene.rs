@@ -19,6 +19,9 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Default size of a scene's decoded-chunk cache.
+pub const DEFAULT_CHUNK_CACHE_BYTES: usize = 256 << 20;
+
 /// What a user can say about a scene that the file itself gets wrong or leaves out.
 #[derive(Clone, Debug)]
 pub struct SceneOptions {
@@ -35,6 +38,8 @@ pub struct SceneOptions {
     pub force_gdal: bool,
     /// Most bytes one read may allocate.
     pub budget_bytes: u64,
+    /// Decoded chunks kept for reuse by neighbouring tiles (fast reader only).
+    pub chunk_cache_bytes: usize,
 }
 
 impl Default for SceneOptions {
@@ -46,6 +51,7 @@ impl Default for SceneOptions {
             date: None,
             force_gdal: false,
             budget_bytes: tiff::DEFAULT_BUDGET_BYTES,
+            chunk_cache_bytes: DEFAULT_CHUNK_CACHE_BYTES,
         }
     }
 }
@@ -130,7 +136,13 @@ impl Scene {
         }
         // The fast reader first: its structural errors are the most precise ones.
         let (fast, reader_kind) = match TiffReader::open(path) {
-            Ok(r) if !opts.force_gdal => (Some(r.with_budget(opts.budget_bytes)), ReaderKind::Fast),
+            Ok(r) if !opts.force_gdal => (
+                Some(
+                    r.with_budget(opts.budget_bytes)
+                        .with_chunk_cache(opts.chunk_cache_bytes),
+                ),
+                ReaderKind::Fast,
+            ),
             Ok(r) => (
                 Some(r.with_budget(opts.budget_bytes)),
                 ReaderKind::Gdal {

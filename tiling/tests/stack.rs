@@ -326,3 +326,21 @@ fn stacks_that_cannot_be_aligned_are_refused_with_the_reason() {
         Err(TilingError::BadGeoreference { .. } | TilingError::NoGeoreference { .. })
     ));
 }
+
+#[test]
+fn chunks_shared_by_neighbouring_halos_are_decoded_once() {
+    let stack = slovenia_stack();
+    // 64 px chunks, 20 px tiles with a 6 px halo: most chunks are touched by many tiles.
+    let grid = stack.tile_grid(20, 6).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    pool.install(|| stack.par_map_tiles(&grid, |_| false, |_| (), None))
+        .unwrap();
+    for s in &stack.scenes {
+        let (hits, misses) = s.scene.fast_reader().unwrap().cache_stats();
+        assert_eq!(misses, 4, "each of the 2 x 2 chunks decoded once");
+        assert!(hits >= 30 - 4, "hits {hits}");
+    }
+}

@@ -33,9 +33,11 @@ fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
@@ -47,7 +49,9 @@ fn generate(args: &[String]) -> anyhow::Result<()> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let src = Scene::open(gengdi_fixtures::fixture("eolearn-slovenia-s2/s2l1c_20150711_13band.tif"))?;
+    let src = Scene::open(gengdi_fixtures::fixture(
+        "eolearn-slovenia-s2/s2l1c_20150711_13band.tif",
+    ))?;
     let bands = [1usize, 2, 3, 7]; // B02, B03, B04, B08
     let pix = src.read_window::<u16>(&PixelWindow::full(src.width, src.height), &bands)?;
     let (sh, sw) = (src.height, src.width);
@@ -83,13 +87,16 @@ fn generate(args: &[String]) -> anyhow::Result<()> {
                     let (pr, pc) = (gr / 64, c / 64);
                     let sr = (gr % 64 + pr * 37 + pc * 11) % sh;
                     let sc = (c % 64 + pc * 23 + pr * 7) % sw;
-                    let h = (gr as u64).wrapping_mul(0x9E37_79B9).wrapping_add(c as u64 * 0x85EB_CA6B);
+                    let h = (gr as u64)
+                        .wrapping_mul(0x9E37_79B9)
+                        .wrapping_add(c as u64 * 0x85EB_CA6B);
                     let noise = ((h >> 13) % 17) as i32 - 8;
                     data[r * size + c] = (pix[[b, sr, sc]] as i32 + noise).clamp(1, 65535) as u16;
                 }
             }
             let mut buf = Buffer::new((size, rows), data);
-            ds.rasterband(b + 1)?.write((0, r0 as isize), (size, rows), &mut buf)?;
+            ds.rasterband(b + 1)?
+                .write((0, r0 as isize), (size, rows), &mut buf)?;
         }
         eprint!("\rgenerated {}/{} rows", r0 + rows, size);
     }
@@ -107,7 +114,10 @@ fn generate(args: &[String]) -> anyhow::Result<()> {
 }
 
 fn run(args: &[String]) -> anyhow::Result<()> {
-    let Some(path) = args.iter().find(|a| !a.starts_with("--") && a.ends_with(".tif")) else {
+    let Some(path) = args
+        .iter()
+        .find(|a| !a.starts_with("--") && a.ends_with(".tif"))
+    else {
         bail!("usage: large_scene run FILE.tif [--tile 512] [--halo 16] [--keep 1.0]");
     };
     let tile: usize = arg(args, "--tile", 512)?;
@@ -117,8 +127,16 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let (w, h) = (scene.width, scene.height);
     let stack = SceneStack::build(vec![scene], &StackOptions::default())?;
     let grid = stack.tile_grid(tile, halo)?;
-    let red = stack.band_names.iter().position(|b| b == "B04").context("no B04")?;
-    let nir = stack.band_names.iter().position(|b| b == "B08").context("no B08")?;
+    let red = stack
+        .band_names
+        .iter()
+        .position(|b| b == "B04")
+        .context("no B04")?;
+    let nir = stack
+        .band_names
+        .iter()
+        .position(|b| b == "B08")
+        .context("no B08")?;
     // A deterministic "farmland mask": keep tiles whose hashed index falls under `keep`.
     let skip = |t: &gengdi_tiling::Tile| {
         let hsh = (t.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
@@ -131,7 +149,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         |d| {
             let core = d.core();
             let (mut sum, mut n) = (0.0f64, 0u64);
-            for (r, ni) in core.slice(ndarray::s![0, red, .., ..]).iter().zip(core.slice(ndarray::s![0, nir, .., ..]).iter()) {
+            for (r, ni) in core
+                .slice(ndarray::s![0, red, .., ..])
+                .iter()
+                .zip(core.slice(ndarray::s![0, nir, .., ..]).iter())
+            {
                 if r.is_finite() && ni.is_finite() && r + ni > 0.0 {
                     sum += ((ni - r) / (ni + r)) as f64;
                     n += 1;

@@ -4,6 +4,7 @@
 //! at once (positioned reads, no shared cursor, no lock), which GDAL's GTiff driver cannot
 //! do with one dataset. A window read touches only the chunks it intersects.
 
+mod cache;
 mod decode;
 pub mod geo;
 pub mod ifd;
@@ -21,6 +22,7 @@ use ifd::Ifd;
 use ndarray::Array3;
 use rayon::prelude::*;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Default memory budget of one read: no window or chunk allocation may exceed it.
 pub const DEFAULT_BUDGET_BYTES: u64 = 2 << 30;
@@ -35,6 +37,7 @@ pub struct TiffReader {
     ifds: Vec<Ifd>,
     nodata: Option<f64>,
     budget: u64,
+    cache: cache::ChunkCache,
 }
 
 impl TiffReader {
@@ -60,6 +63,7 @@ impl TiffReader {
             nodata,
             src,
             budget: DEFAULT_BUDGET_BYTES,
+            cache: cache::ChunkCache::new(0),
         })
     }
 
@@ -67,6 +71,18 @@ impl TiffReader {
     pub fn with_budget(mut self, bytes: u64) -> Self {
         self.budget = bytes;
         self
+    }
+
+    /// Keep up to `bytes` of decoded chunks for reuse by later reads (0, the default,
+    /// disables the cache). Tiles with halos share border chunks with their neighbours.
+    pub fn with_chunk_cache(mut self, bytes: usize) -> Self {
+        self.cache = cache::ChunkCache::new(bytes);
+        self
+    }
+
+    /// (hits, misses) of the chunk cache.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        self.cache.stats()
     }
 
     pub fn path(&self) -> &Path {
@@ -154,6 +170,16 @@ impl TiffReader {
         let mut bytes = decode::decompress(l.compression, &raw, expected).map_err(err)?;
         decode::finish(l, self.order, &mut bytes, rows, cw * l.samples_in_chunk()).map_err(err)?;
         Ok(bytes)
+    }
+
+    /// Decoded chunk through the cache.
+    fn chunk(&self, index: usize, cy: usize) -> Result<Arc<Vec<u8>>> {
+        if let Some(c) = self.cache.get(index) {
+            return Ok(c);
+        }
+        let data = Arc::new(self.decode_chunk(index, cy)?);
+        self.cache.insert(index, Arc::clone(&data));
+        Ok(data)
     }
 
     /// Decompress chunk `index` without converting it: what "raw decompression speed of the
@@ -264,16 +290,16 @@ impl TiffReader {
             ));
         };
         if parallel {
-            let decoded: Vec<Vec<u8>> = chunks
+            let decoded: Vec<Arc<Vec<u8>>> = chunks
                 .par_iter()
-                .map(|&(idx, _, cy, _)| self.decode_chunk(idx, cy))
+                .map(|&(idx, _, cy, _)| self.chunk(idx, cy))
                 .collect::<Result<_>>()?;
             for (bytes, &(_, cx, cy, plane)) in decoded.iter().zip(&chunks) {
                 self.copy_chunk(bytes, cx, cy, plane, window, bands, out_slice);
             }
         } else {
             for &(idx, cx, cy, plane) in &chunks {
-                let bytes = self.decode_chunk(idx, cy)?;
+                let bytes = self.chunk(idx, cy)?;
                 self.copy_chunk(&bytes, cx, cy, plane, window, bands, out_slice);
             }
         }

@@ -1,2 +1,8 @@
 //! Model × tiles → class maps; maps × farmland → per-parcel evidence → patches.
-//! (Filled in by the season-analysis work; see the README's roadmap.)
+
+pub mod error;
+pub mod farmland;
+pub mod rasterize;
+
+pub use error::{InferenceError, Result};
+pub use farmland::{AdminUnits, FarmlandLayer, FieldMapping, IngestReport, Parcel};

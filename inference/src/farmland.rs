@@ -1,0 +1,454 @@
+//! The farmland layer: parcels from any vector format GDAL/OGR reads, in any CRS, with a
+//! configurable attribute mapping whose defaults recognise the Chinese land-survey (DLTB)
+//! field names. Every feature is used, repaired or rejected with its id and the reason —
+//! none is dropped silently.
+
+use crate::error::{InferenceError, Result};
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
+use gdal::vector::{Geometry, LayerAccess, OGRwkbGeometryType};
+use gengdi_tiling::{Crs, GeoTransform};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which attribute holds what. Each entry lists candidate field names, tried in order
+/// (case-insensitively); the first present in the layer is used.
+#[derive(Clone, Debug, Serialize)]
+pub struct FieldMapping {
+    pub fields: BTreeMap<String, Vec<String>>,
+    /// Roles the user named a field for: that field must exist.
+    pub explicit: Vec<String>,
+}
+
+/// The roles a field can play.
+pub const ROLES: [&str; 11] = [
+    "id",
+    "pbf",
+    "land_class",
+    "land_class_name",
+    "location",
+    "location_name",
+    "county",
+    "township",
+    "village",
+    "group",
+    "area",
+];
+
+impl Default for FieldMapping {
+    fn default() -> Self {
+        let mut fields = BTreeMap::new();
+        let mut set = |role: &str, names: &[&str]| {
+            fields.insert(
+                role.to_string(),
+                names.iter().map(|s| s.to_string()).collect(),
+            );
+        };
+        set(
+            "id",
+            &[
+                "TBBH",
+                "BSM",
+                "parcel_id",
+                "id_parcel",
+                "id",
+                "SNAR_ID",
+                "fid",
+            ],
+        );
+        set("pbf", &["YJJBNT", "SFYJJBNT", "JBNTBS", "is_pbf", "pbf"]);
+        set(
+            "land_class",
+            &["DLBM", "land_class", "code_cultu", "SNAR_CODE", "gewascode"],
+        );
+        set(
+            "land_class_name",
+            &["DLMC", "land_class_name", "SNAR_BEZEICHNUNG", "gewas"],
+        );
+        set("location", &["ZLDWDM", "location_code"]);
+        set("location_name", &["ZLDWMC", "location_name"]);
+        set("county", &["XZQDM", "county_code", "county"]);
+        set("township", &["XZDM", "township_code", "township"]);
+        set("village", &["CJDM", "village_code", "village"]);
+        set("group", &["CMXZDM", "group_code", "group"]);
+        set("area", &["TBMJ", "area_m2"]);
+        FieldMapping {
+            fields,
+            explicit: Vec::new(),
+        }
+    }
+}
+
+impl FieldMapping {
+    /// Parse `id=TBBH,pbf=YJJBNT,…`; given roles replace the defaults' candidates.
+    pub fn parse(spec: &str) -> Result<FieldMapping> {
+        let mut m = FieldMapping::default();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((role, field)) = part.split_once('=') else {
+                return Err(InferenceError::Config {
+                    what: "--farmland-fields".into(),
+                    reason: format!("{part:?} is not role=FIELD"),
+                });
+            };
+            let role = role.trim();
+            if !ROLES.contains(&role) {
+                return Err(InferenceError::Config {
+                    what: "--farmland-fields".into(),
+                    reason: format!("unknown role {role:?}; roles are {}", ROLES.join(", ")),
+                });
+            }
+            m.fields
+                .insert(role.to_string(), vec![field.trim().to_string()]);
+            m.explicit.push(role.to_string());
+        }
+        Ok(m)
+    }
+}
+
+/// The administrative units a parcel lies in, at every grid level.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AdminUnits {
+    pub county_code: Option<String>,
+    pub township_code: Option<String>,
+    pub village_code: Option<String>,
+    pub group_code: Option<String>,
+    pub location_name: Option<String>,
+}
+
+impl AdminUnits {
+    /// From a 19-character ZLDWDM: county = first 6, township = 9, village = 12, and the
+    /// village group = all 19 when the tail is not all zeros.
+    pub fn from_location_code(code: &str) -> AdminUnits {
+        let c: String = code
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let part = |n: usize| (c.len() >= n).then(|| c[..n].to_string());
+        AdminUnits {
+            county_code: part(6),
+            township_code: part(9),
+            village_code: part(12),
+            group_code: (c.len() >= 19 && c[12..19].chars().any(|d| d != '0'))
+                .then(|| c[..19].to_string()),
+            location_name: None,
+        }
+    }
+}
+
+/// One parcel of the farmland layer, its geometry in the analysis grid's CRS.
+#[derive(Clone, Debug, Serialize)]
+pub struct Parcel {
+    /// 1-based index, the value the parcel is rasterised with.
+    pub index: u32,
+    pub id: String,
+    pub pbf: bool,
+    pub land_class: Option<String>,
+    pub land_class_name: Option<String>,
+    pub admin: AdminUnits,
+    pub declared_area_m2: Option<f64>,
+    /// Polygons → rings → (x, y) in the grid CRS.
+    #[serde(skip)]
+    pub polygons: Vec<Vec<Vec<(f64, f64)>>>,
+    /// Whether the geometry had to be repaired.
+    pub repaired: bool,
+}
+
+impl Parcel {
+    /// The polygons in the grid's pixel space.
+    pub fn pixel_polygons(
+        &self,
+        world_from_pixel: &GeoTransform,
+    ) -> Vec<crate::rasterize::PixelPolygon> {
+        self.polygons
+            .iter()
+            .map(|poly| {
+                poly.iter()
+                    .map(|ring| {
+                        ring.iter()
+                            .filter_map(|&(x, y)| world_from_pixel.pixel_from_world(x, y))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A feature that could not be used.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rejected {
+    pub id: String,
+    pub reason: String,
+}
+
+/// What reading the layer did with its features.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IngestReport {
+    pub features: usize,
+    pub used: usize,
+    pub repaired: usize,
+    pub rejected: Vec<Rejected>,
+    /// The field each role was read from (roles with no field in the layer are absent).
+    pub fields_used: BTreeMap<String, String>,
+}
+
+/// The parcels of a farmland layer, reprojected to the analysis grid's CRS.
+#[derive(Clone, Debug, Serialize)]
+pub struct FarmlandLayer {
+    pub path: PathBuf,
+    pub source_crs: Option<Crs>,
+    pub parcels: Vec<Parcel>,
+    pub report: IngestReport,
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "y" | "yes" | "true" | "t" | "是" | "pbf" | "jbnt"
+    )
+}
+
+impl FarmlandLayer {
+    /// Read every feature of the file's first layer, reproject to `target`, map attributes.
+    pub fn read(path: &Path, mapping: &FieldMapping, target: &Crs) -> Result<FarmlandLayer> {
+        if !path.exists() {
+            return Err(InferenceError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let gdal_err = |e: gdal::errors::GdalError| InferenceError::Gdal {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let ds = open_vector(path).map_err(gdal_err)?;
+        if ds.layer_count() == 0 {
+            return Err(InferenceError::Farmland {
+                path: path.to_path_buf(),
+                reason: "the file holds no vector layer".into(),
+            });
+        }
+        let mut layer = ds.layer(0).map_err(gdal_err)?;
+        let mut src_srs = layer
+            .spatial_ref()
+            .ok_or_else(|| InferenceError::Farmland {
+                path: path.to_path_buf(),
+                reason: "the layer has no coordinate reference system".into(),
+            })?;
+        src_srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        let source_crs = Crs::from_spatial_ref(&src_srs);
+        let dst_srs = target.to_spatial_ref().map_err(gdal_err)?;
+        let transform = CoordTransform::new(&src_srs, &dst_srs).map_err(gdal_err)?;
+
+        let field_names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+        let mut fields_used = BTreeMap::new();
+        let mut role_index: BTreeMap<&str, usize> = BTreeMap::new();
+        for role in ROLES {
+            let candidates = mapping.fields.get(role).cloned().unwrap_or_default();
+            if let Some((i, name)) = candidates.iter().find_map(|c| {
+                field_names
+                    .iter()
+                    .position(|f| f.eq_ignore_ascii_case(c))
+                    .map(|i| (i, field_names[i].clone()))
+            }) {
+                role_index.insert(role, i);
+                fields_used.insert(role.to_string(), name);
+            } else if mapping.explicit.iter().any(|r| r == role) {
+                // A field the user named explicitly must exist.
+                return Err(InferenceError::Farmland {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "no field {:?} for {role} (fields: {})",
+                        candidates.first().cloned().unwrap_or_default(),
+                        field_names.join(", ")
+                    ),
+                });
+            }
+        }
+
+        let mut report = IngestReport {
+            fields_used,
+            ..Default::default()
+        };
+        let mut parcels = Vec::new();
+        let mut seen_ids = std::collections::HashSet::new();
+        for feature in layer.features() {
+            report.features += 1;
+            let get = |role: &str| -> Option<String> {
+                role_index
+                    .get(role)
+                    .and_then(|&i| feature.field_as_string(i).ok().flatten())
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+            };
+            let id = get("id")
+                .or_else(|| feature.fid().map(|f| format!("fid:{f}")))
+                .unwrap_or_else(|| format!("feature#{}", report.features));
+            let reject = |reason: String| Rejected {
+                id: id.clone(),
+                reason,
+            };
+            if !seen_ids.insert(id.clone()) {
+                report.rejected.push(reject("duplicate parcel id".into()));
+                continue;
+            }
+            // gdal 0.19 wraps a feature's NULL geometry in a Geometry: check the pointer.
+            // SAFETY: c_geometry only reads the wrapped pointer, which the feature owns.
+            let Some(geom) = feature
+                .geometry()
+                .filter(|g| unsafe { !g.c_geometry().is_null() })
+            else {
+                report.rejected.push(reject("no geometry".into()));
+                continue;
+            };
+            if geom.is_empty() {
+                report.rejected.push(reject("empty geometry".into()));
+                continue;
+            }
+            let (geom, repaired) = if geom.is_valid() {
+                (geom.clone(), false)
+            } else {
+                match geom.make_valid(&gdal::cpl::CslStringList::new()) {
+                    Ok(g) if g.is_valid() && !g.is_empty() => (g, true),
+                    _ => {
+                        report
+                            .rejected
+                            .push(reject("invalid geometry that could not be repaired".into()));
+                        continue;
+                    }
+                }
+            };
+            let projected = match geom.transform(&transform) {
+                Ok(g) => g,
+                Err(e) => {
+                    report
+                        .rejected
+                        .push(reject(format!("cannot reproject: {e}")));
+                    continue;
+                }
+            };
+            let polygons = polygons_of(&projected);
+            if polygons.is_empty() {
+                report.rejected.push(reject(format!(
+                    "not a polygon ({})",
+                    projected.geometry_name()
+                )));
+                continue;
+            }
+            let mut admin = get("location")
+                .map(|c| AdminUnits::from_location_code(&c))
+                .unwrap_or_default();
+            admin.location_name = get("location_name");
+            if let Some(c) = get("county") {
+                admin.county_code = Some(c);
+            }
+            if let Some(c) = get("township") {
+                admin.township_code = Some(c);
+            }
+            if let Some(c) = get("village") {
+                admin.village_code = Some(c);
+            }
+            if let Some(c) = get("group") {
+                admin.group_code = Some(c);
+            }
+            if repaired {
+                report.repaired += 1;
+            }
+            report.used += 1;
+            parcels.push(Parcel {
+                index: parcels.len() as u32 + 1,
+                id,
+                pbf: get("pbf").is_some_and(|v| truthy(&v)),
+                land_class: get("land_class"),
+                land_class_name: get("land_class_name"),
+                admin,
+                declared_area_m2: get("area").and_then(|a| a.parse().ok()),
+                polygons,
+                repaired,
+            });
+        }
+        Ok(FarmlandLayer {
+            path: path.to_path_buf(),
+            source_crs,
+            parcels,
+            report,
+        })
+    }
+}
+
+/// Open a vector file; zipped shapefiles are read through /vsizip/.
+fn open_vector(path: &Path) -> gdal::errors::Result<gdal::Dataset> {
+    let is_zip = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    let p = if is_zip {
+        PathBuf::from(format!("/vsizip/{}", path.display()))
+    } else {
+        path.to_path_buf()
+    };
+    gdal::Dataset::open_ex(
+        &p,
+        gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR,
+            ..Default::default()
+        },
+    )
+}
+
+/// Polygons → rings → points of any polygonal geometry (collections included).
+fn polygons_of(g: &Geometry) -> Vec<Vec<Vec<(f64, f64)>>> {
+    let t = gdal::vector::geometry_type_flatten(g.geometry_type());
+    let mut out = Vec::new();
+    match t {
+        OGRwkbGeometryType::wkbPolygon => {
+            let mut rings = Vec::new();
+            for i in 0..g.geometry_count() {
+                let ring = g.get_geometry(i);
+                let mut pts = Vec::new();
+                ring.get_points(&mut pts);
+                let pts: Vec<(f64, f64)> = pts.into_iter().map(|(x, y, _)| (x, y)).collect();
+                if pts.len() >= 3 {
+                    rings.push(pts);
+                }
+            }
+            if !rings.is_empty() {
+                out.push(rings);
+            }
+        }
+        OGRwkbGeometryType::wkbMultiPolygon | OGRwkbGeometryType::wkbGeometryCollection => {
+            for i in 0..g.geometry_count() {
+                let sub = g.get_geometry(i);
+                out.extend(polygons_of(&sub));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_location_code_gives_every_grid_level() {
+        let a = AdminUnits::from_location_code("6405021011030000000");
+        assert_eq!(a.county_code.as_deref(), Some("640502"));
+        assert_eq!(a.township_code.as_deref(), Some("640502101"));
+        assert_eq!(a.village_code.as_deref(), Some("640502101103"));
+        assert_eq!(a.group_code, None);
+        let b = AdminUnits::from_location_code("6405021011030010000");
+        assert_eq!(b.group_code.as_deref(), Some("6405021011030010000"));
+    }
+
+    #[test]
+    fn field_mappings_parse_and_unknown_roles_are_refused() {
+        let m = FieldMapping::parse("id=PARCEL, pbf = IS_JBNT").unwrap();
+        assert_eq!(m.fields["id"], vec!["PARCEL".to_string()]);
+        assert_eq!(m.fields["pbf"], vec!["IS_JBNT".to_string()]);
+        assert_eq!(m.fields["land_class"][0], "DLBM");
+        assert!(FieldMapping::parse("colour=RED").is_err());
+        assert!(FieldMapping::parse("id").is_err());
+    }
+}

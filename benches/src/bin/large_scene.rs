@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -p gengdi-benches --bin large_scene -- generate --size 20000 --out target/bench-data/large_20000.tif
-//! cargo run --release -p gengdi-benches --bin large_scene -- run target/bench-data/large_20000.tif --tile 512 --halo 16 [--keep 0.2]
+//! cargo run --release -p gengdi-benches --bin large_scene -- run target/bench-data/large_20000.tif --tile 512 --halo 16 [--keep 0.2] [--cache-mib 256]
 //! ```
 //!
 //! `generate` writes a `size` × `size` 4-band (B02, B03, B04, B08) u16 BigTIFF, 512² tiles,
@@ -118,12 +118,17 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         .iter()
         .find(|a| !a.starts_with("--") && a.ends_with(".tif"))
     else {
-        bail!("usage: large_scene run FILE.tif [--tile 512] [--halo 16] [--keep 1.0]");
+        bail!("usage: large_scene run FILE.tif [--tile 512] [--halo 16] [--keep 1.0] [--cache-mib 256]");
     };
     let tile: usize = arg(args, "--tile", 512)?;
     let halo: usize = arg(args, "--halo", 16)?;
     let keep: f64 = arg(args, "--keep", 1.0)?;
-    let scene = Scene::open(path)?;
+    let cache_mib: usize = arg(args, "--cache-mib", 256)?;
+    let opts = gengdi_tiling::SceneOptions {
+        chunk_cache_bytes: cache_mib << 20,
+        ..Default::default()
+    };
+    let scene = Scene::open_with(path, &opts)?;
     let (w, h) = (scene.width, scene.height);
     let stack = SceneStack::build(vec![scene], &StackOptions::default())?;
     let grid = stack.tile_grid(tile, halo)?;
@@ -168,7 +173,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let ndvi: f64 = results.iter().map(|(_, (s, _))| s).sum::<f64>() / pixels.max(1) as f64;
     let decoded_mib = (pixels * 8) as f64 / 1048576.0;
     println!(
-        "{w} x {h}, tile {tile} halo {halo}: {} of {} tiles read, {pixels} pixels, mean NDVI {ndvi:.4}; {secs:.1} s, {:.1} Mpixel/s, {:.0} MiB/s decoded, {} threads, peak RSS {:.0} MiB",
+        "{w} x {h}, tile {tile} halo {halo}, chunk cache {cache_mib} MiB: {} of {} tiles read, {pixels} pixels, mean NDVI {ndvi:.4}; {secs:.1} s, {:.1} Mpixel/s, {:.0} MiB/s decoded, {} threads, peak RSS {:.0} MiB",
         results.len(),
         grid.len(),
         pixels as f64 / secs / 1e6,

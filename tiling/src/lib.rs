@@ -9,6 +9,7 @@
 //! - [`cog`]: class / probability maps written as Cloud-Optimized GeoTIFF.
 
 pub mod bands;
+pub mod cog;
 pub mod dtype;
 pub mod error;
 pub mod geo;
@@ -20,6 +21,7 @@ pub mod tiff;
 pub mod window;
 
 pub use bands::{CommonBand, Sensor};
+pub use cog::{BandKind, CogBand, CogSpec, CogWriter};
 pub use dtype::{DataType, Sample};
 pub use error::{Result, TilingError};
 pub use geo::{Crs, GeoTransform};

@@ -31,6 +31,10 @@ impl ChunkCache {
         }
     }
 
+    pub fn is_enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
     pub fn get(&self, index: usize) -> Option<Arc<Vec<u8>>> {
         if self.capacity == 0 {
             return None;

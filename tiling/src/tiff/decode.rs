@@ -9,21 +9,72 @@ use crate::dtype::DataType;
 /// Why a chunk failed to decode (wrapped into `TilingError::Decode` with path and chunk).
 pub type DecodeError = String;
 
+/// Decompressor state kept between chunks (one per thread): libdeflate's and zstd's
+/// contexts are allocated once, not per chunk.
+#[derive(Default)]
+pub struct Decompressors {
+    deflate: Option<libdeflater::Decompressor>,
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl std::fmt::Debug for Decompressors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decompressors")
+    }
+}
+
 /// Decompress `raw` into exactly `expected` bytes.
+#[cfg(test)]
 pub fn decompress(comp: Compression, raw: &[u8], expected: usize) -> Result<Vec<u8>, DecodeError> {
-    let mut out = vec![0u8; expected];
+    let mut out = Vec::new();
+    decompress_into(comp, raw, &mut out, expected, &mut Decompressors::default())?;
+    Ok(out)
+}
+
+/// Decompress `raw` into `out`, which ends up exactly `expected` bytes long (its
+/// allocation is reused). Data that decodes to fewer bytes is an error; data that
+/// decodes to more is cut at `expected`, as libtiff does.
+pub fn decompress_into(
+    comp: Compression,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+    expected: usize,
+    ctx: &mut Decompressors,
+) -> Result<(), DecodeError> {
+    // No need to zero a reused buffer: every byte is overwritten or the chunk fails.
+    out.resize(expected, 0);
+    let out = &mut out[..];
     let written = match comp {
         Compression::None => {
             let n = raw.len().min(expected);
             out[..n].copy_from_slice(&raw[..n]);
             n
         }
-        Compression::Deflate => inflate(raw, &mut out)?,
-        Compression::Lzw => unlzw(raw, &mut out)?,
-        Compression::Zstd => zstd::bulk::Decompressor::new()
-            .and_then(|mut d| d.decompress_to_buffer(raw, &mut out[..]))
-            .map_err(|e| format!("ZSTD: {e}"))?,
-        Compression::PackBits => unpackbits(raw, &mut out)?,
+        Compression::Deflate => {
+            let d = ctx
+                .deflate
+                .get_or_insert_with(libdeflater::Decompressor::new);
+            // libdeflate decodes a whole zlib stream at once (GDAL uses it too); a
+            // stream that is longer than the chunk, damaged or truncated goes through the
+            // streaming decoder, which cuts at the expected size and reports short data.
+            match d.zlib_decompress(raw, out) {
+                Ok(n) if n == expected => n,
+                _ => inflate(raw, out)?,
+            }
+        }
+        Compression::Lzw => unlzw(raw, out)?,
+        Compression::Zstd => {
+            if ctx.zstd.is_none() {
+                ctx.zstd = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("ZSTD: {e}"))?);
+            }
+            match ctx.zstd.as_mut() {
+                Some(d) => d
+                    .decompress_to_buffer(raw, out)
+                    .map_err(|e| format!("ZSTD: {e}"))?,
+                None => return Err("ZSTD: no decompression context".into()),
+            }
+        }
+        Compression::PackBits => unpackbits(raw, out)?,
     };
     if written < expected {
         return Err(format!(
@@ -31,7 +82,7 @@ pub fn decompress(comp: Compression, raw: &[u8], expected: usize) -> Result<Vec<
             comp.name()
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 fn inflate(raw: &[u8], out: &mut [u8]) -> Result<usize, DecodeError> {
@@ -171,10 +222,10 @@ pub fn finish(
             if p == Predictor::Horizontal {
                 for row in bytes.chunks_exact_mut(row_bytes).take(rows) {
                     match size {
-                        1 => accumulate::<1>(row, stride),
-                        2 => accumulate::<2>(row, stride),
-                        4 => accumulate::<4>(row, stride),
-                        8 => accumulate::<8>(row, stride),
+                        1 => accumulate_typed::<u8, 1>(row, stride),
+                        2 => accumulate_typed::<u16, 2>(row, stride),
+                        4 => accumulate_typed::<u32, 4>(row, stride),
+                        8 => accumulate_typed::<u64, 8>(row, stride),
                         _ => return Err(format!("horizontal predictor on {size}-byte samples")),
                     }
                 }
@@ -182,6 +233,36 @@ pub fn finish(
         }
     }
     Ok(())
+}
+
+/// Integers the horizontal predictor adds up.
+trait Wrapping: bytemuck::Pod {
+    fn wrapping_sum(self, other: Self) -> Self;
+}
+
+macro_rules! impl_wrapping {
+    ($($t:ty),*) => {$(
+        impl Wrapping for $t {
+            #[inline(always)]
+            fn wrapping_sum(self, other: Self) -> Self {
+                self.wrapping_add(other)
+            }
+        }
+    )*};
+}
+impl_wrapping!(u8, u16, u32, u64);
+
+/// Undo horizontal differencing on one row, as typed integers where the row is aligned
+/// for them (it is in practice: allocations are 16-byte aligned), else byte by byte.
+fn accumulate_typed<W: Wrapping, const N: usize>(row: &mut [u8], stride: usize) {
+    match bytemuck::try_cast_slice_mut::<u8, W>(row) {
+        Ok(v) => {
+            for i in stride..v.len() {
+                v[i] = v[i].wrapping_sum(v[i - stride]);
+            }
+        }
+        Err(_) => accumulate::<N>(row, stride),
+    }
 }
 
 /// Undo horizontal differencing on one row of `N`-byte native-endian integers.
@@ -264,6 +345,26 @@ mod tests {
     fn short_data_is_an_error_not_zero_padding() {
         let err = decompress(Compression::None, &[1, 2, 3], 8).unwrap_err();
         assert!(err.contains("3 bytes, expected 8"), "{err}");
+    }
+
+    #[test]
+    fn a_reused_buffer_never_passes_stale_bytes_off_as_data() {
+        use std::io::Write;
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&[5u8; 100]).unwrap();
+        let stream = enc.finish().unwrap();
+        let mut ctx = Decompressors::default();
+        let mut out = vec![0xFFu8; 200];
+        decompress_into(Compression::Deflate, &stream, &mut out, 100, &mut ctx).unwrap();
+        assert_eq!(out, vec![5u8; 100]);
+        // The same buffer, now too short data: an error, not old bytes.
+        out.resize(200, 0xFF);
+        let err =
+            decompress_into(Compression::Deflate, &stream, &mut out, 150, &mut ctx).unwrap_err();
+        assert!(err.contains("100 bytes, expected 150"), "{err}");
+        // A truncated stream fails on both decoders.
+        let cut = &stream[..stream.len() / 2];
+        assert!(decompress_into(Compression::Deflate, cut, &mut out, 100, &mut ctx).is_err());
     }
 
     #[test]

@@ -19,8 +19,9 @@ use crate::dtype::{DataType, Sample};
 use crate::error::{Result, TilingError};
 use crate::window::PixelWindow;
 use ifd::Ifd;
-use ndarray::Array3;
+use ndarray::{s, Array3, ArrayViewMut3, Axis};
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -151,52 +152,81 @@ impl TiffReader {
 
     /// Decode chunk `index` (at chunk row `cy`) into native-endian sample bytes.
     pub fn decode_chunk(&self, index: usize, cy: usize) -> Result<Vec<u8>> {
+        let mut scratch = Scratch::default();
+        self.decode_chunk_into(index, cy, &mut scratch)?;
+        Ok(scratch.decoded)
+    }
+
+    /// Decode chunk `index` into `scratch.decoded`, reusing the scratch buffers and
+    /// decompressor state.
+    fn decode_chunk_into(&self, index: usize, cy: usize, scratch: &mut Scratch) -> Result<()> {
         let l = &self.layout;
         let expected = self.check_budget(l.decoded_len(cy), "a decoded chunk")?;
         let rows = l.stored_rows(cy);
         let (cw, _) = l.chunk_size();
+        if !self.read_raw_into(index, &mut scratch.raw)? {
+            scratch.decoded = decode::filled(l.dtype, self.nodata.unwrap_or(0.0), expected);
+            return Ok(());
+        }
         let err = |reason: String| TilingError::Decode {
             path: self.path().to_path_buf(),
             chunk: index,
             reason,
         };
-        let Some(raw) = self.raw_chunk(index)? else {
-            return Ok(decode::filled(
-                l.dtype,
-                self.nodata.unwrap_or(0.0),
-                expected,
-            ));
-        };
-        let mut bytes = decode::decompress(l.compression, &raw, expected).map_err(err)?;
-        decode::finish(l, self.order, &mut bytes, rows, cw * l.samples_in_chunk()).map_err(err)?;
-        Ok(bytes)
+        decode::decompress_into(
+            l.compression,
+            &scratch.raw,
+            &mut scratch.decoded,
+            expected,
+            &mut scratch.ctx,
+        )
+        .map_err(err)?;
+        decode::finish(
+            l,
+            self.order,
+            &mut scratch.decoded,
+            rows,
+            cw * l.samples_in_chunk(),
+        )
+        .map_err(err)
     }
 
-    /// Decoded chunk through the cache.
-    fn chunk(&self, index: usize, cy: usize) -> Result<Arc<Vec<u8>>> {
-        if let Some(c) = self.cache.get(index) {
-            return Ok(c);
+    /// The compressed bytes of chunk `index` into `buf`; false for a sparse chunk.
+    fn read_raw_into(&self, index: usize, buf: &mut Vec<u8>) -> Result<bool> {
+        let (offset, count) = (self.layout.offsets[index], self.layout.byte_counts[index]);
+        if count == 0 {
+            return Ok(false);
         }
-        let data = Arc::new(self.decode_chunk(index, cy)?);
-        self.cache.insert(index, Arc::clone(&data));
-        Ok(data)
+        let n = self.check_budget(count as u128, "a compressed chunk")?;
+        self.src
+            .read_into(offset, n, &format!("chunk {index}"), buf)?;
+        Ok(true)
     }
 
-    /// Decompress chunk `index` without converting it: what "raw decompression speed of the
-    /// same bytes" means in the benchmarks.
+    /// Read and decompress chunk `index` without converting it, with the same buffers and
+    /// decompressor state as a window read: what "raw decompression speed of the same
+    /// bytes" means in the benchmarks. Returns the decompressed length.
     pub fn decompress_only(&self, index: usize, cy: usize) -> Result<usize> {
-        let l = &self.layout;
-        let expected = self.check_budget(l.decoded_len(cy), "a decoded chunk")?;
-        match self.raw_chunk(index)? {
-            None => Ok(expected),
-            Some(raw) => decode::decompress(l.compression, &raw, expected)
-                .map(|b| b.len())
-                .map_err(|reason| TilingError::Decode {
-                    path: self.path().to_path_buf(),
-                    chunk: index,
-                    reason,
-                }),
-        }
+        with_scratch(|scratch| {
+            let l = &self.layout;
+            let expected = self.check_budget(l.decoded_len(cy), "a decoded chunk")?;
+            if !self.read_raw_into(index, &mut scratch.raw)? {
+                return Ok(expected);
+            }
+            decode::decompress_into(
+                l.compression,
+                &scratch.raw,
+                &mut scratch.decoded,
+                expected,
+                &mut scratch.ctx,
+            )
+            .map_err(|reason| TilingError::Decode {
+                path: self.path().to_path_buf(),
+                chunk: index,
+                reason,
+            })?;
+            Ok(scratch.decoded.len())
+        })
     }
 
     fn validate(&self, window: &PixelWindow, bands: &[usize]) -> Result<()> {
@@ -216,40 +246,6 @@ impl TiffReader {
             });
         }
         Ok(())
-    }
-
-    /// The chunks a window needs, as (chunk index, chunk column, chunk row, plane).
-    fn chunks_for(
-        &self,
-        window: &PixelWindow,
-        bands: &[usize],
-    ) -> Vec<(usize, usize, usize, usize)> {
-        let l = &self.layout;
-        let (cw, ch) = l.chunk_size();
-        if window.is_empty() {
-            return Vec::new();
-        }
-        let cx0 = window.col_off as usize / cw;
-        let cx1 = (window.col_end() as usize - 1) / cw;
-        let cy0 = window.row_off as usize / ch;
-        let cy1 = (window.row_end() as usize - 1) / ch;
-        let planes: Vec<usize> = if l.planar_separate {
-            let mut p = bands.to_vec();
-            p.sort_unstable();
-            p.dedup();
-            p
-        } else {
-            vec![0]
-        };
-        let mut out = Vec::new();
-        for &plane in &planes {
-            for cy in cy0..=cy1 {
-                for cx in cx0..=cx1 {
-                    out.push((l.chunk_index(plane, cx, cy), cx, cy, plane));
-                }
-            }
-        }
-        out
     }
 
     /// Read `bands` (0-based) of `window` as `T`, shape (bands, rows, cols), on this thread.
@@ -282,55 +278,118 @@ impl TiffReader {
             &format!("reading {} bands of {window}", bands.len()),
         )?;
         let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
-        let chunks = self.chunks_for(window, bands);
-        let Some(out_slice) = out.as_slice_mut() else {
-            return Err(TilingError::malformed(
-                self.path(),
-                "output array not contiguous",
-            ));
-        };
+        if window.is_empty() || bands.is_empty() {
+            return Ok(out);
+        }
+        let plan = self.band_plan(bands);
+        let cells = self.cells(window, out.view_mut());
+        // Each cell (the part of the window one chunk covers) is decoded and copied by one
+        // task straight into its own disjoint part of the output: no buffer of decoded
+        // chunks, memory bounded by one chunk per thread.
+        let fill = |cell: Cell<'_, T>| with_scratch(|scratch| self.fill_cell(cell, &plan, scratch));
         if parallel {
-            let decoded: Vec<Arc<Vec<u8>>> = chunks
-                .par_iter()
-                .map(|&(idx, _, cy, _)| self.chunk(idx, cy))
-                .collect::<Result<_>>()?;
-            for (bytes, &(_, cx, cy, plane)) in decoded.iter().zip(&chunks) {
-                self.copy_chunk(bytes, cx, cy, plane, window, bands, out_slice);
-            }
+            cells.into_par_iter().try_for_each(fill)?;
         } else {
-            for &(idx, cx, cy, plane) in &chunks {
-                let bytes = self.chunk(idx, cy)?;
-                self.copy_chunk(&bytes, cx, cy, plane, window, bands, out_slice);
-            }
+            cells.into_iter().try_for_each(fill)?;
         }
         Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn copy_chunk<T: Sample>(
-        &self,
-        bytes: &[u8],
-        cx: usize,
-        cy: usize,
-        plane: usize,
-        window: &PixelWindow,
-        bands: &[usize],
-        out: &mut [T],
-    ) {
-        macro_rules! go {
-            ($n:ty, $conv:ident) => {
-                copy_typed::<T, $n>(
-                    &self.layout,
-                    bytes,
+    /// Which planes to decode, and for each the (output band, sample in chunk) it feeds.
+    fn band_plan(&self, bands: &[usize]) -> Vec<(usize, Vec<(usize, usize)>)> {
+        if !self.layout.planar_separate {
+            return vec![(0, bands.iter().copied().enumerate().collect())];
+        }
+        let mut planes: Vec<usize> = bands.to_vec();
+        planes.sort_unstable();
+        planes.dedup();
+        planes
+            .into_iter()
+            .map(|p| {
+                let targets = (0..bands.len())
+                    .filter(|&bi| bands[bi] == p)
+                    .map(|bi| (bi, 0))
+                    .collect();
+                (p, targets)
+            })
+            .collect()
+    }
+
+    /// Cut `out` (the whole window) into one disjoint view per chunk it touches.
+    fn cells<'a, T>(&self, window: &PixelWindow, out: ArrayViewMut3<'a, T>) -> Vec<Cell<'a, T>> {
+        let (cw, ch) = self.layout.chunk_size();
+        let (c_start, c_end) = (window.col_off as usize, window.col_end() as usize);
+        let (mut r, r_end) = (window.row_off as usize, window.row_end() as usize);
+        let mut cells = Vec::new();
+        let mut rest_rows = out;
+        while r < r_end {
+            let cy = r / ch;
+            let next_r = ((cy + 1) * ch).min(r_end);
+            let (band_of_rows, rest) = rest_rows.split_at(Axis(1), next_r - r);
+            rest_rows = rest;
+            let mut rest_cols = band_of_rows;
+            let mut c = c_start;
+            while c < c_end {
+                let cx = c / cw;
+                let next_c = ((cx + 1) * cw).min(c_end);
+                let (view, rest) = rest_cols.split_at(Axis(2), next_c - c);
+                rest_cols = rest;
+                cells.push(Cell {
                     cx,
                     cy,
-                    plane,
-                    window,
-                    bands,
-                    out,
-                    |b| <$n>::from_ne_bytes(b.try_into().unwrap_or_default()),
-                    T::$conv,
-                )
+                    part: PixelWindow::new(c as i64, r as i64, next_c - c, next_r - r),
+                    view,
+                });
+                c = next_c;
+            }
+            r = next_r;
+        }
+        cells
+    }
+
+    fn fill_cell<T: Sample>(
+        &self,
+        mut cell: Cell<'_, T>,
+        plan: &[(usize, Vec<(usize, usize)>)],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        for (plane, targets) in plan {
+            let index = self.layout.chunk_index(*plane, cell.cx, cell.cy);
+            let cached;
+            let bytes: &[u8] = if self.cache.is_enabled() {
+                cached = match self.cache.get(index) {
+                    Some(c) => c,
+                    None => {
+                        self.decode_chunk_into(index, cell.cy, scratch)?;
+                        let c = Arc::new(std::mem::take(&mut scratch.decoded));
+                        self.cache.insert(index, Arc::clone(&c));
+                        c
+                    }
+                };
+                &cached
+            } else {
+                self.decode_chunk_into(index, cell.cy, scratch)?;
+                &scratch.decoded
+            };
+            self.copy_cell(bytes, &mut cell, targets)
+                .map_err(|reason| TilingError::Decode {
+                    path: self.path().to_path_buf(),
+                    chunk: index,
+                    reason,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn copy_cell<T: Sample>(
+        &self,
+        bytes: &[u8],
+        cell: &mut Cell<'_, T>,
+        targets: &[(usize, usize)],
+    ) -> std::result::Result<(), String> {
+        macro_rules! go {
+            ($n:ty, $conv:ident) => {
+                copy_typed::<T, $n>(&self.layout, bytes, cell, targets, T::$conv)
             };
         }
         match self.layout.dtype {
@@ -348,51 +407,144 @@ impl TiffReader {
     }
 }
 
-/// Copy the part of one decoded chunk that falls in `window` into `out`
-/// (bands × window rows × window cols, row-major).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn copy_typed<T: Sample, N: Copy>(
-    l: &ImageLayout,
-    bytes: &[u8],
+/// The part of a window that one chunk covers, with its disjoint view of the output.
+struct Cell<'a, T> {
     cx: usize,
     cy: usize,
-    plane: usize,
-    window: &PixelWindow,
-    bands: &[usize],
-    out: &mut [T],
-    read: impl Fn(&[u8]) -> N,
+    /// In raster pixel coordinates.
+    part: PixelWindow,
+    /// (bands, part rows, part cols).
+    view: ArrayViewMut3<'a, T>,
+}
+
+/// Buffers and decompressor state reused from chunk to chunk on one thread.
+#[derive(Debug, Default)]
+struct Scratch {
+    raw: Vec<u8>,
+    decoded: Vec<u8>,
+    ctx: decode::Decompressors,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Run `f` with this thread's scratch (a fresh one if it is already in use).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// Copy one decoded chunk's samples of `cell.part` into the cell's view, converting
+/// native `N` to `T`. `targets` lists (output band, sample within the chunk's pixels).
+fn copy_typed<T: Sample, N: bytemuck::Pod>(
+    l: &ImageLayout,
+    bytes: &[u8],
+    cell: &mut Cell<'_, T>,
+    targets: &[(usize, usize)],
     conv: impl Fn(N) -> T,
-) {
+) -> std::result::Result<(), String> {
     let (cw, ch) = l.chunk_size();
-    let size = std::mem::size_of::<N>();
     let spc = l.samples_in_chunk();
-    let chunk = PixelWindow::new((cx * cw) as i64, (cy * ch) as i64, cw, l.stored_rows(cy));
-    let part = chunk.intersection(window);
-    if part.is_empty() {
-        return;
-    }
-    let (wr, wc) = (window.rows, window.cols);
-    for (bi, &band) in bands.iter().enumerate() {
-        let sample = if l.planar_separate {
-            if band != plane {
-                continue;
+    let size = std::mem::size_of::<N>();
+    let part = cell.part;
+    let r0 = part.row_off as usize - cell.cy * ch;
+    let c0 = part.col_off as usize - cell.cx * cw;
+    let row_len = part.cols * spc;
+    let short = || {
+        format!(
+            "decoded chunk has {} bytes, too few for rows {}..{} of width {cw}",
+            bytes.len(),
+            r0,
+            r0 + part.rows
+        )
+    };
+    // Samples as `N` where the buffer is aligned for it (always, in practice), else a
+    // per-sample byte copy.
+    let typed: Option<&[N]> = bytemuck::try_cast_slice(bytes).ok();
+    // The common case, pixel-interleaved chunks read whole-pixel (every sample, in
+    // order): one pass over each chunk row, de-interleaving into the band rows.
+    let all_in_order = spc > 1
+        && targets.len() == spc
+        && targets
+            .iter()
+            .enumerate()
+            .all(|(i, &(bi, s))| bi == i && s == i);
+    if let (Some(samples), true) = (typed, all_in_order) {
+        let mut band_views: Vec<_> = cell.view.axis_iter_mut(Axis(0)).collect();
+        for r in 0..part.rows {
+            let start = ((r0 + r) * cw + c0) * spc;
+            let src = samples.get(start..start + row_len).ok_or_else(short)?;
+            let mut rows: Vec<&mut [T]> = Vec::with_capacity(spc);
+            for v in band_views.iter_mut() {
+                match v.row_mut(r).into_slice() {
+                    Some(row) => rows.push(row),
+                    None => return Err("output row not contiguous".into()),
+                }
             }
-            0
-        } else {
-            band
-        };
-        for r in part.row_off..part.row_end() {
-            let row_in_chunk = (r - chunk.row_off) as usize;
-            let row_in_window = (r - window.row_off) as usize;
-            let src_row = row_in_chunk * cw * spc;
-            let dst_row = bi * wr * wc + row_in_window * wc;
-            let c_in_chunk0 = (part.col_off - chunk.col_off) as usize;
-            let c_in_window0 = (part.col_off - window.col_off) as usize;
-            let dst = &mut out[dst_row + c_in_window0..dst_row + c_in_window0 + part.cols];
-            for (k, d) in dst.iter_mut().enumerate() {
-                let s = (src_row + (c_in_chunk0 + k) * spc + sample) * size;
-                *d = conv(read(&bytes[s..s + size]));
+            deinterleave(src, &mut rows, &conv);
+        }
+        return Ok(());
+    }
+    for r in 0..part.rows {
+        let start = ((r0 + r) * cw + c0) * spc;
+        for &(bi, sample) in targets {
+            let mut dst = cell.view.slice_mut(s![bi, r, ..]);
+            match typed {
+                Some(samples) => {
+                    let src = samples.get(start..start + row_len).ok_or_else(short)?;
+                    let src = src.iter().skip(sample).step_by(spc);
+                    match dst.as_slice_mut() {
+                        Some(d) => d.iter_mut().zip(src).for_each(|(d, v)| *d = conv(*v)),
+                        None => dst.iter_mut().zip(src).for_each(|(d, v)| *d = conv(*v)),
+                    }
+                }
+                None => {
+                    let src = bytes
+                        .get(start * size..(start + row_len) * size)
+                        .ok_or_else(short)?;
+                    for (d, px) in dst.iter_mut().zip(src.chunks_exact(spc * size)) {
+                        let v: N = bytemuck::pod_read_unaligned(&px[sample * size..][..size]);
+                        *d = conv(v);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Split pixel-interleaved `src` (rows.len() samples per pixel) into one row per band.
+#[inline]
+fn deinterleave<T: Copy, N: Copy>(src: &[N], rows: &mut [&mut [T]], conv: &impl Fn(N) -> T) {
+    let spc = rows.len();
+    macro_rules! fixed {
+        ($n:literal) => {{
+            if let Ok(dst) = <&mut [&mut [T]; $n]>::try_from(&mut *rows) {
+                for (k, px) in src.chunks_exact($n).enumerate() {
+                    for b in 0..$n {
+                        if let Some(d) = dst[b].get_mut(k) {
+                            *d = conv(px[b]);
+                        }
+                    }
+                }
+                return;
+            }
+        }};
+    }
+    match spc {
+        2 => fixed!(2),
+        3 => fixed!(3),
+        4 => fixed!(4),
+        6 => fixed!(6),
+        _ => {}
+    }
+    for (k, px) in src.chunks_exact(spc).enumerate() {
+        for (row, v) in rows.iter_mut().zip(px) {
+            if let Some(d) = row.get_mut(k) {
+                *d = conv(*v);
             }
         }
     }

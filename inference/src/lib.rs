@@ -3,6 +3,8 @@
 pub mod error;
 pub mod farmland;
 pub mod rasterize;
+pub mod rules;
+pub mod vectorize;
 
 pub use error::{InferenceError, Result};
 pub use farmland::{AdminUnits, FarmlandLayer, FieldMapping, IngestReport, Parcel};

@@ -1,0 +1,327 @@
+//! The rules that turn a pixel's season of evidence into a kind, with a documented default
+//! for every threshold (all settable in a TOML file, see `RulesConfig`).
+
+use crate::error::{InferenceError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Thresholds of the season rules. Every field has a default; a TOML file may set any subset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Fewer clear dates than this and a pixel is `insufficient_observations`.
+    pub min_clear_dates: usize,
+    /// A parcel with more than this fraction of insufficient pixels is reported as
+    /// `insufficient_observations`, not flagged.
+    pub max_insufficient_fraction: f64,
+    /// Fishpond: open water at least this fraction of the clear dates …
+    pub fishpond_water_fraction: f64,
+    /// … and never a green canopy (NDVI max below this): rice paddies flooded in May turn
+    /// green later and are not fishponds.
+    pub fishpond_max_ndvi: f32,
+    /// Construction: built-up at least this fraction of the clear dates.
+    pub construction_built_fraction: f64,
+    /// Trees / orchard: tree or orchard at least this fraction of the clear dates.
+    pub tree_fraction: f64,
+    /// Abandonment: no green-up (NDVI max below this) …
+    pub abandonment_max_ndvi: f32,
+    /// … and a flat season (NDVI max − min below this) …
+    pub abandonment_max_amplitude: f32,
+    /// … and bare or grass at least this fraction of the clear dates.
+    pub abandonment_bare_grass_fraction: f64,
+    /// Non-grain use on PBF: the crop-type model's confidence needed to flag a PBF parcel.
+    pub non_grain_min_confidence: f32,
+    /// Minimum mapping unit of a patch, in mu (1 mu = 666.67 m²).
+    pub min_patch_mu: f64,
+    /// Sentinel-2 SCL classes that are not a clear view: 0 no data, 1 saturated, 3 cloud
+    /// shadow, 8/9 cloud, 10 cirrus, 11 snow.
+    pub scl_not_clear: Vec<u8>,
+    /// Without an SCL band, a pixel is cloudy when its blue reflectance exceeds this …
+    pub cloud_blue_reflectance: f32,
+    /// … and shadowed when its NIR reflectance is below this while not water.
+    pub shadow_nir_reflectance: f32,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            min_clear_dates: 3,
+            max_insufficient_fraction: 0.5,
+            fishpond_water_fraction: 0.6,
+            fishpond_max_ndvi: 0.5,
+            construction_built_fraction: 0.5,
+            tree_fraction: 0.6,
+            abandonment_max_ndvi: 0.4,
+            abandonment_max_amplitude: 0.25,
+            abandonment_bare_grass_fraction: 0.7,
+            non_grain_min_confidence: 0.6,
+            min_patch_mu: 0.5,
+            scl_not_clear: vec![0, 1, 3, 8, 9, 10, 11],
+            cloud_blue_reflectance: 0.18,
+            shadow_nir_reflectance: 0.04,
+        }
+    }
+}
+
+impl RulesConfig {
+    pub fn load(path: &Path) -> Result<RulesConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| InferenceError::Config {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let cfg: RulesConfig = toml::from_str(&text).map_err(|e| InferenceError::Config {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        cfg.validate().map_err(|reason| InferenceError::Config {
+            what: path.display().to_string(),
+            reason,
+        })?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let fractions = [
+            ("max_insufficient_fraction", self.max_insufficient_fraction),
+            ("fishpond_water_fraction", self.fishpond_water_fraction),
+            (
+                "construction_built_fraction",
+                self.construction_built_fraction,
+            ),
+            ("tree_fraction", self.tree_fraction),
+            (
+                "abandonment_bare_grass_fraction",
+                self.abandonment_bare_grass_fraction,
+            ),
+        ];
+        for (name, v) in fractions {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name} = {v} must be between 0 and 1"));
+            }
+        }
+        if self.min_clear_dates == 0 {
+            return Err("min_clear_dates must be at least 1".into());
+        }
+        if !(self.min_patch_mu >= 0.0 && self.min_patch_mu.is_finite()) {
+            return Err(format!(
+                "min_patch_mu = {} must be a non-negative number",
+                self.min_patch_mu
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a pixel's season says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PixelKind {
+    /// Not farmland, or not analysed.
+    None = 0,
+    /// A cultivation cycle or other normal farmland use.
+    Cultivated = 1,
+    InsufficientObservations = 2,
+    Abandonment = 3,
+    TreePlanting = 4,
+    Fishpond = 5,
+    Construction = 6,
+}
+
+impl PixelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PixelKind::None => "none",
+            PixelKind::Cultivated => "cultivated",
+            PixelKind::InsufficientObservations => "insufficient_observations",
+            PixelKind::Abandonment => "abandonment",
+            PixelKind::TreePlanting => "tree_planting",
+            PixelKind::Fishpond => "fishpond",
+            PixelKind::Construction => "construction",
+        }
+    }
+
+    pub fn from_code(c: u8) -> PixelKind {
+        match c {
+            1 => PixelKind::Cultivated,
+            2 => PixelKind::InsufficientObservations,
+            3 => PixelKind::Abandonment,
+            4 => PixelKind::TreePlanting,
+            5 => PixelKind::Fishpond,
+            6 => PixelKind::Construction,
+            _ => PixelKind::None,
+        }
+    }
+
+    /// Kinds that are violations when found on farmland.
+    pub fn is_violation(self) -> bool {
+        matches!(
+            self,
+            PixelKind::Abandonment
+                | PixelKind::TreePlanting
+                | PixelKind::Fishpond
+                | PixelKind::Construction
+        )
+    }
+}
+
+/// The land-cover classes the rules know, by the model's class names.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClassCodes {
+    pub annual_crop: Option<u8>,
+    pub orchard: Option<u8>,
+    pub tree: Option<u8>,
+    pub grass: Option<u8>,
+    pub bare: Option<u8>,
+    pub water: Option<u8>,
+    pub built: Option<u8>,
+}
+
+impl ClassCodes {
+    /// Codes (index + 1) of the classes in a model's class list.
+    pub fn from_names(names: &[String]) -> ClassCodes {
+        let find = |n: &str| names.iter().position(|x| x == n).map(|i| i as u8 + 1);
+        ClassCodes {
+            annual_crop: find("annual_crop"),
+            orchard: find("orchard"),
+            tree: find("tree"),
+            grass: find("grass"),
+            bare: find("bare"),
+            water: find("water"),
+            built: find("built"),
+        }
+    }
+}
+
+/// One pixel's clear observations over the season: land-cover code and NDVI per clear date.
+#[derive(Clone, Debug, Default)]
+pub struct PixelSeason {
+    pub codes: Vec<u8>,
+    pub ndvi: Vec<f32>,
+}
+
+/// The kind of a pixel's season under `rules`.
+pub fn pixel_kind(season: &PixelSeason, classes: &ClassCodes, rules: &RulesConfig) -> PixelKind {
+    let n = season.codes.len();
+    if n < rules.min_clear_dates {
+        return PixelKind::InsufficientObservations;
+    }
+    let frac = |wanted: &[Option<u8>]| {
+        season
+            .codes
+            .iter()
+            .filter(|c| wanted.iter().any(|w| *w == Some(**c)))
+            .count() as f64
+            / n as f64
+    };
+    let max_ndvi = season
+        .ndvi
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let min_ndvi = season.ndvi.iter().copied().fold(f32::INFINITY, f32::min);
+    if frac(&[classes.water]) >= rules.fishpond_water_fraction && max_ndvi < rules.fishpond_max_ndvi
+    {
+        return PixelKind::Fishpond;
+    }
+    if frac(&[classes.built]) >= rules.construction_built_fraction {
+        return PixelKind::Construction;
+    }
+    if frac(&[classes.tree, classes.orchard]) >= rules.tree_fraction {
+        return PixelKind::TreePlanting;
+    }
+    if max_ndvi < rules.abandonment_max_ndvi
+        && max_ndvi - min_ndvi < rules.abandonment_max_amplitude
+        && frac(&[classes.bare, classes.grass]) >= rules.abandonment_bare_grass_fraction
+    {
+        return PixelKind::Abandonment;
+    }
+    PixelKind::Cultivated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classes() -> ClassCodes {
+        let names: Vec<String> = [
+            "annual_crop",
+            "orchard",
+            "tree",
+            "grass",
+            "bare",
+            "water",
+            "built",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        ClassCodes::from_names(&names)
+    }
+
+    fn season(codes: &[u8], ndvi: &[f32]) -> PixelSeason {
+        PixelSeason {
+            codes: codes.to_vec(),
+            ndvi: ndvi.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_look_alikes_of_the_domain_primer_are_not_flagged() {
+        let (c, r) = (classes(), RulesConfig::default());
+        // Rice: flooded in May (water), then a green canopy.
+        let rice = season(&[6, 6, 1, 1, 1, 1], &[-0.1, 0.0, 0.6, 0.8, 0.8, 0.5]);
+        assert_eq!(pixel_kind(&rice, &c, &r), PixelKind::Cultivated);
+        // Spring wheat harvested in July: bare after a green peak.
+        let wheat = season(&[5, 1, 1, 5, 5, 5], &[0.15, 0.5, 0.8, 0.2, 0.15, 0.15]);
+        assert_eq!(pixel_kind(&wheat, &c, &r), PixelKind::Cultivated);
+        // One cloudy-season pixel with two clear dates proves nothing.
+        assert_eq!(
+            pixel_kind(&season(&[5, 5], &[0.1, 0.1]), &c, &r),
+            PixelKind::InsufficientObservations
+        );
+    }
+
+    #[test]
+    fn each_violation_is_recognised() {
+        let (c, r) = (classes(), RulesConfig::default());
+        assert_eq!(
+            pixel_kind(&season(&[6, 6, 6, 6, 6], &[-0.2; 5]), &c, &r),
+            PixelKind::Fishpond
+        );
+        assert_eq!(
+            pixel_kind(&season(&[7, 7, 7, 5], &[0.05; 4]), &c, &r),
+            PixelKind::Construction
+        );
+        assert_eq!(
+            pixel_kind(&season(&[2, 2, 3, 2, 1], &[0.6; 5]), &c, &r),
+            PixelKind::TreePlanting
+        );
+        assert_eq!(
+            pixel_kind(
+                &season(&[5, 5, 4, 5, 4, 5], &[0.12, 0.15, 0.25, 0.2, 0.22, 0.14]),
+                &c,
+                &r
+            ),
+            PixelKind::Abandonment
+        );
+    }
+
+    #[test]
+    fn a_rules_file_may_set_any_subset_and_typos_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rules.toml");
+        std::fs::write(&p, "min_clear_dates = 4\nmin_patch_mu = 1.5\n").unwrap();
+        let cfg = RulesConfig::load(&p).unwrap();
+        assert_eq!(cfg.min_clear_dates, 4);
+        assert_eq!(cfg.min_patch_mu, 1.5);
+        assert_eq!(cfg.tree_fraction, RulesConfig::default().tree_fraction);
+        std::fs::write(&p, "min_clear_date = 4\n").unwrap();
+        let err = RulesConfig::load(&p).unwrap_err().to_string();
+        assert!(err.contains("min_clear_date"), "{err}");
+        std::fs::write(&p, "tree_fraction = 1.5\n").unwrap();
+        assert!(RulesConfig::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("tree_fraction"));
+    }
+}

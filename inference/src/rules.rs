@@ -209,7 +209,7 @@ pub fn pixel_kind(season: &PixelSeason, classes: &ClassCodes, rules: &RulesConfi
         season
             .codes
             .iter()
-            .filter(|c| wanted.iter().any(|w| *w == Some(**c)))
+            .filter(|c| wanted.contains(&Some(**c)))
             .count() as f64
             / n as f64
     };

@@ -1,7 +1,9 @@
 //! Model × tiles → class maps; maps × farmland → per-parcel evidence → patches.
 
+pub mod analysis;
 pub mod error;
 pub mod farmland;
+pub mod output;
 pub mod rasterize;
 pub mod rules;
 pub mod vectorize;

@@ -1,0 +1,781 @@
+//! One season analysis: a scene stack × the farmland layer → per-parcel evidence →
+//! suspected-change patches.
+//!
+//! Tiles run in parallel and only where farmland lies; each tile rasterises its parcels
+//! (pixel-centre rule, tile-exact), classifies every clear farmland pixel of every date,
+//! turns each pixel's season into a kind (rules.rs) and accumulates per-parcel evidence
+//! in integers (fixed point), so the result is identical whatever the tile size.
+
+use crate::error::{InferenceError, Result};
+use crate::farmland::{FarmlandLayer, Parcel};
+use crate::rasterize::{burn, pixel_bbox, PixelPolygon};
+use crate::rules::{pixel_kind, ClassCodes, PixelKind, PixelSeason, RulesConfig};
+use crate::vectorize::{components, outline};
+use chrono::NaiveDate;
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gengdi_tiling::{AnalysisGrid, SceneStack, TileGrid};
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// 1 mu in square metres.
+pub const M2_PER_MU: f64 = 2000.0 / 3.0;
+
+/// A per-pixel land-cover classifier (the land-cover model behind a small interface, so the
+/// analysis can be driven by any model version).
+pub trait PixelClassifier: Sync {
+    fn id(&self) -> String;
+    /// Bands the model needs, by name.
+    fn bands(&self) -> Vec<String>;
+    /// Class names; code = index + 1, 0 = no data.
+    fn class_names(&self) -> Vec<String>;
+    /// `dn`: bands × rows × cols in `band_names` order; returns codes and confidence.
+    fn classify(
+        &self,
+        band_names: &[&str],
+        dn: ArrayView3<f32>,
+        valid: ArrayView2<bool>,
+    ) -> std::result::Result<(Array2<u8>, Array2<f32>), String>;
+}
+
+/// A season classifier (the crop-type model): one series of (date, DN in `bands()` order) per
+/// parcel → (code, confidence); code = class index + 1, 0 = no decision.
+pub trait SeasonClassifier: Sync {
+    fn id(&self) -> String;
+    fn bands(&self) -> Vec<String>;
+    fn class_names(&self) -> Vec<String>;
+    fn classify(
+        &self,
+        series: &[Vec<(NaiveDate, Vec<f32>)>],
+    ) -> std::result::Result<Vec<(u8, f32)>, String>;
+}
+
+/// Fixed-point scale of accumulated reflectance / NDVI sums.
+const Q: f64 = 16.0;
+const QC: f64 = 1000.0;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct DateAcc {
+    clear: u64,
+    class_counts: Vec<u64>,
+    /// Σ round(DN·Q) of the model bands over clear cultivated pixels, and their count.
+    band_sums: Vec<i64>,
+    cultivated: u64,
+    ndvi_sum: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct ParcelAcc {
+    pixels: u64,
+    kinds: [u64; 7],
+    dates: Vec<DateAcc>,
+    conf_sum: i64,
+    conf_n: u64,
+}
+
+impl ParcelAcc {
+    fn new(n_dates: usize, n_classes: usize, n_bands: usize) -> Self {
+        ParcelAcc {
+            dates: (0..n_dates)
+                .map(|_| DateAcc {
+                    class_counts: vec![0; n_classes + 1],
+                    band_sums: vec![0; n_bands],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn merge(&mut self, o: &ParcelAcc) {
+        self.pixels += o.pixels;
+        for (a, b) in self.kinds.iter_mut().zip(o.kinds) {
+            *a += b;
+        }
+        for (a, b) in self.dates.iter_mut().zip(&o.dates) {
+            a.clear += b.clear;
+            a.cultivated += b.cultivated;
+            a.ndvi_sum += b.ndvi_sum;
+            for (x, y) in a.class_counts.iter_mut().zip(&b.class_counts) {
+                *x += y;
+            }
+            for (x, y) in a.band_sums.iter_mut().zip(&b.band_sums) {
+                *x += y;
+            }
+        }
+        self.conf_sum += o.conf_sum;
+        self.conf_n += o.conf_n;
+    }
+}
+
+/// A pixel whose season is a violation: (parcel index, col, row, kind, dominant class code,
+/// confidence × 1000).
+type Candidate = (u32, i64, i64, PixelKind, u8, u16);
+
+#[derive(Default)]
+struct TileOut {
+    parcels: HashMap<u32, ParcelAcc>,
+    candidates: Vec<Candidate>,
+}
+
+/// A parcel's verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParcelStatus {
+    pub parcel_id: String,
+    pub pbf: bool,
+    pub county_code: Option<String>,
+    /// `ok`, `flagged` or `insufficient_observations`.
+    pub status: String,
+    pub pixels: u64,
+    /// Pixels per season kind.
+    pub kinds: BTreeMap<String, u64>,
+    /// Clear pixels per date.
+    pub clear_pixels: Vec<u64>,
+    /// Mean NDVI of clear pixels per date (None without any).
+    pub mean_ndvi: Vec<Option<f64>>,
+    /// Crop type over the season (PBF and cultivated parcels), with confidence.
+    pub crop_type: Option<(String, f32)>,
+    pub flags: Vec<String>,
+}
+
+/// A suspected-change patch (图斑).
+#[derive(Clone, Debug, Serialize)]
+pub struct PatchRecord {
+    pub id: String,
+    pub kind: String,
+    pub parcel_id: String,
+    pub pbf: bool,
+    pub area_m2: f64,
+    pub area_mu: f64,
+    pub county_code: Option<String>,
+    pub township_code: Option<String>,
+    pub village_code: Option<String>,
+    pub group_code: Option<String>,
+    pub location_name: Option<String>,
+    pub class_before: String,
+    pub class_after: String,
+    pub dates: Vec<NaiveDate>,
+    pub confidence: f64,
+    pub model_version: String,
+    pub status: String,
+    /// Polygons → rings → (x, y) in the analysis grid's CRS.
+    #[serde(skip)]
+    pub polygons: Vec<Vec<Vec<(f64, f64)>>>,
+}
+
+/// Everything one analysis produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnalysisResult {
+    pub dates: Vec<Option<NaiveDate>>,
+    pub tiles_total: usize,
+    pub tiles_with_farmland: usize,
+    pub parcels: Vec<ParcelStatus>,
+    pub patches: Vec<PatchRecord>,
+    pub model_version: String,
+}
+
+/// What the analysis needs.
+pub struct AnalysisInput<'a> {
+    pub stack: &'a SceneStack,
+    pub farmland: &'a FarmlandLayer,
+    pub landcover: &'a dyn PixelClassifier,
+    pub croptype: Option<&'a dyn SeasonClassifier>,
+    pub rules: &'a RulesConfig,
+    pub tile_size: usize,
+}
+
+/// Index of the stack band that holds the Sentinel-2 SCL, if any.
+fn scl_band(stack: &SceneStack) -> Option<usize> {
+    stack
+        .band_names
+        .iter()
+        .position(|b| b.eq_ignore_ascii_case("SCL"))
+}
+
+fn band_pos(stack: &SceneStack, names: &[&str]) -> Option<usize> {
+    names.iter().find_map(|n| {
+        stack
+            .band_names
+            .iter()
+            .position(|b| b.eq_ignore_ascii_case(n))
+    })
+}
+
+/// Run the analysis.
+pub fn analyze(
+    input: &AnalysisInput<'_>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<AnalysisResult> {
+    let stack = input.stack;
+    let rules = input.rules;
+    let grid = stack.tile_grid(input.tile_size, 0)?;
+    let model_bands = input.landcover.bands();
+    let model_idx: Vec<usize> = model_bands
+        .iter()
+        .map(|b| {
+            stack
+                .band_names
+                .iter()
+                .position(|s| s.eq_ignore_ascii_case(b))
+                .ok_or_else(|| InferenceError::Config {
+                    what: "scene stack".into(),
+                    reason: format!(
+                        "the land-cover model needs band {b}; the stack has {}",
+                        stack.band_names.join(", ")
+                    ),
+                })
+        })
+        .collect::<Result<_>>()?;
+    let model_band_names: Vec<&str> = model_bands.iter().map(String::as_str).collect();
+    let class_names = input.landcover.class_names();
+    let classes = ClassCodes::from_names(&class_names);
+    let red = band_pos(stack, &["B04", "red"]);
+    let nir = band_pos(stack, &["B08", "nir"]);
+    let blue = band_pos(stack, &["B02", "blue"]);
+    let green = band_pos(stack, &["B03", "green"]);
+    let swir = band_pos(stack, &["B11", "swir16"]);
+    let (Some(red), Some(nir)) = (red, nir) else {
+        return Err(InferenceError::Config {
+            what: "scene stack".into(),
+            reason: "the rules need red (B04) and near-infrared (B08) bands".into(),
+        });
+    };
+    let scl = scl_band(stack);
+    let n_dates = stack.layers.len();
+    let n_classes = class_names.len();
+
+    // Parcels in pixel space, bucketed by tile.
+    let gt = stack.grid.world_from_pixel;
+    let pixel_polys: Vec<Vec<PixelPolygon>> = input
+        .farmland
+        .parcels
+        .iter()
+        .map(|p| p.pixel_polygons(&gt))
+        .collect();
+    let buckets = bucket_parcels(&grid, &pixel_polys);
+    let tiles_with_farmland = buckets.len();
+
+    let outputs = stack.par_map_tiles(
+        &grid,
+        |t| !buckets.contains_key(&t.index),
+        |data| -> std::result::Result<TileOut, String> {
+            let tile = data.tile;
+            let w = tile.core;
+            let mut labels = Array2::<u32>::zeros((w.rows, w.cols));
+            for &pi in buckets.get(&tile.index).map(Vec::as_slice).unwrap_or(&[]) {
+                burn(
+                    &mut labels,
+                    w.col_off,
+                    w.row_off,
+                    &pixel_polys[pi],
+                    input.farmland.parcels[pi].index,
+                );
+            }
+            let values = data.core();
+            let mut codes = Vec::with_capacity(n_dates);
+            let mut confs = Vec::with_capacity(n_dates);
+            let mut clear = Vec::with_capacity(n_dates);
+            for d in 0..n_dates {
+                let layer = values.index_axis(Axis(0), d);
+                let dn = layer.select(Axis(0), &model_idx);
+                let is_clear = Array2::from_shape_fn((w.rows, w.cols), |(r, c)| {
+                    if labels[[r, c]] == 0 {
+                        return false;
+                    }
+                    if model_idx.iter().any(|&b| !layer[[b, r, c]].is_finite()) {
+                        return false;
+                    }
+                    match scl {
+                        Some(s) => {
+                            let v = layer[[s, r, c]];
+                            v.is_finite() && !rules.scl_not_clear.contains(&(v as u8))
+                        }
+                        None => spectral_clear(&layer, r, c, blue, green, nir, swir, rules),
+                    }
+                });
+                let (code, conf) = input
+                    .landcover
+                    .classify(&model_band_names, dn.view(), is_clear.view())
+                    .map_err(|e| format!("tile {}: {e}", tile.index))?;
+                codes.push(code);
+                confs.push(conf);
+                clear.push(is_clear);
+            }
+            let mut out = TileOut::default();
+            let mut season = PixelSeason::default();
+            for r in 0..w.rows {
+                for c in 0..w.cols {
+                    let label = labels[[r, c]];
+                    if label == 0 {
+                        continue;
+                    }
+                    season.codes.clear();
+                    season.ndvi.clear();
+                    let mut conf_q = 0i64;
+                    let mut counts = vec![0u32; n_classes + 1];
+                    for d in 0..n_dates {
+                        if clear[d][[r, c]] {
+                            let code = codes[d][[r, c]];
+                            season.codes.push(code);
+                            let (rv, nv) = (values[[d, red, r, c]], values[[d, nir, r, c]]);
+                            season.ndvi.push(if rv + nv > 0.0 {
+                                (nv - rv) / (nv + rv)
+                            } else {
+                                0.0
+                            });
+                            conf_q += (confs[d][[r, c]] as f64 * QC).round() as i64;
+                            counts[code as usize] += 1;
+                        }
+                    }
+                    let kind = pixel_kind(&season, &classes, rules);
+                    let acc = out
+                        .parcels
+                        .entry(label)
+                        .or_insert_with(|| ParcelAcc::new(n_dates, n_classes, model_idx.len()));
+                    acc.pixels += 1;
+                    acc.kinds[kind as usize] += 1;
+                    acc.conf_sum += conf_q;
+                    acc.conf_n += season.codes.len() as u64;
+                    let mut k = 0;
+                    for d in 0..n_dates {
+                        if !clear[d][[r, c]] {
+                            continue;
+                        }
+                        let da = &mut acc.dates[d];
+                        da.clear += 1;
+                        da.class_counts[codes[d][[r, c]] as usize] += 1;
+                        da.ndvi_sum += (season.ndvi[k] as f64 * QC).round() as i64;
+                        k += 1;
+                        if kind == PixelKind::Cultivated {
+                            da.cultivated += 1;
+                            for (s, &b) in da.band_sums.iter_mut().zip(&model_idx) {
+                                *s += (values[[d, b, r, c]] as f64 * Q).round() as i64;
+                            }
+                        }
+                    }
+                    if kind.is_violation() {
+                        let dominant = counts
+                            .iter()
+                            .enumerate()
+                            .skip(1)
+                            .max_by_key(|(i, n)| (**n, usize::MAX - i))
+                            .map(|(i, _)| i as u8)
+                            .unwrap_or(0);
+                        let n = season.codes.len().max(1) as i64;
+                        out.candidates.push((
+                            label,
+                            w.col_off + c as i64,
+                            w.row_off + r as i64,
+                            kind,
+                            dominant,
+                            (conf_q / n).clamp(0, 1000) as u16,
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        },
+        progress,
+    )?;
+
+    // Merge in tile order (integer sums: the order does not change the result).
+    let mut acc: BTreeMap<u32, ParcelAcc> = BTreeMap::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (_, out) in outputs {
+        let out = out.map_err(|reason| InferenceError::Config {
+            what: "land-cover model".into(),
+            reason,
+        })?;
+        for (k, v) in out.parcels {
+            acc.entry(k).and_modify(|a| a.merge(&v)).or_insert(v);
+        }
+        candidates.extend(out.candidates);
+    }
+    candidates.sort_by_key(|c| (c.0, c.3, c.2, c.1));
+
+    let dates: Vec<Option<NaiveDate>> = stack.layers.iter().map(|l| l.date).collect();
+    let model_version = match input.croptype {
+        Some(ct) => format!("{}+{}", input.landcover.id(), ct.id()),
+        None => input.landcover.id(),
+    };
+    let area = EqualArea::for_grid(&stack.grid)?;
+    let (px_w, px_h) = gt.pixel_size();
+    let pixel_area_grid = px_w * px_h;
+
+    // Crop type for PBF parcels with a cultivated season.
+    let crop = crop_types(input, &acc, stack)?;
+
+    let mut parcels_out = Vec::new();
+    let mut patches = Vec::new();
+    for parcel in &input.farmland.parcels {
+        let Some(a) = acc.get(&parcel.index) else {
+            continue;
+        };
+        let kinds: BTreeMap<String, u64> = a
+            .kinds
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (PixelKind::from_code(k as u8).name().to_string(), *n))
+            .collect();
+        let insufficient =
+            a.kinds[PixelKind::InsufficientObservations as usize] as f64 / a.pixels.max(1) as f64;
+        let clear_dates: Vec<NaiveDate> = a
+            .dates
+            .iter()
+            .zip(&dates)
+            .filter(|(d, _)| d.clear > 0)
+            .filter_map(|(_, date)| *date)
+            .collect();
+        let mut status = ParcelStatus {
+            parcel_id: parcel.id.clone(),
+            pbf: parcel.pbf,
+            county_code: parcel.admin.county_code.clone(),
+            status: "ok".into(),
+            pixels: a.pixels,
+            kinds,
+            clear_pixels: a.dates.iter().map(|d| d.clear).collect(),
+            mean_ndvi: a
+                .dates
+                .iter()
+                .map(|d| (d.clear > 0).then(|| d.ndvi_sum as f64 / QC / d.clear as f64))
+                .collect(),
+            crop_type: crop.get(&parcel.index).cloned(),
+            flags: Vec::new(),
+        };
+        if insufficient > rules.max_insufficient_fraction {
+            status.status = "insufficient_observations".into();
+            parcels_out.push(status);
+            continue;
+        }
+        let before = parcel
+            .land_class_name
+            .clone()
+            .or_else(|| parcel.land_class.clone())
+            .unwrap_or_else(|| "cropland".into());
+        // Pixel-level violations: one patch per 4-connected component ≥ the mapping unit.
+        let lo = candidates.partition_point(|c| c.0 < parcel.index);
+        let hi = candidates.partition_point(|c| c.0 <= parcel.index);
+        let mine = &candidates[lo..hi];
+        let mut start = 0;
+        while start < mine.len() {
+            let kind = mine[start].3;
+            let end = start + mine[start..].iter().take_while(|c| c.3 == kind).count();
+            let group = &mine[start..end];
+            start = end;
+            let pixels: Vec<(i64, i64)> = group.iter().map(|c| (c.1, c.2)).collect();
+            let info: HashMap<(i64, i64), (u8, u16)> =
+                group.iter().map(|c| ((c.1, c.2), (c.4, c.5))).collect();
+            for comp in components(&pixels) {
+                if (comp.len() as f64 * pixel_area_grid) / M2_PER_MU < rules.min_patch_mu {
+                    continue;
+                }
+                let rings = outline(&comp);
+                let world: Vec<Vec<(f64, f64)>> = rings
+                    .iter()
+                    .map(|ring| {
+                        ring.iter()
+                            .map(|&(x, y)| gt.world_from_pixel(x as f64, y as f64))
+                            .collect()
+                    })
+                    .collect();
+                let area_m2 = area.area_m2(&[world.clone()])?;
+                let mut class_votes = vec![0u64; n_classes + 1];
+                let mut conf = 0u64;
+                for p in &comp {
+                    if let Some((cls, cf)) = info.get(p) {
+                        class_votes[*cls as usize] += 1;
+                        conf += *cf as u64;
+                    }
+                }
+                let after = class_votes
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .max_by_key(|(i, n)| (**n, usize::MAX - i))
+                    .and_then(|(i, _)| class_names.get(i - 1).cloned())
+                    .unwrap_or_default();
+                status.flags.push(kind.name().to_string());
+                patches.push(make_patch(
+                    parcel,
+                    kind.name(),
+                    before.clone(),
+                    after,
+                    area_m2,
+                    conf as f64 / comp.len() as f64 / QC,
+                    &clear_dates,
+                    &model_version,
+                    vec![world],
+                ));
+            }
+        }
+        // Non-grain use on PBF: the whole parcel.
+        if parcel.pbf {
+            if let Some((name, conf)) = crop.get(&parcel.index) {
+                if name == "non_grain" && *conf >= rules.non_grain_min_confidence {
+                    let area_m2 = area.area_m2(&parcel.polygons)?;
+                    if area_m2 / M2_PER_MU >= rules.min_patch_mu {
+                        status.flags.push("non_grain_pbf".into());
+                        patches.push(make_patch(
+                            parcel,
+                            "non_grain_pbf",
+                            before.clone(),
+                            "non_grain".into(),
+                            area_m2,
+                            *conf as f64,
+                            &clear_dates,
+                            &model_version,
+                            parcel.polygons.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        status.flags.sort();
+        status.flags.dedup();
+        if !status.flags.is_empty() {
+            status.status = "flagged".into();
+        }
+        parcels_out.push(status);
+    }
+    // Stable ids: parcel, kind, then position.
+    let mut per_key: HashMap<(String, String), usize> = HashMap::new();
+    for p in &mut patches {
+        let n = per_key
+            .entry((p.parcel_id.clone(), p.kind.clone()))
+            .or_insert(0);
+        *n += 1;
+        p.id = format!("{}:{}:{}", p.parcel_id, p.kind, n);
+    }
+    Ok(AnalysisResult {
+        dates,
+        tiles_total: grid.len(),
+        tiles_with_farmland,
+        parcels: parcels_out,
+        patches,
+        model_version,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_patch(
+    parcel: &Parcel,
+    kind: &str,
+    before: String,
+    after: String,
+    area_m2: f64,
+    confidence: f64,
+    dates: &[NaiveDate],
+    model_version: &str,
+    polygons: Vec<Vec<Vec<(f64, f64)>>>,
+) -> PatchRecord {
+    PatchRecord {
+        id: String::new(),
+        kind: kind.to_string(),
+        parcel_id: parcel.id.clone(),
+        pbf: parcel.pbf,
+        area_m2: (area_m2 * 100.0).round() / 100.0,
+        area_mu: (area_m2 / M2_PER_MU * 1000.0).round() / 1000.0,
+        county_code: parcel.admin.county_code.clone(),
+        township_code: parcel.admin.township_code.clone(),
+        village_code: parcel.admin.village_code.clone(),
+        group_code: parcel.admin.group_code.clone(),
+        location_name: parcel.admin.location_name.clone(),
+        class_before: before,
+        class_after: after,
+        dates: dates.to_vec(),
+        confidence: (confidence * 1000.0).round() / 1000.0,
+        model_version: model_version.to_string(),
+        status: "pending".into(),
+        polygons,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spectral_clear(
+    layer: &ndarray::ArrayView3<f32>,
+    r: usize,
+    c: usize,
+    blue: Option<usize>,
+    green: Option<usize>,
+    nir: usize,
+    swir: Option<usize>,
+    rules: &RulesConfig,
+) -> bool {
+    let refl = |b: usize| layer[[b, r, c]] / 10000.0;
+    if let Some(b) = blue {
+        if refl(b) > rules.cloud_blue_reflectance {
+            return false;
+        }
+    }
+    if refl(nir) < rules.shadow_nir_reflectance {
+        // Dark in the NIR: water is dark too; MNDWI tells them apart.
+        if let (Some(g), Some(s)) = (green, swir) {
+            let (gv, sv) = (refl(g), refl(s));
+            if gv + sv > 0.0 && (gv - sv) / (gv + sv) > 0.0 {
+                return true;
+            }
+        }
+        return false;
+    }
+    true
+}
+
+/// Parcels that touch each tile (by pixel-space bounding box).
+fn bucket_parcels(grid: &TileGrid, polys: &[Vec<PixelPolygon>]) -> HashMap<usize, Vec<usize>> {
+    let mut buckets: HashMap<usize, Vec<usize>> = HashMap::new();
+    let ts = grid.tile_size as f64;
+    for (i, p) in polys.iter().enumerate() {
+        let b = pixel_bbox(p);
+        if !b[0].is_finite() {
+            continue;
+        }
+        let c0 = (b[0] / ts).floor().max(0.0) as usize;
+        let r0 = (b[1] / ts).floor().max(0.0) as usize;
+        let c1 = ((b[2] / ts).floor().max(0.0) as usize).min(grid.tiles_across().saturating_sub(1));
+        let r1 = ((b[3] / ts).floor().max(0.0) as usize).min(grid.tiles_down().saturating_sub(1));
+        if b[2] < 0.0 || b[3] < 0.0 || b[0] > grid.width as f64 || b[1] > grid.height as f64 {
+            continue;
+        }
+        for r in r0..=r1 {
+            for c in c0..=c1 {
+                if let Some(t) = grid.tile_at(c, r) {
+                    buckets.entry(t.index).or_default().push(i);
+                }
+            }
+        }
+    }
+    buckets
+}
+
+fn crop_types(
+    input: &AnalysisInput<'_>,
+    acc: &BTreeMap<u32, ParcelAcc>,
+    stack: &SceneStack,
+) -> Result<HashMap<u32, (String, f32)>> {
+    let Some(ct) = input.croptype else {
+        return Ok(HashMap::new());
+    };
+    // The crop-type model's bands, found among the land-cover model's bands.
+    let lc_bands = input.landcover.bands();
+    let pos: Vec<usize> = ct
+        .bands()
+        .iter()
+        .map(|b| {
+            lc_bands
+                .iter()
+                .position(|x| x.eq_ignore_ascii_case(b))
+                .ok_or_else(|| InferenceError::Config {
+                    what: "crop-type model".into(),
+                    reason: format!("needs band {b}, which the land-cover inputs do not carry"),
+                })
+        })
+        .collect::<Result<_>>()?;
+    let mut ids = Vec::new();
+    let mut series = Vec::new();
+    for p in &input.farmland.parcels {
+        if !p.pbf {
+            continue;
+        }
+        let Some(a) = acc.get(&p.index) else { continue };
+        let obs: Vec<(NaiveDate, Vec<f32>)> = a
+            .dates
+            .iter()
+            .zip(&stack.layers)
+            .filter(|(d, _)| d.cultivated > 0)
+            .filter_map(|(d, layer)| {
+                layer.date.map(|date| {
+                    (
+                        date,
+                        pos.iter()
+                            .map(|&k| (d.band_sums[k] as f64 / Q / d.cultivated as f64) as f32)
+                            .collect(),
+                    )
+                })
+            })
+            .collect();
+        if obs.len() >= input.rules.min_clear_dates {
+            ids.push(p.index);
+            series.push(obs);
+        }
+    }
+    if series.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let names = ct.class_names();
+    let out = ct
+        .classify(&series)
+        .map_err(|reason| InferenceError::Config {
+            what: "crop-type model".into(),
+            reason,
+        })?;
+    Ok(ids
+        .into_iter()
+        .zip(out)
+        .filter(|(_, (code, _))| *code > 0)
+        .filter_map(|(id, (code, conf))| {
+            names
+                .get(code as usize - 1)
+                .map(|n| (id, (n.clone(), conf)))
+        })
+        .collect())
+}
+
+/// Areas on an equal-area basis: Lambert azimuthal equal-area centred on the grid.
+pub struct EqualArea {
+    to_laea: CoordTransform,
+}
+
+impl EqualArea {
+    pub fn for_grid(grid: &AnalysisGrid) -> Result<EqualArea> {
+        let gerr = |e: gdal::errors::GdalError| InferenceError::Config {
+            what: "equal-area projection".into(),
+            reason: e.to_string(),
+        };
+        let src = grid.crs.to_spatial_ref().map_err(gerr)?;
+        let mut wgs = SpatialRef::from_epsg(4326).map_err(gerr)?;
+        wgs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        let (cx, cy) = grid
+            .world_from_pixel
+            .world_from_pixel(grid.width as f64 / 2.0, grid.height as f64 / 2.0);
+        let t = CoordTransform::new(&src, &wgs).map_err(gerr)?;
+        let (mut xs, mut ys, mut zs) = ([cx], [cy], [0.0]);
+        t.transform_coords(&mut xs, &mut ys, &mut zs)
+            .map_err(gerr)?;
+        let mut laea = SpatialRef::from_proj4(&format!(
+            "+proj=laea +lat_0={} +lon_0={} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs",
+            ys[0], xs[0]
+        ))
+        .map_err(gerr)?;
+        laea.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        Ok(EqualArea {
+            to_laea: CoordTransform::new(&src, &laea).map_err(gerr)?,
+        })
+    }
+
+    /// Area in m² of polygons (rings in the grid CRS; first ring shell, others holes).
+    pub fn area_m2(&self, polygons: &[Vec<Vec<(f64, f64)>>]) -> Result<f64> {
+        let mut total = 0.0;
+        for poly in polygons {
+            for (i, ring) in poly.iter().enumerate() {
+                let mut xs: Vec<f64> = ring.iter().map(|p| p.0).collect();
+                let mut ys: Vec<f64> = ring.iter().map(|p| p.1).collect();
+                let mut zs = vec![0.0; xs.len()];
+                self.to_laea
+                    .transform_coords(&mut xs, &mut ys, &mut zs)
+                    .map_err(|e| InferenceError::Config {
+                        what: "equal-area projection".into(),
+                        reason: e.to_string(),
+                    })?;
+                let n = xs.len();
+                let a = (0..n)
+                    .map(|k| xs[k] * ys[(k + 1) % n] - xs[(k + 1) % n] * ys[k])
+                    .sum::<f64>()
+                    .abs()
+                    / 2.0;
+                total += if i == 0 { a } else { -a };
+            }
+        }
+        Ok(total)
+    }
+}

@@ -11,6 +11,10 @@ pub type DecodeError = String;
 
 /// Decompress `raw` into exactly `expected` bytes.
 pub fn decompress(comp: Compression, raw: &[u8], expected: usize) -> Result<Vec<u8>, DecodeError> {
+    if comp == Compression::None && raw.len() < expected {
+        // Known short before anything is allocated.
+        return Err(short(comp, raw.len(), expected));
+    }
     let mut out = vec![0u8; expected];
     let written = match comp {
         Compression::None => {
@@ -26,12 +30,16 @@ pub fn decompress(comp: Compression, raw: &[u8], expected: usize) -> Result<Vec<
         Compression::PackBits => unpackbits(raw, &mut out)?,
     };
     if written < expected {
-        return Err(format!(
-            "{} data decodes to {written} bytes, expected {expected}",
-            comp.name()
-        ));
+        return Err(short(comp, written, expected));
     }
     Ok(out)
+}
+
+fn short(comp: Compression, written: usize, expected: usize) -> DecodeError {
+    format!(
+        "{} data decodes to {written} bytes, expected {expected}",
+        comp.name()
+    )
 }
 
 fn inflate(raw: &[u8], out: &mut [u8]) -> Result<usize, DecodeError> {

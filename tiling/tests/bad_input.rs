@@ -135,6 +135,7 @@ enum V {
     Short(Vec<u16>),
     Long(Vec<u32>),
     Long8(Vec<u64>),
+    Ascii(&'static str),
 }
 
 impl V {
@@ -143,6 +144,7 @@ impl V {
             V::Short(_) => 3,
             V::Long(_) => 4,
             V::Long8(_) => 16,
+            V::Ascii(_) => 2,
         }
     }
     fn count(&self) -> u32 {
@@ -150,6 +152,7 @@ impl V {
             V::Short(v) => v.len() as u32,
             V::Long(v) => v.len() as u32,
             V::Long8(v) => v.len() as u32,
+            V::Ascii(v) => v.len() as u32 + 1,
         }
     }
     fn to_le(&self) -> Vec<u8> {
@@ -157,6 +160,7 @@ impl V {
             V::Short(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             V::Long(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             V::Long8(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            V::Ascii(v) => v.bytes().chain([0]).collect(),
         }
     }
 }
@@ -708,6 +712,54 @@ fn an_uncompressed_strip_shorter_than_declared_is_a_decode_error_without_a_full_
         "chunk 0: none data decodes to 16 bytes, expected 16000000",
     );
     assert!(largest < MIB as usize, "largest allocation {largest} bytes");
+}
+
+#[test]
+fn sparse_tiles_read_as_the_nodata_value_across_thousands_of_bands() {
+    // Found by the fuzzer (slow unit, 23 s under ASan): 20 x 20 f64 pixels of 9473 bands
+    // in 16 x 16 ZSTD tiles, the top two sparse (byte count 0), the bottom two far past
+    // the end of the file. Each sparse tile is 16 x 16 x 9473 x 8 = 19.4 MB of nodata,
+    // which used to be built byte by byte.
+    let dir = TempDir::new().unwrap();
+    let bytes = tiff_le(
+        &[
+            (256, V::Short(vec![20])),
+            (257, V::Short(vec![20])),
+            (258, V::Short(vec![64])),
+            (259, V::Short(vec![50000])),
+            (262, V::Short(vec![1])),
+            (277, V::Short(vec![9473])),
+            (284, V::Short(vec![1])),
+            (317, V::Short(vec![3])),
+            (322, V::Short(vec![16])),
+            (323, V::Short(vec![16])),
+            (324, V::Long(vec![0, 0, 1 << 30, 1 << 30])),
+            (325, V::Long(vec![0, 0, 100, 100])),
+            (339, V::Short(vec![3])),
+            (42113, V::Ascii("-7.5")),
+        ],
+        &[],
+    );
+    let path = write(&dir, "sparse_9473_bands.tif", &bytes);
+    let reader = TiffReader::open(&path).unwrap();
+    assert_eq!((reader.band_count(), reader.nodata()), (9473, Some(-7.5)));
+    let bands: Vec<usize> = (0..9473).collect();
+    // Across the two sparse tiles.
+    let w = PixelWindow::new(14, 0, 4, 2);
+    for px in [
+        reader.read_window::<f64>(&w, &bands).unwrap(),
+        reader.read_window_par::<f64>(&w, &bands).unwrap(),
+    ] {
+        assert_eq!(px.shape(), &[9473, 2, 4]);
+        assert!(px.iter().all(|v| *v == -7.5));
+    }
+    let e = reader
+        .read_window::<f32>(&PixelWindow::new(0, 19, 1, 1), &[0])
+        .unwrap_err();
+    assert!(
+        matches!(&e, TilingError::Truncated { what, offset: 1_073_741_824, .. } if what == "chunk 2"),
+        "{e:?}"
+    );
 }
 
 #[test]

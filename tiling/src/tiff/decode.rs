@@ -234,7 +234,14 @@ pub fn filled(dtype: DataType, value: f64, len: usize) -> Vec<u8> {
         DataType::F32 => (value as f32).to_ne_bytes().to_vec(),
         DataType::F64 => value.to_ne_bytes().to_vec(),
     };
-    one.iter().copied().cycle().take(len).collect()
+    // Zeros come from the allocator; anything else by doubling copies, not byte by byte
+    // (a sparse chunk may be as large as the budget).
+    if one.iter().all(|b| *b == 0) {
+        return vec![0u8; len];
+    }
+    let mut out = one.repeat(len.div_ceil(one.len()));
+    out.truncate(len);
+    out
 }
 
 #[cfg(test)]
@@ -272,6 +279,19 @@ mod tests {
     fn short_data_is_an_error_not_zero_padding() {
         let err = decompress(Compression::None, &[1, 2, 3], 8).unwrap_err();
         assert!(err.contains("3 bytes, expected 8"), "{err}");
+    }
+
+    #[test]
+    fn filled_chunks_repeat_the_value_in_native_byte_order() {
+        assert_eq!(filled(DataType::U8, 0.0, 5), vec![0u8; 5]);
+        assert_eq!(filled(DataType::U8, 300.0, 3), vec![255u8; 3]);
+        let v = filled(DataType::I16, -2.0, 6);
+        assert_eq!(v, [(-2i16).to_ne_bytes(); 3].concat());
+        let f = filled(DataType::F64, -9999.5, 24);
+        assert_eq!(f, [(-9999.5f64).to_ne_bytes(); 3].concat());
+        // A length that is not a whole number of samples is cut, as before.
+        let b = 258u16.to_ne_bytes();
+        assert_eq!(filled(DataType::U16, 258.0, 3), vec![b[0], b[1], b[0]]);
     }
 
     #[test]

@@ -343,8 +343,10 @@ impl Scene {
                 height: self.height,
             });
         }
-        let bytes =
-            bands.len() as u128 * window.pixel_count() as u128 * std::mem::size_of::<T>() as u128;
+        let bytes = bands.len() as u128
+            * window.cols as u128
+            * window.rows as u128
+            * std::mem::size_of::<T>() as u128;
         if bytes > self.budget_bytes as u128 {
             return Err(TilingError::OverBudget {
                 path: self.path.clone(),

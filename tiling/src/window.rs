@@ -45,12 +45,13 @@ impl PixelWindow {
         self.cols == 0 || self.rows == 0
     }
 
-    /// Whether the window lies wholly inside a `width` x `height` raster.
+    /// Whether the window lies wholly inside a `width` x `height` raster (computed in
+    /// 128 bits, so that no window, however absurd, overflows).
     pub fn is_inside(&self, width: usize, height: usize) -> bool {
         self.col_off >= 0
             && self.row_off >= 0
-            && self.col_end() <= width as i64
-            && self.row_end() <= height as i64
+            && self.col_off as i128 + self.cols as i128 <= width as i128
+            && self.row_off as i128 + self.rows as i128 <= height as i128
     }
 
     /// The part of this window that is also in `other` (possibly empty).
@@ -69,13 +70,14 @@ impl PixelWindow {
 
 impl fmt::Display for PixelWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // In 128 bits: an error message about an absurd window must not overflow.
         write!(
             f,
             "cols {}..{} rows {}..{}",
             self.col_off,
-            self.col_end(),
+            self.col_off as i128 + self.cols as i128,
             self.row_off,
-            self.row_end()
+            self.row_off as i128 + self.rows as i128
         )
     }
 }

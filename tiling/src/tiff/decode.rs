@@ -41,6 +41,10 @@ pub fn decompress_into(
     expected: usize,
     ctx: &mut Decompressors,
 ) -> Result<(), DecodeError> {
+    if comp == Compression::None && raw.len() < expected {
+        // Known short before anything is allocated.
+        return Err(short(comp, raw.len(), expected));
+    }
     // No need to zero a reused buffer: every byte is overwritten or the chunk fails.
     out.resize(expected, 0);
     let out = &mut out[..];
@@ -77,12 +81,16 @@ pub fn decompress_into(
         Compression::PackBits => unpackbits(raw, out)?,
     };
     if written < expected {
-        return Err(format!(
-            "{} data decodes to {written} bytes, expected {expected}",
-            comp.name()
-        ));
+        return Err(short(comp, written, expected));
     }
     Ok(())
+}
+
+fn short(comp: Compression, written: usize, expected: usize) -> DecodeError {
+    format!(
+        "{} data decodes to {written} bytes, expected {expected}",
+        comp.name()
+    )
 }
 
 fn inflate(raw: &[u8], out: &mut [u8]) -> Result<usize, DecodeError> {
@@ -307,7 +315,14 @@ pub fn filled(dtype: DataType, value: f64, len: usize) -> Vec<u8> {
         DataType::F32 => (value as f32).to_ne_bytes().to_vec(),
         DataType::F64 => value.to_ne_bytes().to_vec(),
     };
-    one.iter().copied().cycle().take(len).collect()
+    // Zeros come from the allocator; anything else by doubling copies, not byte by byte
+    // (a sparse chunk may be as large as the budget).
+    if one.iter().all(|b| *b == 0) {
+        return vec![0u8; len];
+    }
+    let mut out = one.repeat(len.div_ceil(one.len()));
+    out.truncate(len);
+    out
 }
 
 #[cfg(test)]
@@ -365,6 +380,19 @@ mod tests {
         // A truncated stream fails on both decoders.
         let cut = &stream[..stream.len() / 2];
         assert!(decompress_into(Compression::Deflate, cut, &mut out, 100, &mut ctx).is_err());
+    }
+
+    #[test]
+    fn filled_chunks_repeat_the_value_in_native_byte_order() {
+        assert_eq!(filled(DataType::U8, 0.0, 5), vec![0u8; 5]);
+        assert_eq!(filled(DataType::U8, 300.0, 3), vec![255u8; 3]);
+        let v = filled(DataType::I16, -2.0, 6);
+        assert_eq!(v, [(-2i16).to_ne_bytes(); 3].concat());
+        let f = filled(DataType::F64, -9999.5, 24);
+        assert_eq!(f, [(-9999.5f64).to_ne_bytes(); 3].concat());
+        // A length that is not a whole number of samples is cut, as before.
+        let b = 258u16.to_ne_bytes();
+        assert_eq!(filled(DataType::U16, 258.0, 3), vec![b[0], b[1], b[0]]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Every count and offset read from the file is checked against the file's length before
 //! anything is allocated, so a tiny file that declares huge arrays is rejected instead of
-//! making us allocate them.
+//! making us allocate them; and the tag values of all IFDs together may not add up to
+//! much more than the file, so many tags pointing at one large array cannot multiply it.
 
 use super::source::ByteSource;
 use crate::error::{Result, TilingError};
@@ -80,6 +81,27 @@ impl Ifd {
 pub const MAX_IFDS: usize = 256;
 /// Most entries in one IFD.
 const MAX_ENTRIES: u64 = 4096;
+/// Most entries in all IFDs together (real files: a few IFDs of a few dozen entries).
+const MAX_TOTAL_ENTRIES: usize = 1 << 16;
+
+/// Most bytes of out-of-line tag values all IFDs together may read: in a well-formed file
+/// every value lies in its own bytes, so they add up to less than the file.
+fn tag_bytes_allowed(file_len: u64) -> u64 {
+    file_len.saturating_mul(2).saturating_add(64 * 1024)
+}
+
+/// If `bytes` (fewer than a header's worth) could be the start of a TIFF header, the
+/// length of that header: 8 bytes, or 16 for BigTIFF.
+fn header_len_if_tiff(bytes: &[u8]) -> Option<u64> {
+    let start = bytes.get(..4).unwrap_or(bytes);
+    if start.is_empty() {
+        return None;
+    }
+    [(b"II*\0", 8), (b"MM\0*", 8), (b"II+\0", 16), (b"MM\0+", 16)]
+        .iter()
+        .find(|(magic, _)| magic.starts_with(start))
+        .map(|(_, n)| *n)
+}
 
 /// The parsed header: byte order, BigTIFF or not, and the IFDs in file order.
 #[derive(Debug)]
@@ -136,6 +158,15 @@ pub fn parse(src: &ByteSource) -> Result<Header> {
     let len = src.len();
     if len < 8 {
         let magic = src.read_exact_at(0, len as usize, "header")?;
+        if let Some(end) = header_len_if_tiff(&magic) {
+            return Err(TilingError::Truncated {
+                path: path.to_path_buf(),
+                what: "header".into(),
+                offset: 0,
+                end,
+                file_len: len,
+            });
+        }
         return Err(TilingError::NotTiff {
             path: path.to_path_buf(),
             magic,
@@ -158,10 +189,13 @@ pub fn parse(src: &ByteSource) -> Result<Header> {
         42 => (false, c.u32_at(&head[4..8]) as u64),
         43 => {
             if head.len() < 16 {
-                return Err(TilingError::malformed(
-                    path,
-                    "BigTIFF header shorter than 16 bytes",
-                ));
+                return Err(TilingError::Truncated {
+                    path: path.to_path_buf(),
+                    what: "header".into(),
+                    offset: 0,
+                    end: 16,
+                    file_len: len,
+                });
             }
             let offsize = c.u16_at(&head[4..6]);
             if offsize != 8 {
@@ -183,6 +217,10 @@ pub fn parse(src: &ByteSource) -> Result<Header> {
     let mut ifds = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut next = first_ifd;
+    let mut budget = ParseBudget {
+        entries_left: MAX_TOTAL_ENTRIES,
+        tag_bytes_left: tag_bytes_allowed(len),
+    };
     while next != 0 {
         if !seen.insert(next) {
             return Err(TilingError::malformed(
@@ -196,7 +234,7 @@ pub fn parse(src: &ByteSource) -> Result<Header> {
                 format!("more than {MAX_IFDS} IFDs"),
             ));
         }
-        let (ifd, following) = parse_ifd(&c, next, big_tiff)?;
+        let (ifd, following) = parse_ifd(&c, next, big_tiff, &mut budget)?;
         ifds.push(ifd);
         next = following;
     }
@@ -213,7 +251,19 @@ pub fn parse(src: &ByteSource) -> Result<Header> {
     })
 }
 
-fn parse_ifd(c: &Cursor<'_>, offset: u64, big: bool) -> Result<(Ifd, u64)> {
+/// What the IFDs still to parse may use, so that overlapping IFDs and tags cannot make a
+/// small file into a large amount of memory.
+struct ParseBudget {
+    entries_left: usize,
+    tag_bytes_left: u64,
+}
+
+fn parse_ifd(
+    c: &Cursor<'_>,
+    offset: u64,
+    big: bool,
+    budget: &mut ParseBudget,
+) -> Result<(Ifd, u64)> {
     let path = c.src.path();
     let (count_size, entry_size, inline_size) = if big { (8u64, 20u64, 8u64) } else { (2, 12, 4) };
     let count_bytes = c
@@ -230,6 +280,15 @@ fn parse_ifd(c: &Cursor<'_>, offset: u64, big: bool) -> Result<(Ifd, u64)> {
             format!("IFD at {offset} declares {count} entries"),
         ));
     }
+    budget.entries_left = budget
+        .entries_left
+        .checked_sub(count as usize)
+        .ok_or_else(|| {
+            TilingError::malformed(
+                path,
+                format!("more than {MAX_TOTAL_ENTRIES} IFD entries in all"),
+            )
+        })?;
     let table_len = count * entry_size + if big { 8 } else { 4 };
     let table = c
         .src
@@ -269,6 +328,17 @@ fn parse_ifd(c: &Cursor<'_>, offset: u64, big: bool) -> Result<(Ifd, u64)> {
                     file_len: c.src.len(),
                 });
             }
+            budget.tag_bytes_left = budget.tag_bytes_left.checked_sub(total).ok_or_else(|| {
+                TilingError::malformed(
+                    path,
+                    format!(
+                        "tag values add up to more than {} bytes in a file of {} bytes \
+                             (tag {tag} reads {total} more)",
+                        tag_bytes_allowed(c.src.len()),
+                        c.src.len()
+                    ),
+                )
+            })?;
             c.src
                 .read_exact_at(at, total as usize, &format!("tag {tag}"))?
         };

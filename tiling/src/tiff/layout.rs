@@ -33,6 +33,9 @@ pub mod tag {
     pub const GDAL_NODATA: u16 = 42113;
 }
 
+/// Most pixels a side of an image (ImageWidth and ImageLength are 32-bit in libtiff).
+pub const MAX_SIDE: u64 = u32::MAX as u64;
+
 /// Compression schemes the fast reader decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
@@ -118,14 +121,23 @@ impl ImageLayout {
             ifd.u64_of(t)
                 .ok_or_else(|| TilingError::malformed(path, format!("missing tag {name} ({t})")))
         };
-        let width = req(tag::IMAGE_WIDTH, "ImageWidth")? as usize;
-        let height = req(tag::IMAGE_LENGTH, "ImageLength")? as usize;
+        let width = req(tag::IMAGE_WIDTH, "ImageWidth")?;
+        let height = req(tag::IMAGE_LENGTH, "ImageLength")?;
         if width == 0 || height == 0 {
             return Err(TilingError::malformed(
                 path,
                 format!("image is {width} x {height}"),
             ));
         }
+        // libtiff keeps both in 32 bits; so do we, which keeps every size product far from
+        // overflowing and every pixel offset inside i64.
+        if width > MAX_SIDE || height > MAX_SIDE {
+            return Err(TilingError::malformed(
+                path,
+                format!("image is {width} x {height}, more than {MAX_SIDE} pixels a side"),
+            ));
+        }
+        let (width, height) = (width as usize, height as usize);
         let spp = ifd.u64_of(tag::SAMPLES_PER_PIXEL).unwrap_or(1) as usize;
         if spp == 0 || spp > 65535 {
             return Err(TilingError::malformed(
@@ -256,7 +268,11 @@ impl ImageLayout {
             subfile_type: ifd.u64_of(tag::NEW_SUBFILE_TYPE).unwrap_or(0),
         };
         let (across, down) = layout.chunks_across_down();
-        let expected = across as u128 * down as u128 * layout.planes() as u128;
+        // At most 2^32 x 2^32 x 65535: cannot overflow u128, but checked all the same.
+        let expected = (across as u128)
+            .checked_mul(down as u128)
+            .and_then(|n| n.checked_mul(layout.planes() as u128))
+            .unwrap_or(u128::MAX);
         if layout.offsets.len() as u128 != expected || layout.byte_counts.len() as u128 != expected
         {
             return Err(TilingError::malformed(
@@ -305,9 +321,10 @@ impl ImageLayout {
         }
     }
 
+    /// Number of chunks (equal to the number of offsets of a layout `from_ifd` accepted).
     pub fn chunk_count(&self) -> usize {
         let (a, d) = self.chunks_across_down();
-        a * d * self.planes()
+        a.saturating_mul(d).saturating_mul(self.planes())
     }
 
     /// Index of the chunk at chunk column `cx`, chunk row `cy`, in `plane`.
@@ -316,23 +333,26 @@ impl ImageLayout {
         plane * a * d + cy * a + cx
     }
 
-    /// Rows actually stored in the chunk at chunk row `cy` (strips: the last is short).
+    /// Rows actually stored in the chunk at chunk row `cy` (strips: the last is short;
+    /// none past the last).
     pub fn stored_rows(&self, cy: usize) -> usize {
         match self.shape {
             ChunkShape::Tiles { height, .. } => height,
-            ChunkShape::Strips { rows_per_strip } => {
-                rows_per_strip.min(self.height - cy * rows_per_strip)
-            }
+            ChunkShape::Strips { rows_per_strip } => rows_per_strip.min(
+                self.height
+                    .saturating_sub(cy.saturating_mul(rows_per_strip)),
+            ),
         }
     }
 
-    /// Decoded bytes of the chunk at chunk row `cy`.
+    /// Decoded bytes of the chunk at chunk row `cy` (at most 2^32 x 2^32 x 65535 x 8,
+    /// well inside u128).
     pub fn decoded_len(&self, cy: usize) -> u128 {
         let (cw, _) = self.chunk_size();
-        cw as u128
-            * self.stored_rows(cy) as u128
-            * self.samples_in_chunk() as u128
-            * self.dtype.size() as u128
+        (cw as u128)
+            .saturating_mul(self.stored_rows(cy) as u128)
+            .saturating_mul(self.samples_in_chunk() as u128)
+            .saturating_mul(self.dtype.size() as u128)
     }
 
     pub fn is_tiled(&self) -> bool {

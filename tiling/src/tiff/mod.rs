@@ -128,7 +128,10 @@ impl TiffReader {
 
     /// Raw (still compressed) bytes of chunk `index`; `None` for a sparse chunk.
     pub fn raw_chunk(&self, index: usize) -> Result<Option<Vec<u8>>> {
-        let (offset, count) = (self.layout.offsets[index], self.layout.byte_counts[index]);
+        let l = &self.layout;
+        let (Some(&offset), Some(&count)) = (l.offsets.get(index), l.byte_counts.get(index)) else {
+            return Err(self.no_such_chunk(index));
+        };
         if count == 0 {
             return Ok(None);
         }
@@ -138,8 +141,38 @@ impl TiffReader {
             .map(Some)
     }
 
+    fn no_such_chunk(&self, index: usize) -> TilingError {
+        TilingError::Decode {
+            path: self.path().to_path_buf(),
+            chunk: index,
+            reason: format!(
+                "no such chunk (the image has {})",
+                self.layout.offsets.len()
+            ),
+        }
+    }
+
+    /// Check that `index` names a chunk and `cy` is its chunk row.
+    fn check_chunk(&self, index: usize, cy: usize) -> Result<()> {
+        let l = &self.layout;
+        let (across, down) = l.chunks_across_down();
+        if index >= l.offsets.len() || index >= l.byte_counts.len() {
+            return Err(self.no_such_chunk(index));
+        }
+        let row = (index % across.saturating_mul(down).max(1)) / across.max(1);
+        if row != cy {
+            return Err(TilingError::Decode {
+                path: self.path().to_path_buf(),
+                chunk: index,
+                reason: format!("chunk {index} is in chunk row {row}, not {cy}"),
+            });
+        }
+        Ok(())
+    }
+
     fn check_budget(&self, bytes: u128, what: &str) -> Result<usize> {
-        if bytes > self.budget as u128 {
+        // No allocation may exceed isize::MAX bytes, whatever budget was set.
+        if bytes > self.budget as u128 || bytes > isize::MAX as u128 {
             return Err(TilingError::OverBudget {
                 path: self.path().to_path_buf(),
                 what: what.to_string(),
@@ -152,6 +185,7 @@ impl TiffReader {
 
     /// Decode chunk `index` (at chunk row `cy`) into native-endian sample bytes.
     pub fn decode_chunk(&self, index: usize, cy: usize) -> Result<Vec<u8>> {
+        self.check_chunk(index, cy)?;
         let mut scratch = Scratch::default();
         self.decode_chunk_into(index, cy, &mut scratch)?;
         Ok(scratch.decoded)
@@ -193,7 +227,10 @@ impl TiffReader {
 
     /// The compressed bytes of chunk `index` into `buf`; false for a sparse chunk.
     fn read_raw_into(&self, index: usize, buf: &mut Vec<u8>) -> Result<bool> {
-        let (offset, count) = (self.layout.offsets[index], self.layout.byte_counts[index]);
+        let l = &self.layout;
+        let (Some(&offset), Some(&count)) = (l.offsets.get(index), l.byte_counts.get(index)) else {
+            return Err(self.no_such_chunk(index));
+        };
         if count == 0 {
             return Ok(false);
         }
@@ -207,6 +244,7 @@ impl TiffReader {
     /// decompressor state as a window read: what "raw decompression speed of the same
     /// bytes" means in the benchmarks. Returns the decompressed length.
     pub fn decompress_only(&self, index: usize, cy: usize) -> Result<usize> {
+        self.check_chunk(index, cy)?;
         with_scratch(|scratch| {
             let l = &self.layout;
             let expected = self.check_budget(l.decoded_len(cy), "a decoded chunk")?;
@@ -274,7 +312,10 @@ impl TiffReader {
     ) -> Result<Array3<T>> {
         self.validate(window, bands)?;
         self.check_budget(
-            bands.len() as u128 * window.pixel_count() as u128 * std::mem::size_of::<T>() as u128,
+            bands.len() as u128
+                * window.cols as u128
+                * window.rows as u128
+                * std::mem::size_of::<T>() as u128,
             &format!("reading {} bands of {window}", bands.len()),
         )?;
         let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));

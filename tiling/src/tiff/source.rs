@@ -24,7 +24,7 @@ pub struct ByteSource {
 
 impl ByteSource {
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| {
+        let not_found = |e: std::io::Error| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 TilingError::NotFound {
                     path: path.to_path_buf(),
@@ -32,14 +32,23 @@ impl ByteSource {
             } else {
                 TilingError::io(path, e)
             }
-        })?;
-        let meta = file.metadata().map_err(|e| TilingError::io(path, e))?;
+        };
+        // Look before opening: opening a FIFO would block until someone writes to it.
+        let meta = std::fs::metadata(path).map_err(not_found)?;
         if meta.is_dir() {
             return Err(TilingError::io(
                 path,
                 std::io::Error::other("is a directory, not a raster file"),
             ));
         }
+        if !meta.is_file() {
+            return Err(TilingError::io(
+                path,
+                std::io::Error::other("not a regular file"),
+            ));
+        }
+        let file = File::open(path).map_err(not_found)?;
+        let meta = file.metadata().map_err(|e| TilingError::io(path, e))?;
         Ok(ByteSource {
             path: path.to_path_buf(),
             len: meta.len(),

@@ -479,7 +479,7 @@ pub fn analyze(
                             .collect()
                     })
                     .collect();
-                let area_m2 = area.area_m2(&[world.clone()])?;
+                let area_m2 = area.area_m2(std::slice::from_ref(&world))?;
                 let mut class_votes = vec![0u64; n_classes + 1];
                 let mut conf = 0u64;
                 for p in &comp {

@@ -831,10 +831,23 @@ pub fn held_out_croptype(
         .collect())
 }
 
-/// Read a [`TrainConfig`] from a JSON file (missing fields take their defaults).
+/// Read a [`TrainConfig`] from a JSON file; fields it does not set keep their defaults.
 pub fn load_train_config(path: &Path) -> Result<TrainConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| ModelError::json(path, e))
+    let given: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::json(path, e))?;
+    let mut merged =
+        serde_json::to_value(TrainConfig::new()).map_err(|e| ModelError::json(path, e))?;
+    match (given, &mut merged) {
+        (serde_json::Value::Object(given), serde_json::Value::Object(base)) => base.extend(given),
+        _ => {
+            return Err(ModelError::InvalidConfig(format!(
+                "{}: a training config is a JSON object",
+                path.display()
+            )))
+        }
+    }
+    serde_json::from_value(merged).map_err(|e| ModelError::json(path, e))
 }
 
 #[cfg(test)]

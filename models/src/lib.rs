@@ -1,2 +1,43 @@
 //! What a model is and how it learns: classes, features, Burn networks, training,
 //! evaluation, model cards and the model registry. Takes arrays, never raster files.
+//!
+//! Two tasks are covered:
+//! - [`Task::LandCover`]: one date, one pixel → [`LandCoverClass`] (a small MLP over 9 bands and
+//!   5 spectral indices, see [`features`]).
+//! - [`Task::CropType`]: one season of one pixel or parcel → [`CropTypeClass`] (a masked temporal
+//!   1D convolution network over 12 monthly slots, see [`season`]).
+//!
+//! The device is chosen in one place, [`DeviceChoice`]; library code never picks one.
+
+pub mod card;
+pub mod classes;
+pub mod device;
+pub mod error;
+pub mod features;
+pub mod metrics;
+pub mod model;
+pub mod nets;
+pub mod reference;
+pub mod registry;
+pub mod rng;
+pub mod samples;
+pub mod season;
+pub mod split;
+pub mod train;
+
+pub use card::{ModelCard, CARD_FILE, WEIGHTS_FILE};
+pub use classes::{CropTypeClass, LandCoverClass, Task};
+pub use device::DeviceChoice;
+pub use error::ModelError;
+pub use metrics::{EvaluationReport, Metrics};
+pub use model::{
+    evaluate_croptype, evaluate_landcover, Classification, CropTypeModel, LandCoverModel,
+};
+pub use registry::Registry;
+pub use train::{
+    held_out_croptype, held_out_landcover, train_croptype, train_landcover, TrainConfig,
+    TrainedModel,
+};
+
+/// Result type of this crate.
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

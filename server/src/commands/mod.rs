@@ -1,5 +1,10 @@
 //! One module per subcommand.
 
+pub mod analyze;
+pub mod classify;
+pub mod eval;
 pub mod info;
+pub mod models;
 pub mod scene_args;
 pub mod tiles;
+pub mod train;

@@ -1,0 +1,402 @@
+//! Labelled samples from the real tables shipped in `fixtures/data`: EuroSAT pixels and
+//! WorldCereal time series. Loaders return typed samples plus a fingerprint (sha256) of each
+//! input table, and apply documented labelling rules (see [`rules`]).
+
+pub mod eurosat;
+pub mod rules;
+pub mod worldcereal;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::classes::{CropTypeClass, LandCoverClass};
+use crate::features::N_BANDS;
+use crate::{ModelError, Result};
+
+pub use eurosat::load_eurosat_pixels;
+pub use worldcereal::{load_worldcereal, load_worldcereal_long, load_worldcereal_wide};
+
+/// One labelled pixel at one date.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PixelSample {
+    /// Data source, `family:detail` (e.g. `eurosat:l1c`, `worldcereal:dekad_2023_FRA`).
+    pub source: String,
+    /// The group this pixel belongs to (EuroSAT patch id, WorldCereal sample id): splits never
+    /// separate a group.
+    pub group: String,
+    /// The group's original label (used to stratify the split), e.g. `eurosat:Forest`.
+    pub stratum: String,
+    /// Training label.
+    pub class: LandCoverClass,
+    /// Digital numbers (reflectance × 10000) in [`crate::features::BANDS`] order.
+    pub dn: [f32; N_BANDS],
+}
+
+impl PixelSample {
+    /// The source family: the part of `source` before `:`.
+    pub fn source_family(&self) -> &str {
+        source_family(&self.source)
+    }
+}
+
+/// The part of a source name before `:`.
+pub fn source_family(source: &str) -> &str {
+    source.split(':').next().unwrap_or(source)
+}
+
+/// One clear observation of a time series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// Acquisition (or composite) date.
+    pub date: NaiveDate,
+    /// Digital numbers in [`crate::features::BANDS`] order.
+    pub dn: [f32; N_BANDS],
+}
+
+/// One labelled point/parcel with its valid observations (clouds and nodata removed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesSample {
+    /// Data source, `worldcereal:<file>`.
+    pub source: String,
+    /// WorldCereal sample id (the split group).
+    pub group: String,
+    /// WorldCereal hierarchical legend code.
+    pub ewoc_code: u64,
+    /// WorldCereal LANDCOVER10 class name of `ewoc_code`.
+    pub lc10_class: String,
+    /// The labelled season (year of the reference dataset).
+    pub season_year: i32,
+    /// Valid observations, sorted by date.
+    pub observations: Vec<Observation>,
+    /// Number of observations dropped as nodata / cloud (any band 65535 or 0).
+    pub invalid_observations: usize,
+}
+
+/// sha256 of one input table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// File name (no directory).
+    pub name: String,
+    /// Hex sha256 of the file bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Fingerprint of the training tables: each file's digest and one combined hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFingerprint {
+    /// Per-file digests, sorted by name.
+    pub files: Vec<FileDigest>,
+    /// sha256 over the sorted `name:sha256` lines.
+    pub sha256: String,
+}
+
+impl DataFingerprint {
+    /// Combine digests.
+    pub fn new(mut files: Vec<FileDigest>) -> Self {
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        files.dedup();
+        let mut h = Sha256::new();
+        for f in &files {
+            h.update(format!("{}:{}\n", f.name, f.sha256));
+        }
+        Self {
+            files,
+            sha256: hex(&h.finalize()),
+        }
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A table read into memory: its text (gunzipped when the name ends in `.gz`) and its digest.
+pub(crate) fn read_table(path: &Path) -> Result<(String, FileDigest)> {
+    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    let digest = FileDigest {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        sha256: hex(&Sha256::digest(&bytes)),
+        bytes: bytes.len() as u64,
+    };
+    let text = if path.extension().is_some_and(|e| e == "gz") {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(bytes.as_slice())
+            .read_to_string(&mut s)
+            .map_err(|e| ModelError::io(path, e))?;
+        s
+    } else {
+        String::from_utf8(bytes).map_err(|e| {
+            ModelError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })?
+    };
+    Ok((text, digest))
+}
+
+/// Column positions of a CSV header.
+pub(crate) struct Columns {
+    path: PathBuf,
+    index: BTreeMap<String, usize>,
+}
+
+impl Columns {
+    pub(crate) fn new(path: &Path, header: &csv::StringRecord) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            index: header
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.trim().to_string(), i))
+                .collect(),
+        }
+    }
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+    pub(crate) fn get(&self, name: &str) -> Result<usize> {
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| ModelError::MissingColumn {
+                path: self.path.clone(),
+                column: name.to_string(),
+            })
+    }
+    pub(crate) fn parse<T: std::str::FromStr>(
+        &self,
+        record: &csv::StringRecord,
+        col: usize,
+        name: &str,
+    ) -> Result<T> {
+        let text = record.get(col).unwrap_or("").trim();
+        text.parse::<T>().map_err(|_| ModelError::BadValue {
+            path: self.path.clone(),
+            line: record.position().map(|p| p.line()).unwrap_or(0),
+            column: name.to_string(),
+            value: text.to_string(),
+        })
+    }
+}
+
+/// What kind of table a file is, from its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TableKind {
+    /// `eurosat_ms_pixels_16perimage.csv(.gz)`: one pixel per row.
+    EuroSatPixels,
+    /// `worldcereal_s2l2a_timeseries_long.csv(.gz)`: one (sample, date) per row.
+    WorldCerealLong,
+    /// `worldcereal_public_extractions_ssd_wide.csv(.gz)`: one sample per row.
+    WorldCerealWide,
+}
+
+/// Sniff a table's kind from its header; `None` for tables no loader reads.
+pub fn table_kind(path: &Path) -> Result<Option<TableKind>> {
+    let (text, _) = read_table(path)?;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().map_err(|e| ModelError::csv(path, e))?;
+    let cols = Columns::new(path, header);
+    Ok(if cols.has("image_id") && cols.has("B02") {
+        Some(TableKind::EuroSatPixels)
+    } else if cols.has("timestamp") && cols.has("ewoc_code") && cols.has("B02") {
+        Some(TableKind::WorldCerealLong)
+    } else if cols.has("ewoc_code") && cols.has("OPTICAL-B02-ts0-10m") {
+        Some(TableKind::WorldCerealWide)
+    } else {
+        None
+    })
+}
+
+/// Expand paths: files are kept (they must be known tables), directories are searched
+/// recursively for `.csv` / `.csv.gz` tables of a known kind. Sorted, deduplicated.
+pub fn find_tables(paths: &[PathBuf]) -> Result<Vec<(PathBuf, TableKind)>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir).map_err(|e| ModelError::io(&dir, e))?;
+                for entry in entries {
+                    let path = entry.map_err(|e| ModelError::io(&dir, e))?.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else {
+                        let name = path.to_string_lossy();
+                        if name.ends_with(".csv") || name.ends_with(".csv.gz") {
+                            if let Some(kind) = table_kind(&path)? {
+                                out.push((path, kind));
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            match table_kind(p)? {
+                Some(kind) => out.push((p.clone(), kind)),
+                None => {
+                    return Err(ModelError::UnknownLayout {
+                        path: p.clone(),
+                        reason: "expected the EuroSAT pixel table or a WorldCereal long/wide table"
+                            .into(),
+                    })
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The land-cover training set.
+#[derive(Clone, Debug, Default)]
+pub struct LandCoverSamples {
+    /// Labelled pixels.
+    pub samples: Vec<PixelSample>,
+    /// Input tables.
+    pub fingerprint: DataFingerprint,
+    /// How many pixels each rule kept, relabelled or dropped.
+    pub rule_counts: BTreeMap<String, u64>,
+}
+
+/// The crop-type training set.
+#[derive(Clone, Debug, Default)]
+pub struct CropTypeSamples {
+    /// Labelled series.
+    pub samples: Vec<(SeriesSample, CropTypeClass)>,
+    /// Input tables.
+    pub fingerprint: DataFingerprint,
+    /// How many series each rule kept or dropped.
+    pub rule_counts: BTreeMap<String, u64>,
+}
+
+/// Load land-cover pixels from files or directories (EuroSAT pixel table, WorldCereal tables).
+pub fn load_landcover(paths: &[PathBuf]) -> Result<LandCoverSamples> {
+    let tables = find_tables(paths)?;
+    if tables.is_empty() {
+        return Err(ModelError::NotEnoughData(format!(
+            "no EuroSAT or WorldCereal table found in {paths:?}"
+        )));
+    }
+    let mut out = LandCoverSamples::default();
+    let mut digests = Vec::new();
+    for (path, kind) in tables {
+        match kind {
+            TableKind::EuroSatPixels => {
+                let (pixels, digest) = load_eurosat_pixels(&path)?;
+                digests.push(digest);
+                for p in pixels {
+                    let decision = rules::eurosat_pixel_label(&p.class_name, &p.dn);
+                    push_pixel(
+                        &mut out,
+                        decision,
+                        "eurosat:l1c",
+                        &p.image_id,
+                        &format!("eurosat:{}", p.class_name),
+                        p.dn,
+                    );
+                }
+            }
+            TableKind::WorldCerealLong | TableKind::WorldCerealWide => {
+                let (series, digest) = load_worldcereal(&path)?;
+                digests.push(digest);
+                for s in series {
+                    for o in &s.observations {
+                        let decision =
+                            rules::worldcereal_pixel_label(&s.lc10_class, s.ewoc_code, &o.dn);
+                        let stratum = format!(
+                            "worldcereal:{}",
+                            rules::worldcereal_stratum(&s.lc10_class, s.ewoc_code)
+                        );
+                        push_pixel(&mut out, decision, &s.source, &s.group, &stratum, o.dn);
+                    }
+                }
+            }
+        }
+    }
+    out.fingerprint = DataFingerprint::new(digests);
+    Ok(out)
+}
+
+fn push_pixel(
+    out: &mut LandCoverSamples,
+    decision: rules::PixelDecision,
+    source: &str,
+    group: &str,
+    stratum: &str,
+    dn: [f32; N_BANDS],
+) {
+    let family = source_family(source);
+    let key = match &decision {
+        rules::PixelDecision::Keep(c) => format!("{family}: kept as {c}"),
+        rules::PixelDecision::DerivedBare => format!("{family}: relabelled bare (spectral rule)"),
+        rules::PixelDecision::Drop(reason) => format!("{family}: dropped, {reason}"),
+    };
+    *out.rule_counts.entry(key).or_default() += 1;
+    let class = match decision {
+        rules::PixelDecision::Keep(c) => c,
+        rules::PixelDecision::DerivedBare => LandCoverClass::Bare,
+        rules::PixelDecision::Drop(_) => return,
+    };
+    out.samples.push(PixelSample {
+        source: source.to_string(),
+        group: group.to_string(),
+        stratum: stratum.to_string(),
+        class,
+        dn,
+    });
+}
+
+/// Load crop-type series from WorldCereal tables (files or directories); other tables are
+/// ignored. Series whose code maps to no crop-type class are dropped (counted by reason).
+pub fn load_croptype(paths: &[PathBuf]) -> Result<CropTypeSamples> {
+    let tables = find_tables(paths)?;
+    let mut out = CropTypeSamples::default();
+    let mut digests = Vec::new();
+    for (path, kind) in tables {
+        if kind == TableKind::EuroSatPixels {
+            continue;
+        }
+        let (series, digest) = load_worldcereal(&path)?;
+        digests.push(digest);
+        for s in series {
+            match rules::croptype_class(s.ewoc_code) {
+                Some(class) if !s.observations.is_empty() => {
+                    *out.rule_counts
+                        .entry(format!("{}: {class}", s.source))
+                        .or_default() += 1;
+                    out.samples.push((s, class));
+                }
+                Some(_) => {
+                    *out.rule_counts
+                        .entry(format!("{}: dropped, no valid observation", s.source))
+                        .or_default() += 1;
+                }
+                None => {
+                    *out.rule_counts
+                        .entry(format!("{}: dropped, code not a crop-type class", s.source))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    if out.samples.is_empty() {
+        return Err(ModelError::NotEnoughData(format!(
+            "no WorldCereal crop-type series found in {paths:?}"
+        )));
+    }
+    out.fingerprint = DataFingerprint::new(digests);
+    Ok(out)
+}

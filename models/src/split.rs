@@ -1,0 +1,211 @@
+//! Train / validation / test split by group (EuroSAT patch, WorldCereal sample), stratified by
+//! the group's original label, seeded and independent of row order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::rng::SeededRng;
+use crate::samples::hex;
+
+/// Which part of the split a group is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// Fitted on.
+    Train,
+    /// Early stopping.
+    Validation,
+    /// Held out: reported metrics.
+    Test,
+}
+
+/// Fractions and seed of a split.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitSpec {
+    /// Seed.
+    pub seed: u64,
+    /// Fraction of each stratum's groups for validation.
+    pub val_fraction: f64,
+    /// Fraction of each stratum's groups for test.
+    pub test_fraction: f64,
+}
+
+/// The split of a sample list: row indices of each part.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupSplit {
+    /// Training rows.
+    pub train: Vec<usize>,
+    /// Validation rows.
+    pub validation: Vec<usize>,
+    /// Test rows.
+    pub test: Vec<usize>,
+    /// Part of each group.
+    pub group_part: BTreeMap<String, Part>,
+}
+
+/// Summary of a split written into model cards.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitSummary {
+    /// How the split was made.
+    pub spec: SplitSpec,
+    /// Groups per part.
+    pub groups: [usize; 3],
+    /// Samples per part.
+    pub samples: [usize; 3],
+    /// sha256 over the sorted test group ids, to check a recomputed split.
+    pub test_groups_sha256: String,
+}
+
+impl GroupSplit {
+    /// Summary for the card.
+    pub fn summary(&self, spec: SplitSpec) -> SplitSummary {
+        let count = |p: Part| self.group_part.values().filter(|x| **x == p).count();
+        SplitSummary {
+            spec,
+            groups: [
+                count(Part::Train),
+                count(Part::Validation),
+                count(Part::Test),
+            ],
+            samples: [self.train.len(), self.validation.len(), self.test.len()],
+            test_groups_sha256: self.test_groups_sha256(),
+        }
+    }
+
+    /// sha256 of the sorted test group ids.
+    pub fn test_groups_sha256(&self) -> String {
+        let mut h = Sha256::new();
+        for (g, p) in &self.group_part {
+            if *p == Part::Test {
+                h.update(g.as_bytes());
+                h.update(b"\n");
+            }
+        }
+        hex(&h.finalize())
+    }
+}
+
+/// Split rows by group. `keys[i] = (stratum, group)` of row `i`; a group's stratum is the one
+/// of its first row. In each stratum the groups are sorted, shuffled with `spec.seed`, and the
+/// first `round(n × test_fraction)` go to test, the next `round(n × val_fraction)` to
+/// validation, the rest to train (a stratum with 1 group trains; with 2, one trains, one tests).
+pub fn split_by_group<S: AsRef<str>, G: AsRef<str>>(
+    keys: &[(S, G)],
+    spec: SplitSpec,
+) -> GroupSplit {
+    let mut strata: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for (s, g) in keys {
+        if seen.insert(g.as_ref()) {
+            strata.entry(s.as_ref()).or_default().insert(g.as_ref());
+        }
+    }
+    let mut group_part = BTreeMap::new();
+    for (stratum, groups) in strata {
+        let mut groups: Vec<&str> = groups.into_iter().collect();
+        let mut rng = SeededRng::stream(spec.seed, stratum);
+        rng.shuffle(&mut groups);
+        let n = groups.len();
+        let mut n_test = (n as f64 * spec.test_fraction).round() as usize;
+        let mut n_val = (n as f64 * spec.val_fraction).round() as usize;
+        if n >= 2 && n_test == 0 && spec.test_fraction > 0.0 {
+            n_test = 1;
+        }
+        if n >= 3 && n_val == 0 && spec.val_fraction > 0.0 {
+            n_val = 1;
+        }
+        while n_test + n_val >= n && n > 0 {
+            if n_val > 0 {
+                n_val -= 1;
+            } else {
+                n_test = n_test.saturating_sub(1);
+            }
+        }
+        for (i, g) in groups.iter().enumerate() {
+            let part = if i < n_test {
+                Part::Test
+            } else if i < n_test + n_val {
+                Part::Validation
+            } else {
+                Part::Train
+            };
+            group_part.insert(g.to_string(), part);
+        }
+    }
+    let mut split = GroupSplit::default();
+    for (i, (_, g)) in keys.iter().enumerate() {
+        match group_part.get(g.as_ref()) {
+            Some(Part::Test) => split.test.push(i),
+            Some(Part::Validation) => split.validation.push(i),
+            _ => split.train.push(i),
+        }
+    }
+    split.group_part = group_part;
+    split
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Vec<(String, String)> {
+        let mut k = Vec::new();
+        for s in 0..3 {
+            for g in 0..20 {
+                for _row in 0..(1 + g % 4) {
+                    k.push((format!("s{s}"), format!("s{s}-g{g}")));
+                }
+            }
+        }
+        k
+    }
+
+    #[test]
+    fn no_group_is_in_two_parts() {
+        let k = keys();
+        let split = split_by_group(
+            &k,
+            SplitSpec {
+                seed: 3,
+                val_fraction: 0.15,
+                test_fraction: 0.2,
+            },
+        );
+        let groups_of = |rows: &[usize]| {
+            rows.iter()
+                .map(|&i| k[i].1.clone())
+                .collect::<BTreeSet<_>>()
+        };
+        let (tr, va, te) = (
+            groups_of(&split.train),
+            groups_of(&split.validation),
+            groups_of(&split.test),
+        );
+        assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
+        assert_eq!(
+            split.train.len() + split.validation.len() + split.test.len(),
+            k.len()
+        );
+        // 20 groups per stratum: 4 test, 3 validation, 13 train, in each of the 3 strata.
+        assert_eq!((te.len(), va.len(), tr.len()), (12, 9, 39));
+    }
+
+    #[test]
+    fn split_depends_on_seed_not_on_row_order() {
+        let k = keys();
+        let spec = SplitSpec {
+            seed: 11,
+            val_fraction: 0.15,
+            test_fraction: 0.2,
+        };
+        let a = split_by_group(&k, spec);
+        let mut rev = k.clone();
+        rev.reverse();
+        let b = split_by_group(&rev, spec);
+        assert_eq!(a.group_part, b.group_part);
+        let c = split_by_group(&k, SplitSpec { seed: 12, ..spec });
+        assert_ne!(a.group_part, c.group_part);
+    }
+}

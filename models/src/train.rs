@@ -1,0 +1,875 @@
+//! Training: group split, class weighting, Adam on the autodiff device, early stopping on the
+//! validation loss, a progress bar, held-out evaluation, and the model card.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::card::{
+    now_rfc3339, Architecture, ClassEntry, InputSpec, ModelCard, TrainingInfo, WeightsInfo,
+    CARD_FILE, CARD_FORMAT_VERSION, WEIGHTS_FILE,
+};
+use crate::classes::{CropTypeClass, LandCoverClass, Task};
+use crate::device::DeviceChoice;
+use crate::features::{
+    augment_dn, pixel_feature_names, pixel_features, Normalisation, BANDS, N_BANDS,
+    N_PIXEL_FEATURES, REFLECTANCE_SCALE, SENSORS,
+};
+use crate::metrics::EvaluationReport;
+use crate::model::{evaluate_croptype, evaluate_landcover, CropTypeModel, LandCoverModel};
+use crate::nets::{CropTemporalConfig, CropTemporalNet, LandCoverMlp, LandCoverMlpConfig};
+use crate::rng::SeededRng;
+use crate::samples::{hex, rules, CropTypeSamples, LandCoverSamples, SeriesSample};
+use crate::season::{
+    monthly_composite, series_channels, valid_slot_features, SeasonWindow, N_SERIES_CHANNELS,
+};
+use crate::split::{split_by_group, GroupSplit, SplitSpec};
+use crate::{ModelError, Result};
+
+/// Training hyper-parameters (saved in the card).
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// Seed of the split, initialisation, batch order and augmentation.
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Maximum epochs.
+    #[config(default = 80)]
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a lower validation loss.
+    #[config(default = 10)]
+    pub patience: usize,
+    /// Mini-batch size.
+    #[config(default = 256)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[config(default = 2e-3)]
+    pub learning_rate: f64,
+    /// Adam weight decay.
+    #[config(default = 1e-4)]
+    pub weight_decay: f32,
+    /// Fraction of groups (per stratum) for validation.
+    #[config(default = 0.15)]
+    pub val_fraction: f64,
+    /// Fraction of groups (per stratum) held out for test metrics.
+    #[config(default = 0.2)]
+    pub test_fraction: f64,
+    /// Class weight = (n / (k × n_class)) ^ power; 0 = unweighted, 1 = balanced.
+    #[config(default = 0.5)]
+    pub class_weight_power: f64,
+    /// Brightness/offset augmentation (and, for crop type, random month dropout).
+    #[config(default = true)]
+    pub augment: bool,
+    /// Gain range of the augmentation: dn × U(1 − g, 1 + g).
+    #[config(default = 0.15)]
+    pub augment_gain: f32,
+    /// Offset range (reflectance, blue band; less in longer bands): U(−o, o).
+    #[config(default = 0.02)]
+    pub augment_offset: f32,
+    /// Crop type: probability of masking each valid month during training.
+    #[config(default = 0.25)]
+    pub slot_dropout: f64,
+    /// Land cover: hidden layer widths of the MLP.
+    #[config(default = "vec![64, 64]")]
+    pub hidden: Vec<usize>,
+    /// Crop type: channels of the temporal convolutions.
+    #[config(default = 32)]
+    pub conv_channels: usize,
+    /// Show a progress bar on stderr.
+    #[config(default = true)]
+    pub progress: bool,
+}
+
+impl TrainConfig {
+    fn split_spec(&self) -> SplitSpec {
+        SplitSpec {
+            seed: self.seed,
+            val_fraction: self.val_fraction,
+            test_fraction: self.test_fraction,
+        }
+    }
+    fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 || self.max_epochs == 0 {
+            return Err(ModelError::InvalidConfig(
+                "batch_size and max_epochs must be > 0".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&(self.val_fraction + self.test_fraction)) {
+            return Err(ModelError::InvalidConfig(
+                "val_fraction + test_fraction must be in [0, 1)".into(),
+            ));
+        }
+        if self.learning_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            return Err(ModelError::InvalidConfig(
+                "learning_rate must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One epoch of training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss (class-weighted).
+    pub train_loss: f64,
+    /// Validation loss (class-weighted).
+    pub val_loss: f64,
+    /// Validation accuracy.
+    pub val_accuracy: f64,
+}
+
+/// A trained model in memory: the card (id and weights info still empty) and the network.
+pub struct TrainedModel {
+    /// The card; `id` and `weights` are filled by [`TrainedModel::save`].
+    pub card: ModelCard,
+    net: TrainedNet,
+}
+
+enum TrainedNet {
+    LandCover(LandCoverMlp),
+    CropType(Box<CropTemporalNet>),
+}
+
+impl std::fmt::Debug for TrainedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainedModel")
+            .field("task", &self.card.task)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrainedModel {
+    /// Held-out metrics.
+    pub fn metrics(&self) -> &EvaluationReport {
+        &self.card.metrics
+    }
+
+    /// Write `weights.bpk` and `card.json` into `dir` (created if needed). The id is the first
+    /// 16 hex digits of the weights' sha256. Returns the completed card.
+    pub fn save(&self, dir: &Path, command: &str) -> Result<ModelCard> {
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let saved = match &self.net {
+            TrainedNet::LandCover(n) => n.clone().save_file(&weights_path),
+            TrainedNet::CropType(n) => n.clone().save_file(&weights_path),
+        };
+        saved.map_err(|e| ModelError::Weights {
+            path: weights_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let bytes = std::fs::read(&weights_path).map_err(|e| ModelError::io(&weights_path, e))?;
+        let sha = hex(&Sha256::digest(&bytes));
+        let mut card = self.card.clone();
+        card.id = sha[..16].to_string();
+        card.weights = WeightsInfo {
+            file: WEIGHTS_FILE.into(),
+            sha256: sha,
+            bytes: bytes.len() as u64,
+        };
+        card.training.command = command.to_string();
+        card.save(dir)?;
+        Ok(card)
+    }
+
+    /// Save into `registry_root/<task>/<id>/` and return the card.
+    pub fn save_to_registry(&self, registry_root: &Path, command: &str) -> Result<ModelCard> {
+        let task_dir = registry_root.join(self.card.task.name());
+        let tmp = task_dir.join(format!(".incoming-{}", std::process::id()));
+        let card = self.save(&tmp, command)?;
+        let final_dir = task_dir.join(&card.id);
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir).map_err(|e| ModelError::io(&final_dir, e))?;
+        }
+        std::fs::rename(&tmp, &final_dir).map_err(|e| ModelError::io(&final_dir, e))?;
+        debug_assert!(final_dir.join(CARD_FILE).exists());
+        Ok(card)
+    }
+}
+
+/// Something the generic loop can train: maps rows to logits.
+trait TrainTask {
+    type Net: Module + Clone;
+    /// Logits of `rows` (indices into the task's samples), augmented when `aug` is given.
+    fn logits(
+        &self,
+        net: &Self::Net,
+        rows: &[usize],
+        aug: Option<&mut SeededRng>,
+        device: &Device,
+    ) -> Tensor<2>;
+    /// Target class index of a row.
+    fn target(&self, row: usize) -> usize;
+}
+
+struct FitOutcome<N> {
+    best: N,
+    epochs_run: usize,
+    best_epoch: usize,
+    best_val_loss: f64,
+    history: Vec<EpochLog>,
+}
+
+fn class_weights(targets: &[usize], n_classes: usize, power: f64) -> Vec<f32> {
+    let mut counts = vec![0usize; n_classes];
+    for &t in targets {
+        if t < n_classes {
+            counts[t] += 1;
+        }
+    }
+    let present = counts.iter().filter(|c| **c > 0).count().max(1);
+    let n = targets.len().max(1) as f64;
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                1.0
+            } else {
+                ((n / (present as f64 * c as f64)).powf(power) as f32).clamp(0.05, 50.0)
+            }
+        })
+        .collect()
+}
+
+fn weighted_loss_and_accuracy(
+    logits: &[f32],
+    n_classes: usize,
+    targets: &[usize],
+    weights: &[f32],
+) -> (f64, f64, f64, usize) {
+    let mut loss = 0f64;
+    let mut wsum = 0f64;
+    let mut correct = 0usize;
+    for (row, &t) in logits.chunks_exact(n_classes).zip(targets) {
+        let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let lse = row
+            .iter()
+            .map(|v| f64::from(v - max).exp())
+            .sum::<f64>()
+            .ln()
+            + f64::from(max);
+        let w = f64::from(weights.get(t).copied().unwrap_or(1.0));
+        loss += w * (lse - f64::from(row.get(t).copied().unwrap_or(0.0)));
+        wsum += w;
+        let arg = row
+            .iter()
+            .enumerate()
+            .fold((0usize, f32::NEG_INFINITY), |acc, (i, &v)| {
+                if v > acc.1 {
+                    (i, v)
+                } else {
+                    acc
+                }
+            })
+            .0;
+        if arg == t {
+            correct += 1;
+        }
+    }
+    (loss, wsum, correct as f64, targets.len())
+}
+
+fn tensor_to_vec(t: Tensor<2>) -> Result<Vec<f32>> {
+    t.try_into_data()
+        .map_err(|e| ModelError::Backend(format!("{e:?}")))?
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| ModelError::Backend(format!("{e:?}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit<T: TrainTask>(
+    task: &T,
+    mut net: T::Net,
+    split: &GroupSplit,
+    weights: &[f32],
+    n_classes: usize,
+    config: &TrainConfig,
+    device_choice: DeviceChoice,
+    label: &str,
+) -> Result<FitOutcome<T::Net>> {
+    let device = device_choice.training_device();
+    let plain = device_choice.device();
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_weights(Some(weights.to_vec()))
+        .init(&device);
+    let mut optim = AdamConfig::new()
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay)))
+        .init();
+    let mut order_rng = SeededRng::stream(config.seed, "batch-order");
+    let mut aug_rng = SeededRng::stream(config.seed, "augmentation");
+    let bar = if config.progress {
+        let bar = ProgressBar::new(config.max_epochs as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] epoch {pos}/{len} {msg} ({elapsed})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(label.to_string());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let val_targets: Vec<usize> = split.validation.iter().map(|&r| task.target(r)).collect();
+    let mut best: Option<T::Net> = None;
+    let mut best_val = f64::INFINITY;
+    let mut best_epoch = 0;
+    let mut since_best = 0;
+    let mut history = Vec::new();
+    let mut epochs_run = 0;
+    for epoch in 1..=config.max_epochs {
+        epochs_run = epoch;
+        let mut order = split.train.clone();
+        order_rng.shuffle(&mut order);
+        let mut sum_loss = 0f64;
+        let mut batches = 0usize;
+        for rows in order.chunks(config.batch_size) {
+            let logits = task.logits(&net, rows, config.augment.then_some(&mut aug_rng), &device);
+            let targets: Vec<i64> = rows.iter().map(|&r| task.target(r) as i64).collect();
+            let targets =
+                Tensor::<1, Int>::from_data(TensorData::new(targets, [rows.len()]), &device);
+            let loss = loss_fn.forward(logits, targets);
+            let value: f32 = loss
+                .clone()
+                .try_into_scalar::<f32>()
+                .map_err(|e| ModelError::Backend(format!("{e:?}")))?;
+            sum_loss += f64::from(value);
+            batches += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(config.learning_rate, net, grads);
+        }
+        let train_loss = sum_loss / batches.max(1) as f64;
+        // Validation: weighted cross-entropy and accuracy, computed on the plain device.
+        let valid_net = net.valid();
+        let (mut l, mut w, mut c, mut n) = (0f64, 0f64, 0f64, 0usize);
+        for (rows, targets) in split.validation.chunks(4096).zip(val_targets.chunks(4096)) {
+            let logits = tensor_to_vec(task.logits(&valid_net, rows, None, &plain))?;
+            let (a, b, cc, nn) = weighted_loss_and_accuracy(&logits, n_classes, targets, weights);
+            l += a;
+            w += b;
+            c += cc;
+            n += nn;
+        }
+        // Without validation groups (tiny data) the training loss stands in and accuracy is 0.
+        let (val_loss, val_accuracy) = if n > 0 {
+            (l / w.max(1e-12), c / n as f64)
+        } else {
+            (train_loss, 0.0)
+        };
+        history.push(EpochLog {
+            epoch,
+            train_loss,
+            val_loss,
+            val_accuracy,
+        });
+        bar.set_position(epoch as u64);
+        bar.set_message(format!(
+            "loss {train_loss:.4} val_loss {val_loss:.4} val_acc {val_accuracy:.3}"
+        ));
+        if val_loss < best_val - 1e-6 {
+            best_val = val_loss;
+            best_epoch = epoch;
+            best = Some(valid_net);
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= config.patience {
+                break;
+            }
+        }
+    }
+    bar.finish();
+    let best = match best {
+        Some(b) => b,
+        None => net.valid(),
+    };
+    Ok(FitOutcome {
+        best,
+        epochs_run,
+        best_epoch,
+        best_val_loss: if best_val.is_finite() {
+            best_val
+        } else {
+            f64::MAX
+        },
+        history,
+    })
+}
+
+// ---------------------------------------------------------------- land cover
+
+struct LandCoverTask<'a> {
+    samples: &'a LandCoverSamples,
+    norm: Normalisation,
+    gain: f32,
+    offset: f32,
+}
+
+impl TrainTask for LandCoverTask<'_> {
+    type Net = LandCoverMlp;
+    fn logits(
+        &self,
+        net: &LandCoverMlp,
+        rows: &[usize],
+        mut aug: Option<&mut SeededRng>,
+        device: &Device,
+    ) -> Tensor<2> {
+        let mut x = Vec::with_capacity(rows.len() * N_PIXEL_FEATURES);
+        for &r in rows {
+            let mut dn = self.samples.samples[r].dn;
+            if let Some(rng) = aug.as_deref_mut() {
+                let gain = rng.uniform(1.0 - self.gain, 1.0 + self.gain);
+                let offset = rng.uniform(-self.offset, self.offset);
+                dn = augment_dn(&dn, gain, offset);
+            }
+            let mut f = pixel_features(&dn);
+            self.norm.apply(&mut f);
+            x.extend_from_slice(&f);
+        }
+        let x = Tensor::<2>::from_data(TensorData::new(x, [rows.len(), N_PIXEL_FEATURES]), device);
+        net.forward(x)
+    }
+    fn target(&self, row: usize) -> usize {
+        self.samples.samples[row].class.index()
+    }
+}
+
+fn counts_by_name(names: &[&str], targets: impl Iterator<Item = usize>) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = names.iter().map(|n| (n.to_string(), 0)).collect();
+    for t in targets {
+        if let Some(n) = names.get(t) {
+            *out.entry(n.to_string()).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// The split used by [`train_landcover`] for these samples and config (recomputable, e.g. to
+/// re-evaluate a shipped model on its held-out groups).
+pub fn landcover_split(samples: &LandCoverSamples, config: &TrainConfig) -> GroupSplit {
+    let keys: Vec<(&str, &str)> = samples
+        .samples
+        .iter()
+        .map(|s| (s.stratum.as_str(), s.group.as_str()))
+        .collect();
+    split_by_group(&keys, config.split_spec())
+}
+
+/// Train the land-cover MLP.
+pub fn train_landcover(
+    config: &TrainConfig,
+    samples: &LandCoverSamples,
+    device: DeviceChoice,
+) -> Result<TrainedModel> {
+    config.validate()?;
+    let start = Instant::now();
+    let split = landcover_split(samples, config);
+    if split.train.is_empty() || split.test.is_empty() {
+        return Err(ModelError::NotEnoughData(format!(
+            "land cover split has {} train and {} test samples",
+            split.train.len(),
+            split.test.len()
+        )));
+    }
+    let mut train_features = Vec::with_capacity(split.train.len() * N_PIXEL_FEATURES);
+    for &r in &split.train {
+        train_features.extend_from_slice(&pixel_features(&samples.samples[r].dn));
+    }
+    let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
+    let names = Task::LandCover.class_names();
+    let n_classes = names.len();
+    let train_targets: Vec<usize> = split
+        .train
+        .iter()
+        .map(|&r| samples.samples[r].class.index())
+        .collect();
+    let weights = class_weights(&train_targets, n_classes, config.class_weight_power);
+    let arch =
+        LandCoverMlpConfig::new(N_PIXEL_FEATURES, n_classes).with_hidden(config.hidden.clone());
+    let net = arch.init_seeded(config.seed, &device.training_device());
+    let task = LandCoverTask {
+        samples,
+        norm: norm.clone(),
+        gain: config.augment_gain,
+        offset: config.augment_offset,
+    };
+    let outcome = fit(
+        &task,
+        net,
+        &split,
+        &weights,
+        n_classes,
+        config,
+        device,
+        "landcover",
+    )?;
+    let card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        id: String::new(),
+        task: Task::LandCover,
+        classes: LandCoverClass::ALL
+            .iter()
+            .map(|c| ClassEntry { code: c.code(), name: c.name().into() })
+            .collect(),
+        input: InputSpec {
+            bands: BANDS.iter().map(|b| b.to_string()).collect(),
+            sensors: SENSORS.iter().map(|s| s.to_string()).collect(),
+            dn_scale: REFLECTANCE_SCALE,
+            features: pixel_feature_names(),
+            normalisation: norm,
+            season: None,
+        },
+        architecture: Architecture::LandCoverMlp(arch),
+        weights: WeightsInfo { file: WEIGHTS_FILE.into(), sha256: String::new(), bytes: 0 },
+        training: TrainingInfo {
+            config: config.clone(),
+            data: samples.fingerprint.clone(),
+            command: String::new(),
+            label_rules: rules::landcover_rule_descriptions(),
+            rule_counts: samples.rule_counts.clone(),
+            train_class_counts: counts_by_name(&names, train_targets.iter().copied()),
+            class_weights: weights,
+            split: split.summary(config.split_spec()),
+            epochs_run: outcome.epochs_run,
+            best_epoch: outcome.best_epoch,
+            best_val_loss: outcome.best_val_loss,
+            history: outcome.history,
+            wall_time_s: 0.0,
+            device: device.to_string(),
+        },
+        metrics: EvaluationReport::from_triples(&names, &[]),
+        created: now_rfc3339(),
+        notes: vec![
+            "bare has no real labels: its samples are real cropland/fallow pixels relabelled by the spectral rule in training.label_rules, so its metrics measure agreement with that rule, not with field truth".into(),
+            "single-date, single-pixel model: orchard vs grass vs annual crop is often ambiguous on one date; use the crop-type model over a season for cropland use".into(),
+            "EuroSAT is Sentinel-2 L1C (top of atmosphere), WorldCereal is L2A (surface reflectance): metrics are reported per source".into(),
+        ],
+    };
+    let model = LandCoverModel::from_parts(card, outcome.best, device.device());
+    let test: Vec<_> = split
+        .test
+        .iter()
+        .map(|&r| samples.samples[r].clone())
+        .collect();
+    let metrics = evaluate_landcover(&model, &test)?;
+    let (mut card, net) = model.into_parts();
+    card.metrics = metrics;
+    card.training.wall_time_s = start.elapsed().as_secs_f64();
+    Ok(TrainedModel {
+        card,
+        net: TrainedNet::LandCover(net),
+    })
+}
+
+// ---------------------------------------------------------------- crop type
+
+/// A series prepared for the network: monthly composites and validity.
+#[derive(Clone, Debug)]
+pub(crate) struct PreparedSeries {
+    pub composite: Vec<[f32; N_BANDS]>,
+    pub valid: Vec<bool>,
+}
+
+pub(crate) fn prepare_series(s: &SeriesSample, window: &SeasonWindow) -> PreparedSeries {
+    let (composite, valid) = monthly_composite(&s.observations, s.season_year, window);
+    PreparedSeries { composite, valid }
+}
+
+struct CropTypeTask {
+    series: Vec<PreparedSeries>,
+    targets: Vec<usize>,
+    norm: Normalisation,
+    window: SeasonWindow,
+    gain: f32,
+    offset: f32,
+    slot_dropout: f64,
+}
+
+/// Stack prepared inputs into the network tensors `[n, C, T]` and `[n, 1, T]`.
+pub(crate) fn series_tensors(
+    inputs: &[(Vec<f32>, Vec<f32>)],
+    n_slots: usize,
+    device: &Device,
+) -> (Tensor<3>, Tensor<3>) {
+    let n = inputs.len();
+    let mut x = Vec::with_capacity(n * N_SERIES_CHANNELS * n_slots);
+    let mut m = Vec::with_capacity(n * n_slots);
+    for (xi, mi) in inputs {
+        x.extend_from_slice(xi);
+        m.extend_from_slice(mi);
+    }
+    (
+        Tensor::<3>::from_data(TensorData::new(x, [n, N_SERIES_CHANNELS, n_slots]), device),
+        Tensor::<3>::from_data(TensorData::new(m, [n, 1, n_slots]), device),
+    )
+}
+
+impl TrainTask for CropTypeTask {
+    type Net = CropTemporalNet;
+    fn logits(
+        &self,
+        net: &CropTemporalNet,
+        rows: &[usize],
+        mut aug: Option<&mut SeededRng>,
+        device: &Device,
+    ) -> Tensor<2> {
+        let mut inputs = Vec::with_capacity(rows.len());
+        for &r in rows {
+            let p = &self.series[r];
+            let mut composite = p.composite.clone();
+            let mut valid = p.valid.clone();
+            if let Some(rng) = aug.as_deref_mut() {
+                let gain = rng.uniform(1.0 - self.gain, 1.0 + self.gain);
+                let offset = rng.uniform(-self.offset, self.offset);
+                for (c, v) in composite.iter_mut().zip(&valid) {
+                    if *v {
+                        *c = augment_dn(c, gain, offset);
+                    }
+                }
+                let valid_slots: Vec<usize> = (0..valid.len()).filter(|&s| valid[s]).collect();
+                let mut kept = valid.clone();
+                for &s in &valid_slots {
+                    if rng.next_f64() < self.slot_dropout {
+                        kept[s] = false;
+                    }
+                }
+                if !valid_slots.is_empty() && !kept.iter().any(|k| *k) {
+                    kept[valid_slots[rng.below(valid_slots.len())]] = true;
+                }
+                valid = kept;
+            }
+            inputs.push(series_channels(
+                &composite,
+                &valid,
+                &self.norm,
+                &self.window,
+            ));
+        }
+        let (x, m) = series_tensors(&inputs, self.window.n_slots, device);
+        net.forward(x, m)
+    }
+    fn target(&self, row: usize) -> usize {
+        self.targets[row]
+    }
+}
+
+/// The split used by [`train_croptype`] (stratified by source and class, grouped by sample id).
+pub fn croptype_split(samples: &CropTypeSamples, config: &TrainConfig) -> GroupSplit {
+    let keys: Vec<(String, &str)> = samples
+        .samples
+        .iter()
+        .map(|(s, c)| (format!("{}:{}", s.source, c.name()), s.group.as_str()))
+        .collect();
+    split_by_group(&keys, config.split_spec())
+}
+
+/// Train the crop-type temporal network.
+pub fn train_croptype(
+    config: &TrainConfig,
+    samples: &CropTypeSamples,
+    device: DeviceChoice,
+) -> Result<TrainedModel> {
+    config.validate()?;
+    let start = Instant::now();
+    let window = SeasonWindow::default();
+    let split = croptype_split(samples, config);
+    if split.train.is_empty() || split.test.is_empty() {
+        return Err(ModelError::NotEnoughData(format!(
+            "crop type split has {} train and {} test series",
+            split.train.len(),
+            split.test.len()
+        )));
+    }
+    let series: Vec<PreparedSeries> = samples
+        .samples
+        .iter()
+        .map(|(s, _)| prepare_series(s, &window))
+        .collect();
+    let targets: Vec<usize> = samples.samples.iter().map(|(_, c)| c.index()).collect();
+    let mut train_features = Vec::new();
+    for &r in &split.train {
+        train_features.extend(valid_slot_features(&series[r].composite, &series[r].valid));
+    }
+    let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
+    let names = Task::CropType.class_names();
+    let n_classes = names.len();
+    let train_targets: Vec<usize> = split.train.iter().map(|&r| targets[r]).collect();
+    let weights = class_weights(&train_targets, n_classes, config.class_weight_power);
+    let arch = CropTemporalConfig::new(N_SERIES_CHANNELS, window.n_slots, n_classes)
+        .with_conv_channels(config.conv_channels);
+    let net = arch.init_seeded(config.seed, &device.training_device());
+    let task = CropTypeTask {
+        series,
+        targets,
+        norm: norm.clone(),
+        window,
+        gain: config.augment_gain,
+        offset: config.augment_offset,
+        slot_dropout: config.slot_dropout,
+    };
+    let outcome = fit(
+        &task, net, &split, &weights, n_classes, config, device, "croptype",
+    )?;
+    let mut features = pixel_feature_names();
+    features.extend([
+        "valid_mask".to_string(),
+        "month_sin".into(),
+        "month_cos".into(),
+    ]);
+    let card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        id: String::new(),
+        task: Task::CropType,
+        classes: CropTypeClass::ALL
+            .iter()
+            .map(|c| ClassEntry { code: c.code(), name: c.name().into() })
+            .collect(),
+        input: InputSpec {
+            bands: BANDS.iter().map(|b| b.to_string()).collect(),
+            sensors: vec!["Sentinel-2 L2A (WorldCereal monthly / 10-day composites)".into()],
+            dn_scale: REFLECTANCE_SCALE,
+            features,
+            normalisation: norm,
+            season: Some(window),
+        },
+        architecture: Architecture::CropTemporal(arch),
+        weights: WeightsInfo { file: WEIGHTS_FILE.into(), sha256: String::new(), bytes: 0 },
+        training: TrainingInfo {
+            config: config.clone(),
+            data: samples.fingerprint.clone(),
+            command: String::new(),
+            label_rules: rules::croptype_rule_descriptions(),
+            rule_counts: samples.rule_counts.clone(),
+            train_class_counts: counts_by_name(&names, train_targets.iter().copied()),
+            class_weights: weights,
+            split: split.summary(config.split_spec()),
+            epochs_run: outcome.epochs_run,
+            best_epoch: outcome.best_epoch,
+            best_val_loss: outcome.best_val_loss,
+            history: outcome.history,
+            wall_time_s: 0.0,
+            device: device.to_string(),
+        },
+        metrics: EvaluationReport::from_triples(&names, &[]),
+        created: now_rfc3339(),
+        notes: vec![
+            "input: one season = calendar months January..December of the season year; observations in the same month are averaged, months without a clear observation are masked".into(),
+            "trained on France (2022, 2023), Flanders (2021) and South Sudan (2017) WorldCereal samples only; no Chinese data".into(),
+            "fallow = WorldCereal codes 1115000000 and 1600000000 (see training.label_rules)".into(),
+        ],
+    };
+    let model = CropTypeModel::from_parts(card, outcome.best, device.device());
+    let test: Vec<_> = split
+        .test
+        .iter()
+        .map(|&r| samples.samples[r].clone())
+        .collect();
+    let metrics = evaluate_croptype(&model, &test)?;
+    let (mut card, net) = model.into_parts();
+    card.metrics = metrics;
+    card.training.wall_time_s = start.elapsed().as_secs_f64();
+    Ok(TrainedModel {
+        card,
+        net: TrainedNet::CropType(Box::new(net)),
+    })
+}
+
+// ---------------------------------------------------------------- held-out re-evaluation
+
+fn check_split(card: &ModelCard, split: &GroupSplit) -> Result<()> {
+    let expected = &card.training.split.test_groups_sha256;
+    let got = split.test_groups_sha256();
+    if *expected == got {
+        Ok(())
+    } else {
+        Err(ModelError::InvalidConfig(format!(
+            "the held-out split of model {} cannot be recomputed from this data (test groups sha256 {got}, card says {expected}); pass the training tables",
+            card.id
+        )))
+    }
+}
+
+/// The held-out (test) pixels of a land-cover model, recomputed from its card's training
+/// config; errors if the data does not reproduce the card's test groups.
+pub fn held_out_landcover(
+    card: &ModelCard,
+    samples: &LandCoverSamples,
+) -> Result<Vec<crate::samples::PixelSample>> {
+    card.expect_task(Task::LandCover)?;
+    let split = landcover_split(samples, &card.training.config);
+    check_split(card, &split)?;
+    Ok(split
+        .test
+        .iter()
+        .map(|&r| samples.samples[r].clone())
+        .collect())
+}
+
+/// The held-out (test) series of a crop-type model (see [`held_out_landcover`]).
+pub fn held_out_croptype(
+    card: &ModelCard,
+    samples: &CropTypeSamples,
+) -> Result<Vec<(SeriesSample, CropTypeClass)>> {
+    card.expect_task(Task::CropType)?;
+    let split = croptype_split(samples, &card.training.config);
+    check_split(card, &split)?;
+    Ok(split
+        .test
+        .iter()
+        .map(|&r| samples.samples[r].clone())
+        .collect())
+}
+
+/// Read a [`TrainConfig`] from a JSON file; fields it does not set keep their defaults.
+pub fn load_train_config(path: &Path) -> Result<TrainConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let given: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::json(path, e))?;
+    let mut merged =
+        serde_json::to_value(TrainConfig::new()).map_err(|e| ModelError::json(path, e))?;
+    match (given, &mut merged) {
+        (serde_json::Value::Object(given), serde_json::Value::Object(base)) => base.extend(given),
+        _ => {
+            return Err(ModelError::InvalidConfig(format!(
+                "{}: a training config is a JSON object",
+                path.display()
+            )))
+        }
+    }
+    serde_json::from_value(merged).map_err(|e| ModelError::json(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_class_weights_are_inverse_frequency() {
+        let t = [0, 0, 0, 1];
+        let w = class_weights(&t, 3, 1.0);
+        assert!((w[0] - 4.0 / 6.0).abs() < 1e-6);
+        assert!((w[1] - 2.0).abs() < 1e-6);
+        assert_eq!(w[2], 1.0);
+        assert_eq!(class_weights(&t, 3, 0.0)[..2], [1.0, 1.0]);
+    }
+
+    #[test]
+    fn weighted_loss_of_known_logits_is_exact() {
+        // logits [0, ln 3] -> p = [0.25, 0.75]; target 1 -> loss = -ln 0.75
+        let logits = [0.0, 3f32.ln()];
+        let (l, w, c, n) = weighted_loss_and_accuracy(&logits, 2, &[1], &[1.0, 2.0]);
+        assert!((l / w + 0.75f64.ln()).abs() < 1e-6);
+        assert_eq!((w, c, n), (2.0, 1.0, 1));
+    }
+}

@@ -1,0 +1,317 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Training, saving, loading and inference on real (small) data.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::Datelike;
+use gengdi_models::features::BANDS;
+use gengdi_models::model::SeasonSeries;
+use gengdi_models::reference::NdarrayMlpReference;
+use gengdi_models::samples::Observation;
+use gengdi_models::train::{croptype_split, landcover_split};
+use gengdi_models::{
+    evaluate_landcover, train_croptype, train_landcover, CropTypeModel, DeviceChoice,
+    LandCoverModel, ModelError, Registry, Task, TrainConfig,
+};
+use ndarray::{Array1, Array2, Array3};
+
+fn tiny_config(seed: u64) -> TrainConfig {
+    TrainConfig::new()
+        .with_seed(seed)
+        .with_max_epochs(3)
+        .with_batch_size(128)
+        .with_progress(false)
+}
+
+#[test]
+fn real_data_loads_with_all_land_cover_classes_and_the_bare_rule_applied() {
+    let lc = common::landcover();
+    let mut classes = BTreeSet::new();
+    for s in &lc.samples {
+        classes.insert(s.class);
+    }
+    assert_eq!(classes.len(), 7, "every land-cover class has samples");
+    // 270 EuroSAT patches x 16 pixels = 4,320 EuroSAT rows were read.
+    let eurosat: u64 = lc
+        .rule_counts
+        .iter()
+        .filter(|(k, _)| k.starts_with("eurosat"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(eurosat, 4320);
+    assert!(lc.rule_counts.keys().any(|k| k.contains("relabelled bare")));
+    assert_eq!(lc.fingerprint.files.len(), 3);
+    let ct = common::croptype();
+    assert!(ct.samples.len() > 1000);
+}
+
+#[test]
+fn real_data_split_never_puts_a_group_in_two_parts() {
+    let lc = common::landcover();
+    let split = landcover_split(&lc, &TrainConfig::new());
+    let groups = |rows: &[usize]| {
+        rows.iter()
+            .map(|&r| lc.samples[r].group.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    let (tr, va, te) = (
+        groups(&split.train),
+        groups(&split.validation),
+        groups(&split.test),
+    );
+    assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
+    assert!(!va.is_empty() && !te.is_empty());
+    let ct = common::croptype();
+    let split = croptype_split(&ct, &TrainConfig::new());
+    let groups = |rows: &[usize]| {
+        rows.iter()
+            .map(|&r| ct.samples[r].0.group.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    assert!(groups(&split.train).is_disjoint(&groups(&split.validation)));
+    assert!(groups(&split.train).is_disjoint(&groups(&split.test)));
+}
+
+#[test]
+fn seeded_training_is_reproducible_and_save_load_round_trip_predicts_identically() {
+    let all = common::landcover();
+    let tiny = common::tiny_landcover(&all, 4);
+    let a = train_landcover(&tiny_config(7), &tiny, DeviceChoice::NdArray).unwrap();
+    let b = train_landcover(&tiny_config(7), &tiny, DeviceChoice::NdArray).unwrap();
+    assert_eq!(a.metrics(), b.metrics(), "same seed + data -> same metrics");
+    assert_eq!(
+        a.card.training.history, b.card.training.history,
+        "same losses every epoch"
+    );
+    let c = train_landcover(&tiny_config(8), &tiny, DeviceChoice::NdArray).unwrap();
+    assert_ne!(
+        a.card.training.history, c.card.training.history,
+        "another seed trains differently"
+    );
+
+    // Save, load, predict: identical to the in-memory evaluation.
+    let dir = tempfile::tempdir().unwrap();
+    let card = a.save(dir.path(), "test").unwrap();
+    assert_eq!(card.id.len(), 16);
+    let device = DeviceChoice::NdArray.device();
+    let loaded = LandCoverModel::load(dir.path(), &device).unwrap();
+    let report = evaluate_landcover(&loaded, &tiny.samples).unwrap();
+    let loaded_again = LandCoverModel::load(dir.path(), &device).unwrap();
+    let report_again = evaluate_landcover(&loaded_again, &tiny.samples).unwrap();
+    assert_eq!(report, report_again);
+    let split = landcover_split(&tiny, &card.training.config);
+    let test: Vec<_> = split
+        .test
+        .iter()
+        .map(|&r| tiny.samples[r].clone())
+        .collect();
+    assert_eq!(
+        &evaluate_landcover(&loaded, &test).unwrap(),
+        a.metrics(),
+        "reloaded weights give the card's metrics"
+    );
+}
+
+#[test]
+fn band_mismatch_is_a_typed_error_and_band_order_does_not_matter() {
+    let all = common::landcover();
+    let tiny = common::tiny_landcover(&all, 2);
+    let trained = train_landcover(
+        &tiny_config(1).with_max_epochs(1),
+        &tiny,
+        DeviceChoice::NdArray,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    trained.save(dir.path(), "test").unwrap();
+    let model = LandCoverModel::load(dir.path(), &DeviceChoice::NdArray.device()).unwrap();
+    let dn = Array2::from_shape_fn((5, 4), |(i, j)| 500.0 + (i * 4 + j) as f32 * 100.0);
+    let valid = Array1::from_elem(5, true);
+    let err = model
+        .classify_pixels(&["B02", "B03", "B04", "B08"], dn.view(), valid.view())
+        .unwrap_err();
+    match err {
+        ModelError::BandMismatch { missing, .. } => {
+            assert_eq!(missing, vec!["B05", "B06", "B07", "B11", "B12"])
+        }
+        e => panic!("expected BandMismatch, got {e}"),
+    }
+    // The same pixels with bands reversed (plus an extra band) classify identically.
+    let pixels: Vec<[f32; 9]> = tiny.samples.iter().take(50).map(|s| s.dn).collect();
+    let fwd = Array2::from_shape_fn((50, 9), |(i, j)| pixels[i][j]);
+    let mut names_rev: Vec<&str> = BANDS.iter().rev().copied().collect();
+    names_rev.push("B8A");
+    let rev = Array2::from_shape_fn(
+        (50, 10),
+        |(i, j)| if j < 9 { pixels[i][8 - j] } else { 1.0 },
+    );
+    let mut valid = Array1::from_elem(50, true);
+    valid[3] = false;
+    let a = model
+        .classify_pixels(&BANDS, fwd.view(), valid.view())
+        .unwrap();
+    let b = model
+        .classify_pixels(&names_rev, rev.view(), valid.view())
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.codes[3], 0, "invalid pixel is nodata");
+    assert_eq!(a.confidence[3], 0.0);
+    assert!(a
+        .codes
+        .iter()
+        .enumerate()
+        .all(|(i, &c)| i == 3 || (1..=7).contains(&c)));
+    // Image layout gives the same codes as the pixel layout.
+    let img = Array3::from_shape_fn((9, 5, 10), |(b, r, c)| pixels[r * 10 + c][b]);
+    let map = model
+        .classify_image(
+            &BANDS,
+            img.view(),
+            valid.clone().into_shape_with_order((5, 10)).unwrap().view(),
+        )
+        .unwrap();
+    assert_eq!(map.codes.into_shape_with_order(50).unwrap(), a.codes);
+}
+
+#[test]
+fn ndarray_reference_forward_equals_burn_forward() {
+    let all = common::landcover();
+    let tiny = common::tiny_landcover(&all, 2);
+    let trained = train_landcover(
+        &tiny_config(3).with_max_epochs(2),
+        &tiny,
+        DeviceChoice::NdArray,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    trained.save(dir.path(), "test").unwrap();
+    for choice in DeviceChoice::ALL {
+        let model = LandCoverModel::load(dir.path(), &choice.device()).unwrap();
+        let reference = NdarrayMlpReference::from_model(&model).unwrap();
+        let rows: Vec<[f32; 9]> = all.samples.iter().step_by(7).map(|s| s.dn).collect();
+        let features = model.features(&rows);
+        let (codes, conf) = model.predict_features(&features).unwrap();
+        let (rcodes, rconf) = reference.predict_features(&features, 4096).unwrap();
+        let n = rows.len();
+        let x = ndarray::ArrayView2::from_shape((n, 14), &features).unwrap();
+        let logits = reference.logits(x);
+        assert_eq!(logits.dim(), (n, 7));
+        let mut max_diff = 0f32;
+        for (a, b) in conf.iter().zip(&rconf) {
+            max_diff = max_diff.max((a - b).abs());
+        }
+        assert!(
+            max_diff < 1e-4,
+            "{choice}: confidence differs by {max_diff}"
+        );
+        let disagreements = codes.iter().zip(&rcodes).filter(|(a, b)| a != b).count();
+        // Only exact ties could flip the argmax; allow none beyond float-noise ties.
+        assert!(
+            disagreements <= n / 1000,
+            "{choice}: {disagreements} class disagreements"
+        );
+    }
+}
+
+#[test]
+fn crop_type_training_round_trips_and_accepts_any_number_of_dates() {
+    let all = common::croptype();
+    let tiny = common::tiny_croptype(&all, 12);
+    let config = tiny_config(5).with_batch_size(32);
+    let a = train_croptype(&config, &tiny, DeviceChoice::NdArray).unwrap();
+    let b = train_croptype(&config, &tiny, DeviceChoice::NdArray).unwrap();
+    assert_eq!(a.metrics(), b.metrics());
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    let card = a.save_to_registry(registry.root(), "test").unwrap();
+    assert!(matches!(
+        registry.active_dir(Task::CropType),
+        Err(ModelError::NoActiveModel { .. })
+    ));
+    registry.activate(&card.id[..6]).unwrap();
+    let model = CropTypeModel::load(
+        &registry.active_dir(Task::CropType).unwrap(),
+        &DeviceChoice::Flex.device(),
+    )
+    .unwrap();
+    let (s, _) = &tiny.samples[0];
+    let obs = |n: usize| {
+        s.observations
+            .iter()
+            .filter(|o| o.date.year() == s.season_year)
+            .take(n)
+            .cloned()
+            .collect::<Vec<Observation>>()
+    };
+    let series = vec![
+        SeasonSeries {
+            season_year: s.season_year,
+            observations: obs(1),
+        },
+        SeasonSeries {
+            season_year: s.season_year,
+            observations: obs(usize::MAX),
+        },
+        SeasonSeries {
+            season_year: s.season_year + 10,
+            observations: obs(usize::MAX),
+        }, // outside window
+    ];
+    let c = model.classify_series(&series).unwrap();
+    assert!((1..=5).contains(&c.codes[0]) && (1..=5).contains(&c.codes[1]));
+    assert_eq!((c.codes[2], c.confidence[2]), (0, 0.0));
+    // Stack layout equals series layout.
+    let dates: Vec<_> = s.observations.iter().map(|o| o.date).collect();
+    let stack = Array3::from_shape_fn((1, dates.len(), 9), |(_, d, b)| s.observations[d].dn[b]);
+    let valid = Array2::from_elem((1, dates.len()), true);
+    let st = model
+        .classify_stack(&BANDS, &dates, s.season_year, stack.view(), valid.view())
+        .unwrap();
+    assert_eq!(st.codes[0], c.codes[1]);
+    assert!((st.confidence[0] - c.confidence[1]).abs() < 1e-6);
+}
+
+#[test]
+fn registry_errors_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    assert!(registry.list().unwrap().is_empty());
+    assert!(matches!(
+        registry.show("abc"),
+        Err(ModelError::ModelNotFound { .. })
+    ));
+    assert!(matches!(
+        registry.activate("abc"),
+        Err(ModelError::ModelNotFound { .. })
+    ));
+    assert!(matches!(
+        registry.active_dir(Task::LandCover),
+        Err(ModelError::NoActiveModel { .. })
+    ));
+    // Loading a land-cover folder as crop type is a typed error too.
+    let all = common::landcover();
+    let tiny = common::tiny_landcover(&all, 2);
+    let trained = train_landcover(
+        &tiny_config(1).with_max_epochs(1),
+        &tiny,
+        DeviceChoice::NdArray,
+    )
+    .unwrap();
+    let card = trained.save_to_registry(dir.path(), "test").unwrap();
+    let listed = registry.list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].active);
+    let mdir = registry.model_dir(&card.id).unwrap();
+    assert!(matches!(
+        CropTypeModel::load(&mdir, &DeviceChoice::NdArray.device()),
+        Err(ModelError::WrongTask { .. })
+    ));
+    // A corrupted weights file is caught by the card's sha256.
+    std::fs::write(mdir.join("weights.bpk"), b"not weights").unwrap();
+    assert!(matches!(
+        LandCoverModel::load(&mdir, &DeviceChoice::NdArray.device()),
+        Err(ModelError::Weights { .. })
+    ));
+}

@@ -1,0 +1,99 @@
+//! `gengdi train`: train a land-cover or crop-type model on real labelled tables and save it
+//! (weights + model card) into a model registry.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use gengdi_models::samples::{load_croptype, load_landcover};
+use gengdi_models::train::load_train_config;
+use gengdi_models::{train_croptype, train_landcover, DeviceChoice, Registry, Task, TrainConfig};
+
+/// Arguments of `gengdi train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// What to train: `landcover` or `croptype`.
+    #[arg(long)]
+    pub task: Task,
+    /// Training tables or folders holding them (EuroSAT pixel table, WorldCereal long/wide
+    /// tables; `.csv` or `.csv.gz`). Default: the tables shipped in `fixtures/data`.
+    #[arg(long, num_args = 1.., default_values = ["fixtures/data/eurosat-ms-samples", "fixtures/data/worldcereal-s2-timeseries"])]
+    pub data: Vec<PathBuf>,
+    /// Registry folder to save into (`<out>/<task>/<id>/`).
+    #[arg(long, default_value = "models/weights")]
+    pub out: PathBuf,
+    /// Maximum epochs (early stopping may end sooner).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of the split, initialisation, batch order and augmentation.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Burn backend: `ndarray` or `flex`.
+    #[arg(long, default_value = "ndarray")]
+    pub device: DeviceChoice,
+    /// A full training config as JSON (`TrainConfig`); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Make the new model the active one of its task.
+    #[arg(long)]
+    pub activate: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Run `gengdi train`.
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => {
+            load_train_config(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => TrainConfig::new(),
+    };
+    if let Some(e) = args.epochs {
+        config.max_epochs = e;
+    }
+    if let Some(s) = args.seed {
+        config.seed = s;
+    }
+    if args.quiet {
+        config.progress = false;
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let start = Instant::now();
+    let trained = match args.task {
+        Task::LandCover => {
+            let samples = load_landcover(&args.data)?;
+            eprintln!(
+                "land cover: {} labelled pixels from {} tables",
+                samples.samples.len(),
+                samples.fingerprint.files.len()
+            );
+            train_landcover(&config, &samples, args.device)?
+        }
+        Task::CropType => {
+            let samples = load_croptype(&args.data)?;
+            eprintln!(
+                "crop type: {} labelled series from {} tables",
+                samples.samples.len(),
+                samples.fingerprint.files.len()
+            );
+            train_croptype(&config, &samples, args.device)?
+        }
+    };
+    let registry = Registry::new(&args.out);
+    let card = trained.save_to_registry(registry.root(), &command)?;
+    if args.activate {
+        registry.activate(&card.id)?;
+    }
+    println!("{}", card.metrics);
+    println!(
+        "saved {} model {} to {} ({:.1} s){}",
+        card.task,
+        card.id,
+        registry.model_dir(&card.id)?.display(),
+        start.elapsed().as_secs_f64(),
+        if args.activate { ", active" } else { "" }
+    );
+    Ok(())
+}

@@ -27,7 +27,10 @@ pub struct RulesConfig {
     pub abandonment_max_ndvi: f32,
     /// … and a flat season (NDVI max − min below this) …
     pub abandonment_max_amplitude: f32,
-    /// … and bare or grass at least this fraction of the clear dates.
+    /// … and bare or grass at least this fraction of the clear dates. The default, 0, lets
+    /// the NDVI season decide alone: the single-date land-cover model confuses sparse weeds
+    /// with annual crops too often (see the model card) to veto a flat, low season. Raise it
+    /// to require the model's agreement.
     pub abandonment_bare_grass_fraction: f64,
     /// Non-grain use on PBF: the crop-type model's confidence needed to flag a PBF parcel.
     pub non_grain_min_confidence: f32,
@@ -53,7 +56,7 @@ impl Default for RulesConfig {
             tree_fraction: 0.6,
             abandonment_max_ndvi: 0.4,
             abandonment_max_amplitude: 0.25,
-            abandonment_bare_grass_fraction: 0.7,
+            abandonment_bare_grass_fraction: 0.0,
             non_grain_min_confidence: 0.6,
             min_patch_mu: 0.5,
             scl_not_clear: vec![0, 1, 3, 8, 9, 10, 11],

@@ -116,6 +116,7 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
         .map(|p| (p.parcel_id.clone(), p.kind.clone()))
         .collect();
     let mut report = String::new();
+    let mut scores: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for kind in [
         "abandonment",
         "tree_planting",

@@ -23,7 +23,7 @@ struct Run {
 
 fn run(tile: usize, dir: &std::path::Path) -> Run {
     let spec = SeasonSpec::default();
-    let gen = generate_season(&spec, dir).unwrap();
+    generate_season(&spec, dir).unwrap();
     let device = DeviceChoice::NdArray.device();
     let reg = registry();
     let lc = LandCoverAdapter(
@@ -88,7 +88,6 @@ fn run(tile: usize, dir: &std::path::Path) -> Run {
             )
         })
         .collect();
-    let _ = gen;
     Run { result, truth }
 }
 

@@ -83,12 +83,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         .map(|p| args.scene_args.open(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     use gengdi_inference::analysis::PixelClassifier;
-    let mut bands = lc.bands();
-    let with_scl = {
-        let mut b = bands.clone();
-        b.push("SCL".into());
-        b
-    };
+    // With the SCL band when every date has one (cloud and shadow mask), else without.
+    let bands = lc.bands();
+    let with_scl: Vec<String> = bands.iter().cloned().chain(["SCL".to_string()]).collect();
     let stack = match SceneStack::build(
         scenes.clone(),
         &StackOptions {
@@ -97,17 +94,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         },
     ) {
         Ok(s) => s,
-        Err(_) => {
-            bands.sort();
-            SceneStack::build(
-                scenes,
-                &StackOptions {
-                    bands: Some(lc.bands()),
-                    ..Default::default()
-                },
-            )
-            .context("the scenes do not supply the land-cover model's bands on one grid")?
-        }
+        Err(_) => SceneStack::build(
+            scenes,
+            &StackOptions {
+                bands: Some(bands),
+                ..Default::default()
+            },
+        )
+        .context("the scenes do not supply the land-cover model's bands on one grid")?,
     };
     let mapping = match &args.farmland_fields {
         Some(s) => FieldMapping::parse(s)?,

@@ -32,4 +32,5 @@ echo
 echo "== the real Slovenia scene with its land-use register as the farmland layer"
 $gengdi analyze --scenes $data/eolearn-slovenia-s2/s2l1c_2015*_13band.tif \
     --farmland $data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --farmland-fields land_class=RABA_ID \
+    --config fixtures/slovenia-rules.toml \
     --out $out/slovenia_changes.geojson --maps $out/slovenia_maps --tile 64

@@ -10,13 +10,14 @@ use crate::error::{InferenceError, Result};
 use crate::farmland::{FarmlandLayer, Parcel};
 use crate::rasterize::{burn, pixel_bbox, PixelPolygon};
 use crate::rules::{pixel_kind, ClassCodes, PixelKind, PixelSeason, RulesConfig};
-use crate::vectorize::{components, outline};
+use crate::vectorize::{components, majority_smooth, outline};
 use chrono::NaiveDate;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gengdi_tiling::{AnalysisGrid, SceneStack, TileGrid};
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 /// 1 mu in square metres.
 pub const M2_PER_MU: f64 = 2000.0 / 3.0;
@@ -116,6 +117,53 @@ type Candidate = (u32, i64, i64, PixelKind, u8, u16);
 struct TileOut {
     parcels: HashMap<u32, ParcelAcc>,
     candidates: Vec<Candidate>,
+    decode: Duration,
+    inference: Duration,
+    aggregation: Duration,
+}
+
+/// Where the time of one analysis went. The tile phases run on every worker thread at once:
+/// their figures are thread-seconds summed over workers (their shares are what matters); the
+/// parcel phases run after the tiles, on one thread, and are wall seconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PhaseTimings {
+    /// Reading, decoding (and, for warped scenes, resampling) the tiles' pixels.
+    pub decode_s: f64,
+    /// The land-cover model on every clear farmland pixel of every date.
+    pub inference_s: f64,
+    /// Clear-sky masks, rasterising parcels, the season rules per pixel, per-parcel sums.
+    pub aggregation_s: f64,
+    /// Wall time of the parallel tile phase (the three above, spread over the workers).
+    pub tiles_wall_s: f64,
+    /// The crop-type model over the PBF parcels' season series (wall).
+    pub crop_type_s: f64,
+    /// Patches: connected components, outlines, equal-area areas, parcel verdicts (wall).
+    pub vectorisation_s: f64,
+}
+
+impl PhaseTimings {
+    /// Shares of decode / inference / aggregation / vectorisation (incl. crop type) in the
+    /// total, with the thread-summed tile phases scaled to the tile phase's wall time.
+    pub fn shares(&self) -> [(&'static str, f64); 4] {
+        let busy = self.decode_s + self.inference_s + self.aggregation_s;
+        let scale = if busy > 0.0 {
+            self.tiles_wall_s / busy
+        } else {
+            0.0
+        };
+        let parts = [
+            ("decode", self.decode_s * scale),
+            ("inference", self.inference_s * scale),
+            ("aggregation", self.aggregation_s * scale),
+            ("vectorisation", self.vectorisation_s + self.crop_type_s),
+        ];
+        let total: f64 = parts
+            .iter()
+            .map(|p| p.1)
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
+        parts.map(|(n, v)| (n, v / total))
+    }
 }
 
 /// A parcel's verdict.
@@ -172,6 +220,7 @@ pub struct AnalysisResult {
     pub parcels: Vec<ParcelStatus>,
     pub patches: Vec<PatchRecord>,
     pub model_version: String,
+    pub timings: PhaseTimings,
 }
 
 /// What the analysis needs.
@@ -255,10 +304,13 @@ pub fn analyze(
     let buckets = bucket_parcels(&grid, &pixel_polys);
     let tiles_with_farmland = buckets.len();
 
+    let tiles_started = Instant::now();
     let outputs = stack.par_map_tiles(
         &grid,
         |t| !buckets.contains_key(&t.index),
         |data| -> std::result::Result<TileOut, String> {
+            let started = Instant::now();
+            let mut inference = Duration::ZERO;
             let tile = data.tile;
             let w = tile.core;
             let mut labels = Array2::<u32>::zeros((w.rows, w.cols));
@@ -293,15 +345,21 @@ pub fn analyze(
                         None => spectral_clear(&layer, r, c, blue, green, nir, swir, rules),
                     }
                 });
+                let t0 = Instant::now();
                 let (code, conf) = input
                     .landcover
                     .classify(&model_band_names, dn.view(), is_clear.view())
                     .map_err(|e| format!("tile {}: {e}", tile.index))?;
+                inference += t0.elapsed();
                 codes.push(code);
                 confs.push(conf);
                 clear.push(is_clear);
             }
-            let mut out = TileOut::default();
+            let mut out = TileOut {
+                decode: data.read_time,
+                inference,
+                ..Default::default()
+            };
             let mut season = PixelSeason::default();
             for r in 0..w.rows {
                 for c in 0..w.cols {
@@ -373,10 +431,15 @@ pub fn analyze(
                     }
                 }
             }
+            out.aggregation = started.elapsed().saturating_sub(inference);
             Ok(out)
         },
         progress,
     )?;
+    let mut timings = PhaseTimings {
+        tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
 
     // Merge in tile order (integer sums: the order does not change the result).
     let mut acc: BTreeMap<u32, ParcelAcc> = BTreeMap::new();
@@ -386,6 +449,9 @@ pub fn analyze(
             what: "land-cover model".into(),
             reason,
         })?;
+        timings.decode_s += out.decode.as_secs_f64();
+        timings.inference_s += out.inference.as_secs_f64();
+        timings.aggregation_s += out.aggregation.as_secs_f64();
         for (k, v) in out.parcels {
             acc.entry(k).and_modify(|a| a.merge(&v)).or_insert(v);
         }
@@ -403,11 +469,14 @@ pub fn analyze(
     let pixel_area_grid = px_w * px_h;
 
     // Crop type for PBF parcels with a cultivated season.
+    let crop_started = Instant::now();
     let crop = crop_types(input, &acc, stack)?;
+    timings.crop_type_s = crop_started.elapsed().as_secs_f64();
+    let vector_started = Instant::now();
 
     let mut parcels_out = Vec::new();
     let mut patches = Vec::new();
-    for parcel in &input.farmland.parcels {
+    for (pi, parcel) in input.farmland.parcels.iter().enumerate() {
         let Some(a) = acc.get(&parcel.index) else {
             continue;
         };
@@ -456,14 +525,21 @@ pub fn analyze(
         // Pixel-level violations: one patch per 4-connected component ≥ the mapping unit.
         let lo = candidates.partition_point(|c| c.0 < parcel.index);
         let hi = candidates.partition_point(|c| c.0 <= parcel.index);
-        let mine = &candidates[lo..hi];
+        let mine = if rules.monitors(parcel.land_class.as_deref(), parcel.pbf) {
+            &candidates[lo..hi]
+        } else {
+            &[]
+        };
         let mut start = 0;
         while start < mine.len() {
             let kind = mine[start].3;
             let end = start + mine[start..].iter().take_while(|c| c.3 == kind).count();
             let group = &mine[start..end];
             start = end;
-            let pixels: Vec<(i64, i64)> = group.iter().map(|c| (c.1, c.2)).collect();
+            let mut pixels: Vec<(i64, i64)> = group.iter().map(|c| (c.1, c.2)).collect();
+            if rules.smooth_patches {
+                pixels = smooth_in_parcel(&pixels, &pixel_polys[pi]);
+            }
             let info: HashMap<(i64, i64), (u8, u16)> =
                 group.iter().map(|c| ((c.1, c.2), (c.4, c.5))).collect();
             for comp in components(&pixels) {
@@ -481,11 +557,12 @@ pub fn analyze(
                     .collect();
                 let area_m2 = area.area_m2(std::slice::from_ref(&world))?;
                 let mut class_votes = vec![0u64; n_classes + 1];
-                let mut conf = 0u64;
+                let (mut conf, mut conf_n) = (0u64, 0u64);
                 for p in &comp {
                     if let Some((cls, cf)) = info.get(p) {
                         class_votes[*cls as usize] += 1;
                         conf += *cf as u64;
+                        conf_n += 1;
                     }
                 }
                 let after = class_votes
@@ -502,7 +579,7 @@ pub fn analyze(
                     before.clone(),
                     after,
                     area_m2,
-                    conf as f64 / comp.len() as f64 / QC,
+                    conf as f64 / conf_n.max(1) as f64 / QC,
                     &clear_dates,
                     &model_version,
                     vec![world],
@@ -547,6 +624,7 @@ pub fn analyze(
         *n += 1;
         p.id = format!("{}:{}:{}", p.parcel_id, p.kind, n);
     }
+    timings.vectorisation_s = vector_started.elapsed().as_secs_f64();
     Ok(AnalysisResult {
         dates,
         tiles_total: grid.len(),
@@ -554,7 +632,33 @@ pub fn analyze(
         parcels: parcels_out,
         patches,
         model_version,
+        timings,
     })
+}
+
+/// Majority-smooth one kind's pixels of a parcel, never leaving the parcel (its pixels are
+/// those whose centre lies inside it, as in the tiles).
+fn smooth_in_parcel(pixels: &[(i64, i64)], parcel: &[PixelPolygon]) -> Vec<(i64, i64)> {
+    if pixels.is_empty() {
+        return Vec::new();
+    }
+    let (mut c0, mut r0, mut c1, mut r1) = (i64::MAX, i64::MAX, i64::MIN, i64::MIN);
+    for &(c, r) in pixels {
+        c0 = c0.min(c - 1);
+        r0 = r0.min(r - 1);
+        c1 = c1.max(c + 1);
+        r1 = r1.max(r + 1);
+    }
+    let mut mask = Array2::<u32>::zeros(((r1 - r0 + 1) as usize, (c1 - c0 + 1) as usize));
+    burn(&mut mask, c0, r0, parcel, 1);
+    let inside = |c: i64, r: i64| {
+        c >= c0
+            && r >= r0
+            && c <= c1
+            && r <= r1
+            && mask[[(r - r0) as usize, (c - c0) as usize]] == 1
+    };
+    majority_smooth(pixels, &inside)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -36,6 +36,17 @@ pub struct RulesConfig {
     pub non_grain_min_confidence: f32,
     /// Minimum mapping unit of a patch, in mu (1 mu = 666.67 m²).
     pub min_patch_mu: f64,
+    /// Land-class codes (prefixes of the parcel's land class) of monitored cropland. The
+    /// pixel-level violations (abandonment, tree planting, fishpond, construction) are reported
+    /// only on these parcels, on PBF parcels and on parcels without a land class. Default
+    /// `["01"]`: cropland in the Chinese land-use classification (GB/T 21010: 0101 paddy, 0102
+    /// irrigated, 0103 dry land), so an orchard registered as 0201 or a grassland registered as
+    /// 0404 is not a violation. An empty list monitors every parcel of the layer.
+    pub cropland_classes: Vec<String>,
+    /// Smooth each kind's pixels of a parcel with a 3 × 3 majority filter (inside the parcel)
+    /// before they become patches: removes speckle from single-date misclassifications and
+    /// fills pinholes, so one violation is one patch, not a scatter of fragments.
+    pub smooth_patches: bool,
     /// Sentinel-2 SCL classes that are not a clear view: 0 no data, 1 saturated, 3 cloud
     /// shadow, 8/9 cloud, 10 cirrus, 11 snow.
     pub scl_not_clear: Vec<u8>,
@@ -59,6 +70,8 @@ impl Default for RulesConfig {
             abandonment_bare_grass_fraction: 0.0,
             non_grain_min_confidence: 0.6,
             min_patch_mu: 0.5,
+            cropland_classes: vec!["01".into()],
+            smooth_patches: true,
             scl_not_clear: vec![0, 1, 3, 8, 9, 10, 11],
             cloud_blue_reflectance: 0.18,
             shadow_nir_reflectance: 0.04,
@@ -81,6 +94,18 @@ impl RulesConfig {
             reason,
         })?;
         Ok(cfg)
+    }
+
+    /// Whether the pixel-level violations are reported on a parcel with this land class.
+    pub fn monitors(&self, land_class: Option<&str>, pbf: bool) -> bool {
+        let Some(class) = land_class.map(str::trim).filter(|c| !c.is_empty()) else {
+            return true;
+        };
+        pbf || self.cropland_classes.is_empty()
+            || self
+                .cropland_classes
+                .iter()
+                .any(|prefix| class.starts_with(prefix.as_str()))
     }
 
     pub fn validate(&self) -> std::result::Result<(), String> {
@@ -307,6 +332,23 @@ mod tests {
             ),
             PixelKind::Abandonment
         );
+    }
+
+    #[test]
+    fn violations_are_reported_on_cropland_pbf_and_unclassed_parcels_only() {
+        let r = RulesConfig::default();
+        assert!(r.monitors(Some("0101"), false));
+        assert!(r.monitors(Some("0103"), false));
+        assert!(!r.monitors(Some("0201"), false), "a registered orchard");
+        assert!(!r.monitors(Some("0404"), false), "a registered grassland");
+        assert!(r.monitors(Some("0201"), true), "PBF is always monitored");
+        assert!(r.monitors(None, false));
+        assert!(r.monitors(Some("  "), false));
+        let all = RulesConfig {
+            cropland_classes: vec![],
+            ..RulesConfig::default()
+        };
+        assert!(all.monitors(Some("2000"), false));
     }
 
     #[test]

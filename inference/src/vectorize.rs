@@ -35,6 +35,61 @@ pub fn components(pixels: &[(i64, i64)]) -> Vec<Component> {
     out
 }
 
+/// 3 × 3 majority smoothing of a set of pixels inside a region (the usual post-classification
+/// filter that removes speckle and fills pinholes): a pixel of the region is in the result
+/// when more than half of the region's pixels in its 3 × 3 neighbourhood, itself included,
+/// are in `pixels`. Straight edges stay where they are; isolated pixels and single-pixel
+/// spurs go; one-pixel holes and notches fill; the region's own border does not erode (pixels
+/// outside the region do not vote). The result is sorted row-major. Pixels outside the region
+/// never enter it.
+pub fn majority_smooth(
+    pixels: &[(i64, i64)],
+    in_region: &dyn Fn(i64, i64) -> bool,
+) -> Vec<(i64, i64)> {
+    if pixels.is_empty() {
+        return Vec::new();
+    }
+    let (mut c0, mut r0, mut c1, mut r1) = (i64::MAX, i64::MAX, i64::MIN, i64::MIN);
+    for &(c, r) in pixels {
+        c0 = c0.min(c);
+        r0 = r0.min(r);
+        c1 = c1.max(c);
+        r1 = r1.max(r);
+    }
+    // Bitmap with a one-pixel margin on every side.
+    let (w, h) = ((c1 - c0 + 3) as usize, (r1 - r0 + 3) as usize);
+    let mut set = vec![false; w * h];
+    let at = |c: i64, r: i64| (r - r0 + 1) as usize * w + (c - c0 + 1) as usize;
+    for &(c, r) in pixels {
+        set[at(c, r)] = true;
+    }
+    let mut out = Vec::new();
+    for r in r0 - 1..=r1 + 1 {
+        for c in c0 - 1..=c1 + 1 {
+            if !in_region(c, r) {
+                continue;
+            }
+            let (mut n, mut voters) = (0, 0);
+            for dr in -1..=1 {
+                for dc in -1..=1 {
+                    let (cc, rr) = (c + dc, r + dr);
+                    if !in_region(cc, rr) {
+                        continue;
+                    }
+                    voters += 1;
+                    if cc >= c0 && cc <= c1 && rr >= r0 && rr <= r1 && set[at(cc, rr)] {
+                        n += 1;
+                    }
+                }
+            }
+            if 2 * n > voters {
+                out.push((c, r));
+            }
+        }
+    }
+    out
+}
+
 /// The outline of a 4-connected component as rings of pixel-corner coordinates
 /// (col, row); the first ring is the exterior, the others holes. Rings are closed
 /// (first point repeated) and have collinear points removed.
@@ -174,6 +229,35 @@ mod tests {
         assert_eq!(h.abs(), 2);
         assert!(a.signum() != h.signum());
         assert_eq!((a + h).abs(), 2 * 24);
+    }
+
+    #[test]
+    fn majority_smoothing_removes_speckle_fills_pinholes_and_keeps_straight_edges() {
+        // A 6 × 4 block with a pinhole at (2, 1), plus an isolated pixel far away.
+        let mut px: Vec<(i64, i64)> = (0..4)
+            .flat_map(|r| (0..6).map(move |c| (c, r)))
+            .filter(|&p| p != (2, 1))
+            .collect();
+        px.push((10, 10));
+        let everywhere = |_: i64, _: i64| true;
+        let out = majority_smooth(&px, &everywhere);
+        // The pinhole fills, the isolated pixel goes, the four corners erode (4 of 9), and
+        // nothing grows outside the block's straight edges (at most 3 of 9).
+        let mut want: Vec<(i64, i64)> = (0..4)
+            .flat_map(|r| (0..6).map(move |c| (c, r)))
+            .filter(|p| ![(0, 0), (5, 0), (0, 3), (5, 3)].contains(p))
+            .collect();
+        want.sort_by_key(|&(c, r)| (r, c));
+        assert_eq!(out, want);
+        // The region bounds the result: nothing right of column 3.
+        let left = |c: i64, _: i64| c <= 3;
+        assert!(majority_smooth(&px, &left).iter().all(|&(c, _)| c <= 3));
+        // When the block is the whole region, its corners stay: outside pixels do not vote.
+        let block = |c: i64, r: i64| (0..6).contains(&c) && (0..4).contains(&r);
+        let mut whole: Vec<(i64, i64)> = (0..4).flat_map(|r| (0..6).map(move |c| (c, r))).collect();
+        whole.sort_by_key(|&(c, r)| (r, c));
+        assert_eq!(majority_smooth(&px, &block), whole);
+        assert!(majority_smooth(&[], &everywhere).is_empty());
     }
 
     #[test]

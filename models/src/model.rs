@@ -23,7 +23,7 @@ use crate::train::series_tensors;
 use crate::{ModelError, Result};
 
 /// Pixels per forward pass unless changed with `with_batch_size`.
-pub const DEFAULT_INFERENCE_BATCH: usize = 65_536;
+pub const DEFAULT_INFERENCE_BATCH: usize = 16_384;
 
 /// Per-pixel (or per-series) result: class code (index + 1, 0 = nodata) and confidence.
 #[derive(Clone, Debug, PartialEq)]

@@ -75,6 +75,13 @@ pub struct TrainConfig {
     /// Offset range (reflectance, blue band; less in longer bands): U(−o, o).
     #[config(default = 0.02)]
     pub augment_offset: f32,
+    /// Land cover: probability that a top-of-atmosphere (L1C, EuroSAT) training pixel is shown
+    /// as surface reflectance instead: its per-band dark-object offsets (DOS1: the 1st
+    /// percentile of the L1C training pixels minus 100 DN) are subtracted, scaled by U(0.5, 1.2)
+    /// for thinner or thicker haze. Teaches the classes that only L1C data has (built-up,
+    /// water) how they look in L2A scenes. 0 or absent (cards of older models) turns it off.
+    #[config(default = "Some(0.5)")]
+    pub l1c_dark_object_p: Option<f64>,
     /// Crop type: probability of masking each valid month during training.
     #[config(default = 0.25)]
     pub slot_dropout: f64,
@@ -106,6 +113,11 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&(self.val_fraction + self.test_fraction)) {
             return Err(ModelError::InvalidConfig(
                 "val_fraction + test_fraction must be in [0, 1)".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.l1c_dark_object_p.unwrap_or(0.0)) {
+            return Err(ModelError::InvalidConfig(
+                "l1c_dark_object_p must be a probability in [0, 1]".into(),
             ));
         }
         if self.learning_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
@@ -414,6 +426,33 @@ struct LandCoverTask<'a> {
     norm: Normalisation,
     gain: f32,
     offset: f32,
+    /// Per-band DOS1 offsets of the L1C training pixels (None: no L1C pixels or turned off).
+    dark_object: Option<[f32; N_BANDS]>,
+    dark_object_p: f64,
+}
+
+/// The family of sources whose pixels are top-of-atmosphere (Level-1C).
+const L1C_FAMILY: &str = "eurosat";
+
+/// DOS1 dark-object offsets per band of the L1C pixels among `rows`: the 1st percentile minus
+/// 100 DN (the reflectance a dark object keeps), floored at 0.
+pub fn dark_object_offsets(samples: &LandCoverSamples, rows: &[usize]) -> Option<[f32; N_BANDS]> {
+    let l1c: Vec<&[f32; N_BANDS]> = rows
+        .iter()
+        .map(|&r| &samples.samples[r])
+        .filter(|s| s.source_family() == L1C_FAMILY)
+        .map(|s| &s.dn)
+        .collect();
+    if l1c.len() < 100 {
+        return None;
+    }
+    let mut out = [0f32; N_BANDS];
+    for (b, o) in out.iter_mut().enumerate() {
+        let mut v: Vec<f32> = l1c.iter().map(|dn| dn[b]).collect();
+        v.sort_by(f32::total_cmp);
+        *o = (v[v.len() / 100] - 100.0).max(0.0);
+    }
+    Some(out)
 }
 
 impl TrainTask for LandCoverTask<'_> {
@@ -427,8 +466,17 @@ impl TrainTask for LandCoverTask<'_> {
     ) -> Tensor<2> {
         let mut x = Vec::with_capacity(rows.len() * N_PIXEL_FEATURES);
         for &r in rows {
-            let mut dn = self.samples.samples[r].dn;
+            let sample = &self.samples.samples[r];
+            let mut dn = sample.dn;
             if let Some(rng) = aug.as_deref_mut() {
+                if let Some(dark) = &self.dark_object {
+                    if sample.source_family() == L1C_FAMILY && rng.next_f64() < self.dark_object_p {
+                        let k = rng.uniform(0.5, 1.2);
+                        for (v, o) in dn.iter_mut().zip(dark) {
+                            *v = (*v - k * o).max(1.0);
+                        }
+                    }
+                }
                 let gain = rng.uniform(1.0 - self.gain, 1.0 + self.gain);
                 let offset = rng.uniform(-self.offset, self.offset);
                 dn = augment_dn(&dn, gain, offset);
@@ -498,11 +546,19 @@ pub fn train_landcover(
     let arch =
         LandCoverMlpConfig::new(N_PIXEL_FEATURES, n_classes).with_hidden(config.hidden.clone());
     let net = arch.init_seeded(config.seed, &device.training_device());
+    let dark_object_p = config.l1c_dark_object_p.unwrap_or(0.0);
+    let dark_object = if config.augment && dark_object_p > 0.0 {
+        dark_object_offsets(samples, &split.train)
+    } else {
+        None
+    };
     let task = LandCoverTask {
         samples,
         norm: norm.clone(),
         gain: config.augment_gain,
         offset: config.augment_offset,
+        dark_object,
+        dark_object_p,
     };
     let outcome = fit(
         &task,
@@ -554,6 +610,7 @@ pub fn train_landcover(
             "bare has no real labels: its samples are real cropland/fallow pixels relabelled by the spectral rule in training.label_rules, so its metrics measure agreement with that rule, not with field truth".into(),
             "single-date, single-pixel model: orchard vs grass vs annual crop is often ambiguous on one date; use the crop-type model over a season for cropland use".into(),
             "EuroSAT is Sentinel-2 L1C (top of atmosphere), WorldCereal is L2A (surface reflectance): metrics are reported per source".into(),
+            "L1C training pixels are also shown as surface reflectance (DOS1 dark-object offsets subtracted, p = training.config.l1c_dark_object_p), so built-up and water, whose labels are almost all L1C, are recognised in L2A scenes".into(),
         ],
     };
     let model = LandCoverModel::from_parts(card, outcome.best, device.device());

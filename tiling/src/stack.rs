@@ -165,6 +165,8 @@ pub struct SceneStack {
 pub struct TileData {
     pub tile: Tile,
     pub values: Array4<f32>,
+    /// Time spent reading and decoding this tile (all dates and bands), for phase timings.
+    pub read_time: std::time::Duration,
 }
 
 impl TileData {
@@ -319,6 +321,7 @@ impl SceneStack {
 
     /// Read one tile: every layer's bands over the tile's halo window.
     pub fn read_tile(&self, tile: &Tile) -> Result<TileData> {
+        let started = std::time::Instant::now();
         let w = tile.with_halo;
         let mut values = Array4::<f32>::from_elem(
             (self.layers.len(), self.band_names.len(), w.rows, w.cols),
@@ -329,6 +332,7 @@ impl SceneStack {
             return Ok(TileData {
                 tile: *tile,
                 values,
+                read_time: started.elapsed(),
             });
         }
         let (r0, c0) = (
@@ -369,6 +373,7 @@ impl SceneStack {
         Ok(TileData {
             tile: *tile,
             values,
+            read_time: started.elapsed(),
         })
     }
 

@@ -4,7 +4,7 @@ use super::scene_args::SceneArgs;
 use crate::util::{expand_scene_paths, progress_bar};
 use anyhow::Context;
 use clap::Args;
-use gengdi_inference::analysis::{analyze, AnalysisInput, AnalysisResult};
+use gengdi_inference::analysis::{analyze, AnalysisInput, AnalysisResult, EqualArea};
 use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
 use gengdi_inference::output::write_patches;
 use gengdi_inference::rules::RulesConfig;
@@ -158,6 +158,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         print_summary(&result, &stack, start.elapsed().as_secs_f64());
+        print_timings(&result, &stack, start.elapsed().as_secs_f64());
         println!(
             "wrote {} ({} patches)",
             args.out.display(),
@@ -256,5 +257,44 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
         "all",
         r.patches.len(),
         total_mu
+    );
+}
+
+/// Where the time went, the area covered per second and the peak memory.
+fn print_timings(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
+    let t = &r.timings;
+    // The scene's footprint on an equal-area basis (edges densified, any CRS).
+    let (w, h) = (stack.grid.width as f64, stack.grid.height as f64);
+    let ring: Vec<(f64, f64)> = (0..64)
+        .map(|k| (w * k as f64 / 64.0, 0.0))
+        .chain((0..64).map(|k| (w, h * k as f64 / 64.0)))
+        .chain((0..64).map(|k| (w * (64 - k) as f64 / 64.0, h)))
+        .chain((0..64).map(|k| (0.0, h * (64 - k) as f64 / 64.0)))
+        .map(|(c, r)| stack.grid.world_from_pixel.world_from_pixel(c, r))
+        .collect();
+    let km2 = EqualArea::for_grid(&stack.grid)
+        .and_then(|a| a.area_m2(&[vec![ring]]))
+        .map(|m2| m2 / 1e6)
+        .unwrap_or(f64::NAN);
+    let shares = t
+        .shares()
+        .iter()
+        .map(|(n, s)| format!("{n} {:.0} %", s * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "time: {secs:.1} s wall, {:.3} km²/s over the scene ({km2:.1} km²); tiles {:.1} s wall \
+         (thread-seconds: decode {:.1}, inference {:.1}, aggregation {:.1}), crop type {:.1} s, \
+         vectorisation {:.1} s; shares: {shares}; peak RSS {}",
+        km2 / secs.max(1e-9),
+        t.tiles_wall_s,
+        t.decode_s,
+        t.inference_s,
+        t.aggregation_s,
+        t.crop_type_s,
+        t.vectorisation_s,
+        crate::util::peak_rss_bytes()
+            .map(|b| format!("{:.0} MiB", b as f64 / 1048576.0))
+            .unwrap_or_else(|| "unknown".into())
     );
 }

@@ -67,6 +67,8 @@ struct DateAcc {
 #[derive(Clone, Debug, Default, PartialEq)]
 struct ParcelAcc {
     pixels: u64,
+    /// Pixels with a value (model bands not nodata) on at least one date.
+    observed: u64,
     kinds: [u64; 7],
     dates: Vec<DateAcc>,
     conf_sum: i64,
@@ -89,6 +91,7 @@ impl ParcelAcc {
 
     fn merge(&mut self, o: &ParcelAcc) {
         self.pixels += o.pixels;
+        self.observed += o.observed;
         for (a, b) in self.kinds.iter_mut().zip(o.kinds) {
             *a += b;
         }
@@ -124,7 +127,9 @@ pub struct ParcelStatus {
     pub parcel_id: String,
     pub pbf: bool,
     pub county_code: Option<String>,
-    /// `ok`, `flagged` or `insufficient_observations`.
+    /// `ok`, `flagged`, `insufficient_observations`, or `not_covered` (no pixel centre of
+    /// the imagery grid lies in the parcel — outside the scenes, or smaller than a pixel —
+    /// or none of its pixels has a value on any date).
     pub status: String,
     pub pixels: u64,
     /// Pixels per season kind.
@@ -275,8 +280,12 @@ pub fn analyze(
             let mut codes = Vec::with_capacity(n_dates);
             let mut confs = Vec::with_capacity(n_dates);
             let mut clear = Vec::with_capacity(n_dates);
+            let mut observed = Array2::<bool>::from_elem((w.rows, w.cols), false);
             for d in 0..n_dates {
                 let layer = values.index_axis(Axis(0), d);
+                ndarray::Zip::indexed(&mut observed).for_each(|(r, c), o| {
+                    *o = *o || model_idx.iter().all(|&b| layer[[b, r, c]].is_finite());
+                });
                 let dn = layer.select(Axis(0), &model_idx);
                 let is_clear = Array2::from_shape_fn((w.rows, w.cols), |(r, c)| {
                     if labels[[r, c]] == 0 {
@@ -333,6 +342,7 @@ pub fn analyze(
                         .entry(label)
                         .or_insert_with(|| ParcelAcc::new(n_dates, n_classes, model_idx.len()));
                     acc.pixels += 1;
+                    acc.observed += u64::from(observed[[r, c]]);
                     acc.kinds[kind as usize] += 1;
                     acc.conf_sum += conf_q;
                     acc.conf_n += season.codes.len() as u64;
@@ -408,7 +418,22 @@ pub fn analyze(
     let mut parcels_out = Vec::new();
     let mut patches = Vec::new();
     for parcel in &input.farmland.parcels {
-        let Some(a) = acc.get(&parcel.index) else {
+        let Some(a) = acc.get(&parcel.index).filter(|a| a.observed > 0) else {
+            // No pixel centre of the grid lies in the parcel (outside the imagery, or
+            // smaller than a pixel), or none of its pixels has a value on any date (outside
+            // every scene's footprint). Reported, never dropped.
+            parcels_out.push(ParcelStatus {
+                parcel_id: parcel.id.clone(),
+                pbf: parcel.pbf,
+                county_code: parcel.admin.county_code.clone(),
+                status: "not_covered".into(),
+                pixels: acc.get(&parcel.index).map_or(0, |a| a.pixels),
+                kinds: BTreeMap::new(),
+                clear_pixels: vec![0; n_dates],
+                mean_ndvi: vec![None; n_dates],
+                crop_type: None,
+                flags: Vec::new(),
+            });
             continue;
         };
         let kinds: BTreeMap<String, u64> = a

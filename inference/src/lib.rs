@@ -3,10 +3,12 @@
 pub mod analysis;
 pub mod error;
 pub mod farmland;
+pub mod inputs;
 pub mod models_adapter;
 pub mod output;
 pub mod rasterize;
 pub mod rules;
+pub mod stac;
 pub mod vectorize;
 
 pub use error::{InferenceError, Result};

@@ -1,23 +1,24 @@
 //! `gengdi analyze`: the season analysis the monitoring centre runs.
 
 use super::scene_args::SceneArgs;
-use crate::util::{expand_scene_paths, progress_bar};
+use crate::util::progress_bar;
 use anyhow::Context;
 use clap::Args;
 use gengdi_inference::analysis::{analyze, AnalysisInput, AnalysisResult};
+use gengdi_inference::inputs::{build_stack, open_scenes};
 use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
 use gengdi_inference::output::write_patches;
 use gengdi_inference::rules::RulesConfig;
 use gengdi_inference::{FarmlandLayer, FieldMapping};
 use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Registry, Task};
-use gengdi_tiling::{SceneStack, StackOptions};
+use gengdi_tiling::SceneStack;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Scene files or directories: several dates of one season (any CRS; aligned by the tiling engine).
+    /// Scene files, directories or STAC ItemCollection / Item JSON files (local assets): several dates of one season (any CRS; aligned by the tiling engine).
     #[arg(long, required = true, num_args = 1..)]
     pub scenes: Vec<PathBuf>,
     /// The farmland layer (GeoPackage, Shapefile or zipped Shapefile, GeoJSON, FlatGeobuf; any CRS).
@@ -77,32 +78,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let lc = LandCoverAdapter(lc);
     let ct = ct.map(CropTypeAdapter);
 
-    let paths = expand_scene_paths(&args.scenes)?;
-    let scenes = paths
-        .iter()
-        .map(|p| args.scene_args.open(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     use gengdi_inference::analysis::PixelClassifier;
-    // With the SCL band when every date has one (cloud and shadow mask), else without.
+    // SCL (the cloud and shadow mask) is used when every date carries one, decided from the
+    // scenes' band names before the stack is built.
     let bands = lc.bands();
-    let with_scl: Vec<String> = bands.iter().cloned().chain(["SCL".to_string()]).collect();
-    let stack = match SceneStack::build(
-        scenes.clone(),
-        &StackOptions {
-            bands: Some(with_scl),
-            ..Default::default()
-        },
-    ) {
-        Ok(s) => s,
-        Err(_) => SceneStack::build(
-            scenes,
-            &StackOptions {
-                bands: Some(bands),
-                ..Default::default()
-            },
-        )
-        .context("the scenes do not supply the land-cover model's bands on one grid")?,
-    };
+    let scene_opts = args.scene_args.options();
+    let scenes = open_scenes(&args.scenes, &scene_opts, &bands, &["SCL".to_string()])
+        .context("cannot open the scenes")?;
+    let stack = build_stack(scenes, &bands, None)
+        .context("the scenes do not supply the land-cover model's bands on one grid")?;
     let mapping = match &args.farmland_fields {
         Some(s) => FieldMapping::parse(s)?,
         None => FieldMapping::default(),
@@ -207,7 +191,12 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
 }
 
 fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
-    let analysed = r.parcels.len();
+    let not_covered = r
+        .parcels
+        .iter()
+        .filter(|p| p.status == "not_covered")
+        .count();
+    let analysed = r.parcels.len() - not_covered;
     let insufficient = r
         .parcels
         .iter()
@@ -229,7 +218,7 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
         secs
     );
     println!(
-        "parcels analysed {analysed}, flagged {flagged}, insufficient observations {insufficient}"
+        "parcels analysed {analysed}, flagged {flagged}, insufficient observations {insufficient}, not covered by the imagery {not_covered}"
     );
     let mut table: BTreeMap<(String, String), (usize, f64)> = BTreeMap::new();
     for p in &r.patches {

@@ -7,7 +7,7 @@
 //! in integers (fixed point), so the result is identical whatever the tile size.
 
 use crate::error::{InferenceError, Result};
-use crate::farmland::{FarmlandLayer, Parcel};
+use crate::farmland::{AdminUnits, FarmlandLayer, Parcel};
 use crate::rasterize::{burn, pixel_bbox, PixelPolygon};
 use crate::rules::{pixel_kind, ClassCodes, PixelKind, PixelSeason, RulesConfig};
 use crate::vectorize::{components, outline};
@@ -126,7 +126,10 @@ struct TileOut {
 pub struct ParcelStatus {
     pub parcel_id: String,
     pub pbf: bool,
-    pub county_code: Option<String>,
+    /// Codes and names of the administrative units (from the parcel's attributes, else the
+    /// `--admin` layer).
+    #[serde(flatten)]
+    pub admin: AdminUnits,
     /// `ok`, `flagged`, `insufficient_observations`, or `not_covered` (no pixel centre of
     /// the imagery grid lies in the parcel — outside the scenes, or smaller than a pixel —
     /// or none of its pixels has a value on any date).
@@ -156,6 +159,10 @@ pub struct PatchRecord {
     pub township_code: Option<String>,
     pub village_code: Option<String>,
     pub group_code: Option<String>,
+    pub county_name: Option<String>,
+    pub township_name: Option<String>,
+    pub village_name: Option<String>,
+    pub group_name: Option<String>,
     pub location_name: Option<String>,
     pub class_before: String,
     pub class_after: String,
@@ -425,7 +432,7 @@ pub fn analyze(
             parcels_out.push(ParcelStatus {
                 parcel_id: parcel.id.clone(),
                 pbf: parcel.pbf,
-                county_code: parcel.admin.county_code.clone(),
+                admin: parcel.admin.clone(),
                 status: "not_covered".into(),
                 pixels: acc.get(&parcel.index).map_or(0, |a| a.pixels),
                 kinds: BTreeMap::new(),
@@ -455,7 +462,7 @@ pub fn analyze(
         let mut status = ParcelStatus {
             parcel_id: parcel.id.clone(),
             pbf: parcel.pbf,
-            county_code: parcel.admin.county_code.clone(),
+            admin: parcel.admin.clone(),
             status: "ok".into(),
             pixels: a.pixels,
             kinds,
@@ -605,6 +612,10 @@ fn make_patch(
         township_code: parcel.admin.township_code.clone(),
         village_code: parcel.admin.village_code.clone(),
         group_code: parcel.admin.group_code.clone(),
+        county_name: parcel.admin.county_name.clone(),
+        township_name: parcel.admin.township_name.clone(),
+        village_name: parcel.admin.village_name.clone(),
+        group_name: parcel.admin.group_name.clone(),
         location_name: parcel.admin.location_name.clone(),
         class_before: before,
         class_after: after,

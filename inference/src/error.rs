@@ -19,6 +19,9 @@ pub enum InferenceError {
     #[error("{path}: farmland layer: {reason}")]
     Farmland { path: PathBuf, reason: String },
 
+    #[error("{path}: administrative-boundary layer: {reason}")]
+    Admin { path: PathBuf, reason: String },
+
     #[error("{path}: cannot write: {reason}")]
     Output { path: PathBuf, reason: String },
 

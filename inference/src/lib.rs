@@ -1,5 +1,6 @@
 //! Model × tiles → class maps; maps × farmland → per-parcel evidence → patches.
 
+pub mod admin;
 pub mod analysis;
 pub mod error;
 pub mod farmland;

@@ -189,3 +189,162 @@ fn scl_is_used_only_when_every_date_has_one() {
     assert!(!stack.band_names.iter().any(|b| b == "SCL"));
     assert_eq!(stack.layers.len(), 6);
 }
+
+/// A GeoPackage in EPSG:4326 with a `villages` layer (two rectangles splitting the scene at
+/// `mid_lon`) and a `counties` layer (one rectangle around both).
+fn write_admin(path: &Path, lon: (f64, f64, f64), lat: (f64, f64)) {
+    use gdal::spatial_ref::SpatialRef;
+    use gdal::vector::{Feature, FieldValue, LayerAccess, LayerOptions, OGRFieldType};
+    let drv = gdal::DriverManager::get_driver_by_name("GPKG").unwrap();
+    let mut ds = drv.create_vector_only(path).unwrap();
+    let srs = SpatialRef::from_epsg(4326).unwrap();
+    let rect = |x0: f64, x1: f64| {
+        Geometry::from_wkt(&format!(
+            "POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))",
+            y0 = lat.0,
+            y1 = lat.1
+        ))
+        .unwrap()
+    };
+    let (west, mid, east) = lon;
+    for (name, units) in [
+        (
+            "villages",
+            vec![
+                ("640502101001", "West village", rect(west, mid)),
+                ("640502101002", "East village", rect(mid, east)),
+            ],
+        ),
+        (
+            "counties",
+            vec![("640502", "Test county", rect(west - 0.01, east + 0.01))],
+        ),
+    ] {
+        let layer = ds
+            .create_layer(LayerOptions {
+                name,
+                srs: Some(&srs),
+                ty: gdal::vector::OGRwkbGeometryType::wkbPolygon,
+                options: None,
+            })
+            .unwrap();
+        layer
+            .create_defn_fields(&[
+                ("XZQDM", OGRFieldType::OFTString),
+                ("XZQMC", OGRFieldType::OFTString),
+            ])
+            .unwrap();
+        for (code, label, g) in units {
+            let mut f = Feature::new(layer.defn()).unwrap();
+            f.set_field(0, &FieldValue::StringValue(code.into()))
+                .unwrap();
+            f.set_field(1, &FieldValue::StringValue(label.into()))
+                .unwrap();
+            f.set_geometry(g).unwrap();
+            f.create(&layer).unwrap();
+        }
+    }
+}
+
+#[test]
+fn patches_carry_the_codes_and_names_of_the_admin_unit_holding_their_parcel() {
+    use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+    use gengdi_inference::admin::{AdminFields, AdminLayer};
+    let dir = tempfile::tempdir().unwrap();
+    gengdi_fixtures::season::generate_season(
+        &gengdi_fixtures::season::SeasonSpec::default(),
+        dir.path(),
+    )
+    .unwrap();
+    let lc = landcover();
+    let stack = stack_of(&season_scenes(dir.path()), &lc);
+    // The farmland without its location codes (ZLDWDM), so the admin layer must supply them.
+    let mut mapping = FieldMapping::default();
+    mapping.fields.insert("location".into(), vec![]);
+    let mut farmland =
+        FarmlandLayer::read(&dir.path().join("farmland.gpkg"), &mapping, &stack.grid.crs).unwrap();
+    assert!(farmland
+        .parcels
+        .iter()
+        .all(|p| p.admin.county_code.is_none()));
+    // The scene's extent in longitude / latitude, split at the middle longitude.
+    let src = stack.grid.crs.to_spatial_ref().unwrap();
+    let mut wgs = SpatialRef::from_epsg(4326).unwrap();
+    wgs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let to_wgs = CoordTransform::new(&src, &wgs).unwrap();
+    let b = stack.grid.bounds();
+    let (mut xs, mut ys) = (vec![b[0], b[2], b[0], b[2]], vec![b[1], b[1], b[3], b[3]]);
+    to_wgs
+        .transform_coords(&mut xs, &mut ys, &mut [0.0; 4])
+        .unwrap();
+    let (w, e) = (
+        xs.iter().cloned().fold(f64::INFINITY, f64::min) - 0.01,
+        xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max) + 0.01,
+    );
+    let (s, n) = (
+        ys.iter().cloned().fold(f64::INFINITY, f64::min) - 0.01,
+        ys.iter().cloned().fold(f64::NEG_INFINITY, f64::max) + 0.01,
+    );
+    let mid = (xs[0] + xs[1]) / 2.0;
+    let admin_path = dir.path().join("admin.gpkg");
+    write_admin(&admin_path, (w, mid, e), (s, n));
+    let admin = AdminLayer::read(&admin_path, &AdminFields::default(), &stack.grid.crs).unwrap();
+    assert_eq!(admin.report.used, 3);
+    assert_eq!(admin.report.layers.len(), 2);
+    let report = admin.assign(&mut farmland);
+    assert_eq!(report.filled, farmland.parcels.len());
+    assert_eq!(report.outside, 0);
+    let r = run(&stack, &farmland, &lc, 512);
+    assert!(r.patches.len() > 10);
+    // Independently: a parcel wholly west of the split is in the west village, wholly east
+    // in the east one; a parcel across the line is in one of the two it touches.
+    let side = |parcel_id: &str| -> (bool, bool) {
+        let p = farmland.parcels.iter().find(|p| p.id == parcel_id).unwrap();
+        let mut lons: Vec<f64> = p.polygons.iter().flatten().flatten().map(|q| q.0).collect();
+        let mut lats: Vec<f64> = p.polygons.iter().flatten().flatten().map(|q| q.1).collect();
+        let mut zs = vec![0.0; lons.len()];
+        to_wgs
+            .transform_coords(&mut lons, &mut lats, &mut zs)
+            .unwrap();
+        (lons.iter().any(|&x| x < mid), lons.iter().any(|&x| x > mid))
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &r.patches {
+        let (west, east) = side(&p.parcel_id);
+        let v = p.village_code.as_deref().unwrap();
+        match (west, east) {
+            (true, false) => assert_eq!(v, "640502101001", "{}", p.parcel_id),
+            (false, true) => assert_eq!(v, "640502101002", "{}", p.parcel_id),
+            _ => assert!(v == "640502101001" || v == "640502101002"),
+        }
+        seen.insert(v.to_string());
+        let name = if v.ends_with('1') {
+            "West village"
+        } else {
+            "East village"
+        };
+        assert_eq!(p.village_name.as_deref(), Some(name));
+        assert_eq!(p.township_code.as_deref(), Some("640502101"));
+        assert_eq!(p.township_name, None, "no unit names the township");
+        assert_eq!(p.county_code.as_deref(), Some("640502"));
+        assert_eq!(p.county_name.as_deref(), Some("Test county"));
+    }
+    assert_eq!(seen.len(), 2, "patches on both sides");
+    // The parcel's own attributes win: with ZLDWDM read, its codes stay, and the county's
+    // name is looked up by code.
+    let mut farmland = FarmlandLayer::read(
+        &dir.path().join("farmland.gpkg"),
+        &FieldMapping::default(),
+        &stack.grid.crs,
+    )
+    .unwrap();
+    let before: Vec<_> = farmland.parcels.iter().map(|p| p.admin.clone()).collect();
+    admin.assign(&mut farmland);
+    for (p, b) in farmland.parcels.iter().zip(&before) {
+        assert_eq!(p.admin.village_code, b.village_code);
+        assert_eq!(p.admin.county_code, b.county_code);
+        if p.admin.county_code.as_deref() == Some("640502") {
+            assert_eq!(p.admin.county_name.as_deref(), Some("Test county"));
+        }
+    }
+}

@@ -4,6 +4,7 @@ use super::scene_args::SceneArgs;
 use crate::util::progress_bar;
 use anyhow::Context;
 use clap::Args;
+use gengdi_inference::admin::{AdminFields, AdminLayer};
 use gengdi_inference::analysis::{analyze, AnalysisInput, AnalysisResult};
 use gengdi_inference::inputs::{build_stack, open_scenes};
 use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
@@ -27,6 +28,12 @@ pub struct AnalyzeArgs {
     /// Attribute mapping, e.g. id=TBBH,pbf=YJJBNT,land_class=DLBM,location=ZLDWDM (defaults recognise the land-survey names).
     #[arg(long)]
     pub farmland_fields: Option<String>,
+    /// Administrative-boundary layer (any OGR format, any CRS; every layer of the file is read): county / township / village / group codes and names for parcels whose attributes lack them.
+    #[arg(long)]
+    pub admin: Option<PathBuf>,
+    /// Admin-layer attribute mapping, e.g. code=XZQDM,name=XZQMC or county=XDM,county_name=XMC,township=…,village=…,group=… (roles: code, name, county, county_name, township, township_name, village, village_name, group, group_name).
+    #[arg(long)]
+    pub admin_fields: Option<String>,
     /// Rules configuration (TOML); every threshold has a documented default.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -91,7 +98,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         Some(s) => FieldMapping::parse(s)?,
         None => FieldMapping::default(),
     };
-    let farmland = FarmlandLayer::read(&args.farmland, &mapping, &stack.grid.crs)?;
+    let mut farmland = FarmlandLayer::read(&args.farmland, &mapping, &stack.grid.crs)?;
     let r = &farmland.report;
     eprintln!(
         "farmland: {} features: {} used ({} repaired), {} rejected; fields {}",
@@ -107,6 +114,29 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     );
     for rej in &r.rejected {
         eprintln!("  rejected {}: {}", rej.id, rej.reason);
+    }
+    if let Some(path) = &args.admin {
+        let fields = match &args.admin_fields {
+            Some(s) => AdminFields::parse(s)?,
+            None => AdminFields::default(),
+        };
+        let admin = AdminLayer::read(path, &fields, &stack.grid.crs)?;
+        let r = &admin.report;
+        let a = admin.assign(&mut farmland);
+        eprintln!(
+            "admin: {} layer(s) ({}), {} features: {} used, {} rejected; parcels given codes {}, already coded {}, outside every unit {}",
+            r.layers.len(),
+            r.layers.join(", "),
+            r.features,
+            r.used,
+            r.rejected.len(),
+            a.filled,
+            a.kept,
+            a.outside
+        );
+        for rej in &r.rejected {
+            eprintln!("  rejected {}:{}: {}", rej.layer, rej.feature, rej.reason);
+        }
     }
     let grid = stack.tile_grid(args.tile, 0)?;
     let bar = progress_bar(grid.len() as u64, "analysing");
@@ -157,20 +187,27 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
         dir.join("parcels.json"),
         serde_json::to_string_pretty(&result.parcels)?,
     )?;
-    let mut csv = String::from("parcel_id,pbf,county_code,status,pixels,flags,crop_type,crop_type_confidence,clear_pixels_per_date,mean_ndvi_per_date\n");
+    let mut csv = String::from("parcel_id,pbf,county_code,county_name,township_code,township_name,village_code,village_name,group_code,group_name,status,pixels,flags,crop_type,crop_type_confidence,clear_pixels_per_date,mean_ndvi_per_date\n");
     for p in &result.parcels {
         let (ct, cc) = p
             .crop_type
             .clone()
             .map(|(n, c)| (n, format!("{c:.3}")))
             .unwrap_or_default();
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
-            p.parcel_id,
-            u8::from(p.pbf),
-            p.county_code.clone().unwrap_or_default(),
-            p.status,
-            p.pixels,
+        let a = &p.admin;
+        let cells = [
+            p.parcel_id.clone(),
+            u8::from(p.pbf).to_string(),
+            a.county_code.clone().unwrap_or_default(),
+            a.county_name.clone().unwrap_or_default(),
+            a.township_code.clone().unwrap_or_default(),
+            a.township_name.clone().unwrap_or_default(),
+            a.village_code.clone().unwrap_or_default(),
+            a.village_name.clone().unwrap_or_default(),
+            a.group_code.clone().unwrap_or_default(),
+            a.group_name.clone().unwrap_or_default(),
+            p.status.clone(),
+            p.pixels.to_string(),
             p.flags.join(";"),
             ct,
             cc,
@@ -183,11 +220,27 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
                 .iter()
                 .map(|v| v.map(|x| format!("{x:.3}")).unwrap_or_default())
                 .collect::<Vec<_>>()
-                .join(";")
-        ));
+                .join(";"),
+        ];
+        csv.push_str(
+            &cells
+                .iter()
+                .map(|c| csv_quote(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        csv.push('\n');
     }
     std::fs::write(dir.join("parcels.csv"), csv)?;
     Ok(())
+}
+
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
@@ -224,7 +277,11 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
     for p in &r.patches {
         let e = table
             .entry((
-                p.county_code.clone().unwrap_or_else(|| "-".into()),
+                match (&p.county_code, &p.county_name) {
+                    (Some(c), Some(n)) => format!("{c} {n}"),
+                    (Some(c), None) => c.clone(),
+                    (None, _) => "-".into(),
+                },
                 p.kind.clone(),
             ))
             .or_default();
@@ -232,15 +289,15 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
         e.1 += p.area_mu;
     }
     println!(
-        "{:<10} {:<16} {:>8} {:>12}",
+        "{:<20} {:<16} {:>8} {:>12}",
         "county", "kind", "patches", "mu"
     );
     for ((county, kind), (n, mu)) in &table {
-        println!("{county:<10} {kind:<16} {n:>8} {mu:>12.2}");
+        println!("{county:<20} {kind:<16} {n:>8} {mu:>12.2}");
     }
     let total_mu: f64 = r.patches.iter().map(|p| p.area_mu).sum();
     println!(
-        "{:<10} {:<16} {:>8} {:>12.2}",
+        "{:<20} {:<16} {:>8} {:>12.2}",
         "all",
         "all",
         r.patches.len(),

@@ -5,8 +5,11 @@ use crate::util::progress_bar;
 use anyhow::Context;
 use clap::Args;
 use gengdi_inference::admin::{AdminFields, AdminLayer};
-use gengdi_inference::analysis::{analyze, AnalysisInput, AnalysisResult};
+use gengdi_inference::analysis::{
+    analyze_with, AnalysisInput, AnalysisOptions, AnalysisResult, MapSink,
+};
 use gengdi_inference::inputs::{build_stack, open_scenes};
+use gengdi_inference::maps::ClassMaps;
 use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
 use gengdi_inference::output::write_patches;
 use gengdi_inference::rules::RulesConfig;
@@ -28,6 +31,9 @@ pub struct AnalyzeArgs {
     /// Attribute mapping, e.g. id=TBBH,pbf=YJJBNT,land_class=DLBM,location=ZLDWDM (defaults recognise the land-survey names).
     #[arg(long)]
     pub farmland_fields: Option<String>,
+    /// Scenes of an earlier (baseline) period: files, directories or STAC JSON; classified with the same model on the season's grid (warped onto it if needed). A patch's class_before becomes their dominant land-cover class over the patch.
+    #[arg(long, num_args = 1..)]
+    pub baseline: Vec<PathBuf>,
     /// Administrative-boundary layer (any OGR format, any CRS; every layer of the file is read): county / township / village / group codes and names for parcels whose attributes lack them.
     #[arg(long)]
     pub admin: Option<PathBuf>,
@@ -40,7 +46,7 @@ pub struct AnalyzeArgs {
     /// Output: changes.geojson (RFC 7946), changes.gpkg (farmland CRS) or changes.csv.
     #[arg(long)]
     pub out: PathBuf,
-    /// Also write the per-parcel status table (parcels.csv, parcels.json) into this directory.
+    /// Also write into this directory the per-parcel status table (parcels.csv, parcels.json) and class-map COGs on the analysis grid: landcover_YYYYMMDD.tif per date, season_kind.tif (and baseline_landcover.tif with --baseline).
     #[arg(long)]
     pub maps: Option<PathBuf>,
     /// Tile side in pixels.
@@ -157,8 +163,36 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         rules: &rules,
         tile_size: args.tile,
     };
-    let result = analyze(&input, Some(&tick))?;
+    let baseline = if args.baseline.is_empty() {
+        None
+    } else {
+        let scenes = open_scenes(&args.baseline, &scene_opts, &bands, &["SCL".to_string()])
+            .context("cannot open the baseline scenes")?;
+        Some(
+            build_stack(scenes, &bands, Some(stack.grid.clone()))
+                .context("the baseline scenes cannot be put on the season's grid")?,
+        )
+    };
+    let maps = match &args.maps {
+        Some(dir) => Some(ClassMaps::create(
+            dir,
+            &stack,
+            &lc.class_names(),
+            &lc.id(),
+            baseline.is_some(),
+        )?),
+        None => None,
+    };
+    let opts = AnalysisOptions {
+        baseline: baseline.as_ref(),
+        maps: maps.as_ref().map(|m| m as &dyn MapSink),
+    };
+    let result = analyze_with(&input, &opts, Some(&tick))?;
     bar.finish_and_clear();
+    let map_paths = match maps {
+        Some(m) => m.finish()?,
+        None => Vec::new(),
+    };
     write_patches(
         &args.out,
         &result.patches,
@@ -177,6 +211,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             args.out.display(),
             result.patches.len()
         );
+        if let Some(dir) = &args.maps {
+            println!(
+                "wrote {} (parcels.csv, parcels.json and {} class maps)",
+                dir.display(),
+                map_paths.len()
+            );
+        }
     }
     Ok(())
 }

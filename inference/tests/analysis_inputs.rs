@@ -348,3 +348,321 @@ fn patches_carry_the_codes_and_names_of_the_admin_unit_holding_their_parcel() {
         }
     }
 }
+
+fn season(dir: &Path) {
+    gengdi_fixtures::season::generate_season(&gengdi_fixtures::season::SeasonSpec::default(), dir)
+        .unwrap();
+}
+
+/// Copy bands (1-based) of a window of `src` into a new GeoTIFF `dst` with the same type
+/// (u16), nodata, band descriptions and georeferencing (shifted to the window).
+fn write_subset(src: &Path, dst: &Path, bands: &[usize], win: (usize, usize, usize, usize)) {
+    use gdal::Metadata;
+    let (c0, r0, w, h) = win;
+    let s = gdal::Dataset::open(src).unwrap();
+    let drv = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut d = drv
+        .create_with_band_type::<u16, _>(dst, w, h, bands.len())
+        .unwrap();
+    let mut gt = s.geo_transform().unwrap();
+    gt[0] += c0 as f64 * gt[1];
+    gt[3] += r0 as f64 * gt[5];
+    d.set_geo_transform(&gt).unwrap();
+    d.set_projection(&s.projection()).unwrap();
+    for (i, &b) in bands.iter().enumerate() {
+        let sb = s.rasterband(b).unwrap();
+        let mut buf = sb
+            .read_as::<u16>((c0 as isize, r0 as isize), (w, h), (w, h), None)
+            .unwrap();
+        let mut db = d.rasterband(i + 1).unwrap();
+        db.write((0, 0), (w, h), &mut buf).unwrap();
+        if let Some(nd) = sb.no_data_value() {
+            db.set_no_data_value(Some(nd)).unwrap();
+        }
+        db.set_description(&sb.description().unwrap()).unwrap();
+    }
+}
+
+fn read_u8(path: &Path) -> (Vec<u8>, usize, usize) {
+    let ds = gdal::Dataset::open(path).unwrap();
+    let (w, h) = ds.raster_size();
+    let b = ds.rasterband(1).unwrap();
+    (b.read_band_as::<u8>().unwrap().data().to_vec(), w, h)
+}
+
+#[test]
+fn class_maps_agree_with_the_parcels_and_patches_and_open_in_gdal() {
+    use gdal::Metadata;
+    use gengdi_inference::analysis::{analyze_with, AnalysisOptions, MapSink};
+    use gengdi_inference::maps::ClassMaps;
+    use gengdi_inference::rasterize::burn;
+    use gengdi_inference::rules::PixelKind;
+    let dir = tempfile::tempdir().unwrap();
+    season(dir.path());
+    let lc = landcover();
+    let stack = stack_of(&season_scenes(dir.path()), &lc);
+    let farmland = FarmlandLayer::read(
+        &dir.path().join("farmland.gpkg"),
+        &FieldMapping::default(),
+        &stack.grid.crs,
+    )
+    .unwrap();
+    let rules = RulesConfig::default();
+    let mut runs = Vec::new();
+    for tile in [128, 512] {
+        let maps_dir = dir.path().join(format!("maps{tile}"));
+        let maps =
+            ClassMaps::create(&maps_dir, &stack, &lc.class_names(), &lc.id(), false).unwrap();
+        let input = AnalysisInput {
+            stack: &stack,
+            farmland: &farmland,
+            landcover: &lc,
+            croptype: None,
+            rules: &rules,
+            tile_size: tile,
+        };
+        let opts = AnalysisOptions {
+            baseline: None,
+            maps: Some(&maps as &dyn MapSink),
+        };
+        let r = analyze_with(&input, &opts, None).unwrap();
+        let paths = maps.finish().unwrap();
+        assert_eq!(paths.len(), stack.layers.len() + 1);
+        runs.push((r, maps_dir));
+    }
+    let (r, maps_dir) = &runs[0];
+    // Identical maps whatever the tile size.
+    for f in std::fs::read_dir(maps_dir).unwrap() {
+        let name = f.unwrap().file_name();
+        assert_eq!(
+            read_u8(&maps_dir.join(&name)).0,
+            read_u8(&runs[1].1.join(&name)).0,
+            "{name:?}"
+        );
+    }
+    let (w, h) = (stack.grid.width, stack.grid.height);
+    let kind_path = maps_dir.join("season_kind.tif");
+    let ds = gdal::Dataset::open(&kind_path).unwrap();
+    assert_eq!(
+        ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(),
+        Some("COG")
+    );
+    assert_eq!(ds.raster_size(), (w, h));
+    let names = ds
+        .rasterband(1)
+        .unwrap()
+        .metadata_item("CLASS_NAMES", "")
+        .unwrap();
+    assert!(names.contains("\"abandonment\""), "{names}");
+    let (kind, _, _) = read_u8(&kind_path);
+    // Parcel labels on the grid.
+    let gt = stack.grid.world_from_pixel;
+    let mut labels = ndarray::Array2::<u32>::zeros((h, w));
+    for p in &farmland.parcels {
+        burn(&mut labels, 0, 0, &p.pixel_polygons(&gt), p.index);
+    }
+    let lc_maps: Vec<Vec<u8>> = stack
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            read_u8(&maps_dir.join(gengdi_inference::maps::landcover_file_name(l.date, i))).0
+        })
+        .collect();
+    // Outside farmland every map is 0; inside, the kind is set and per-parcel counts match
+    // the parcel table.
+    let mut kinds_per_parcel: std::collections::HashMap<
+        u32,
+        std::collections::BTreeMap<String, u64>,
+    > = Default::default();
+    let mut clear_per_parcel: std::collections::HashMap<u32, Vec<u64>> = Default::default();
+    for r_ in 0..h {
+        for c in 0..w {
+            let i = r_ * w + c;
+            let l = labels[[r_, c]];
+            if l == 0 {
+                assert_eq!(kind[i], 0, "kind outside farmland at {c},{r_}");
+                assert!(
+                    lc_maps.iter().all(|m| m[i] == 0),
+                    "land cover outside farmland"
+                );
+                continue;
+            }
+            assert!(kind[i] >= 1);
+            *kinds_per_parcel
+                .entry(l)
+                .or_default()
+                .entry(PixelKind::from_code(kind[i]).name().to_string())
+                .or_default() += 1;
+            let e = clear_per_parcel
+                .entry(l)
+                .or_insert_with(|| vec![0; lc_maps.len()]);
+            for (d, m) in lc_maps.iter().enumerate() {
+                e[d] += u64::from(m[i] > 0);
+            }
+        }
+    }
+    for (p, s) in farmland.parcels.iter().zip(&r.parcels) {
+        assert_eq!(
+            kinds_per_parcel.get(&p.index).cloned().unwrap_or_default(),
+            s.kinds,
+            "{}",
+            p.id
+        );
+        assert_eq!(
+            clear_per_parcel
+                .get(&p.index)
+                .cloned()
+                .unwrap_or_else(|| vec![0; lc_maps.len()]),
+            s.clear_pixels,
+            "{}",
+            p.id
+        );
+    }
+    // Every pixel of a patch has the patch's kind.
+    let mut checked = 0;
+    for patch in r.patches.iter().filter(|p| p.kind != "non_grain_pbf") {
+        let code = (0..=6u8)
+            .find(|&k| PixelKind::from_code(k).name() == patch.kind)
+            .unwrap();
+        let pix: Vec<Vec<Vec<(f64, f64)>>> = patch
+            .polygons
+            .iter()
+            .map(|poly| {
+                poly.iter()
+                    .map(|ring| {
+                        ring.iter()
+                            .map(|&(x, y)| gt.pixel_from_world(x, y).unwrap())
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut m = ndarray::Array2::<u32>::zeros((h, w));
+        let n = burn(&mut m, 0, 0, &pix, 1);
+        assert!(n > 0);
+        for ((r_, c), v) in m.indexed_iter() {
+            if *v == 1 {
+                assert_eq!(kind[r_ * w + c], code, "patch {} at {c},{r_}", patch.id);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
+
+#[test]
+fn a_baseline_period_decides_class_before_whatever_the_tile_size() {
+    use gengdi_inference::analysis::{analyze_with, AnalysisOptions};
+    use gengdi_tiling::stack::Placement;
+    let dir = tempfile::tempdir().unwrap();
+    season(dir.path());
+    let lc = landcover();
+    let files = season_scenes(dir.path());
+    let stack = stack_of(&files, &lc);
+    let farmland = FarmlandLayer::read(
+        &dir.path().join("farmland.gpkg"),
+        &FieldMapping::default(),
+        &stack.grid.crs,
+    )
+    .unwrap();
+    let rules = RulesConfig::default();
+    let bands = lc.bands();
+    // The baseline: the first two dates of the season, the second one cropped (another grid:
+    // warped onto the season's).
+    let cropped = dir.path().join("baseline_cropped.tif");
+    write_subset(
+        &files[1],
+        &cropped,
+        &(1..=11).collect::<Vec<_>>(),
+        (10, 20, 300, 300),
+    );
+    let scenes = open_scenes(
+        &[files[0].clone(), cropped],
+        &SceneOptions::default(),
+        &bands,
+        &[],
+    )
+    .unwrap();
+    let baseline = build_stack(scenes, &bands, Some(stack.grid.clone())).unwrap();
+    assert!(matches!(
+        baseline.scenes[1].placement,
+        Placement::Warped { .. }
+    ));
+    assert!(baseline.grid.same_as(&stack.grid));
+    let class_names = lc.class_names();
+    let mut keys = Vec::new();
+    for tile in [128, 512] {
+        let input = AnalysisInput {
+            stack: &stack,
+            farmland: &farmland,
+            landcover: &lc,
+            croptype: None,
+            rules: &rules,
+            tile_size: tile,
+        };
+        let r = analyze_with(
+            &input,
+            &AnalysisOptions {
+                baseline: Some(&baseline),
+                maps: None,
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.baseline_dates.len(), 2);
+        assert!(r.patches.len() > 10);
+        for p in &r.patches {
+            assert!(
+                class_names.contains(&p.class_before),
+                "{}: class_before {:?} is no model class",
+                p.id,
+                p.class_before
+            );
+        }
+        keys.push(
+            r.patches
+                .iter()
+                .map(|p| {
+                    (
+                        p.id.clone(),
+                        p.class_before.clone(),
+                        format!("{:.2}", p.area_m2),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(keys[0], keys[1], "tile size changed class_before");
+    // Without a baseline, class_before is the register's class (DLMC).
+    let input = AnalysisInput {
+        stack: &stack,
+        farmland: &farmland,
+        landcover: &lc,
+        croptype: None,
+        rules: &rules,
+        tile_size: 512,
+    };
+    let plain = analyze(&input, None).unwrap();
+    assert!(plain
+        .patches
+        .iter()
+        .all(|p| !class_names.contains(&p.class_before)));
+    // A baseline on another grid is refused by the analysis.
+    let other = build_stack(
+        vec![Scene::open(dir.path().join("baseline_cropped.tif")).unwrap()],
+        &bands,
+        None,
+    )
+    .unwrap();
+    let err = analyze_with(
+        &input,
+        &AnalysisOptions {
+            baseline: Some(&other),
+            maps: None,
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("season's grid"), "{err}");
+}

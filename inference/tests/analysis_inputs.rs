@@ -666,3 +666,208 @@ fn a_baseline_period_decides_class_before_whatever_the_tile_size() {
     .unwrap_err();
     assert!(err.to_string().contains("season's grid"), "{err}");
 }
+
+/// Season band names in file order (band descriptions of the generated scenes).
+const SEASON_BANDS: [(&str, &str); 11] = [
+    ("B02", "blue"),
+    ("B03", "green"),
+    ("B04", "red"),
+    ("B05", "rededge1"),
+    ("B06", "rededge2"),
+    ("B07", "rededge3"),
+    ("B08", "nir"),
+    ("B8A", "nir08"),
+    ("B11", "swir16"),
+    ("B12", "swir22"),
+    ("SCL", "scl"),
+];
+
+/// A STAC ItemCollection over the generated season: dates 0–2 one multi-band asset (relative
+/// href, band names from the file), date 3 a multi-band asset with `eo:bands` and a file://
+/// href, dates 4–5 one GeoTIFF per band (relative hrefs into `bands/`), some keyed by common
+/// name, SCL by its key only; every item also has a remote thumbnail and a visual asset,
+/// which are never read. Date 5 has `datetime: null` and a `start_datetime`.
+fn write_stac(dir: &Path, files: &[PathBuf]) -> serde_json::Value {
+    use serde_json::json;
+    std::fs::create_dir_all(dir.join("bands")).unwrap();
+    let mut features = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let date = format!("{}-{}-{}", &name[7..11], &name[11..13], &name[13..15]);
+        let mut assets = serde_json::Map::new();
+        assets.insert(
+            "thumbnail".into(),
+            json!({"href": format!("https://example.invalid/{name}.jpg"), "roles": ["thumbnail"]}),
+        );
+        assets.insert(
+            "visual".into(),
+            json!({"href": format!("https://example.invalid/{name}_TCI.tif"), "roles": ["visual"],
+                   "eo:bands": [{"name": "B04", "common_name": "red"}, {"name": "B03"}, {"name": "B02"}]}),
+        );
+        match i {
+            0..=2 => {
+                assets.insert("data".into(), json!({"href": name, "roles": ["data"]}));
+            }
+            3 => {
+                let bands: Vec<serde_json::Value> = SEASON_BANDS
+                    .iter()
+                    .map(|(n, c)| json!({"name": n, "common_name": c}))
+                    .collect();
+                assets.insert(
+                    "data".into(),
+                    json!({"href": format!("file://{}", f.display()), "type": "image/tiff; application=geotiff", "eo:bands": bands}),
+                );
+            }
+            _ => {
+                for (b, (n, c)) in SEASON_BANDS.iter().enumerate() {
+                    let file = format!("bands/{}_{n}.tif", &name[..15]);
+                    write_subset(f, &dir.join(&file), &[b + 1], (0, 0, 401, 401));
+                    let (key, entry) = match b % 3 {
+                        _ if *n == "SCL" => ("scl".to_string(), None),
+                        0 => (c.to_string(), Some(json!([{"name": n, "common_name": c}]))),
+                        1 => (n.to_string(), None),
+                        _ => (format!("band{b}"), Some(json!([{"common_name": c}]))),
+                    };
+                    let mut a = json!({"href": file, "roles": ["data"]});
+                    if let Some(e) = entry {
+                        a["eo:bands"] = e;
+                    }
+                    assets.insert(key, a);
+                }
+            }
+        }
+        let properties = if i == 5 {
+            json!({"datetime": null, "start_datetime": format!("{date}T10:30:00Z"), "end_datetime": format!("{date}T10:40:00Z"), "platform": "sentinel-2b"})
+        } else {
+            json!({"datetime": format!("{date}T10:30:31.024Z"), "platform": "sentinel-2a"})
+        };
+        features.push(json!({
+            "type": "Feature", "stac_version": "1.0.0", "id": format!("item-{i}"),
+            "geometry": null, "properties": properties, "assets": assets, "links": []
+        }));
+    }
+    json!({"type": "FeatureCollection", "features": features})
+}
+
+#[test]
+fn a_stac_item_collection_gives_the_same_analysis_as_the_scene_files() {
+    use gengdi_inference::InferenceError;
+    let dir = tempfile::tempdir().unwrap();
+    season(dir.path());
+    let lc = landcover();
+    let files = season_scenes(dir.path());
+    // The STAC JSON and its band files in a subdirectory: hrefs of dates 0–2 are relative
+    // to the JSON, so the JSON lives beside the season's scenes.
+    let collection = write_stac(dir.path(), &files);
+    let stac_path = dir.path().join("season.stac.json");
+    std::fs::write(
+        &stac_path,
+        serde_json::to_string_pretty(&collection).unwrap(),
+    )
+    .unwrap();
+    let from_files = stack_of(&files, &lc);
+    let from_stac = stack_of(std::slice::from_ref(&stac_path), &lc);
+    assert_eq!(from_stac.layers.len(), 6);
+    assert_eq!(from_stac.band_names, from_files.band_names);
+    assert_eq!(
+        from_stac.layers.iter().map(|l| l.date).collect::<Vec<_>>(),
+        from_files.layers.iter().map(|l| l.date).collect::<Vec<_>>()
+    );
+    // Dates 4 and 5 come from one file per band.
+    assert_eq!(from_stac.scenes.len(), 4 + 2 * 10);
+    let farmland = FarmlandLayer::read(
+        &dir.path().join("farmland.gpkg"),
+        &FieldMapping::default(),
+        &from_files.grid.crs,
+    )
+    .unwrap();
+    let a = run(&from_files, &farmland, &lc, 128);
+    let b = run(&from_stac, &farmland, &lc, 128);
+    let key = |r: &AnalysisResult| -> Vec<String> {
+        r.patches
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {} {:.2} {} {} {:?}",
+                    p.id, p.kind, p.area_m2, p.class_after, p.confidence, p.dates
+                )
+            })
+            .collect()
+    };
+    assert!(a.patches.len() > 10);
+    assert_eq!(key(&a), key(&b));
+    let status = |r: &AnalysisResult| -> Vec<(String, String, u64, Vec<u64>)> {
+        r.parcels
+            .iter()
+            .map(|p| {
+                (
+                    p.parcel_id.clone(),
+                    p.status.clone(),
+                    p.pixels,
+                    p.clear_pixels.clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(status(&a), status(&b));
+
+    // Errors, each typed and naming what is wrong.
+    let bands = lc.bands();
+    let try_open = |v: &serde_json::Value| {
+        let p = dir.path().join("broken.json");
+        std::fs::write(&p, v.to_string()).unwrap();
+        open_scenes(&[p], &SceneOptions::default(), &bands, &["SCL".to_string()])
+    };
+    // A remote href of a needed asset.
+    let mut v = collection.clone();
+    v["features"][0]["assets"]["data"]["href"] = "https://example.invalid/S2.tif".into();
+    match try_open(&v) {
+        Err(e @ InferenceError::StacRemoteHref { .. }) => {
+            let m = e.to_string();
+            assert!(
+                m.contains("only local hrefs") && m.contains("asset data"),
+                "{m}"
+            );
+        }
+        other => panic!("{:?}", other.map(|s| s.len())),
+    }
+    // A missing file.
+    let mut v = collection.clone();
+    v["features"][4]["assets"]["blue"]["href"] = "bands/nope.tif".into();
+    match try_open(&v) {
+        Err(e @ InferenceError::StacMissingAsset { .. }) => {
+            assert!(e.to_string().contains("nope.tif"), "{e}")
+        }
+        other => panic!("{:?}", other.map(|s| s.len())),
+    }
+    // An item without a date.
+    let mut v = collection.clone();
+    v["features"][2]["properties"] = serde_json::json!({"datetime": null});
+    match try_open(&v) {
+        Err(e @ InferenceError::StacItemWithoutDate { .. }) => {
+            assert!(e.to_string().contains("item-2"), "{e}")
+        }
+        other => panic!("{:?}", other.map(|s| s.len())),
+    }
+    // A required band missing (B08 = nir, and B06) from a per-band item.
+    let mut v = collection.clone();
+    let assets = v["features"][5]["assets"].as_object_mut().unwrap();
+    assets.remove("nir");
+    assets.remove("B06");
+    match try_open(&v) {
+        Err(InferenceError::StacMissingBands { item, bands, .. }) => {
+            assert_eq!(item, "item-5");
+            assert_eq!(bands, vec!["B06".to_string(), "B08".to_string()]);
+        }
+        other => panic!("{:?}", other.map(|s| s.len())),
+    }
+    // A single Item works too, and SCL is optional: without it the stack has none.
+    let mut item = collection["features"][4].clone();
+    item.as_object_mut().unwrap();
+    item["assets"].as_object_mut().unwrap().remove("scl");
+    let p = dir.path().join("one_item.json");
+    std::fs::write(&p, item.to_string()).unwrap();
+    let scenes = open_scenes(&[p], &SceneOptions::default(), &bands, &["SCL".to_string()]).unwrap();
+    assert_eq!(scenes.len(), 9);
+    assert!(!every_date_has(&scenes, "SCL"));
+}

@@ -34,13 +34,12 @@ pub enum InferenceError {
     #[error("{path}: STAC item {item} has no date (properties.datetime or start_datetime)")]
     StacItemWithoutDate { path: PathBuf, item: String },
 
-    #[error("{path}: STAC item {item}, asset {asset}: only local hrefs are read (a path or file:// URL), not {scheme}:// ({href}); download the assets first")]
+    #[error("{path}: STAC item {item}, asset {asset}: only local hrefs are read (a path or file:// URL), not {href}; download the assets first")]
     StacRemoteHref {
         path: PathBuf,
         item: String,
         asset: String,
         href: String,
-        scheme: String,
     },
 
     #[error("{path}: STAC item {item}, asset {asset}: {file}: no such file")]

@@ -226,13 +226,12 @@ pub fn resolve_href(json: &Path, item: &str, asset: &StacAsset) -> Result<PathBu
         let rest = &href[href.len() - rest.len()..];
         let rest = rest.strip_prefix("localhost").unwrap_or(rest);
         PathBuf::from(percent_decode(rest))
-    } else if let Some((scheme, _)) = href.split_once("://") {
+    } else if href.contains("://") {
         return Err(InferenceError::StacRemoteHref {
             path: json.to_path_buf(),
             item: item.to_string(),
             asset: asset.key.clone(),
             href: href.to_string(),
-            scheme: scheme.to_string(),
         });
     } else {
         let p = PathBuf::from(href);

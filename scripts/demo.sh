@@ -34,3 +34,10 @@ $gengdi analyze --scenes $data/eolearn-slovenia-s2/s2l1c_2015*_13band.tif \
     --farmland $data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --farmland-fields land_class=RABA_ID \
     --config fixtures/slovenia-rules.toml \
     --out $out/slovenia_changes.geojson --maps $out/slovenia_maps --tile 64
+echo
+echo "== the same season from a STAC ItemCollection, with an administrative-boundary layer, a"
+echo "   baseline date and class-map COGs (landcover_DATE.tif, season_kind.tif) in $out/slovenia_stac_maps"
+$gengdi analyze --scenes docs/examples/slovenia.stac.json \
+    --farmland $data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --farmland-fields land_class=RABA_ID \
+    --admin docs/examples/slovenia-admin.geojson --baseline $data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif \
+    --out $out/slovenia_changes.gpkg --maps $out/slovenia_stac_maps --tile 64

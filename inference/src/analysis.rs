@@ -7,13 +7,13 @@
 //! in integers (fixed point), so the result is identical whatever the tile size.
 
 use crate::error::{InferenceError, Result};
-use crate::farmland::{FarmlandLayer, Parcel};
+use crate::farmland::{AdminUnits, FarmlandLayer, Parcel};
 use crate::rasterize::{burn, pixel_bbox, PixelPolygon};
 use crate::rules::{pixel_kind, ClassCodes, PixelKind, PixelSeason, RulesConfig};
 use crate::vectorize::{components, majority_smooth, outline};
 use chrono::NaiveDate;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
-use gengdi_tiling::{AnalysisGrid, SceneStack, TileGrid};
+use gengdi_tiling::{AnalysisGrid, PixelWindow, SceneStack, TileGrid};
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -68,10 +68,14 @@ struct DateAcc {
 #[derive(Clone, Debug, Default, PartialEq)]
 struct ParcelAcc {
     pixels: u64,
+    /// Pixels with a value (model bands not nodata) on at least one date.
+    observed: u64,
     kinds: [u64; 7],
     dates: Vec<DateAcc>,
     conf_sum: i64,
     conf_n: u64,
+    /// Clear baseline observations per land-cover code (empty without a baseline).
+    baseline: Vec<u64>,
 }
 
 impl ParcelAcc {
@@ -90,6 +94,7 @@ impl ParcelAcc {
 
     fn merge(&mut self, o: &ParcelAcc) {
         self.pixels += o.pixels;
+        self.observed += o.observed;
         for (a, b) in self.kinds.iter_mut().zip(o.kinds) {
             *a += b;
         }
@@ -106,12 +111,28 @@ impl ParcelAcc {
         }
         self.conf_sum += o.conf_sum;
         self.conf_n += o.conf_n;
+        if self.baseline.len() < o.baseline.len() {
+            self.baseline.resize(o.baseline.len(), 0);
+        }
+        for (a, b) in self.baseline.iter_mut().zip(&o.baseline) {
+            *a += b;
+        }
     }
 }
 
-/// A pixel whose season is a violation: (parcel index, col, row, kind, dominant class code,
-/// confidence × 1000).
-type Candidate = (u32, i64, i64, PixelKind, u8, u16);
+/// A pixel whose season is a violation.
+struct Candidate {
+    parcel: u32,
+    col: i64,
+    row: i64,
+    kind: PixelKind,
+    /// Dominant land-cover code over the season's clear dates.
+    class: u8,
+    /// Mean confidence × 1000.
+    conf: u16,
+    /// Clear baseline observations per land-cover code (empty without a baseline).
+    baseline: Vec<u16>,
+}
 
 #[derive(Default)]
 struct TileOut {
@@ -171,8 +192,13 @@ impl PhaseTimings {
 pub struct ParcelStatus {
     pub parcel_id: String,
     pub pbf: bool,
-    pub county_code: Option<String>,
-    /// `ok`, `flagged` or `insufficient_observations`.
+    /// Codes and names of the administrative units (from the parcel's attributes, else the
+    /// `--admin` layer).
+    #[serde(flatten)]
+    pub admin: AdminUnits,
+    /// `ok`, `flagged`, `insufficient_observations`, or `not_covered` (no pixel centre of
+    /// the imagery grid lies in the parcel — outside the scenes, or smaller than a pixel —
+    /// or none of its pixels has a value on any date).
     pub status: String,
     pub pixels: u64,
     /// Pixels per season kind.
@@ -199,6 +225,10 @@ pub struct PatchRecord {
     pub township_code: Option<String>,
     pub village_code: Option<String>,
     pub group_code: Option<String>,
+    pub county_name: Option<String>,
+    pub township_name: Option<String>,
+    pub village_name: Option<String>,
+    pub group_name: Option<String>,
     pub location_name: Option<String>,
     pub class_before: String,
     pub class_after: String,
@@ -221,6 +251,8 @@ pub struct AnalysisResult {
     pub patches: Vec<PatchRecord>,
     pub model_version: String,
     pub timings: PhaseTimings,
+    /// Dates of the baseline period (empty without one).
+    pub baseline_dates: Vec<Option<NaiveDate>>,
 }
 
 /// What the analysis needs.
@@ -231,6 +263,125 @@ pub struct AnalysisInput<'a> {
     pub croptype: Option<&'a dyn SeasonClassifier>,
     pub rules: &'a RulesConfig,
     pub tile_size: usize,
+}
+
+/// What an analysis may do besides the season: a baseline period and class maps.
+#[derive(Default)]
+pub struct AnalysisOptions<'a> {
+    /// Scenes of an earlier period, on the season stack's grid (build them with
+    /// `StackOptions { grid: Some(season.grid.clone()), .. }`, which warps other grids onto
+    /// it). A patch's `class_before` becomes the dominant land-cover class of the clear
+    /// baseline observations of its pixels (the register's land class when it has none).
+    pub baseline: Option<&'a SceneStack>,
+    /// Receives each analysed tile's per-pixel maps (see [`MapSink`]).
+    pub maps: Option<&'a dyn MapSink>,
+}
+
+/// Per-pixel maps of one analysed tile (only tiles with farmland are analysed; pixels of
+/// other tiles are never written). Codes: 0 = not farmland / not clear / no data.
+pub struct TileMaps<'a> {
+    /// The tile's pixels on the analysis grid.
+    pub window: PixelWindow,
+    /// Land-cover code (class index + 1) of each clear farmland pixel, one plane per date.
+    pub landcover: &'a [Array2<u8>],
+    /// [`PixelKind`] code of each farmland pixel (0 outside farmland).
+    pub kind: &'a Array2<u8>,
+    /// Dominant land-cover code of the clear baseline observations of each farmland pixel.
+    pub baseline: Option<&'a Array2<u8>>,
+}
+
+/// Where per-tile maps go (e.g. COG writers); called from the worker threads.
+pub trait MapSink: Sync {
+    fn write_tile(&self, maps: &TileMaps<'_>) -> std::result::Result<(), String>;
+}
+
+/// Where the bands the analysis reads sit in a stack.
+struct StackBands {
+    model: Vec<usize>,
+    red: usize,
+    nir: usize,
+    blue: Option<usize>,
+    green: Option<usize>,
+    swir: Option<usize>,
+    scl: Option<usize>,
+}
+
+impl StackBands {
+    fn of(stack: &SceneStack, model_bands: &[String], what: &str) -> Result<StackBands> {
+        let model: Vec<usize> = model_bands
+            .iter()
+            .map(|b| {
+                stack
+                    .band_names
+                    .iter()
+                    .position(|s| s.eq_ignore_ascii_case(b))
+                    .ok_or_else(|| InferenceError::Config {
+                        what: what.into(),
+                        reason: format!(
+                            "the land-cover model needs band {b}; the stack has {}",
+                            stack.band_names.join(", ")
+                        ),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let (Some(red), Some(nir)) = (
+            band_pos(stack, &["B04", "red"]),
+            band_pos(stack, &["B08", "nir"]),
+        ) else {
+            return Err(InferenceError::Config {
+                what: what.into(),
+                reason: "the rules need red (B04) and near-infrared (B08) bands".into(),
+            });
+        };
+        Ok(StackBands {
+            model,
+            red,
+            nir,
+            blue: band_pos(stack, &["B02", "blue"]),
+            green: band_pos(stack, &["B03", "green"]),
+            swir: band_pos(stack, &["B11", "swir16"]),
+            scl: scl_band(stack),
+        })
+    }
+
+    /// Clear farmland pixels of one date's `layer` (bands × rows × cols): farmland, model
+    /// bands valid, and clear by SCL (or the spectral test without SCL).
+    fn clear(
+        &self,
+        layer: &ArrayView3<f32>,
+        labels: &Array2<u32>,
+        rules: &RulesConfig,
+    ) -> Array2<bool> {
+        Array2::from_shape_fn(labels.dim(), |(r, c)| {
+            if labels[[r, c]] == 0 {
+                return false;
+            }
+            if self.model.iter().any(|&b| !layer[[b, r, c]].is_finite()) {
+                return false;
+            }
+            match self.scl {
+                Some(s) => {
+                    let v = layer[[s, r, c]];
+                    v.is_finite() && !rules.scl_not_clear.contains(&(v as u8))
+                }
+                None => spectral_clear(
+                    layer, r, c, self.blue, self.green, self.nir, self.swir, rules,
+                ),
+            }
+        })
+    }
+}
+
+/// The most frequent code ≥ 1 (ties: the lowest code), or 0 when every count is 0.
+fn dominant<T: Copy + Into<u64>>(counts: &[T]) -> usize {
+    counts
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, n)| (**n).into() > 0)
+        .max_by_key(|(i, n)| ((**n).into(), usize::MAX - i))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
 }
 
 /// Index of the stack band that holds the Sentinel-2 SCL, if any.
@@ -255,41 +406,41 @@ pub fn analyze(
     input: &AnalysisInput<'_>,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<AnalysisResult> {
+    analyze_with(input, &AnalysisOptions::default(), progress)
+}
+
+/// Run the analysis with a baseline period and / or class maps.
+pub fn analyze_with(
+    input: &AnalysisInput<'_>,
+    opts: &AnalysisOptions<'_>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<AnalysisResult> {
     let stack = input.stack;
     let rules = input.rules;
     let grid = stack.tile_grid(input.tile_size, 0)?;
     let model_bands = input.landcover.bands();
-    let model_idx: Vec<usize> = model_bands
-        .iter()
-        .map(|b| {
-            stack
-                .band_names
-                .iter()
-                .position(|s| s.eq_ignore_ascii_case(b))
-                .ok_or_else(|| InferenceError::Config {
-                    what: "scene stack".into(),
+    let sb = StackBands::of(stack, &model_bands, "scene stack")?;
+    let model_idx = sb.model.clone();
+    let (red, nir) = (sb.red, sb.nir);
+    let baseline = match opts.baseline {
+        Some(b) => {
+            if !b.grid.same_as(&stack.grid) {
+                return Err(InferenceError::Config {
+                    what: "baseline".into(),
                     reason: format!(
-                        "the land-cover model needs band {b}; the stack has {}",
-                        stack.band_names.join(", ")
+                        "the baseline stack is on a {} x {} grid in {}, not on the season's {} x {} grid in {}; build it on the season's grid",
+                        b.grid.width, b.grid.height, b.grid.crs.name,
+                        stack.grid.width, stack.grid.height, stack.grid.crs.name
                     ),
-                })
-        })
-        .collect::<Result<_>>()?;
+                });
+            }
+            Some((b, StackBands::of(b, &model_bands, "baseline stack")?))
+        }
+        None => None,
+    };
     let model_band_names: Vec<&str> = model_bands.iter().map(String::as_str).collect();
     let class_names = input.landcover.class_names();
     let classes = ClassCodes::from_names(&class_names);
-    let red = band_pos(stack, &["B04", "red"]);
-    let nir = band_pos(stack, &["B08", "nir"]);
-    let blue = band_pos(stack, &["B02", "blue"]);
-    let green = band_pos(stack, &["B03", "green"]);
-    let swir = band_pos(stack, &["B11", "swir16"]);
-    let (Some(red), Some(nir)) = (red, nir) else {
-        return Err(InferenceError::Config {
-            what: "scene stack".into(),
-            reason: "the rules need red (B04) and near-infrared (B08) bands".into(),
-        });
-    };
-    let scl = scl_band(stack);
     let n_dates = stack.layers.len();
     let n_classes = class_names.len();
 
@@ -327,36 +478,68 @@ pub fn analyze(
             let mut codes = Vec::with_capacity(n_dates);
             let mut confs = Vec::with_capacity(n_dates);
             let mut clear = Vec::with_capacity(n_dates);
+            let mut observed = Array2::<bool>::from_elem((w.rows, w.cols), false);
             for d in 0..n_dates {
                 let layer = values.index_axis(Axis(0), d);
-                let dn = layer.select(Axis(0), &model_idx);
-                let is_clear = Array2::from_shape_fn((w.rows, w.cols), |(r, c)| {
-                    if labels[[r, c]] == 0 {
-                        return false;
-                    }
-                    if model_idx.iter().any(|&b| !layer[[b, r, c]].is_finite()) {
-                        return false;
-                    }
-                    match scl {
-                        Some(s) => {
-                            let v = layer[[s, r, c]];
-                            v.is_finite() && !rules.scl_not_clear.contains(&(v as u8))
-                        }
-                        None => spectral_clear(&layer, r, c, blue, green, nir, swir, rules),
-                    }
+                ndarray::Zip::indexed(&mut observed).for_each(|(r, c), o| {
+                    *o = *o || model_idx.iter().all(|&b| layer[[b, r, c]].is_finite());
                 });
+                let dn = layer.select(Axis(0), &model_idx);
+                let is_clear = sb.clear(&layer, &labels, rules);
                 let t0 = Instant::now();
-                let (code, conf) = input
+                let (mut code, conf) = input
                     .landcover
                     .classify(&model_band_names, dn.view(), is_clear.view())
                     .map_err(|e| format!("tile {}: {e}", tile.index))?;
                 inference += t0.elapsed();
+                ndarray::Zip::from(&mut code)
+                    .and(&is_clear)
+                    .for_each(|k, &ok| {
+                        if !ok {
+                            *k = 0;
+                        }
+                    });
                 codes.push(code);
                 confs.push(conf);
                 clear.push(is_clear);
             }
+            // The baseline period: land cover of every clear baseline observation.
+            let mut base_codes: Vec<Array2<u8>> = Vec::new();
+            let mut baseline_read = Duration::ZERO;
+            if let Some((bstack, bb)) = &baseline {
+                let bdata = bstack
+                    .read_tile(&tile)
+                    .map_err(|e| format!("baseline, tile {}: {e}", tile.index))?;
+                baseline_read = bdata.read_time;
+                let bvalues = bdata.core();
+                for d in 0..bstack.layers.len() {
+                    let layer = bvalues.index_axis(Axis(0), d);
+                    let dn = layer.select(Axis(0), &bb.model);
+                    let is_clear = bb.clear(&layer, &labels, rules);
+                    let t0 = Instant::now();
+                    let (mut code, _) = input
+                        .landcover
+                        .classify(&model_band_names, dn.view(), is_clear.view())
+                        .map_err(|e| format!("baseline, tile {}: {e}", tile.index))?;
+                    inference += t0.elapsed();
+                    ndarray::Zip::from(&mut code)
+                        .and(&is_clear)
+                        .for_each(|k, &ok| {
+                            if !ok {
+                                *k = 0;
+                            }
+                        });
+                    base_codes.push(code);
+                }
+            }
+            let mut kind_map = opts.maps.map(|_| Array2::<u8>::zeros((w.rows, w.cols)));
+            let mut base_map = opts
+                .maps
+                .filter(|_| baseline.is_some())
+                .map(|_| Array2::<u8>::zeros((w.rows, w.cols)));
+            let mut bcounts = vec![0u16; if baseline.is_some() { n_classes + 1 } else { 0 }];
             let mut out = TileOut {
-                decode: data.read_time,
+                decode: data.read_time + baseline_read,
                 inference,
                 ..Default::default()
             };
@@ -386,11 +569,29 @@ pub fn analyze(
                         }
                     }
                     let kind = pixel_kind(&season, &classes, rules);
-                    let acc = out
-                        .parcels
-                        .entry(label)
-                        .or_insert_with(|| ParcelAcc::new(n_dates, n_classes, model_idx.len()));
+                    if let Some(m) = kind_map.as_mut() {
+                        m[[r, c]] = kind as u8;
+                    }
+                    bcounts.iter_mut().for_each(|n| *n = 0);
+                    for bc in &base_codes {
+                        let k = bc[[r, c]] as usize;
+                        if k > 0 && k < bcounts.len() {
+                            bcounts[k] = bcounts[k].saturating_add(1);
+                        }
+                    }
+                    if let Some(m) = base_map.as_mut() {
+                        m[[r, c]] = dominant(&bcounts) as u8;
+                    }
+                    let acc = out.parcels.entry(label).or_insert_with(|| {
+                        let mut a = ParcelAcc::new(n_dates, n_classes, model_idx.len());
+                        a.baseline = vec![0; bcounts.len()];
+                        a
+                    });
+                    for (a, b) in acc.baseline.iter_mut().zip(&bcounts) {
+                        *a += u64::from(*b);
+                    }
                     acc.pixels += 1;
+                    acc.observed += u64::from(observed[[r, c]]);
                     acc.kinds[kind as usize] += 1;
                     acc.conf_sum += conf_q;
                     acc.conf_n += season.codes.len() as u64;
@@ -412,24 +613,27 @@ pub fn analyze(
                         }
                     }
                     if kind.is_violation() {
-                        let dominant = counts
-                            .iter()
-                            .enumerate()
-                            .skip(1)
-                            .max_by_key(|(i, n)| (**n, usize::MAX - i))
-                            .map(|(i, _)| i as u8)
-                            .unwrap_or(0);
                         let n = season.codes.len().max(1) as i64;
-                        out.candidates.push((
-                            label,
-                            w.col_off + c as i64,
-                            w.row_off + r as i64,
+                        out.candidates.push(Candidate {
+                            parcel: label,
+                            col: w.col_off + c as i64,
+                            row: w.row_off + r as i64,
                             kind,
-                            dominant,
-                            (conf_q / n).clamp(0, 1000) as u16,
-                        ));
+                            class: dominant(&counts) as u8,
+                            conf: (conf_q / n).clamp(0, 1000) as u16,
+                            baseline: bcounts.clone(),
+                        });
                     }
                 }
+            }
+            if let (Some(sink), Some(kind)) = (opts.maps, kind_map.as_ref()) {
+                sink.write_tile(&TileMaps {
+                    window: w,
+                    landcover: &codes,
+                    kind,
+                    baseline: base_map.as_ref(),
+                })
+                .map_err(|e| format!("maps, tile {}: {e}", tile.index))?;
             }
             out.aggregation = started.elapsed().saturating_sub(inference);
             Ok(out)
@@ -457,7 +661,7 @@ pub fn analyze(
         }
         candidates.extend(out.candidates);
     }
-    candidates.sort_by_key(|c| (c.0, c.3, c.2, c.1));
+    candidates.sort_by_key(|c| (c.parcel, c.kind, c.row, c.col));
 
     let dates: Vec<Option<NaiveDate>> = stack.layers.iter().map(|l| l.date).collect();
     let model_version = match input.croptype {
@@ -477,7 +681,22 @@ pub fn analyze(
     let mut parcels_out = Vec::new();
     let mut patches = Vec::new();
     for (pi, parcel) in input.farmland.parcels.iter().enumerate() {
-        let Some(a) = acc.get(&parcel.index) else {
+        let Some(a) = acc.get(&parcel.index).filter(|a| a.observed > 0) else {
+            // No pixel centre of the grid lies in the parcel (outside the imagery, or
+            // smaller than a pixel), or none of its pixels has a value on any date (outside
+            // every scene's footprint). Reported, never dropped.
+            parcels_out.push(ParcelStatus {
+                parcel_id: parcel.id.clone(),
+                pbf: parcel.pbf,
+                admin: parcel.admin.clone(),
+                status: "not_covered".into(),
+                pixels: acc.get(&parcel.index).map_or(0, |a| a.pixels),
+                kinds: BTreeMap::new(),
+                clear_pixels: vec![0; n_dates],
+                mean_ndvi: vec![None; n_dates],
+                crop_type: None,
+                flags: Vec::new(),
+            });
             continue;
         };
         let kinds: BTreeMap<String, u64> = a
@@ -499,7 +718,7 @@ pub fn analyze(
         let mut status = ParcelStatus {
             parcel_id: parcel.id.clone(),
             pbf: parcel.pbf,
-            county_code: parcel.admin.county_code.clone(),
+            admin: parcel.admin.clone(),
             status: "ok".into(),
             pixels: a.pixels,
             kinds,
@@ -517,14 +736,24 @@ pub fn analyze(
             parcels_out.push(status);
             continue;
         }
-        let before = parcel
+        let register_class = parcel
             .land_class_name
             .clone()
             .or_else(|| parcel.land_class.clone())
             .unwrap_or_else(|| "cropland".into());
+        // With a baseline: its dominant class over the patch's pixels, else the register's.
+        let before_of = |counts: &[u64]| -> String {
+            match dominant(counts) {
+                0 => register_class.clone(),
+                k => class_names
+                    .get(k - 1)
+                    .cloned()
+                    .unwrap_or_else(|| register_class.clone()),
+            }
+        };
         // Pixel-level violations: one patch per 4-connected component ≥ the mapping unit.
-        let lo = candidates.partition_point(|c| c.0 < parcel.index);
-        let hi = candidates.partition_point(|c| c.0 <= parcel.index);
+        let lo = candidates.partition_point(|c| c.parcel < parcel.index);
+        let hi = candidates.partition_point(|c| c.parcel <= parcel.index);
         let mine = if rules.monitors(parcel.land_class.as_deref(), parcel.pbf) {
             &candidates[lo..hi]
         } else {
@@ -532,16 +761,16 @@ pub fn analyze(
         };
         let mut start = 0;
         while start < mine.len() {
-            let kind = mine[start].3;
-            let end = start + mine[start..].iter().take_while(|c| c.3 == kind).count();
+            let kind = mine[start].kind;
+            let end = start + mine[start..].iter().take_while(|c| c.kind == kind).count();
             let group = &mine[start..end];
             start = end;
-            let mut pixels: Vec<(i64, i64)> = group.iter().map(|c| (c.1, c.2)).collect();
+            let mut pixels: Vec<(i64, i64)> = group.iter().map(|c| (c.col, c.row)).collect();
             if rules.smooth_patches {
                 pixels = smooth_in_parcel(&pixels, &pixel_polys[pi]);
             }
-            let info: HashMap<(i64, i64), (u8, u16)> =
-                group.iter().map(|c| ((c.1, c.2), (c.4, c.5))).collect();
+            let info: HashMap<(i64, i64), &Candidate> =
+                group.iter().map(|c| ((c.col, c.row), c)).collect();
             for comp in components(&pixels) {
                 if (comp.len() as f64 * pixel_area_grid) / M2_PER_MU < rules.min_patch_mu {
                     continue;
@@ -557,12 +786,16 @@ pub fn analyze(
                     .collect();
                 let area_m2 = area.area_m2(std::slice::from_ref(&world))?;
                 let mut class_votes = vec![0u64; n_classes + 1];
+                let mut base_votes = vec![0u64; n_classes + 1];
                 let (mut conf, mut conf_n) = (0u64, 0u64);
                 for p in &comp {
-                    if let Some((cls, cf)) = info.get(p) {
-                        class_votes[*cls as usize] += 1;
-                        conf += *cf as u64;
+                    if let Some(cand) = info.get(p) {
+                        class_votes[cand.class as usize] += 1;
+                        conf += cand.conf as u64;
                         conf_n += 1;
+                        for (v, n) in base_votes.iter_mut().zip(&cand.baseline) {
+                            *v += u64::from(*n);
+                        }
                     }
                 }
                 let after = class_votes
@@ -576,7 +809,7 @@ pub fn analyze(
                 patches.push(make_patch(
                     parcel,
                     kind.name(),
-                    before.clone(),
+                    before_of(&base_votes),
                     after,
                     area_m2,
                     conf as f64 / conf_n.max(1) as f64 / QC,
@@ -596,7 +829,7 @@ pub fn analyze(
                         patches.push(make_patch(
                             parcel,
                             "non_grain_pbf",
-                            before.clone(),
+                            before_of(&a.baseline),
                             "non_grain".into(),
                             area_m2,
                             *conf as f64,
@@ -633,6 +866,9 @@ pub fn analyze(
         patches,
         model_version,
         timings,
+        baseline_dates: baseline
+            .map(|(b, _)| b.layers.iter().map(|l| l.date).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -684,6 +920,10 @@ fn make_patch(
         township_code: parcel.admin.township_code.clone(),
         village_code: parcel.admin.village_code.clone(),
         group_code: parcel.admin.group_code.clone(),
+        county_name: parcel.admin.county_name.clone(),
+        township_name: parcel.admin.township_name.clone(),
+        village_name: parcel.admin.village_name.clone(),
+        group_name: parcel.admin.group_name.clone(),
         location_name: parcel.admin.location_name.clone(),
         class_before: before,
         class_after: after,

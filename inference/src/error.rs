@@ -19,11 +19,44 @@ pub enum InferenceError {
     #[error("{path}: farmland layer: {reason}")]
     Farmland { path: PathBuf, reason: String },
 
+    #[error("{path}: administrative-boundary layer: {reason}")]
+    Admin { path: PathBuf, reason: String },
+
     #[error("{path}: cannot write: {reason}")]
     Output { path: PathBuf, reason: String },
 
     #[error("{what}: {reason}")]
     Config { what: String, reason: String },
+
+    #[error("{path}: STAC: {reason}")]
+    Stac { path: PathBuf, reason: String },
+
+    #[error("{path}: STAC item {item} has no date (properties.datetime or start_datetime)")]
+    StacItemWithoutDate { path: PathBuf, item: String },
+
+    #[error("{path}: STAC item {item}, asset {asset}: only local hrefs are read (a path or file:// URL), not {href}; download the assets first")]
+    StacRemoteHref {
+        path: PathBuf,
+        item: String,
+        asset: String,
+        href: String,
+    },
+
+    #[error("{path}: STAC item {item}, asset {asset}: {file}: no such file")]
+    StacMissingAsset {
+        path: PathBuf,
+        item: String,
+        asset: String,
+        file: PathBuf,
+    },
+
+    #[error("{path}: STAC item {item} lacks band(s) {}; its assets: {available}", bands.join(", "))]
+    StacMissingBands {
+        path: PathBuf,
+        item: String,
+        bands: Vec<String>,
+        available: String,
+    },
 
     #[error(transparent)]
     Tiling(#[from] gengdi_tiling::TilingError),

@@ -113,6 +113,11 @@ pub struct AdminUnits {
     pub village_code: Option<String>,
     pub group_code: Option<String>,
     pub location_name: Option<String>,
+    /// Names of the units, from an administrative-boundary layer (`crate::admin`).
+    pub county_name: Option<String>,
+    pub township_name: Option<String>,
+    pub village_name: Option<String>,
+    pub group_name: Option<String>,
 }
 
 impl AdminUnits {
@@ -131,7 +136,7 @@ impl AdminUnits {
             village_code: part(12),
             group_code: (c.len() >= 19 && c[12..19].chars().any(|d| d != '0'))
                 .then(|| c[..19].to_string()),
-            location_name: None,
+            ..Default::default()
         }
     }
 }

@@ -1,12 +1,16 @@
 //! Model × tiles → class maps; maps × farmland → per-parcel evidence → patches.
 
+pub mod admin;
 pub mod analysis;
 pub mod error;
 pub mod farmland;
+pub mod inputs;
+pub mod maps;
 pub mod models_adapter;
 pub mod output;
 pub mod rasterize;
 pub mod rules;
+pub mod stac;
 pub mod vectorize;
 
 pub use error::{InferenceError, Result};

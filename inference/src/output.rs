@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 /// The properties every output carries, in order.
-pub const FIELDS: [&str; 19] = [
+pub const FIELDS: [&str; 23] = [
     "id",
     "kind",
     "parcel_id",
@@ -24,6 +24,10 @@ pub const FIELDS: [&str; 19] = [
     "township_code",
     "village_code",
     "group_code",
+    "county_name",
+    "township_name",
+    "village_name",
+    "group_name",
     "location_name",
     "class_before",
     "class_after",
@@ -48,6 +52,10 @@ fn value(p: &PatchRecord, field: &str) -> Option<FieldValue> {
         "township_code" => return s(&p.township_code),
         "village_code" => return s(&p.village_code),
         "group_code" => return s(&p.group_code),
+        "county_name" => return s(&p.county_name),
+        "township_name" => return s(&p.township_name),
+        "village_name" => return s(&p.village_name),
+        "group_name" => return s(&p.group_name),
         "location_name" => return s(&p.location_name),
         "class_before" => FieldValue::StringValue(p.class_before.clone()),
         "class_after" => FieldValue::StringValue(p.class_after.clone()),

@@ -1,23 +1,28 @@
 //! `gengdi analyze`: the season analysis the monitoring centre runs.
 
 use super::scene_args::SceneArgs;
-use crate::util::{expand_scene_paths, progress_bar};
+use crate::util::progress_bar;
 use anyhow::Context;
 use clap::Args;
-use gengdi_inference::analysis::{analyze, AnalysisInput, AnalysisResult, EqualArea};
+use gengdi_inference::admin::{AdminFields, AdminLayer};
+use gengdi_inference::analysis::{
+    analyze_with, AnalysisInput, AnalysisOptions, AnalysisResult, EqualArea, MapSink,
+};
+use gengdi_inference::inputs::{build_stack, open_scenes};
+use gengdi_inference::maps::ClassMaps;
 use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
 use gengdi_inference::output::write_patches;
 use gengdi_inference::rules::RulesConfig;
 use gengdi_inference::{FarmlandLayer, FieldMapping};
 use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Registry, Task};
-use gengdi_tiling::{SceneStack, StackOptions};
+use gengdi_tiling::SceneStack;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Scene files or directories: several dates of one season (any CRS; aligned by the tiling engine).
+    /// Scene files, directories or STAC ItemCollection / Item JSON files (local assets): several dates of one season (any CRS; aligned by the tiling engine).
     #[arg(long, required = true, num_args = 1..)]
     pub scenes: Vec<PathBuf>,
     /// The farmland layer (GeoPackage, Shapefile or zipped Shapefile, GeoJSON, FlatGeobuf; any CRS).
@@ -26,13 +31,22 @@ pub struct AnalyzeArgs {
     /// Attribute mapping, e.g. id=TBBH,pbf=YJJBNT,land_class=DLBM,location=ZLDWDM (defaults recognise the land-survey names).
     #[arg(long)]
     pub farmland_fields: Option<String>,
+    /// Scenes of an earlier (baseline) period: files, directories or STAC JSON; classified with the same model on the season's grid (warped onto it if needed). A patch's class_before becomes their dominant land-cover class over the patch.
+    #[arg(long, num_args = 1..)]
+    pub baseline: Vec<PathBuf>,
+    /// Administrative-boundary layer (any OGR format, any CRS; every layer of the file is read): county / township / village / group codes and names for parcels whose attributes lack them.
+    #[arg(long)]
+    pub admin: Option<PathBuf>,
+    /// Admin-layer attribute mapping, e.g. code=XZQDM,name=XZQMC or county=XDM,county_name=XMC,township=…,village=…,group=… (roles: code, name, county, county_name, township, township_name, village, village_name, group, group_name).
+    #[arg(long)]
+    pub admin_fields: Option<String>,
     /// Rules configuration (TOML); every threshold has a documented default.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output: changes.geojson (RFC 7946), changes.gpkg (farmland CRS) or changes.csv.
     #[arg(long)]
     pub out: PathBuf,
-    /// Also write the per-parcel status table (parcels.csv, parcels.json) into this directory.
+    /// Also write into this directory the per-parcel status table (parcels.csv, parcels.json) and class-map COGs on the analysis grid: landcover_YYYYMMDD.tif per date, season_kind.tif (and baseline_landcover.tif with --baseline).
     #[arg(long)]
     pub maps: Option<PathBuf>,
     /// Tile side in pixels.
@@ -77,37 +91,20 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let lc = LandCoverAdapter(lc);
     let ct = ct.map(CropTypeAdapter);
 
-    let paths = expand_scene_paths(&args.scenes)?;
-    let scenes = paths
-        .iter()
-        .map(|p| args.scene_args.open(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     use gengdi_inference::analysis::PixelClassifier;
-    // With the SCL band when every date has one (cloud and shadow mask), else without.
+    // SCL (the cloud and shadow mask) is used when every date carries one, decided from the
+    // scenes' band names before the stack is built.
     let bands = lc.bands();
-    let with_scl: Vec<String> = bands.iter().cloned().chain(["SCL".to_string()]).collect();
-    let stack = match SceneStack::build(
-        scenes.clone(),
-        &StackOptions {
-            bands: Some(with_scl),
-            ..Default::default()
-        },
-    ) {
-        Ok(s) => s,
-        Err(_) => SceneStack::build(
-            scenes,
-            &StackOptions {
-                bands: Some(bands),
-                ..Default::default()
-            },
-        )
-        .context("the scenes do not supply the land-cover model's bands on one grid")?,
-    };
+    let scene_opts = args.scene_args.options();
+    let scenes = open_scenes(&args.scenes, &scene_opts, &bands, &["SCL".to_string()])
+        .context("cannot open the scenes")?;
+    let stack = build_stack(scenes, &bands, None)
+        .context("the scenes do not supply the land-cover model's bands on one grid")?;
     let mapping = match &args.farmland_fields {
         Some(s) => FieldMapping::parse(s)?,
         None => FieldMapping::default(),
     };
-    let farmland = FarmlandLayer::read(&args.farmland, &mapping, &stack.grid.crs)?;
+    let mut farmland = FarmlandLayer::read(&args.farmland, &mapping, &stack.grid.crs)?;
     let r = &farmland.report;
     eprintln!(
         "farmland: {} features: {} used ({} repaired), {} rejected; fields {}",
@@ -123,6 +120,29 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     );
     for rej in &r.rejected {
         eprintln!("  rejected {}: {}", rej.id, rej.reason);
+    }
+    if let Some(path) = &args.admin {
+        let fields = match &args.admin_fields {
+            Some(s) => AdminFields::parse(s)?,
+            None => AdminFields::default(),
+        };
+        let admin = AdminLayer::read(path, &fields, &stack.grid.crs)?;
+        let r = &admin.report;
+        let a = admin.assign(&mut farmland);
+        eprintln!(
+            "admin: {} layer(s) ({}), {} features: {} used, {} rejected; parcels given codes {}, already coded {}, outside every unit {}",
+            r.layers.len(),
+            r.layers.join(", "),
+            r.features,
+            r.used,
+            r.rejected.len(),
+            a.filled,
+            a.kept,
+            a.outside
+        );
+        for rej in &r.rejected {
+            eprintln!("  rejected {}:{}: {}", rej.layer, rej.feature, rej.reason);
+        }
     }
     let grid = stack.tile_grid(args.tile, 0)?;
     let bar = progress_bar(grid.len() as u64, "analysing");
@@ -143,8 +163,36 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         rules: &rules,
         tile_size: args.tile,
     };
-    let result = analyze(&input, Some(&tick))?;
+    let baseline = if args.baseline.is_empty() {
+        None
+    } else {
+        let scenes = open_scenes(&args.baseline, &scene_opts, &bands, &["SCL".to_string()])
+            .context("cannot open the baseline scenes")?;
+        Some(
+            build_stack(scenes, &bands, Some(stack.grid.clone()))
+                .context("the baseline scenes cannot be put on the season's grid")?,
+        )
+    };
+    let maps = match &args.maps {
+        Some(dir) => Some(ClassMaps::create(
+            dir,
+            &stack,
+            &lc.class_names(),
+            &lc.id(),
+            baseline.is_some(),
+        )?),
+        None => None,
+    };
+    let opts = AnalysisOptions {
+        baseline: baseline.as_ref(),
+        maps: maps.as_ref().map(|m| m as &dyn MapSink),
+    };
+    let result = analyze_with(&input, &opts, Some(&tick))?;
     bar.finish_and_clear();
+    let map_paths = match maps {
+        Some(m) => m.finish()?,
+        None => Vec::new(),
+    };
     write_patches(
         &args.out,
         &result.patches,
@@ -164,6 +212,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             args.out.display(),
             result.patches.len()
         );
+        if let Some(dir) = &args.maps {
+            println!(
+                "wrote {} (parcels.csv, parcels.json and {} class maps)",
+                dir.display(),
+                map_paths.len()
+            );
+        }
     }
     Ok(())
 }
@@ -174,20 +229,27 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
         dir.join("parcels.json"),
         serde_json::to_string_pretty(&result.parcels)?,
     )?;
-    let mut csv = String::from("parcel_id,pbf,county_code,status,pixels,flags,crop_type,crop_type_confidence,clear_pixels_per_date,mean_ndvi_per_date\n");
+    let mut csv = String::from("parcel_id,pbf,county_code,county_name,township_code,township_name,village_code,village_name,group_code,group_name,status,pixels,flags,crop_type,crop_type_confidence,clear_pixels_per_date,mean_ndvi_per_date\n");
     for p in &result.parcels {
         let (ct, cc) = p
             .crop_type
             .clone()
             .map(|(n, c)| (n, format!("{c:.3}")))
             .unwrap_or_default();
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
-            p.parcel_id,
-            u8::from(p.pbf),
-            p.county_code.clone().unwrap_or_default(),
-            p.status,
-            p.pixels,
+        let a = &p.admin;
+        let cells = [
+            p.parcel_id.clone(),
+            u8::from(p.pbf).to_string(),
+            a.county_code.clone().unwrap_or_default(),
+            a.county_name.clone().unwrap_or_default(),
+            a.township_code.clone().unwrap_or_default(),
+            a.township_name.clone().unwrap_or_default(),
+            a.village_code.clone().unwrap_or_default(),
+            a.village_name.clone().unwrap_or_default(),
+            a.group_code.clone().unwrap_or_default(),
+            a.group_name.clone().unwrap_or_default(),
+            p.status.clone(),
+            p.pixels.to_string(),
             p.flags.join(";"),
             ct,
             cc,
@@ -200,15 +262,36 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
                 .iter()
                 .map(|v| v.map(|x| format!("{x:.3}")).unwrap_or_default())
                 .collect::<Vec<_>>()
-                .join(";")
-        ));
+                .join(";"),
+        ];
+        csv.push_str(
+            &cells
+                .iter()
+                .map(|c| csv_quote(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        csv.push('\n');
     }
     std::fs::write(dir.join("parcels.csv"), csv)?;
     Ok(())
 }
 
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
-    let analysed = r.parcels.len();
+    let not_covered = r
+        .parcels
+        .iter()
+        .filter(|p| p.status == "not_covered")
+        .count();
+    let analysed = r.parcels.len() - not_covered;
     let insufficient = r
         .parcels
         .iter()
@@ -230,13 +313,17 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
         secs
     );
     println!(
-        "parcels analysed {analysed}, flagged {flagged}, insufficient observations {insufficient}"
+        "parcels analysed {analysed}, flagged {flagged}, insufficient observations {insufficient}, not covered by the imagery {not_covered}"
     );
     let mut table: BTreeMap<(String, String), (usize, f64)> = BTreeMap::new();
     for p in &r.patches {
         let e = table
             .entry((
-                p.county_code.clone().unwrap_or_else(|| "-".into()),
+                match (&p.county_code, &p.county_name) {
+                    (Some(c), Some(n)) => format!("{c} {n}"),
+                    (Some(c), None) => c.clone(),
+                    (None, _) => "-".into(),
+                },
                 p.kind.clone(),
             ))
             .or_default();
@@ -244,15 +331,15 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
         e.1 += p.area_mu;
     }
     println!(
-        "{:<10} {:<16} {:>8} {:>12}",
+        "{:<20} {:<16} {:>8} {:>12}",
         "county", "kind", "patches", "mu"
     );
     for ((county, kind), (n, mu)) in &table {
-        println!("{county:<10} {kind:<16} {n:>8} {mu:>12.2}");
+        println!("{county:<20} {kind:<16} {n:>8} {mu:>12.2}");
     }
     let total_mu: f64 = r.patches.iter().map(|p| p.area_mu).sum();
     println!(
-        "{:<10} {:<16} {:>8} {:>12.2}",
+        "{:<20} {:<16} {:>8} {:>12.2}",
         "all",
         "all",
         r.patches.len(),

@@ -1,0 +1,103 @@
+//! The scenes of an analysis: files, directories and STAC Items / ItemCollections → scenes
+//! → one scene stack with the land-cover model's bands (and SCL when every date has one).
+
+use crate::error::{InferenceError, Result};
+use crate::stac;
+use gengdi_tiling::{AnalysisGrid, CommonBand, Scene, SceneOptions, SceneStack, StackOptions};
+use std::path::{Path, PathBuf};
+
+/// File extensions a directory is expanded to.
+pub const RASTER_EXTENSIONS: [&str; 5] = ["tif", "tiff", "vrt", "jp2", "img"];
+
+fn extension(p: &Path) -> String {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Whether a path names a STAC Item / ItemCollection (`.json` or `.geojson`).
+pub fn is_stac_path(p: &Path) -> bool {
+    matches!(extension(p).as_str(), "json" | "geojson")
+}
+
+/// Open every scene the inputs name: a raster file as is, a directory as the rasters it holds
+/// (sorted; `.tif .tiff .vrt .jp2 .img`), a `.json` / `.geojson` as a STAC Item or
+/// ItemCollection (see [`crate::stac`]). `opts` applies to every scene (a STAC item's date
+/// and band names replace `opts.date` / `opts.band_names`). `bands` are the bands the
+/// analysis needs from every STAC item (by name or common name); `optional` are taken from an
+/// item when it has them (e.g. `SCL`).
+pub fn open_scenes(
+    inputs: &[PathBuf],
+    opts: &SceneOptions,
+    bands: &[String],
+    optional: &[String],
+) -> Result<Vec<Scene>> {
+    let mut scenes = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| InferenceError::Config {
+                    what: p.display().to_string(),
+                    reason: format!("cannot list the directory: {e}"),
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| RASTER_EXTENSIONS.contains(&extension(f).as_str()))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(InferenceError::Config {
+                    what: p.display().to_string(),
+                    reason: "the directory holds no .tif / .tiff / .vrt / .jp2 / .img files".into(),
+                });
+            }
+            for f in found {
+                scenes.push(Scene::open_with(&f, opts)?);
+            }
+        } else if is_stac_path(p) {
+            scenes.extend(stac::open_scenes(p, opts, bands, optional)?);
+        } else {
+            scenes.push(Scene::open_with(p, opts)?);
+        }
+    }
+    Ok(scenes)
+}
+
+/// Whether every date of `scenes` (grouped as [`SceneStack`] groups them: scenes of one date
+/// form one layer, a dateless scene is a layer of its own) has a band named `band` (or with
+/// its common name).
+pub fn every_date_has(scenes: &[Scene], band: &str) -> bool {
+    let has = |s: &Scene| {
+        let wanted = CommonBand::from_band_name(band, s.sensor);
+        s.bands.iter().any(|b| {
+            b.name.eq_ignore_ascii_case(band) || (wanted.is_some() && b.common_name == wanted)
+        })
+    };
+    !scenes.is_empty()
+        && scenes.iter().all(|s| match s.date {
+            Some(d) => scenes.iter().filter(|o| o.date == Some(d)).any(has),
+            None => has(s),
+        })
+}
+
+/// Stack `scenes` with `model_bands`, plus `SCL` when every date has one (decided from the
+/// scenes' band names, up front). `grid`: put the stack on this grid (warping scenes that
+/// are on another one), else the grid of the finest scene.
+pub fn build_stack(
+    scenes: Vec<Scene>,
+    model_bands: &[String],
+    grid: Option<AnalysisGrid>,
+) -> Result<SceneStack> {
+    let mut bands = model_bands.to_vec();
+    if every_date_has(&scenes, "SCL") {
+        bands.push("SCL".into());
+    }
+    Ok(SceneStack::build(
+        scenes,
+        &StackOptions {
+            bands: Some(bands),
+            grid,
+            ..Default::default()
+        },
+    )?)
+}

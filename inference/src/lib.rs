@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod error;
 pub mod farmland;
+pub mod labels;
 pub mod models_adapter;
 pub mod output;
 pub mod rasterize;

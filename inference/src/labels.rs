@@ -151,7 +151,7 @@ pub struct LabelFileReport {
     pub rejected: Vec<Rejected>,
     /// Features whose geometry was invalid and repaired (they are used or skipped as usual).
     pub repaired: usize,
-    /// Features entirely outside the imagery.
+    /// Features that do not touch the imagery's extent (or, for points, lie on its edge).
     pub outside: usize,
     /// Polygons over the imagery that contain no pixel centre (slivers, tiny polygons).
     pub no_pixel_centre: usize,
@@ -329,6 +329,8 @@ struct LabelFeature {
     /// Class index of the task.
     class: usize,
     shape: Shape,
+    /// Whether the geometry touches the imagery's extent at all.
+    over_imagery: bool,
     /// Pixels (row, col) on the grid, row-major.
     pixels: Vec<(usize, usize)>,
 }
@@ -396,6 +398,8 @@ fn read_file(
         None => None,
     };
     let stem = file_stem(path);
+    let b = grid.bounds();
+    let extent = Geometry::bbox(b[0], b[1], b[2], b[3]).map_err(|e| gdal_error(path, e))?;
     let mut report = LabelFileReport {
         path: path.to_path_buf(),
         class_field: names[class_idx].clone(),
@@ -465,6 +469,7 @@ fn read_file(
             }
             Shape::Polygons(polygons)
         };
+        let over_imagery = projected.intersects(&extent);
         let group = match group_idx.and_then(text) {
             Some(g) => format!("{stem}:{g}"),
             None => format!("{stem}:{id}"),
@@ -474,6 +479,7 @@ fn read_file(
             group,
             class,
             shape,
+            over_imagery,
             pixels: Vec::new(),
         });
     }
@@ -490,9 +496,12 @@ enum Footprint {
 /// Rows rasterised at a time (bounds memory for polygons as large as the grid).
 const ROW_BAND: usize = 256;
 
-fn footprint(shape: &Shape, grid: &AnalysisGrid) -> Footprint {
+fn footprint(feature: &LabelFeature, grid: &AnalysisGrid) -> Footprint {
+    if !feature.over_imagery {
+        return Footprint::Outside;
+    }
     let (w, h) = (grid.width as i64, grid.height as i64);
-    match shape {
+    match &feature.shape {
         Shape::Points(points) => {
             let mut px: Vec<(usize, usize)> = points
                 .iter()
@@ -505,6 +514,7 @@ fn footprint(shape: &Shape, grid: &AnalysisGrid) -> Footprint {
             px.sort_unstable();
             px.dedup();
             if px.is_empty() {
+                // On the extent's edge (or past it by rounding).
                 Footprint::Outside
             } else {
                 Footprint::Pixels(px)
@@ -599,7 +609,7 @@ fn extract(
     let mut files = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let (mut feats, mut report) = read_file(path, i, opts, &classes, &stack.grid)?;
-        feats.retain_mut(|f| match footprint(&f.shape, &stack.grid) {
+        feats.retain_mut(|f| match footprint(f, &stack.grid) {
             Footprint::Outside => {
                 report.outside += 1;
                 false

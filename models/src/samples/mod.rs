@@ -459,3 +459,54 @@ pub fn load_croptype(paths: &[PathBuf]) -> Result<CropTypeSamples> {
     out.fingerprint = DataFingerprint::new(digests);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_digest_equals_the_table_digest_and_merge_combines_sets() {
+        let path =
+            gengdi_fixtures::fixture("eurosat-ms-samples/eurosat_ms_pixels_16perimage.csv.gz");
+        let (_, from_table) = read_table(&path).unwrap();
+        let streamed = file_digest(&path).unwrap();
+        assert_eq!(streamed, from_table);
+        assert_eq!(streamed.bytes, std::fs::metadata(&path).unwrap().len());
+
+        let digest = |name: &str| FileDigest {
+            name: name.into(),
+            sha256: name.repeat(2),
+            bytes: 1,
+        };
+        let pixel = |group: &str| PixelSample {
+            source: "s:x".into(),
+            group: group.into(),
+            stratum: "s:a".into(),
+            class: LandCoverClass::Grass,
+            dn: [1.0; N_BANDS],
+        };
+        let mut a = LandCoverSamples {
+            samples: vec![pixel("g1")],
+            fingerprint: DataFingerprint::new(vec![digest("b"), digest("shared")]),
+            rule_counts: BTreeMap::from([("k".to_string(), 2), ("only_a".to_string(), 1)]),
+            label_rules: vec!["rule a".into()],
+        };
+        let b = LandCoverSamples {
+            samples: vec![pixel("g2"), pixel("g3")],
+            fingerprint: DataFingerprint::new(vec![digest("a"), digest("shared")]),
+            rule_counts: BTreeMap::from([("k".to_string(), 3)]),
+            label_rules: vec!["rule b".into()],
+        };
+        a.merge(b);
+        let groups: Vec<&str> = a.samples.iter().map(|s| s.group.as_str()).collect();
+        assert_eq!(groups, ["g1", "g2", "g3"]);
+        assert_eq!(
+            a.fingerprint,
+            DataFingerprint::new(vec![digest("a"), digest("b"), digest("shared")])
+        );
+        assert_eq!(a.fingerprint.files.len(), 3);
+        assert_eq!(a.rule_counts["k"], 5);
+        assert_eq!(a.rule_counts["only_a"], 1);
+        assert_eq!(a.label_rules, ["rule a", "rule b"]);
+    }
+}

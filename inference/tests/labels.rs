@@ -95,7 +95,10 @@ fn gdal_pixels(geom: &gdal::vector::Geometry, scene: &Path) -> Vec<(usize, usize
 }
 
 /// Every feature of the polygon file: (FID, RABA_ID, GDAL pixels).
-fn raba_features() -> Vec<(u64, String, Vec<(usize, usize)>)> {
+/// (FID, RABA_ID, pixels) of one polygon.
+type RabaFeature = (u64, String, Vec<(usize, usize)>);
+
+fn raba_features() -> Vec<RabaFeature> {
     let scene = &scene_paths()[0];
     let ds = gdal::Dataset::open(fixture(POLYGONS)).unwrap();
     let mut layer = ds.layer(0).unwrap();
@@ -291,20 +294,21 @@ fn write_scl(dir: &Path, date: &str, value: impl Fn(usize, usize) -> u8) -> Path
         .unwrap();
     ds.set_geo_transform(&src.geo_transform().unwrap()).unwrap();
     ds.set_spatial_ref(&src.spatial_ref().unwrap()).unwrap();
-    let mut band = ds.rasterband(1).unwrap();
-    band.set_description("SCL").unwrap();
-    let data: Vec<u8> = (0..H * W).map(|i| value(i / W, i % W)).collect();
-    let mut buf = Buffer::new((W, H), data);
-    band.write((0, 0), (W, H), &mut buf).unwrap();
-    drop(band);
-    drop(ds);
+    {
+        let mut band = ds.rasterband(1).unwrap();
+        band.set_description("SCL").unwrap();
+        let data: Vec<u8> = (0..H * W).map(|i| value(i / W, i % W)).collect();
+        let mut buf = Buffer::new((W, H), data);
+        band.write((0, 0), (W, H), &mut buf).unwrap();
+    }
+    drop(ds); // closes (and flushes) the file
     path
 }
 
 fn scl_value(date: usize, r: usize, c: usize) -> u8 {
     match date {
         // 2015-07-11: cloud (9) over the top half, no data (0) in column 40..50, else vegetation.
-        0 if c >= 40 && c < 50 => 0,
+        0 if (40..50).contains(&c) => 0,
         0 if r < 50 => 9,
         // 2015-07-31: cloud shadow (3) everywhere.
         1 => 3,
@@ -440,8 +444,12 @@ fn points_and_polygons_in_another_crs_label_the_pixels_they_cover() {
     )
     .unwrap();
     let stack = stack_of(&scenes);
-    let (samples, report) =
-        landcover_samples(&[path.clone()], &LabelOptions::new("cls"), &stack).unwrap();
+    let (samples, report) = landcover_samples(
+        std::slice::from_ref(&path),
+        &LabelOptions::new("cls"),
+        &stack,
+    )
+    .unwrap();
     let values = gdal_values(&scenes);
     let expect = [
         (1, LandCoverClass::Grass, vec![(10, 20)]),
@@ -463,12 +471,8 @@ fn points_and_polygons_in_another_crs_label_the_pixels_they_cover() {
         for (k, s) in mine.iter().enumerate() {
             let (r, c) = pixels[k / 5];
             assert_eq!(s.class, *class);
-            for b in 0..BANDS.len() {
-                assert_eq!(
-                    s.dn[b],
-                    f32::from(values[k % 5][b][r * W + c]),
-                    "point {id}"
-                );
+            for (v, band) in s.dn.iter().zip(&values[k % 5]) {
+                assert_eq!(*v, f32::from(band[r * W + c]), "point {id}");
             }
         }
     }
@@ -575,16 +579,15 @@ fn crop_type_series_are_per_date_means_of_each_features_pixels() {
             dates
         );
         for (d, o) in s.observations.iter().enumerate() {
-            for b in 0..BANDS.len() {
+            for (b, (v, band)) in o.dn.iter().zip(&values[d]).enumerate() {
                 let mean = pixels
                     .iter()
-                    .map(|&(r, c)| f64::from(values[d][b][r * W + c]))
+                    .map(|&(r, c)| f64::from(band[r * W + c]))
                     .sum::<f64>()
                     / pixels.len() as f64;
                 assert!(
-                    (f64::from(o.dn[b]) - mean).abs() < 1e-3,
-                    "feature {fid} date {d} band {b}: {} vs {mean}",
-                    o.dn[b]
+                    (f64::from(*v) - mean).abs() < 1e-3,
+                    "feature {fid} date {d} band {b}: {v} vs {mean}"
                 );
             }
         }

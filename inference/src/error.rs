@@ -22,6 +22,12 @@ pub enum InferenceError {
     #[error("{path}: administrative-boundary layer: {reason}")]
     Admin { path: PathBuf, reason: String },
 
+    #[error("{path}: labels: {reason}")]
+    Labels { path: PathBuf, reason: String },
+
+    #[error("the vector labels gave no labelled observation\n{report}")]
+    NoLabels { report: String },
+
     #[error("{path}: cannot write: {reason}")]
     Output { path: PathBuf, reason: String },
 

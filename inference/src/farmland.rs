@@ -165,18 +165,7 @@ impl Parcel {
         &self,
         world_from_pixel: &GeoTransform,
     ) -> Vec<crate::rasterize::PixelPolygon> {
-        self.polygons
-            .iter()
-            .map(|poly| {
-                poly.iter()
-                    .map(|ring| {
-                        ring.iter()
-                            .filter_map(|&(x, y)| world_from_pixel.pixel_from_world(x, y))
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect()
+        crate::rasterize::pixel_polygons(&self.polygons, world_from_pixel)
     }
 }
 
@@ -217,33 +206,13 @@ fn truthy(v: &str) -> bool {
 impl FarmlandLayer {
     /// Read every feature of the file's first layer, reproject to `target`, map attributes.
     pub fn read(path: &Path, mapping: &FieldMapping, target: &Crs) -> Result<FarmlandLayer> {
-        if !path.exists() {
-            return Err(InferenceError::NotFound {
-                path: path.to_path_buf(),
-            });
-        }
-        let gdal_err = |e: gdal::errors::GdalError| InferenceError::Gdal {
+        let farmland_err = |reason: String| InferenceError::Farmland {
             path: path.to_path_buf(),
-            source: e,
+            reason,
         };
-        let ds = open_vector(path).map_err(gdal_err)?;
-        if ds.layer_count() == 0 {
-            return Err(InferenceError::Farmland {
-                path: path.to_path_buf(),
-                reason: "the file holds no vector layer".into(),
-            });
-        }
-        let mut layer = ds.layer(0).map_err(gdal_err)?;
-        let mut src_srs = layer
-            .spatial_ref()
-            .ok_or_else(|| InferenceError::Farmland {
-                path: path.to_path_buf(),
-                reason: "the layer has no coordinate reference system".into(),
-            })?;
-        src_srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-        let source_crs = Crs::from_spatial_ref(&src_srs);
-        let dst_srs = target.to_spatial_ref().map_err(gdal_err)?;
-        let transform = CoordTransform::new(&src_srs, &dst_srs).map_err(gdal_err)?;
+        let ds = open_vector_layer(path, farmland_err)?;
+        let mut layer = ds.layer(0).map_err(|e| gdal_error(path, e))?;
+        let (source_crs, transform) = layer_transform(path, &layer, target, farmland_err)?;
 
         let field_names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
         let mut fields_used = BTreeMap::new();
@@ -297,30 +266,11 @@ impl FarmlandLayer {
                 report.rejected.push(reject("duplicate parcel id".into()));
                 continue;
             }
-            // gdal 0.19 wraps a feature's NULL geometry in a Geometry: check the pointer.
-            // SAFETY: c_geometry only reads the wrapped pointer, which the feature owns.
-            let Some(geom) = feature
-                .geometry()
-                .filter(|g| unsafe { !g.c_geometry().is_null() })
-            else {
-                report.rejected.push(reject("no geometry".into()));
-                continue;
-            };
-            if geom.is_empty() {
-                report.rejected.push(reject("empty geometry".into()));
-                continue;
-            }
-            let (geom, repaired) = if geom.is_valid() {
-                (geom.clone(), false)
-            } else {
-                match geom.make_valid(&gdal::cpl::CslStringList::new()) {
-                    Ok(g) if g.is_valid() && !g.is_empty() => (g, true),
-                    _ => {
-                        report
-                            .rejected
-                            .push(reject("invalid geometry that could not be repaired".into()));
-                        continue;
-                    }
+            let (geom, repaired) = match feature_geometry(&feature) {
+                Ok(g) => g,
+                Err(reason) => {
+                    report.rejected.push(reject(reason));
+                    continue;
                 }
             };
             let projected = match geom.transform(&transform) {
@@ -381,6 +331,75 @@ impl FarmlandLayer {
     }
 }
 
+/// A GDAL error about `path`.
+pub(crate) fn gdal_error(path: &Path, source: gdal::errors::GdalError) -> InferenceError {
+    InferenceError::Gdal {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Open a vector file that holds at least one layer (its first layer is the one read);
+/// `fail` makes the error of a file without a layer.
+pub(crate) fn open_vector_layer(
+    path: &Path,
+    fail: impl Fn(String) -> InferenceError,
+) -> Result<gdal::Dataset> {
+    if !path.exists() {
+        return Err(InferenceError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    let ds = open_vector(path).map_err(|e| gdal_error(path, e))?;
+    if ds.layer_count() == 0 {
+        return Err(fail("the file holds no vector layer".into()));
+    }
+    Ok(ds)
+}
+
+/// The layer's CRS and the transform from it to `target` (traditional x/y axis order on
+/// both sides); `fail` makes the error of a layer without a CRS.
+pub(crate) fn layer_transform(
+    path: &Path,
+    layer: &gdal::vector::Layer<'_>,
+    target: &Crs,
+    fail: impl Fn(String) -> InferenceError,
+) -> Result<(Option<Crs>, CoordTransform)> {
+    let mut src_srs = layer
+        .spatial_ref()
+        .ok_or_else(|| fail("the layer has no coordinate reference system".into()))?;
+    src_srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let source_crs = Crs::from_spatial_ref(&src_srs);
+    let dst_srs = target.to_spatial_ref().map_err(|e| gdal_error(path, e))?;
+    let transform = CoordTransform::new(&src_srs, &dst_srs).map_err(|e| gdal_error(path, e))?;
+    Ok((source_crs, transform))
+}
+
+/// A feature's geometry, repaired when invalid: `(geometry, repaired)`, or why it cannot
+/// be used (none, empty, invalid beyond repair).
+pub(crate) fn feature_geometry(
+    feature: &gdal::vector::Feature<'_>,
+) -> std::result::Result<(Geometry, bool), String> {
+    // gdal 0.19 wraps a feature's NULL geometry in a Geometry: check the pointer.
+    // SAFETY: c_geometry only reads the wrapped pointer, which the feature owns.
+    let Some(geom) = feature
+        .geometry()
+        .filter(|g| unsafe { !g.c_geometry().is_null() })
+    else {
+        return Err("no geometry".into());
+    };
+    if geom.is_empty() {
+        return Err("empty geometry".into());
+    }
+    if geom.is_valid() {
+        return Ok((geom.clone(), false));
+    }
+    match geom.make_valid(&gdal::cpl::CslStringList::new()) {
+        Ok(g) if g.is_valid() && !g.is_empty() => Ok((g, true)),
+        _ => Err("invalid geometry that could not be repaired".into()),
+    }
+}
+
 /// Open a vector file; zipped shapefiles are read through /vsizip/.
 fn open_vector(path: &Path) -> gdal::errors::Result<gdal::Dataset> {
     let is_zip = path
@@ -402,7 +421,7 @@ fn open_vector(path: &Path) -> gdal::errors::Result<gdal::Dataset> {
 }
 
 /// Polygons → rings → points of any polygonal geometry (collections included).
-fn polygons_of(g: &Geometry) -> Vec<Vec<Vec<(f64, f64)>>> {
+pub(crate) fn polygons_of(g: &Geometry) -> Vec<Vec<Vec<(f64, f64)>>> {
     let t = gdal::vector::geometry_type_flatten(g.geometry_type());
     let mut out = Vec::new();
     match t {

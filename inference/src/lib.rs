@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod error;
 pub mod farmland;
 pub mod inputs;
+pub mod labels;
 pub mod maps;
 pub mod models_adapter;
 pub mod output;

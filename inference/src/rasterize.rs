@@ -10,6 +10,25 @@ use ndarray::Array2;
 /// A polygon as rings of (col, row) pixel-space coordinates; the first ring is the shell.
 pub type PixelPolygon = Vec<Vec<(f64, f64)>>;
 
+/// Polygons → rings → (x, y) world coordinates into the pixel space of `world_from_pixel`.
+pub fn pixel_polygons(
+    polygons: &[Vec<Vec<(f64, f64)>>],
+    world_from_pixel: &gengdi_tiling::GeoTransform,
+) -> Vec<PixelPolygon> {
+    polygons
+        .iter()
+        .map(|poly| {
+            poly.iter()
+                .map(|ring| {
+                    ring.iter()
+                        .filter_map(|&(x, y)| world_from_pixel.pixel_from_world(x, y))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Bounding box of polygons in pixel space: (min col, min row, max col, max row).
 pub fn pixel_bbox(polys: &[PixelPolygon]) -> [f64; 4] {
     let mut b = [

@@ -592,7 +592,10 @@ pub fn train_landcover(
             config: config.clone(),
             data: samples.fingerprint.clone(),
             command: String::new(),
-            label_rules: rules::landcover_rule_descriptions(),
+            label_rules: rules::landcover_rule_descriptions()
+                .into_iter()
+                .chain(samples.label_rules.iter().cloned())
+                .collect(),
             rule_counts: samples.rule_counts.clone(),
             train_class_counts: counts_by_name(&names, train_targets.iter().copied()),
             class_weights: weights,
@@ -806,7 +809,10 @@ pub fn train_croptype(
             config: config.clone(),
             data: samples.fingerprint.clone(),
             command: String::new(),
-            label_rules: rules::croptype_rule_descriptions(),
+            label_rules: rules::croptype_rule_descriptions()
+                .into_iter()
+                .chain(samples.label_rules.iter().cloned())
+                .collect(),
             rule_counts: samples.rule_counts.clone(),
             train_class_counts: counts_by_name(&names, train_targets.iter().copied()),
             class_weights: weights,

@@ -118,6 +118,30 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The digest of any input file (a vector label file, a scene), read in 1 MiB chunks.
+pub fn file_digest(path: &Path) -> Result<FileDigest> {
+    let mut file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| ModelError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    Ok(FileDigest {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        sha256: hex(&h.finalize()),
+        bytes,
+    })
+}
+
 /// A table read into memory: its text (gunzipped when the name ends in `.gz`) and its digest.
 pub(crate) fn read_table(path: &Path) -> Result<(String, FileDigest)> {
     let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
@@ -269,6 +293,19 @@ pub struct LandCoverSamples {
     pub fingerprint: DataFingerprint,
     /// How many pixels each rule kept, relabelled or dropped.
     pub rule_counts: BTreeMap<String, u64>,
+    /// Labelling rules of these samples beyond the built-in table rules (e.g. how a vector
+    /// label file's class values were mapped); appended to the card's `training.label_rules`.
+    pub label_rules: Vec<String>,
+}
+
+impl LandCoverSamples {
+    /// Add another sample set: samples appended, fingerprints combined, counts summed.
+    pub fn merge(&mut self, other: LandCoverSamples) {
+        self.samples.extend(other.samples);
+        self.fingerprint = merge_fingerprints(&self.fingerprint, &other.fingerprint);
+        merge_counts(&mut self.rule_counts, other.rule_counts);
+        self.label_rules.extend(other.label_rules);
+    }
 }
 
 /// The crop-type training set.
@@ -280,6 +317,28 @@ pub struct CropTypeSamples {
     pub fingerprint: DataFingerprint,
     /// How many series each rule kept or dropped.
     pub rule_counts: BTreeMap<String, u64>,
+    /// Labelling rules beyond the built-in table rules (see [`LandCoverSamples::label_rules`]).
+    pub label_rules: Vec<String>,
+}
+
+impl CropTypeSamples {
+    /// Add another sample set: series appended, fingerprints combined, counts summed.
+    pub fn merge(&mut self, other: CropTypeSamples) {
+        self.samples.extend(other.samples);
+        self.fingerprint = merge_fingerprints(&self.fingerprint, &other.fingerprint);
+        merge_counts(&mut self.rule_counts, other.rule_counts);
+        self.label_rules.extend(other.label_rules);
+    }
+}
+
+fn merge_fingerprints(a: &DataFingerprint, b: &DataFingerprint) -> DataFingerprint {
+    DataFingerprint::new(a.files.iter().chain(&b.files).cloned().collect())
+}
+
+fn merge_counts(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k).or_default() += v;
+    }
 }
 
 /// Load land-cover pixels from files or directories (EuroSAT pixel table, WorldCereal tables).
@@ -399,4 +458,55 @@ pub fn load_croptype(paths: &[PathBuf]) -> Result<CropTypeSamples> {
     }
     out.fingerprint = DataFingerprint::new(digests);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_digest_equals_the_table_digest_and_merge_combines_sets() {
+        let path =
+            gengdi_fixtures::fixture("eurosat-ms-samples/eurosat_ms_pixels_16perimage.csv.gz");
+        let (_, from_table) = read_table(&path).unwrap();
+        let streamed = file_digest(&path).unwrap();
+        assert_eq!(streamed, from_table);
+        assert_eq!(streamed.bytes, std::fs::metadata(&path).unwrap().len());
+
+        let digest = |name: &str| FileDigest {
+            name: name.into(),
+            sha256: name.repeat(2),
+            bytes: 1,
+        };
+        let pixel = |group: &str| PixelSample {
+            source: "s:x".into(),
+            group: group.into(),
+            stratum: "s:a".into(),
+            class: LandCoverClass::Grass,
+            dn: [1.0; N_BANDS],
+        };
+        let mut a = LandCoverSamples {
+            samples: vec![pixel("g1")],
+            fingerprint: DataFingerprint::new(vec![digest("b"), digest("shared")]),
+            rule_counts: BTreeMap::from([("k".to_string(), 2), ("only_a".to_string(), 1)]),
+            label_rules: vec!["rule a".into()],
+        };
+        let b = LandCoverSamples {
+            samples: vec![pixel("g2"), pixel("g3")],
+            fingerprint: DataFingerprint::new(vec![digest("a"), digest("shared")]),
+            rule_counts: BTreeMap::from([("k".to_string(), 3)]),
+            label_rules: vec!["rule b".into()],
+        };
+        a.merge(b);
+        let groups: Vec<&str> = a.samples.iter().map(|s| s.group.as_str()).collect();
+        assert_eq!(groups, ["g1", "g2", "g3"]);
+        assert_eq!(
+            a.fingerprint,
+            DataFingerprint::new(vec![digest("a"), digest("b"), digest("shared")])
+        );
+        assert_eq!(a.fingerprint.files.len(), 3);
+        assert_eq!(a.rule_counts["k"], 5);
+        assert_eq!(a.rule_counts["only_a"], 1);
+        assert_eq!(a.label_rules, ["rule a", "rule b"]);
+    }
 }

@@ -45,6 +45,7 @@ pub fn tiny_landcover(all: &LandCoverSamples, per_stratum: usize) -> LandCoverSa
             .collect(),
         fingerprint: all.fingerprint.clone(),
         rule_counts: all.rule_counts.clone(),
+        label_rules: all.label_rules.clone(),
     }
 }
 
@@ -64,5 +65,6 @@ pub fn tiny_croptype(all: &CropTypeSamples, per_class: usize) -> CropTypeSamples
         samples,
         fingerprint: all.fingerprint.clone(),
         rule_counts: all.rule_counts.clone(),
+        label_rules: all.label_rules.clone(),
     }
 }

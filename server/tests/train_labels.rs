@@ -1,0 +1,157 @@
+//! `gengdi train --labels`: the user's own polygons over scenes, alone or with tables.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn gengdi(args: &str) -> std::process::Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!("{} {args}", env!("CARGO_BIN_EXE_gengdi")))
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+const LABELS: &str = "--labels fixtures/data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --class-field RABA_ID --class-map 1100=annual_crop,1300=grass,2000=tree,3000=built --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_2015{0711,0830,0909}_13band.tif";
+
+/// The card of the only model in `<out>/landcover/`.
+fn only_card(out: &Path) -> serde_json::Value {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out.join("landcover"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("card.json").is_file())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    serde_json::from_str(&std::fs::read_to_string(dirs[0].join("card.json")).unwrap()).unwrap()
+}
+
+fn file_names(card: &serde_json::Value) -> Vec<String> {
+    card["training"]["data"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn labels_alone_train_on_the_labels_only_and_the_card_lists_them() {
+    let out = tempfile::tempdir().unwrap();
+    let run = gengdi(&format!(
+        "train --task landcover {LABELS} --epochs 2 --quiet --out {}",
+        out.path().display()
+    ));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("88 features, 46 used (0 points, 46 polygons), 42 skipped"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "skipped, class value not mapped (value (features)): 1410 (15), 1500 (18), 1600 (4)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("stack: 3 date(s)"), "{stdout}");
+    let card = only_card(out.path());
+    assert_eq!(
+        file_names(&card),
+        vec![
+            "lulc_raba_polygons.gpkg",
+            "s2l1c_20150711_13band.tif",
+            "s2l1c_20150830_13band.tif",
+            "s2l1c_20150909_13band.tif"
+        ]
+    );
+    let gpkg = &card["training"]["data"]["files"][0];
+    assert_eq!(gpkg["bytes"], 229376);
+    assert_eq!(gpkg["sha256"].as_str().unwrap().len(), 64);
+    let counts = &card["training"]["rule_counts"];
+    // 1777 grass pixels × 3 dates, 7601 tree pixels × 3 dates (no SCL, no nodata).
+    assert_eq!(counts["vector:lulc_raba_polygons: kept as grass"], 1777 * 3);
+    assert_eq!(counts["vector:lulc_raba_polygons: kept as tree"], 7601 * 3);
+    assert!(counts
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|k| k.starts_with("vector:")));
+    let groups: u64 = card["training"]["split"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_u64().unwrap())
+        .sum();
+    assert_eq!(groups, 46, "one group per used polygon");
+    assert!(card["training"]["command"]
+        .as_str()
+        .unwrap()
+        .contains("--class-map 1100=annual_crop"));
+}
+
+#[test]
+fn labels_and_tables_are_merged() {
+    let out = tempfile::tempdir().unwrap();
+    let run = gengdi(&format!(
+        "train --task landcover --data fixtures/data/eurosat-ms-samples {LABELS} --epochs 1 --quiet --out {}",
+        out.path().display()
+    ));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let card = only_card(out.path());
+    let names = file_names(&card);
+    assert!(names.contains(&"eurosat_ms_pixels_16perimage.csv.gz".to_string()));
+    assert!(names.contains(&"lulc_raba_polygons.gpkg".to_string()));
+    assert_eq!(names.len(), 5);
+    let counts = card["training"]["rule_counts"].as_object().unwrap();
+    assert!(counts.keys().any(|k| k.starts_with("eurosat:")));
+    assert!(counts.keys().any(|k| k.starts_with("vector:")));
+    let rules = card["training"]["label_rules"].as_array().unwrap();
+    assert!(rules
+        .iter()
+        .any(|r| r.as_str().unwrap().contains("class field RABA_ID")));
+}
+
+#[test]
+fn label_mistakes_give_one_clear_line() {
+    for (args, needle) in [
+        (
+            "train --task landcover --labels fixtures/data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --class-field CLASS --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif --out target/never",
+            "no class field \"CLASS\"; the fields are index, RABA_ID, AREA, DATE, LULC_ID, LULC_NAME",
+        ),
+        (
+            "train --task landcover --labels fixtures/data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --class-field RABA_ID --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif --out target/never",
+            "1100 (4), 1300 (26), 1410 (15), 1500 (18), 1600 (4), 2000 (10), 3000 (11)",
+        ),
+        (
+            "train --task croptype --labels fixtures/data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --class-field RABA_ID --class-map 1300=grass --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif --out target/never",
+            "\"grass\" is not a croptype class; the classes are grain, non_grain, grassland, fallow, permanent_crop",
+        ),
+    ] {
+        let out = gengdi(args);
+        assert_eq!(out.status.code(), Some(1), "{args}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args}: {err}");
+        assert!(!err.contains("panicked"), "{args}: {err}");
+    }
+    // --labels needs a class field and scenes.
+    let out = gengdi("train --task landcover --labels x.gpkg --out target/never");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--class-field") && err.contains("--scenes"),
+        "{err}"
+    );
+}

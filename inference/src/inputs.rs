@@ -26,7 +26,8 @@ pub fn is_stac_path(p: &Path) -> bool {
 /// ItemCollection (see [`crate::stac`]). `opts` applies to every scene (a STAC item's date
 /// and band names replace `opts.date` / `opts.band_names`). `bands` are the bands the
 /// analysis needs from every STAC item (by name or common name); `optional` are taken from an
-/// item when it has them (e.g. `SCL`).
+/// item when it has them (e.g. `SCL`). `opts.chunk_cache_bytes` is the decoded-chunk budget
+/// of all the scenes together: each gets an equal share.
 pub fn open_scenes(
     inputs: &[PathBuf],
     opts: &SceneOptions,
@@ -59,6 +60,12 @@ pub fn open_scenes(
         } else {
             scenes.push(Scene::open_with(p, opts)?);
         }
+    }
+    // `opts.chunk_cache_bytes` is the budget of the whole stack, not of each scene: a season
+    // of many dates would otherwise keep many times the budget in decoded chunks.
+    let per_scene = opts.chunk_cache_bytes / scenes.len().max(1);
+    for s in &mut scenes {
+        s.set_chunk_cache(per_scene);
     }
     Ok(scenes)
 }

@@ -127,6 +127,19 @@ impl Scene {
         Scene::open_with(path, &SceneOptions::default())
     }
 
+    /// Give the fast reader's decoded-chunk cache a new size (for instance to share one
+    /// memory budget among the scenes of a stack). Returns false, changing nothing, when GDAL
+    /// reads this scene or its reader is already shared with a clone.
+    pub fn set_chunk_cache(&mut self, bytes: usize) -> bool {
+        match self.fast.as_mut().and_then(Arc::get_mut) {
+            Some(reader) => {
+                reader.set_chunk_cache(bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn open_with(path: impl AsRef<Path>, opts: &SceneOptions) -> Result<Scene> {
         let path = path.as_ref();
         if !path.exists() {

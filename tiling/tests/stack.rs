@@ -344,3 +344,31 @@ fn chunks_shared_by_neighbouring_halos_are_decoded_once() {
         assert!(hits >= 30 - 4, "hits {hits}");
     }
 }
+
+#[test]
+fn a_scene_chunk_cache_can_be_resized_before_it_is_shared() {
+    let path = fixture("eolearn-slovenia-s2/s2l1c_20150711_13band.tif");
+    let mut scene = Scene::open(&path).unwrap();
+    // Turned off: every read decodes its chunks again.
+    assert!(scene.set_chunk_cache(0));
+    let w = PixelWindow {
+        col_off: 10,
+        row_off: 10,
+        cols: 20,
+        rows: 20,
+    };
+    let a = scene.read_window::<f32>(&w, &[0, 3]).unwrap();
+    let b = scene.read_window::<f32>(&w, &[0, 3]).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(scene.fast_reader().unwrap().cache_stats(), (0, 0));
+    // Back on: the second read is served from the cache, with the same values.
+    assert!(scene.set_chunk_cache(1 << 20));
+    let c = scene.read_window::<f32>(&w, &[0, 3]).unwrap();
+    let d = scene.read_window::<f32>(&w, &[0, 3]).unwrap();
+    assert_eq!((&a, &a), (&c, &d));
+    let (hits, misses) = scene.fast_reader().unwrap().cache_stats();
+    assert!(misses > 0 && hits == misses, "hits {hits} misses {misses}");
+    // A clone shares the reader: no resize then.
+    let _clone = scene.clone();
+    assert!(!scene.set_chunk_cache(0));
+}

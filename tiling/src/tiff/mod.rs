@@ -81,6 +81,11 @@ impl TiffReader {
         self
     }
 
+    /// Replace the chunk cache by an empty one of `bytes` (0 disables it).
+    pub fn set_chunk_cache(&mut self, bytes: usize) {
+        self.cache = cache::ChunkCache::new(bytes);
+    }
+
     /// (hits, misses) of the chunk cache.
     pub fn cache_stats(&self) -> (u64, u64) {
         self.cache.stats()

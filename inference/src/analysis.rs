@@ -61,6 +61,8 @@ struct DateAcc {
     class_counts: Vec<u64>,
     /// Σ round(DN·Q) of the model bands over clear cultivated pixels, and their count.
     band_sums: Vec<i64>,
+    /// Σ round(DN·Q) of the model bands over every clear pixel (the parcel's mean indices).
+    clear_band_sums: Vec<i64>,
     cultivated: u64,
     ndvi_sum: i64,
 }
@@ -85,6 +87,7 @@ impl ParcelAcc {
                 .map(|_| DateAcc {
                     class_counts: vec![0; n_classes + 1],
                     band_sums: vec![0; n_bands],
+                    clear_band_sums: vec![0; n_bands],
                     ..Default::default()
                 })
                 .collect(),
@@ -106,6 +109,9 @@ impl ParcelAcc {
                 *x += y;
             }
             for (x, y) in a.band_sums.iter_mut().zip(&b.band_sums) {
+                *x += y;
+            }
+            for (x, y) in a.clear_band_sums.iter_mut().zip(&b.clear_band_sums) {
                 *x += y;
             }
         }
@@ -207,9 +213,78 @@ pub struct ParcelStatus {
     pub clear_pixels: Vec<u64>,
     /// Mean NDVI of clear pixels per date (None without any).
     pub mean_ndvi: Vec<Option<f64>>,
+    /// Per date: land-cover class fractions and mean spectral indices of the clear pixels
+    /// (None without any) — the parcel's evidence time series.
+    pub evidence: Vec<Option<DateEvidence>>,
     /// Crop type over the season (PBF and cultivated parcels), with confidence.
     pub crop_type: Option<(String, f32)>,
     pub flags: Vec<String>,
+}
+
+/// One date of a parcel's evidence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DateEvidence {
+    /// Fraction of the clear pixels in each land-cover class (classes with none omitted).
+    pub class_fractions: BTreeMap<String, f64>,
+    /// Indices of the parcel's mean clear reflectance: NDVI, NDWI, MNDWI, BSI, NDBI (those
+    /// whose bands the land-cover model reads).
+    pub indices: BTreeMap<String, f64>,
+}
+
+/// Normalised difference, None when both are 0.
+fn nd(a: f64, b: f64) -> Option<f64> {
+    (a + b != 0.0).then(|| (a - b) / (a + b))
+}
+
+fn date_evidence(d: &DateAcc, class_names: &[String], bands: &[String]) -> Option<DateEvidence> {
+    if d.clear == 0 {
+        return None;
+    }
+    let n = d.clear as f64;
+    let class_fractions = d
+        .class_counts
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, c)| **c > 0)
+        .filter_map(|(i, c)| {
+            class_names
+                .get(i - 1)
+                .map(|name| (name.clone(), *c as f64 / n))
+        })
+        .collect();
+    let mean = |names: &[&str]| {
+        bands
+            .iter()
+            .position(|b| names.iter().any(|n| b.eq_ignore_ascii_case(n)))
+            .map(|i| d.clear_band_sums[i] as f64 / Q / n)
+    };
+    let (blue, green, red) = (
+        mean(&["B02", "blue"]),
+        mean(&["B03", "green"]),
+        mean(&["B04", "red"]),
+    );
+    let (nir, swir) = (mean(&["B08", "nir"]), mean(&["B11", "swir16"]));
+    let mut indices = BTreeMap::new();
+    let mut put = |name: &str, v: Option<f64>| {
+        if let Some(v) = v {
+            indices.insert(name.to_string(), (v * 1e4).round() / 1e4);
+        }
+    };
+    put("ndvi", nir.zip(red).and_then(|(n, r)| nd(n, r)));
+    put("ndwi", green.zip(nir).and_then(|(g, n)| nd(g, n)));
+    put("mndwi", green.zip(swir).and_then(|(g, s)| nd(g, s)));
+    put(
+        "bsi",
+        swir.zip(red)
+            .zip(nir.zip(blue))
+            .and_then(|((s, r), (n, b))| nd(s + r, n + b)),
+    );
+    put("ndbi", swir.zip(nir).and_then(|(s, n)| nd(s, n)));
+    Some(DateEvidence {
+        class_fractions,
+        indices,
+    })
 }
 
 /// A suspected-change patch (图斑).
@@ -605,6 +680,9 @@ pub fn analyze_with(
                         da.class_counts[codes[d][[r, c]] as usize] += 1;
                         da.ndvi_sum += (season.ndvi[k] as f64 * QC).round() as i64;
                         k += 1;
+                        for (s, &b) in da.clear_band_sums.iter_mut().zip(&model_idx) {
+                            *s += (values[[d, b, r, c]] as f64 * Q).round() as i64;
+                        }
                         if kind == PixelKind::Cultivated {
                             da.cultivated += 1;
                             for (s, &b) in da.band_sums.iter_mut().zip(&model_idx) {
@@ -694,6 +772,7 @@ pub fn analyze_with(
                 kinds: BTreeMap::new(),
                 clear_pixels: vec![0; n_dates],
                 mean_ndvi: vec![None; n_dates],
+                evidence: vec![None; n_dates],
                 crop_type: None,
                 flags: Vec::new(),
             });
@@ -727,6 +806,11 @@ pub fn analyze_with(
                 .dates
                 .iter()
                 .map(|d| (d.clear > 0).then(|| d.ndvi_sum as f64 / QC / d.clear as f64))
+                .collect(),
+            evidence: a
+                .dates
+                .iter()
+                .map(|d| date_evidence(d, &class_names, &model_bands))
                 .collect(),
             crop_type: crop.get(&parcel.index).cloned(),
             flags: Vec::new(),

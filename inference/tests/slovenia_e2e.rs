@@ -72,6 +72,20 @@ fn on_the_slovenia_register_forest_and_trees_are_flagged_and_arable_land_is_not(
             e.1 += 1;
         }
     }
+    // Every parcel's evidence: per date, class fractions of its clear pixels summing to 1 and
+    // mean indices within [-1, 1], exactly on the dates it has clear pixels.
+    for p in &result.parcels {
+        assert_eq!(p.evidence.len(), 5);
+        for (e, clear) in p.evidence.iter().zip(&p.clear_pixels) {
+            assert_eq!(e.is_some(), *clear > 0, "{}", p.parcel_id);
+            if let Some(e) = e {
+                let total: f64 = e.class_fractions.values().sum();
+                assert!((total - 1.0).abs() < 1e-9, "{} {total}", p.parcel_id);
+                assert_eq!(e.indices.len(), 5);
+                assert!(e.indices.values().all(|v| (-1.0..=1.0).contains(v)));
+            }
+        }
+    }
     let report = format!("{by_class:?}");
     println!("{report}");
     // Forest (2000) and trees on agricultural land (1600) are found …

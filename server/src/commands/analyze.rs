@@ -229,7 +229,7 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
         dir.join("parcels.json"),
         serde_json::to_string_pretty(&result.parcels)?,
     )?;
-    let mut csv = String::from("parcel_id,pbf,county_code,county_name,township_code,township_name,village_code,village_name,group_code,group_name,status,pixels,flags,crop_type,crop_type_confidence,clear_pixels_per_date,mean_ndvi_per_date\n");
+    let mut csv = String::from("parcel_id,pbf,county_code,county_name,township_code,township_name,village_code,village_name,group_code,group_name,status,pixels,flags,crop_type,crop_type_confidence,clear_pixels_per_date,mean_ndvi_per_date,class_fractions_per_date\n");
     for p in &result.parcels {
         let (ct, cc) = p
             .crop_type
@@ -261,6 +261,22 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
             p.mean_ndvi
                 .iter()
                 .map(|v| v.map(|x| format!("{x:.3}")).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(";"),
+            // Per date `class:fraction|class:fraction`, dates separated by `;`.
+            p.evidence
+                .iter()
+                .map(|e| {
+                    e.as_ref()
+                        .map(|e| {
+                            e.class_fractions
+                                .iter()
+                                .map(|(k, v)| format!("{k}:{v:.3}"))
+                                .collect::<Vec<_>>()
+                                .join("|")
+                        })
+                        .unwrap_or_default()
+                })
                 .collect::<Vec<_>>()
                 .join(";"),
         ];

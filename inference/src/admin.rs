@@ -87,27 +87,13 @@ impl AdminFields {
     /// Parse `county=XDM,county_name=XMC,…`; given roles replace the defaults' candidates.
     pub fn parse(spec: &str) -> Result<AdminFields> {
         let mut m = AdminFields::default();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((role, field)) = part.split_once('=') else {
-                return Err(InferenceError::Config {
-                    what: "--admin-fields".into(),
-                    reason: format!("{part:?} is not role=FIELD"),
-                });
-            };
-            let role = role.trim();
-            if !ADMIN_ROLES.contains(&role) {
-                return Err(InferenceError::Config {
-                    what: "--admin-fields".into(),
-                    reason: format!(
-                        "unknown role {role:?}; roles are {}",
-                        ADMIN_ROLES.join(", ")
-                    ),
-                });
-            }
-            m.fields
-                .insert(role.to_string(), vec![field.trim().to_string()]);
-            m.explicit.push(role.to_string());
-        }
+        crate::farmland::parse_role_fields(
+            spec,
+            "--admin-fields",
+            &ADMIN_ROLES,
+            &mut m.fields,
+            &mut m.explicit,
+        )?;
         Ok(m)
     }
 }

@@ -83,26 +83,45 @@ impl FieldMapping {
     /// Parse `id=TBBH,pbf=YJJBNT,…`; given roles replace the defaults' candidates.
     pub fn parse(spec: &str) -> Result<FieldMapping> {
         let mut m = FieldMapping::default();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((role, field)) = part.split_once('=') else {
-                return Err(InferenceError::Config {
-                    what: "--farmland-fields".into(),
-                    reason: format!("{part:?} is not role=FIELD"),
-                });
-            };
-            let role = role.trim();
-            if !ROLES.contains(&role) {
-                return Err(InferenceError::Config {
-                    what: "--farmland-fields".into(),
-                    reason: format!("unknown role {role:?}; roles are {}", ROLES.join(", ")),
-                });
-            }
-            m.fields
-                .insert(role.to_string(), vec![field.trim().to_string()]);
-            m.explicit.push(role.to_string());
-        }
+        parse_role_fields(
+            spec,
+            "--farmland-fields",
+            &ROLES,
+            &mut m.fields,
+            &mut m.explicit,
+        )?;
         Ok(m)
     }
+}
+
+/// Parse `role=FIELD,…` (empty parts ignored) for the option `flag`: each role must be one of
+/// `roles`; its field replaces the default candidates in `fields` and the role is recorded in
+/// `explicit` (a field the user named must exist).
+pub(crate) fn parse_role_fields(
+    spec: &str,
+    flag: &str,
+    roles: &[&str],
+    fields: &mut BTreeMap<String, Vec<String>>,
+    explicit: &mut Vec<String>,
+) -> Result<()> {
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((role, field)) = part.split_once('=') else {
+            return Err(InferenceError::Config {
+                what: flag.into(),
+                reason: format!("{part:?} is not role=FIELD"),
+            });
+        };
+        let role = role.trim();
+        if !roles.contains(&role) {
+            return Err(InferenceError::Config {
+                what: flag.into(),
+                reason: format!("unknown role {role:?}; roles are {}", roles.join(", ")),
+            });
+        }
+        fields.insert(role.to_string(), vec![field.trim().to_string()]);
+        explicit.push(role.to_string());
+    }
+    Ok(())
 }
 
 /// The administrative units a parcel lies in, at every grid level.

@@ -221,38 +221,31 @@ pub struct ParcelStatus {
     pub flags: Vec<String>,
 }
 
-/// One date of a parcel's evidence.
+/// One date of a parcel's evidence (compact: one of these per parcel and date is kept).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DateEvidence {
-    /// Fraction of the clear pixels in each land-cover class (classes with none omitted).
-    pub class_fractions: BTreeMap<String, f64>,
-    /// Indices of the parcel's mean clear reflectance: NDVI, NDWI, MNDWI, BSI, NDBI (those
-    /// whose bands the land-cover model reads).
-    pub indices: BTreeMap<String, f64>,
+    /// Fraction of the clear pixels in each land-cover class, in the order of
+    /// [`AnalysisResult::class_names`].
+    pub class_fractions: Vec<f32>,
+    /// Indices of the parcel's mean clear reflectance (None when the land-cover model does not
+    /// read the bands they need).
+    pub ndvi: Option<f32>,
+    pub ndwi: Option<f32>,
+    pub mndwi: Option<f32>,
+    pub bsi: Option<f32>,
+    pub ndbi: Option<f32>,
 }
 
 /// Normalised difference, None when both are 0.
-fn nd(a: f64, b: f64) -> Option<f64> {
-    (a + b != 0.0).then(|| (a - b) / (a + b))
+fn nd(a: f64, b: f64) -> Option<f32> {
+    (a + b != 0.0).then(|| ((a - b) / (a + b)) as f32)
 }
 
-fn date_evidence(d: &DateAcc, class_names: &[String], bands: &[String]) -> Option<DateEvidence> {
+fn date_evidence(d: &DateAcc, bands: &[String]) -> Option<DateEvidence> {
     if d.clear == 0 {
         return None;
     }
     let n = d.clear as f64;
-    let class_fractions = d
-        .class_counts
-        .iter()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, c)| **c > 0)
-        .filter_map(|(i, c)| {
-            class_names
-                .get(i - 1)
-                .map(|name| (name.clone(), *c as f64 / n))
-        })
-        .collect();
     let mean = |names: &[&str]| {
         bands
             .iter()
@@ -265,25 +258,21 @@ fn date_evidence(d: &DateAcc, class_names: &[String], bands: &[String]) -> Optio
         mean(&["B04", "red"]),
     );
     let (nir, swir) = (mean(&["B08", "nir"]), mean(&["B11", "swir16"]));
-    let mut indices = BTreeMap::new();
-    let mut put = |name: &str, v: Option<f64>| {
-        if let Some(v) = v {
-            indices.insert(name.to_string(), (v * 1e4).round() / 1e4);
-        }
-    };
-    put("ndvi", nir.zip(red).and_then(|(n, r)| nd(n, r)));
-    put("ndwi", green.zip(nir).and_then(|(g, n)| nd(g, n)));
-    put("mndwi", green.zip(swir).and_then(|(g, s)| nd(g, s)));
-    put(
-        "bsi",
-        swir.zip(red)
+    Some(DateEvidence {
+        class_fractions: d
+            .class_counts
+            .iter()
+            .skip(1)
+            .map(|c| (*c as f64 / n) as f32)
+            .collect(),
+        ndvi: nir.zip(red).and_then(|(n, r)| nd(n, r)),
+        ndwi: green.zip(nir).and_then(|(g, n)| nd(g, n)),
+        mndwi: green.zip(swir).and_then(|(g, s)| nd(g, s)),
+        bsi: swir
+            .zip(red)
             .zip(nir.zip(blue))
             .and_then(|((s, r), (n, b))| nd(s + r, n + b)),
-    );
-    put("ndbi", swir.zip(nir).and_then(|(s, n)| nd(s, n)));
-    Some(DateEvidence {
-        class_fractions,
-        indices,
+        ndbi: swir.zip(nir).and_then(|(s, n)| nd(s, n)),
     })
 }
 
@@ -326,6 +315,8 @@ pub struct AnalysisResult {
     pub patches: Vec<PatchRecord>,
     pub model_version: String,
     pub timings: PhaseTimings,
+    /// The land-cover classes, in the order of [`DateEvidence::class_fractions`].
+    pub class_names: Vec<String>,
     /// Dates of the baseline period (empty without one).
     pub baseline_dates: Vec<Option<NaiveDate>>,
 }
@@ -810,7 +801,7 @@ pub fn analyze_with(
             evidence: a
                 .dates
                 .iter()
-                .map(|d| date_evidence(d, &class_names, &model_bands))
+                .map(|d| date_evidence(d, &model_bands))
                 .collect(),
             crop_type: crop.get(&parcel.index).cloned(),
             flags: Vec::new(),
@@ -950,6 +941,7 @@ pub fn analyze_with(
         patches,
         model_version,
         timings,
+        class_names,
         baseline_dates: baseline
             .map(|(b, _)| b.layers.iter().map(|l| l.date).collect())
             .unwrap_or_default(),

@@ -271,7 +271,9 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
                         .map(|e| {
                             e.class_fractions
                                 .iter()
-                                .map(|(k, v)| format!("{k}:{v:.3}"))
+                                .zip(&result.class_names)
+                                .filter(|(v, _)| **v > 0.0)
+                                .map(|(v, k)| format!("{k}:{v:.3}"))
                                 .collect::<Vec<_>>()
                                 .join("|")
                         })

@@ -39,5 +39,6 @@ echo "== the same season from a STAC ItemCollection, with an administrative-boun
 echo "   baseline date and class-map COGs (landcover_DATE.tif, season_kind.tif) in $out/slovenia_stac_maps"
 $gengdi analyze --scenes docs/examples/slovenia.stac.json \
     --farmland $data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --farmland-fields land_class=RABA_ID \
+    --config fixtures/slovenia-rules.toml \
     --admin docs/examples/slovenia-admin.geojson --baseline $data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif \
     --out $out/slovenia_changes.gpkg --maps $out/slovenia_stac_maps --tile 64

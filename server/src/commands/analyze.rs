@@ -355,7 +355,8 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
     for ((county, kind), (n, mu)) in &table {
         println!("{county:<20} {kind:<16} {n:>8} {mu:>12.2}");
     }
-    let total_mu: f64 = r.patches.iter().map(|p| p.area_mu).sum();
+    // (+ 0.0: an empty sum of f64 is -0.0, printed "-0.00")
+    let total_mu: f64 = r.patches.iter().map(|p| p.area_mu).sum::<f64>() + 0.0;
     println!(
         "{:<20} {:<16} {:>8} {:>12.2}",
         "all",

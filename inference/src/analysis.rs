@@ -158,7 +158,8 @@ pub struct PhaseTimings {
     pub decode_s: f64,
     /// The land-cover model on every clear farmland pixel of every date.
     pub inference_s: f64,
-    /// Clear-sky masks, rasterising parcels, the season rules per pixel, per-parcel sums.
+    /// Clear-sky masks, rasterising parcels, the season rules per pixel, per-parcel sums (and
+    /// writing the class-map tiles when maps are asked for).
     pub aggregation_s: f64,
     /// Wall time of the parallel tile phase (the three above, spread over the workers).
     pub tiles_wall_s: f64,
@@ -704,7 +705,7 @@ pub fn analyze_with(
                 })
                 .map_err(|e| format!("maps, tile {}: {e}", tile.index))?;
             }
-            out.aggregation = started.elapsed().saturating_sub(inference);
+            out.aggregation = started.elapsed().saturating_sub(inference + baseline_read);
             Ok(out)
         },
         progress,

@@ -197,18 +197,27 @@ impl LandCoverModel {
         out
     }
 
-    /// Class codes and confidence of normalised feature rows (`n × 14`, row-major).
+    /// Class codes and confidence of normalised feature rows (`n × 14`, row-major). Batches
+    /// run in parallel on the rayon pool (one forward pass each), so a large call uses every
+    /// core; inside a one-thread pool (or a worker already busy with other tiles) they run
+    /// one after the other.
     pub fn predict_features(&self, features: &[f32]) -> Result<(Vec<u8>, Vec<f32>)> {
         let n = features.len() / N_PIXEL_FEATURES;
+        let batches: Vec<Result<(Vec<u8>, Vec<f32>)>> = features
+            .par_chunks(self.batch_size * N_PIXEL_FEATURES)
+            .map(|chunk| {
+                let rows = chunk.len() / N_PIXEL_FEATURES;
+                let x = Tensor::<2>::from_data(
+                    TensorData::new(chunk.to_vec(), [rows, N_PIXEL_FEATURES]),
+                    &self.device,
+                );
+                decide(self.net.forward(x))
+            })
+            .collect();
         let mut codes = Vec::with_capacity(n);
         let mut conf = Vec::with_capacity(n);
-        for chunk in features.chunks(self.batch_size * N_PIXEL_FEATURES) {
-            let rows = chunk.len() / N_PIXEL_FEATURES;
-            let x = Tensor::<2>::from_data(
-                TensorData::new(chunk.to_vec(), [rows, N_PIXEL_FEATURES]),
-                &self.device,
-            );
-            let (c, p) = decide(self.net.forward(x))?;
+        for batch in batches {
+            let (c, p) = batch?;
             codes.extend(c);
             conf.extend(p);
         }

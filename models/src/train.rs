@@ -918,6 +918,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dark_object_offsets_are_the_l1c_first_percentile_minus_100_dn() {
+        use crate::classes::LandCoverClass;
+        use crate::samples::PixelSample;
+        // 200 L1C pixels with band b = 1000 + b + 10 i (i = 0..200), and L2A pixels that
+        // must not count.
+        let px = |source: &str, v: f32| PixelSample {
+            source: source.into(),
+            group: "g".into(),
+            stratum: "s".into(),
+            class: LandCoverClass::Built,
+            dn: std::array::from_fn(|b| v + b as f32),
+        };
+        let mut set = LandCoverSamples::default();
+        for i in 0..200 {
+            set.samples
+                .push(px("eurosat:l1c", 1000.0 + 10.0 * i as f32));
+            set.samples.push(px("worldcereal:x", 1.0));
+        }
+        let all: Vec<usize> = (0..set.samples.len()).collect();
+        let off = dark_object_offsets(&set, &all).unwrap();
+        // 1st percentile of 200 values = the 3rd smallest (index 2): 1020 + b; minus 100.
+        for (b, o) in off.iter().enumerate() {
+            assert_eq!(*o, 920.0 + b as f32);
+        }
+        // Fewer than 100 L1C pixels: no offsets, the augmentation is off.
+        let few: Vec<usize> = (0..150).collect();
+        assert_eq!(dark_object_offsets(&set, &few), None);
+        // Out-of-range probabilities are refused.
+        let bad = TrainConfig::new().with_l1c_dark_object_p(Some(1.5));
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
     fn balanced_class_weights_are_inverse_frequency() {
         let t = [0, 0, 0, 1];
         let w = class_weights(&t, 3, 1.0);

@@ -27,7 +27,7 @@
 //! the containing unit when its code is the same.
 
 use crate::error::{InferenceError, Result};
-use crate::farmland::FarmlandLayer;
+use crate::farmland::{feature_geometry, open_vector_layer, FarmlandLayer};
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
 use gdal::vector::{Geometry, LayerAccess};
 use gengdi_tiling::Crs;
@@ -196,33 +196,9 @@ pub fn levels_of_code(code: &str) -> Option<([Option<String>; 4], usize)> {
     Some((codes, finest))
 }
 
-fn open_vector(path: &Path) -> gdal::errors::Result<gdal::Dataset> {
-    let is_zip = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
-    let p = if is_zip {
-        PathBuf::from(format!("/vsizip/{}", path.display()))
-    } else {
-        path.to_path_buf()
-    };
-    gdal::Dataset::open_ex(
-        &p,
-        gdal::DatasetOptions {
-            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR,
-            ..Default::default()
-        },
-    )
-}
-
 impl AdminLayer {
     /// Read every feature of every layer of the file, reprojected to `target`.
     pub fn read(path: &Path, fields: &AdminFields, target: &Crs) -> Result<AdminLayer> {
-        if !path.exists() {
-            return Err(InferenceError::NotFound {
-                path: path.to_path_buf(),
-            });
-        }
         let bad = |reason: String| InferenceError::Admin {
             path: path.to_path_buf(),
             reason,
@@ -231,10 +207,7 @@ impl AdminLayer {
             path: path.to_path_buf(),
             source: e,
         };
-        let ds = open_vector(path).map_err(gdal_err)?;
-        if ds.layer_count() == 0 {
-            return Err(bad("the file holds no vector layer".into()));
-        }
+        let ds = open_vector_layer(path, bad)?;
         let dst_srs = target.to_spatial_ref().map_err(gdal_err)?;
         let mut report = AdminReport::default();
         let mut units = Vec::new();
@@ -309,23 +282,11 @@ impl AdminLayer {
                     report.rejected.push(reject("no administrative code"));
                     continue;
                 }
-                // SAFETY: c_geometry only reads the wrapped pointer, which the feature owns.
-                let Some(geom) = feature
-                    .geometry()
-                    .filter(|g| unsafe { !g.c_geometry().is_null() })
-                else {
-                    report.rejected.push(reject("no geometry"));
-                    continue;
-                };
-                let geom = if geom.is_valid() {
-                    geom.clone()
-                } else {
-                    match geom.make_valid(&gdal::cpl::CslStringList::new()) {
-                        Ok(g) if g.is_valid() && !g.is_empty() => g,
-                        _ => {
-                            report.rejected.push(reject("invalid geometry"));
-                            continue;
-                        }
+                let geom = match feature_geometry(&feature) {
+                    Ok((g, _)) => g,
+                    Err(reason) => {
+                        report.rejected.push(reject(&reason));
+                        continue;
                     }
                 };
                 let geom = match geom.transform(&transform) {

@@ -8,7 +8,7 @@
 
 use crate::error::{InferenceError, Result};
 use crate::farmland::{AdminUnits, FarmlandLayer, Parcel};
-use crate::rasterize::{burn, pixel_bbox, PixelPolygon};
+use crate::rasterize::{burn, pixel_bbox, ParcelMask, PixelPolygon};
 use crate::rules::{pixel_kind, ClassCodes, PixelKind, PixelSeason, RulesConfig};
 use crate::vectorize::{components, majority_smooth, outline};
 use chrono::NaiveDate;
@@ -835,6 +835,7 @@ pub fn analyze_with(
         } else {
             &[]
         };
+        let mask = (!mine.is_empty()).then(|| ParcelMask::new(&pixel_polys[pi]));
         let mut start = 0;
         while start < mine.len() {
             let kind = mine[start].kind;
@@ -842,14 +843,23 @@ pub fn analyze_with(
             let group = &mine[start..end];
             start = end;
             let mut pixels: Vec<(i64, i64)> = group.iter().map(|c| (c.col, c.row)).collect();
+            let Some(mask) = &mask else { break };
             if rules.smooth_patches {
-                pixels = smooth_in_parcel(&pixels, &pixel_polys[pi]);
+                pixels = smooth_in_parcel(&pixels, mask);
             }
             let info: HashMap<(i64, i64), &Candidate> =
                 group.iter().map(|c| ((c.col, c.row), c)).collect();
             for comp in components(&pixels) {
                 if (comp.len() as f64 * pixel_area_grid) / M2_PER_MU < rules.min_patch_mu {
                     continue;
+                }
+                // Mixed pixels alone are no evidence: a patch needs enough pure pixels.
+                let need = kind.min_pure_mu(rules);
+                if need > 0.0 {
+                    let pure = comp.iter().filter(|&&(c, r)| mask.pure(c, r)).count();
+                    if (pure as f64 * pixel_area_grid) / M2_PER_MU < need {
+                        continue;
+                    }
                 }
                 let rings = outline(&comp);
                 let world: Vec<Vec<(f64, f64)>> = rings
@@ -951,27 +961,8 @@ pub fn analyze_with(
 
 /// Majority-smooth one kind's pixels of a parcel, never leaving the parcel (its pixels are
 /// those whose centre lies inside it, as in the tiles).
-fn smooth_in_parcel(pixels: &[(i64, i64)], parcel: &[PixelPolygon]) -> Vec<(i64, i64)> {
-    if pixels.is_empty() {
-        return Vec::new();
-    }
-    let (mut c0, mut r0, mut c1, mut r1) = (i64::MAX, i64::MAX, i64::MIN, i64::MIN);
-    for &(c, r) in pixels {
-        c0 = c0.min(c - 1);
-        r0 = r0.min(r - 1);
-        c1 = c1.max(c + 1);
-        r1 = r1.max(r + 1);
-    }
-    let mut mask = Array2::<u32>::zeros(((r1 - r0 + 1) as usize, (c1 - c0 + 1) as usize));
-    burn(&mut mask, c0, r0, parcel, 1);
-    let inside = |c: i64, r: i64| {
-        c >= c0
-            && r >= r0
-            && c <= c1
-            && r <= r1
-            && mask[[(r - r0) as usize, (c - c0) as usize]] == 1
-    };
-    majority_smooth(pixels, &inside)
+fn smooth_in_parcel(pixels: &[(i64, i64)], parcel: &ParcelMask) -> Vec<(i64, i64)> {
+    majority_smooth(pixels, &|c, r| parcel.inside(c, r))
 }
 
 #[allow(clippy::too_many_arguments)]

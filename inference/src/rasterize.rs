@@ -96,6 +96,55 @@ pub fn burn(
     burnt
 }
 
+/// One parcel's pixels (centre inside), in a window over its bounding box plus a one-pixel
+/// margin, for questions about single pixels: inside the parcel, or pure (see
+/// [`ParcelMask::pure`]).
+pub struct ParcelMask {
+    col_off: i64,
+    row_off: i64,
+    mask: Array2<u32>,
+}
+
+impl ParcelMask {
+    pub fn new(polys: &[PixelPolygon]) -> ParcelMask {
+        let b = pixel_bbox(polys);
+        if !b[0].is_finite() {
+            return ParcelMask {
+                col_off: 0,
+                row_off: 0,
+                mask: Array2::zeros((0, 0)),
+            };
+        }
+        let (c0, r0) = (b[0].floor() as i64 - 1, b[1].floor() as i64 - 1);
+        let (c1, r1) = (b[2].ceil() as i64 + 1, b[3].ceil() as i64 + 1);
+        let mut mask = Array2::<u32>::zeros(((r1 - r0 + 1) as usize, (c1 - c0 + 1) as usize));
+        burn(&mut mask, c0, r0, polys, 1);
+        ParcelMask {
+            col_off: c0,
+            row_off: r0,
+            mask,
+        }
+    }
+
+    /// Whether the centre of pixel (col, row) lies in the parcel.
+    pub fn inside(&self, col: i64, row: i64) -> bool {
+        let (c, r) = (col - self.col_off, row - self.row_off);
+        let (rows, cols) = self.mask.dim();
+        c >= 0
+            && r >= 0
+            && (c as usize) < cols
+            && (r as usize) < rows
+            && self.mask[[r as usize, c as usize]] == 1
+    }
+
+    /// A pure pixel: it and its eight neighbours all lie in the parcel, so its footprint does
+    /// not straddle the parcel boundary. Boundary pixels mix the parcel with its neighbour
+    /// (a forest edge, a road) and, with image misregistration, may show mostly the neighbour.
+    pub fn pure(&self, col: i64, row: i64) -> bool {
+        (-1..=1).all(|dr| (-1..=1).all(|dc| self.inside(col + dc, row + dr)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +164,30 @@ mod tests {
         assert_eq!(a[[4, 4]], 0, "inside the hole");
         assert_eq!(a[[8, 8]], 5);
         assert_eq!(a[[9, 9]], 0);
+    }
+
+    #[test]
+    fn pure_pixels_are_those_whose_neighbours_are_all_in_the_parcel() {
+        // 12 × 12 pixels with a 2 × 2 hole: 140 pixels inside; the pure ones are the 10 × 10
+        // interior less the 4 × 4 block around the hole.
+        let poly = vec![square(0.0, 0.0, 12.0, 12.0), square(5.0, 5.0, 7.0, 7.0)];
+        let mask = ParcelMask::new(std::slice::from_ref(&poly));
+        let all: Vec<(i64, i64)> = (-3..15)
+            .flat_map(|r| (-3..15).map(move |c| (c, r)))
+            .collect();
+        assert_eq!(all.iter().filter(|&&(c, r)| mask.inside(c, r)).count(), 140);
+        assert_eq!(all.iter().filter(|&&(c, r)| mask.pure(c, r)).count(), 84);
+        assert!(mask.inside(0, 0) && !mask.pure(0, 0), "a corner pixel");
+        assert!(mask.pure(1, 1) && mask.pure(3, 3));
+        assert!(!mask.pure(4, 4), "next to the hole");
+        assert!(!mask.inside(5, 5) && !mask.pure(5, 5), "in the hole");
+        // A strip two pixels wide has no pure pixel at all.
+        let strip = vec![square(0.0, 0.0, 30.0, 2.0)];
+        let mask = ParcelMask::new(std::slice::from_ref(&strip));
+        assert!(all.iter().all(|&(c, r)| !mask.pure(c, r)));
+        // An empty parcel has neither.
+        let none = ParcelMask::new(&[]);
+        assert!(!none.inside(0, 0) && !none.pure(0, 0));
     }
 
     #[test]

@@ -196,6 +196,58 @@ pub struct EvaluationReport {
     /// Extra views (e.g. `grain_vs_rest` for crop type).
     #[serde(default)]
     pub derived: BTreeMap<String, Metrics>,
+    /// Per class: precision and recall when only predictions at or above a confidence count,
+    /// for choosing a rule's confidence threshold (e.g. `non_grain_min_confidence`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub confidence_sweeps: BTreeMap<String, Vec<ThresholdRow>>,
+}
+
+/// One class at one confidence threshold: predictions of the class with confidence at or
+/// above `min_confidence` count, the others are no decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdRow {
+    pub min_confidence: f32,
+    /// Samples of the class.
+    pub support: u64,
+    /// Predictions of the class at or above the threshold.
+    pub predicted: u64,
+    /// Of those, correct.
+    pub correct: u64,
+    /// `correct / predicted` (0 when nothing is predicted).
+    pub precision: f64,
+    /// `correct / support` (0 without support).
+    pub recall: f64,
+}
+
+/// Precision and recall of `class` over `(true, predicted, confidence)` at each threshold.
+pub fn confidence_sweep(
+    class: usize,
+    samples: &[(usize, usize, f32)],
+    thresholds: &[f32],
+) -> Vec<ThresholdRow> {
+    let support = samples.iter().filter(|(t, _, _)| *t == class).count() as u64;
+    thresholds
+        .iter()
+        .map(|&min_confidence| {
+            let chosen = samples
+                .iter()
+                .filter(|(_, p, c)| *p == class && *c >= min_confidence);
+            let (mut predicted, mut correct) = (0u64, 0u64);
+            for (t, _, _) in chosen {
+                predicted += 1;
+                correct += u64::from(*t == class);
+            }
+            let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            ThresholdRow {
+                min_confidence,
+                support,
+                predicted,
+                correct,
+                precision: ratio(correct, predicted),
+                recall: ratio(correct, support),
+            }
+        })
+        .collect()
 }
 
 impl EvaluationReport {
@@ -229,6 +281,7 @@ impl EvaluationReport {
             overall,
             per_source,
             derived: BTreeMap::new(),
+            confidence_sweeps: BTreeMap::new(),
         }
     }
 }
@@ -242,6 +295,32 @@ impl fmt::Display for EvaluationReport {
         for (k, m) in &self.derived {
             writeln!(f, "== {k} ==\n{m}")?;
         }
+        if !self.confidence_sweeps.is_empty() {
+            writeln!(
+                f,
+                "== precision / recall per class when only predictions at or above a confidence count =="
+            )?;
+            writeln!(
+                f,
+                "{:<16} {:>8} {:>8} {:>10} {:>8} {:>10} {:>8}",
+                "class", "min conf", "support", "predicted", "correct", "precision", "recall"
+            )?;
+            for (k, rows) in &self.confidence_sweeps {
+                for r in rows {
+                    writeln!(
+                        f,
+                        "{:<16} {:>8.2} {:>8} {:>10} {:>8} {:>10.3} {:>8.3}",
+                        k,
+                        r.min_confidence,
+                        r.support,
+                        r.predicted,
+                        r.correct,
+                        r.precision,
+                        r.recall
+                    )?;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -249,6 +328,29 @@ impl fmt::Display for EvaluationReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_confidence_sweep_counts_only_confident_predictions() {
+        // (true, predicted, confidence); class 1 has 3 samples.
+        let s = [
+            (1, 1, 0.95),
+            (1, 1, 0.65),
+            (1, 0, 0.90),
+            (0, 1, 0.70),
+            (0, 1, 0.55),
+            (0, 0, 0.99),
+        ];
+        let rows = confidence_sweep(1, &s, &[0.5, 0.6, 0.7, 0.96]);
+        let got: Vec<(u64, u64, u64)> = rows
+            .iter()
+            .map(|r| (r.support, r.predicted, r.correct))
+            .collect();
+        assert_eq!(got, [(3, 4, 2), (3, 3, 2), (3, 2, 1), (3, 0, 0)]);
+        assert_eq!(rows[0].precision, 0.5);
+        assert!((rows[1].precision - 2.0 / 3.0).abs() < 1e-12);
+        assert!((rows[2].recall - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((rows[3].precision, rows[3].recall), (0.0, 0.0));
+    }
 
     #[test]
     fn metrics_of_a_known_confusion_matrix_are_exact() {

@@ -488,6 +488,9 @@ impl CropTypeModel {
     }
 }
 
+/// Thresholds of the confidence sweeps in crop-type evaluations.
+pub const CONFIDENCE_STEPS: [f32; 6] = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9];
+
 /// Evaluate a crop-type model on labelled series: overall, per source, and the derived binary
 /// `grain_vs_rest` view (grain against every other class).
 pub fn evaluate_croptype(
@@ -529,5 +532,17 @@ pub fn evaluate_croptype(
         "grain_vs_non_grain".into(),
         Metrics::from_pairs(&["grain", "non_grain"], temporary),
     );
+    let scored: Vec<(usize, usize, f32)> = samples
+        .iter()
+        .zip(c.codes.iter().zip(c.confidence.iter()))
+        .filter(|(_, (&code, _))| code > 0)
+        .map(|((_, class), (&code, &conf))| (class.index(), code as usize - 1, conf))
+        .collect();
+    for (k, name) in names.iter().enumerate() {
+        report.confidence_sweeps.insert(
+            name.to_string(),
+            crate::metrics::confidence_sweep(k, &scored, &CONFIDENCE_STEPS),
+        );
+    }
     Ok(report)
 }

@@ -9,7 +9,9 @@
 use crate::error::{InferenceError, Result};
 use crate::farmland::{AdminUnits, FarmlandLayer, Parcel};
 use crate::rasterize::{burn, pixel_bbox, ParcelMask, PixelPolygon};
-use crate::rules::{pixel_kind, ClassCodes, PixelKind, PixelSeason, RulesConfig};
+use crate::rules::{
+    kind_of, ClassCodes, PatchEvidence, PixelKind, PixelSeason, RulesConfig, SeasonMeasures,
+};
 use crate::vectorize::{components, majority_smooth, outline};
 use chrono::NaiveDate;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
@@ -138,6 +140,8 @@ struct Candidate {
     conf: u16,
     /// Clear baseline observations per land-cover code (empty without a baseline).
     baseline: Vec<u16>,
+    /// What the rules saw.
+    measures: SeasonMeasures,
 }
 
 #[derive(Default)]
@@ -301,6 +305,8 @@ pub struct PatchRecord {
     pub confidence: f64,
     pub model_version: String,
     pub status: String,
+    /// What triggered the patch, in words, with each rule's threshold.
+    pub evidence: String,
     /// Polygons → rings → (x, y) in the analysis grid's CRS.
     #[serde(skip)]
     pub polygons: Vec<Vec<Vec<(f64, f64)>>>,
@@ -635,7 +641,8 @@ pub fn analyze_with(
                             counts[code as usize] += 1;
                         }
                     }
-                    let kind = pixel_kind(&season, &classes, rules);
+                    let measures = SeasonMeasures::of(&season, &classes);
+                    let kind = kind_of(&measures, rules);
                     if let Some(m) = kind_map.as_mut() {
                         m[[r, c]] = kind as u8;
                     }
@@ -692,6 +699,7 @@ pub fn analyze_with(
                             class: dominant(&counts) as u8,
                             conf: (conf_q / n).clamp(0, 1000) as u16,
                             baseline: bcounts.clone(),
+                            measures,
                         });
                     }
                 }
@@ -874,8 +882,10 @@ pub fn analyze_with(
                 let mut class_votes = vec![0u64; n_classes + 1];
                 let mut base_votes = vec![0u64; n_classes + 1];
                 let (mut conf, mut conf_n) = (0u64, 0u64);
+                let mut evidence = PatchEvidence::default();
                 for p in &comp {
                     if let Some(cand) = info.get(p) {
+                        evidence.add(&cand.measures);
                         class_votes[cand.class as usize] += 1;
                         conf += cand.conf as u64;
                         conf_n += 1;
@@ -892,7 +902,7 @@ pub fn analyze_with(
                     .and_then(|(i, _)| class_names.get(i - 1).cloned())
                     .unwrap_or_default();
                 status.flags.push(kind.name().to_string());
-                patches.push(make_patch(
+                let mut patch = make_patch(
                     parcel,
                     kind.name(),
                     before_of(&base_votes),
@@ -902,7 +912,9 @@ pub fn analyze_with(
                     &clear_dates,
                     &model_version,
                     vec![world],
-                ));
+                );
+                patch.evidence = evidence.describe(kind, rules);
+                patches.push(patch);
             }
         }
         // Non-grain use on PBF: the whole parcel.
@@ -912,7 +924,7 @@ pub fn analyze_with(
                     let area_m2 = area.area_m2(&parcel.polygons)?;
                     if area_m2 / M2_PER_MU >= rules.min_patch_mu {
                         status.flags.push("non_grain_pbf".into());
-                        patches.push(make_patch(
+                        let mut patch = make_patch(
                             parcel,
                             "non_grain_pbf",
                             before_of(&a.baseline),
@@ -922,7 +934,14 @@ pub fn analyze_with(
                             &clear_dates,
                             &model_version,
                             parcel.polygons.clone(),
-                        ));
+                        );
+                        let dates_used = a.dates.iter().filter(|d| d.cultivated > 0).count();
+                        patch.evidence = format!(
+                            "crop-type model: non_grain with confidence {conf:.2} (rule >= {:.2}) \
+                             on the mean spectra of the parcel's cultivated pixels, {dates_used} dates",
+                            rules.non_grain_min_confidence
+                        );
+                        patches.push(patch);
                     }
                 }
             }
@@ -999,6 +1018,7 @@ fn make_patch(
         confidence: (confidence * 1000.0).round() / 1000.0,
         model_version: model_version.to_string(),
         status: "pending".into(),
+        evidence: String::new(),
         polygons,
     }
 }

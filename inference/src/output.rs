@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 /// The properties every output carries, in order.
-pub const FIELDS: [&str; 23] = [
+pub const FIELDS: [&str; 24] = [
     "id",
     "kind",
     "parcel_id",
@@ -35,6 +35,7 @@ pub const FIELDS: [&str; 23] = [
     "confidence",
     "model_version",
     "status",
+    "evidence",
     "inspector",
     "verdict_note",
 ];
@@ -69,6 +70,7 @@ fn value(p: &PatchRecord, field: &str) -> Option<FieldValue> {
         "confidence" => FieldValue::RealValue(p.confidence),
         "model_version" => FieldValue::StringValue(p.model_version.clone()),
         "status" => FieldValue::StringValue(p.status.clone()),
+        "evidence" => FieldValue::StringValue(p.evidence.clone()),
         _ => return None,
     })
 }
@@ -192,8 +194,11 @@ fn write_ogr(
         let geom = geom.transform(&transform).map_err(gerr)?;
         let mut f = Feature::new(layer.defn()).map_err(gerr)?;
         for (i, name) in FIELDS.iter().enumerate() {
-            if let Some(v) = value(p, name) {
-                f.set_field(i, &v).map_err(gerr)?;
+            // Empty fields are written as null, not left out: a GeoJSON reader then still
+            // sees every property (GDAL omits unset ones, and drops a column unset everywhere).
+            match value(p, name) {
+                Some(v) => f.set_field(i, &v).map_err(gerr)?,
+                None => f.set_field_null(i).map_err(gerr)?,
             }
         }
         f.set_geometry(geom).map_err(gerr)?;

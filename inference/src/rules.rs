@@ -266,43 +266,144 @@ pub struct PixelSeason {
     pub ndvi: Vec<f32>,
 }
 
+/// What the rules look at in one pixel's season: clear dates, dates per class group, and the
+/// NDVI extremes. A patch's evidence is the mean of these over its pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SeasonMeasures {
+    pub clear: u8,
+    pub water: u8,
+    pub built: u8,
+    /// Tree or orchard.
+    pub woody: u8,
+    pub bare_grass: u8,
+    pub ndvi_max: f32,
+    pub ndvi_min: f32,
+}
+
+impl SeasonMeasures {
+    pub fn of(season: &PixelSeason, classes: &ClassCodes) -> SeasonMeasures {
+        let count = |wanted: &[Option<u8>]| {
+            season
+                .codes
+                .iter()
+                .filter(|c| wanted.contains(&Some(**c)))
+                .count()
+                .min(255) as u8
+        };
+        SeasonMeasures {
+            clear: season.codes.len().min(255) as u8,
+            water: count(&[classes.water]),
+            built: count(&[classes.built]),
+            woody: count(&[classes.tree, classes.orchard]),
+            bare_grass: count(&[classes.bare, classes.grass]),
+            ndvi_max: season
+                .ndvi
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max),
+            ndvi_min: season.ndvi.iter().copied().fold(f32::INFINITY, f32::min),
+        }
+    }
+}
+
 /// The kind of a pixel's season under `rules`.
 pub fn pixel_kind(season: &PixelSeason, classes: &ClassCodes, rules: &RulesConfig) -> PixelKind {
-    let n = season.codes.len();
+    kind_of(&SeasonMeasures::of(season, classes), rules)
+}
+
+/// The kind of a season's measures under `rules`.
+pub fn kind_of(m: &SeasonMeasures, rules: &RulesConfig) -> PixelKind {
+    let n = usize::from(m.clear);
     if n < rules.min_clear_dates {
         return PixelKind::InsufficientObservations;
     }
-    let frac = |wanted: &[Option<u8>]| {
-        season
-            .codes
-            .iter()
-            .filter(|c| wanted.contains(&Some(**c)))
-            .count() as f64
-            / n as f64
-    };
-    let max_ndvi = season
-        .ndvi
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
-    let min_ndvi = season.ndvi.iter().copied().fold(f32::INFINITY, f32::min);
-    if frac(&[classes.water]) >= rules.fishpond_water_fraction && max_ndvi < rules.fishpond_max_ndvi
-    {
+    let frac = |k: u8| f64::from(k) / n as f64;
+    if frac(m.water) >= rules.fishpond_water_fraction && m.ndvi_max < rules.fishpond_max_ndvi {
         return PixelKind::Fishpond;
     }
-    if frac(&[classes.built]) >= rules.construction_built_fraction {
+    if frac(m.built) >= rules.construction_built_fraction {
         return PixelKind::Construction;
     }
-    if frac(&[classes.tree, classes.orchard]) >= rules.tree_fraction {
+    if frac(m.woody) >= rules.tree_fraction {
         return PixelKind::TreePlanting;
     }
-    if max_ndvi < rules.abandonment_max_ndvi
-        && max_ndvi - min_ndvi < rules.abandonment_max_amplitude
-        && frac(&[classes.bare, classes.grass]) >= rules.abandonment_bare_grass_fraction
+    if m.ndvi_max < rules.abandonment_max_ndvi
+        && m.ndvi_max - m.ndvi_min < rules.abandonment_max_amplitude
+        && frac(m.bare_grass) >= rules.abandonment_bare_grass_fraction
     {
         return PixelKind::Abandonment;
     }
     PixelKind::Cultivated
+}
+
+/// The evidence behind a patch: the rules' measures summed over its pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PatchEvidence {
+    pub pixels: u64,
+    pub clear: u64,
+    pub water: u64,
+    pub built: u64,
+    pub woody: u64,
+    pub bare_grass: u64,
+    pub ndvi_max: f64,
+    pub amplitude: f64,
+}
+
+impl PatchEvidence {
+    pub fn add(&mut self, m: &SeasonMeasures) {
+        self.pixels += 1;
+        self.clear += u64::from(m.clear);
+        self.water += u64::from(m.water);
+        self.built += u64::from(m.built);
+        self.woody += u64::from(m.woody);
+        self.bare_grass += u64::from(m.bare_grass);
+        self.ndvi_max += f64::from(m.ndvi_max);
+        self.amplitude += f64::from(m.ndvi_max - m.ndvi_min);
+    }
+
+    /// What triggered `kind`, in words, with the rule's threshold beside each measure (means
+    /// over the patch's pixels; shares are of the clear dates).
+    pub fn describe(&self, kind: PixelKind, rules: &RulesConfig) -> String {
+        if self.pixels == 0 || self.clear == 0 {
+            return String::new();
+        }
+        let pct = |k: u64| 100.0 * k as f64 / self.clear as f64;
+        let n = self.pixels as f64;
+        let what = match kind {
+            PixelKind::Fishpond => format!(
+                "open water on {:.0} % of clear dates (rule >= {:.0} %), NDVI max {:.2} (rule < {:.2})",
+                pct(self.water),
+                100.0 * rules.fishpond_water_fraction,
+                self.ndvi_max / n,
+                rules.fishpond_max_ndvi
+            ),
+            PixelKind::Construction => format!(
+                "built-up on {:.0} % of clear dates (rule >= {:.0} %)",
+                pct(self.built),
+                100.0 * rules.construction_built_fraction
+            ),
+            PixelKind::TreePlanting => format!(
+                "tree or orchard on {:.0} % of clear dates (rule >= {:.0} %)",
+                pct(self.woody),
+                100.0 * rules.tree_fraction
+            ),
+            PixelKind::Abandonment => format!(
+                "no cultivation cycle: NDVI max {:.2} (rule < {:.2}), amplitude {:.2} (rule < {:.2}), bare or grass on {:.0} % of clear dates (rule >= {:.0} %)",
+                self.ndvi_max / n,
+                rules.abandonment_max_ndvi,
+                self.amplitude / n,
+                rules.abandonment_max_amplitude,
+                pct(self.bare_grass),
+                100.0 * rules.abandonment_bare_grass_fraction
+            ),
+            _ => return String::new(),
+        };
+        format!(
+            "{what}; {:.1} clear dates per pixel, {} px",
+            self.clear as f64 / n,
+            self.pixels
+        )
+    }
 }
 
 #[cfg(test)]
@@ -370,6 +471,39 @@ mod tests {
                 &r
             ),
             PixelKind::Abandonment
+        );
+    }
+
+    #[test]
+    fn a_patch_s_evidence_is_the_mean_of_what_the_rules_saw() {
+        let (c, r) = (classes(), RulesConfig::default());
+        let mut e = PatchEvidence::default();
+        // Two fishpond pixels: water on 4 of 5 and 5 of 5 clear dates.
+        for (codes, ndvi) in [
+            (&[6, 6, 6, 6, 5][..], &[-0.2, -0.1, -0.3, -0.2, 0.1][..]),
+            (&[6, 6, 6, 6, 6][..], &[-0.2, -0.2, -0.2, -0.2, 0.3][..]),
+        ] {
+            let m = SeasonMeasures::of(&season(codes, ndvi), &c);
+            assert_eq!(kind_of(&m, &r), PixelKind::Fishpond);
+            e.add(&m);
+        }
+        assert_eq!((e.pixels, e.clear, e.water), (2, 10, 9));
+        assert_eq!(
+            e.describe(PixelKind::Fishpond, &r),
+            "open water on 90 % of clear dates (rule >= 60 %), NDVI max 0.20 (rule < 0.50); \
+             5.0 clear dates per pixel, 2 px"
+        );
+        let m = SeasonMeasures::of(&season(&[5, 5, 4, 5], &[0.12, 0.15, 0.25, 0.2]), &c);
+        let mut a = PatchEvidence::default();
+        a.add(&m);
+        assert_eq!(
+            a.describe(PixelKind::Abandonment, &r),
+            "no cultivation cycle: NDVI max 0.25 (rule < 0.40), amplitude 0.13 (rule < 0.25), \
+             bare or grass on 100 % of clear dates (rule >= 0 %); 4.0 clear dates per pixel, 1 px"
+        );
+        assert_eq!(
+            PatchEvidence::default().describe(PixelKind::Fishpond, &r),
+            ""
         );
     }
 

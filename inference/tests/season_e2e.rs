@@ -8,7 +8,7 @@ use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
 use gengdi_inference::rules::RulesConfig;
 use gengdi_inference::{FarmlandLayer, FieldMapping};
 use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Registry, Task};
-use gengdi_tiling::{Scene, SceneStack, StackOptions};
+use gengdi_tiling::{Crs, Scene, SceneStack, StackOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -20,6 +20,8 @@ struct Run {
     result: AnalysisResult,
     truth: BTreeMap<String, String>,
     farmland_class: BTreeMap<String, String>,
+    grid_crs: Crs,
+    farmland_crs: Option<Crs>,
 }
 
 fn run(tile: usize, dir: &std::path::Path) -> Run {
@@ -98,6 +100,8 @@ fn run(tile: usize, dir: &std::path::Path) -> Run {
         result,
         truth,
         farmland_class,
+        grid_crs: stack.grid.crs.clone(),
+        farmland_crs: farmland.source_crs.clone(),
     }
 }
 
@@ -239,4 +243,97 @@ fn kind_name(kind: &str) -> &'static str {
         "construction" => "construction",
         _ => "non_grain_pbf",
     }
+}
+
+#[test]
+fn patches_are_written_as_rfc7946_geojson_a_geopackage_in_the_farmland_crs_and_csv() {
+    use gdal::vector::{Geometry, LayerAccess};
+    use gdal::Dataset;
+    use gengdi_inference::output::{write_patches, FIELDS};
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(512, dir.path());
+    let patches = &run.result.patches;
+    assert!(patches.len() > 20);
+    let evidence = FIELDS.iter().position(|f| *f == "evidence").unwrap();
+    // Every patch says what triggered it.
+    for p in patches {
+        let lead = match p.kind.as_str() {
+            "fishpond" => "open water on ",
+            "construction" => "built-up on ",
+            "tree_planting" => "tree or orchard on ",
+            "abandonment" => "no cultivation cycle: ",
+            _ => "crop-type model: non_grain",
+        };
+        assert!(p.evidence.starts_with(lead), "{p:?}");
+    }
+    let write = |name: &str| {
+        let path = dir.path().join(name);
+        write_patches(&path, patches, &run.grid_crs, run.farmland_crs.as_ref()).unwrap();
+        path
+    };
+    let field_names = |layer: &gdal::vector::Layer| -> Vec<String> {
+        layer.defn().fields().map(|f| f.name()).collect()
+    };
+    // GeoJSON: EPSG:4326 lon/lat, every property, the same features in the same order.
+    let ds = Dataset::open(write("changes.geojson")).unwrap();
+    let mut layer = ds.layer(0).unwrap();
+    assert_eq!(field_names(&layer), FIELDS);
+    assert_eq!(layer.spatial_ref().unwrap().auth_code().unwrap(), 4326);
+    let lonlat: Vec<Geometry> = layer
+        .features()
+        .zip(patches)
+        .map(|(f, p)| {
+            assert_eq!(f.field_as_string(0).unwrap().unwrap(), p.id);
+            assert_eq!(f.field_as_string(evidence).unwrap().unwrap(), p.evidence);
+            let g = f.geometry().unwrap().clone();
+            let env = g.envelope();
+            // The generated block lies near Bourg-en-Bresse (Ain), about 5.2° E, 46.2° N.
+            assert!(env.MinX > 4.0 && env.MaxX < 6.5 && env.MinY > 45.5 && env.MaxY < 47.0);
+            g
+        })
+        .collect();
+    assert_eq!(lonlat.len(), patches.len());
+    // GeoPackage: in the farmland layer's CRS (CGCS2000, EPSG:4490); back in the grid's
+    // projected CRS every polygon has the patch's area (equal-area figure) within 0.5 %.
+    let ds = Dataset::open(write("changes.gpkg")).unwrap();
+    let mut layer = ds.layer(0).unwrap();
+    assert_eq!(field_names(&layer), FIELDS);
+    let srs = layer.spatial_ref().unwrap();
+    assert_eq!(srs.auth_code().unwrap(), 4490);
+    let mut utm = run.grid_crs.to_spatial_ref().unwrap();
+    utm.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+    let to_utm = gdal::spatial_ref::CoordTransform::new(&srs, &utm).unwrap();
+    let mut n = 0;
+    for (f, p) in layer.features().zip(patches) {
+        let g = f.geometry().unwrap().transform(&to_utm).unwrap();
+        let err = (g.area() - p.area_m2).abs() / p.area_m2;
+        assert!(err < 0.005, "{} {} vs {}", p.id, g.area(), p.area_m2);
+        n += 1;
+    }
+    assert_eq!(n, patches.len());
+    // CSV: the same columns plus the WKT; quoted cells (the evidence has commas) read back.
+    let ds = Dataset::open(write("changes.csv")).unwrap();
+    let mut layer = ds.layer(0).unwrap();
+    let mut expected: Vec<String> = FIELDS.iter().map(|f| f.to_string()).collect();
+    expected.push("wkt_epsg4326".into());
+    assert_eq!(field_names(&layer), expected);
+    let rows: Vec<(String, String)> = layer
+        .features()
+        .map(|f| {
+            (
+                f.field_as_string(0).unwrap().unwrap(),
+                f.field_as_string(evidence).unwrap().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = patches
+        .iter()
+        .map(|p| (p.id.clone(), p.evidence.clone()))
+        .collect();
+    assert_eq!(rows, want);
+    // An unknown extension is refused with the formats it takes.
+    let err = write_patches(&dir.path().join("x.shp"), patches, &run.grid_crs, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("use .geojson, .gpkg or .csv"), "{err}");
 }

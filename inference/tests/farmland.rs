@@ -186,3 +186,57 @@ fn rasterised_parcel_area_matches_the_polygon_area() {
         "{px_area} vs {total_area}"
     );
 }
+
+#[test]
+fn shapefile_zipped_shapefile_flatgeobuf_and_a_gauss_kruger_crs_give_the_same_parcels() {
+    let src = fixture("parcels-lpis/fr_rpg_ain_193parcels_lamb93.gpkg");
+    let reference = FarmlandLayer::read(&src, &FieldMapping::default(), &utm31()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A CGCS2000-style 3-degree Gauss-Krüger zone (GRS80 transverse Mercator, central
+    // meridian 6° E, 500 km false easting), as a PROJ string without an EPSG code.
+    let gk = "+proj=tmerc +lat_0=0 +lon_0=6 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m +no_defs";
+    let variants = [
+        ("parcels.shp", "ESRI Shapefile", None),
+        ("parcels_gk.shp", "ESRI Shapefile", Some(gk)),
+        // GDAL writes a zipped shapefile for a name ending in .shp.zip.
+        ("parcels.shp.zip", "ESRI Shapefile", None),
+        ("parcels.fgb", "FlatGeobuf", Some("EPSG:4490")),
+    ];
+    for (name, driver, srs) in variants {
+        let dst = dir.path().join(name);
+        let mut cmd = std::process::Command::new("ogr2ogr");
+        cmd.args(["-f", driver]);
+        if let Some(s) = srs {
+            cmd.args(["-t_srs", s]);
+        }
+        let out = cmd
+            .arg(&dst)
+            .arg(&src)
+            .output()
+            .expect("ogr2ogr (gdal-bin) runs");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let layer = FarmlandLayer::read(&dst, &FieldMapping::default(), &utm31()).unwrap();
+        assert_eq!(layer.report.used, 193, "{name}");
+        assert!(layer.report.rejected.is_empty(), "{name}");
+        assert_eq!(layer.report.fields_used["id"], "id_parcel", "{name}");
+        if srs == Some(gk) {
+            assert_eq!(layer.source_crs.as_ref().unwrap().epsg, None, "{name}");
+        }
+        // Every parcel, matched by id, has the same first vertex in UTM 31N (to 5 cm) and the
+        // same land class.
+        for p in &layer.parcels {
+            let r = reference.parcels.iter().find(|q| q.id == p.id).unwrap();
+            let (a, b) = (p.polygons[0][0][0], r.polygons[0][0][0]);
+            assert!(
+                (a.0 - b.0).abs() < 0.05 && (a.1 - b.1).abs() < 0.05,
+                "{name} {}: {a:?} vs {b:?}",
+                p.id
+            );
+            assert_eq!(p.land_class, r.land_class, "{name} {}", p.id);
+        }
+    }
+}

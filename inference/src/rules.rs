@@ -525,6 +525,23 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_rules_file_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rules.toml");
+        assert_eq!(RulesConfig::load(&path).unwrap(), RulesConfig::default());
+        // … and it names every field, so it documents each one.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let defaults = toml::to_string(&RulesConfig::default()).unwrap();
+        for line in defaults.lines() {
+            if let Some((name, _)) = line.split_once(" = ") {
+                assert!(
+                    text.lines().any(|l| l.starts_with(&format!("{name} = "))),
+                    "docs/rules.toml lacks {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_rules_file_may_set_any_subset_and_typos_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("rules.toml");

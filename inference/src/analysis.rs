@@ -131,18 +131,23 @@ impl ParcelAcc {
 /// A pixel whose season is a violation.
 struct Candidate {
     parcel: u32,
-    col: i64,
-    row: i64,
+    /// Grid column and row (GDAL raster sizes are C ints, so i32 holds them).
+    col: i32,
+    row: i32,
     kind: PixelKind,
     /// Dominant land-cover code over the season's clear dates.
     class: u8,
     /// Mean confidence × 1000.
     conf: u16,
     /// Clear baseline observations per land-cover code (empty without a baseline).
-    baseline: Vec<u16>,
+    baseline: Box<[u16]>,
     /// What the rules saw.
     measures: SeasonMeasures,
 }
+
+// Candidates are held for every violating pixel until the parcels are merged (millions on a
+// fully farmed 10980² tile); keep them as small as before the evidence was added.
+const _: () = assert!(std::mem::size_of::<Candidate>() <= 48);
 
 #[derive(Default)]
 struct TileOut {
@@ -693,12 +698,12 @@ pub fn analyze_with(
                         let n = season.codes.len().max(1) as i64;
                         out.candidates.push(Candidate {
                             parcel: label,
-                            col: w.col_off + c as i64,
-                            row: w.row_off + r as i64,
+                            col: (w.col_off + c as i64) as i32,
+                            row: (w.row_off + r as i64) as i32,
                             kind,
                             class: dominant(&counts) as u8,
                             conf: (conf_q / n).clamp(0, 1000) as u16,
-                            baseline: bcounts.clone(),
+                            baseline: bcounts.clone().into_boxed_slice(),
                             measures,
                         });
                     }
@@ -850,13 +855,18 @@ pub fn analyze_with(
             let end = start + mine[start..].iter().take_while(|c| c.kind == kind).count();
             let group = &mine[start..end];
             start = end;
-            let mut pixels: Vec<(i64, i64)> = group.iter().map(|c| (c.col, c.row)).collect();
+            let mut pixels: Vec<(i64, i64)> = group
+                .iter()
+                .map(|c| (i64::from(c.col), i64::from(c.row)))
+                .collect();
             let Some(mask) = &mask else { break };
             if rules.smooth_patches {
                 pixels = smooth_in_parcel(&pixels, mask);
             }
-            let info: HashMap<(i64, i64), &Candidate> =
-                group.iter().map(|c| ((c.col, c.row), c)).collect();
+            let info: HashMap<(i64, i64), &Candidate> = group
+                .iter()
+                .map(|c| ((i64::from(c.col), i64::from(c.row)), c))
+                .collect();
             for comp in components(&pixels) {
                 if (comp.len() as f64 * pixel_area_grid) / M2_PER_MU < rules.min_patch_mu {
                     continue;

@@ -848,7 +848,17 @@ pub fn analyze_with(
         } else {
             &[]
         };
-        let mask = (!mine.is_empty()).then(|| ParcelMask::new(&pixel_polys[pi]));
+        // The parcel's pixels around its candidates: smoothing looks two pixels beyond them.
+        let mask = (!mine.is_empty()).then(|| {
+            let (c0, c1) = mine.iter().fold((i32::MAX, i32::MIN), |(a, b), c| {
+                (a.min(c.col), b.max(c.col))
+            });
+            let (r0, r1) = mine.iter().fold((i32::MAX, i32::MIN), |(a, b), c| {
+                (a.min(c.row), b.max(c.row))
+            });
+            let w = |v: i32, d: i64| i64::from(v) + d;
+            ParcelMask::new(&pixel_polys[pi], w(c0, -2), w(r0, -2), w(c1, 2), w(r1, 2))
+        });
         let mut start = 0;
         while start < mine.len() {
             let kind = mine[start].kind;

@@ -96,9 +96,9 @@ pub fn burn(
     burnt
 }
 
-/// One parcel's pixels (centre inside), in a window over its bounding box plus a one-pixel
-/// margin, for questions about single pixels: inside the parcel, or pure (see
-/// [`ParcelMask::pure`]).
+/// One parcel's pixels (centre inside) in a window of the grid, for questions about single
+/// pixels: inside the parcel, or pure (see [`ParcelMask::pure`]). Outside the window every
+/// answer is "no", so the window must cover the pixels asked about and their neighbours.
 pub struct ParcelMask {
     col_off: i64,
     row_off: i64,
@@ -106,17 +106,29 @@ pub struct ParcelMask {
 }
 
 impl ParcelMask {
-    pub fn new(polys: &[PixelPolygon]) -> ParcelMask {
+    /// The parcel `polys` over columns `c0..=c1` and rows `r0..=r1` of the grid, clipped to
+    /// the parcel's bounding box (so a huge polygon costs no more than its window).
+    pub fn new(polys: &[PixelPolygon], c0: i64, r0: i64, c1: i64, r1: i64) -> ParcelMask {
         let b = pixel_bbox(polys);
+        let empty = ParcelMask {
+            col_off: 0,
+            row_off: 0,
+            mask: Array2::zeros((0, 0)),
+        };
         if !b[0].is_finite() {
-            return ParcelMask {
-                col_off: 0,
-                row_off: 0,
-                mask: Array2::zeros((0, 0)),
-            };
+            return empty;
         }
-        let (c0, r0) = (b[0].floor() as i64 - 1, b[1].floor() as i64 - 1);
-        let (c1, r1) = (b[2].ceil() as i64 + 1, b[3].ceil() as i64 + 1);
+        let (c0, r0) = (
+            c0.max(b[0].floor() as i64 - 1),
+            r0.max(b[1].floor() as i64 - 1),
+        );
+        let (c1, r1) = (
+            c1.min(b[2].ceil() as i64 + 1),
+            r1.min(b[3].ceil() as i64 + 1),
+        );
+        if c1 < c0 || r1 < r0 {
+            return empty;
+        }
         let mut mask = Array2::<u32>::zeros(((r1 - r0 + 1) as usize, (c1 - c0 + 1) as usize));
         burn(&mut mask, c0, r0, polys, 1);
         ParcelMask {
@@ -166,12 +178,17 @@ mod tests {
         assert_eq!(a[[9, 9]], 0);
     }
 
+    /// Rows with a pure pixel in column 1.
+    fn mask_pure_rows(m: &ParcelMask) -> Vec<i64> {
+        (-3..15).filter(|&r| m.pure(1, r)).collect()
+    }
+
     #[test]
     fn pure_pixels_are_those_whose_neighbours_are_all_in_the_parcel() {
         // 12 × 12 pixels with a 2 × 2 hole: 140 pixels inside; the pure ones are the 10 × 10
         // interior less the 4 × 4 block around the hole.
         let poly = vec![square(0.0, 0.0, 12.0, 12.0), square(5.0, 5.0, 7.0, 7.0)];
-        let mask = ParcelMask::new(std::slice::from_ref(&poly));
+        let mask = ParcelMask::new(std::slice::from_ref(&poly), -100, -100, 100, 100);
         let all: Vec<(i64, i64)> = (-3..15)
             .flat_map(|r| (-3..15).map(move |c| (c, r)))
             .collect();
@@ -183,11 +200,14 @@ mod tests {
         assert!(!mask.inside(5, 5) && !mask.pure(5, 5), "in the hole");
         // A strip two pixels wide has no pure pixel at all.
         let strip = vec![square(0.0, 0.0, 30.0, 2.0)];
-        let mask = ParcelMask::new(std::slice::from_ref(&strip));
+        let mask = ParcelMask::new(std::slice::from_ref(&strip), -100, -100, 100, 100);
         assert!(all.iter().all(|&(c, r)| !mask.pure(c, r)));
         // An empty parcel has neither.
-        let none = ParcelMask::new(&[]);
+        let none = ParcelMask::new(&[], -100, -100, 100, 100);
         assert!(!none.inside(0, 0) && !none.pure(0, 0));
+        // A window answers inside itself only: the same square seen through rows 0..=5.
+        let part = ParcelMask::new(std::slice::from_ref(&poly), -100, 0, 100, 5);
+        assert!(part.inside(3, 5) && !part.inside(3, 6) && mask_pure_rows(&part) == [1, 2, 3, 4]);
     }
 
     #[test]

@@ -67,6 +67,10 @@ struct DateAcc {
     clear_band_sums: Vec<i64>,
     cultivated: u64,
     ndvi_sum: i64,
+    /// Σ round(DN·Q) of the model bands over clear tree-planting pixels (empty until the
+    /// parcel has one), and their count: the season the crop-type model checks.
+    woody_band_sums: Vec<i64>,
+    woody: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -115,6 +119,14 @@ impl ParcelAcc {
             }
             for (x, y) in a.clear_band_sums.iter_mut().zip(&b.clear_band_sums) {
                 *x += y;
+            }
+            a.woody += b.woody;
+            if a.woody_band_sums.is_empty() {
+                a.woody_band_sums = b.woody_band_sums.clone();
+            } else {
+                for (x, y) in a.woody_band_sums.iter_mut().zip(&b.woody_band_sums) {
+                    *x += y;
+                }
             }
         }
         self.conf_sum += o.conf_sum;
@@ -228,6 +240,10 @@ pub struct ParcelStatus {
     pub evidence: Vec<Option<DateEvidence>>,
     /// Crop type over the season (PBF and cultivated parcels), with confidence.
     pub crop_type: Option<(String, f32)>,
+    /// The crop-type model's class of the mean season of the parcel's tree-planting pixels,
+    /// with confidence (parcels with such pixels, when a crop-type model is loaded). An annual
+    /// crop here drops the parcel's tree-planting patches (`tree_annual_crop_veto`).
+    pub tree_check: Option<(String, f32)>,
     pub flags: Vec<String>,
 }
 
@@ -693,6 +709,15 @@ pub fn analyze_with(
                                 *s += (values[[d, b, r, c]] as f64 * Q).round() as i64;
                             }
                         }
+                        if kind == PixelKind::TreePlanting {
+                            da.woody += 1;
+                            if da.woody_band_sums.is_empty() {
+                                da.woody_band_sums = vec![0; model_idx.len()];
+                            }
+                            for (s, &b) in da.woody_band_sums.iter_mut().zip(&model_idx) {
+                                *s += (values[[d, b, r, c]] as f64 * Q).round() as i64;
+                            }
+                        }
                     }
                     if kind.is_violation() {
                         let n = season.codes.len().max(1) as i64;
@@ -755,9 +780,25 @@ pub fn analyze_with(
     let (px_w, px_h) = gt.pixel_size();
     let pixel_area_grid = px_w * px_h;
 
-    // Crop type for PBF parcels with a cultivated season.
+    // Crop type for PBF parcels with a cultivated season, and the season check of the
+    // parcels with tree-planting pixels.
     let crop_started = Instant::now();
-    let crop = crop_types(input, &acc, stack)?;
+    let crop = season_classes(input, &acc, stack, |p, a| {
+        p.pbf.then(|| {
+            a.dates
+                .iter()
+                .map(|d| (d.cultivated, &d.band_sums))
+                .collect()
+        })
+    })?;
+    let tree_check = season_classes(input, &acc, stack, |_, a| {
+        (a.kinds[PixelKind::TreePlanting as usize] > 0).then(|| {
+            a.dates
+                .iter()
+                .map(|d| (d.woody, &d.woody_band_sums))
+                .collect()
+        })
+    })?;
     timings.crop_type_s = crop_started.elapsed().as_secs_f64();
     let vector_started = Instant::now();
 
@@ -779,6 +820,7 @@ pub fn analyze_with(
                 mean_ndvi: vec![None; n_dates],
                 evidence: vec![None; n_dates],
                 crop_type: None,
+                tree_check: None,
                 flags: Vec::new(),
             });
             continue;
@@ -818,6 +860,7 @@ pub fn analyze_with(
                 .map(|d| date_evidence(d, &model_bands))
                 .collect(),
             crop_type: crop.get(&parcel.index).cloned(),
+            tree_check: tree_check.get(&parcel.index).cloned(),
             flags: Vec::new(),
         };
         if insufficient > rules.max_insufficient_fraction {
@@ -865,6 +908,17 @@ pub fn analyze_with(
             let end = start + mine[start..].iter().take_while(|c| c.kind == kind).count();
             let group = &mine[start..end];
             start = end;
+            // Tree planting the season model calls an annual crop is a dense summer canopy.
+            let season_check = (kind == PixelKind::TreePlanting)
+                .then(|| tree_check.get(&parcel.index))
+                .flatten();
+            if let Some((class, conf)) = season_check {
+                if (class == "grain" || class == "non_grain")
+                    && *conf >= rules.tree_annual_crop_veto
+                {
+                    continue;
+                }
+            }
             let mut pixels: Vec<(i64, i64)> = group
                 .iter()
                 .map(|c| (i64::from(c.col), i64::from(c.row)))
@@ -934,6 +988,12 @@ pub fn analyze_with(
                     vec![world],
                 );
                 patch.evidence = evidence.describe(kind, rules);
+                if let Some((class, conf)) = season_check {
+                    patch.evidence.push_str(&format!(
+                        "; crop-type model on the season of the parcel's tree-planting pixels: \
+                         {class} ({conf:.2}), not an annual crop"
+                    ));
+                }
                 patches.push(patch);
             }
         }
@@ -1100,10 +1160,17 @@ fn bucket_parcels(grid: &TileGrid, polys: &[Vec<PixelPolygon>]) -> HashMap<usize
     buckets
 }
 
-fn crop_types(
+/// Per date: how many pixels, and their Σ round(DN·Q) of the model bands.
+type SeasonSums<'a> = Vec<(u64, &'a Vec<i64>)>;
+
+/// The crop-type model's class of a season of mean spectra per parcel: `sums` picks the
+/// parcels and, per date, the pixel count and band sums to average (dates without pixels are
+/// left out; fewer than `min_clear_dates` dates and the parcel gets no class).
+fn season_classes<'a>(
     input: &AnalysisInput<'_>,
-    acc: &BTreeMap<u32, ParcelAcc>,
+    acc: &'a BTreeMap<u32, ParcelAcc>,
     stack: &SceneStack,
+    sums: impl Fn(&Parcel, &'a ParcelAcc) -> Option<SeasonSums<'a>>,
 ) -> Result<HashMap<u32, (String, f32)>> {
     let Some(ct) = input.croptype else {
         return Ok(HashMap::new());
@@ -1126,21 +1193,18 @@ fn crop_types(
     let mut ids = Vec::new();
     let mut series = Vec::new();
     for p in &input.farmland.parcels {
-        if !p.pbf {
-            continue;
-        }
         let Some(a) = acc.get(&p.index) else { continue };
-        let obs: Vec<(NaiveDate, Vec<f32>)> = a
-            .dates
-            .iter()
+        let Some(per_date) = sums(p, a) else { continue };
+        let obs: Vec<(NaiveDate, Vec<f32>)> = per_date
+            .into_iter()
             .zip(&stack.layers)
-            .filter(|(d, _)| d.cultivated > 0)
-            .filter_map(|(d, layer)| {
+            .filter(|((n, s), _)| *n > 0 && !s.is_empty())
+            .filter_map(|((n, s), layer)| {
                 layer.date.map(|date| {
                     (
                         date,
                         pos.iter()
-                            .map(|&k| (d.band_sums[k] as f64 / Q / d.cultivated as f64) as f32)
+                            .map(|&k| (s[k] as f64 / Q / n as f64) as f32)
                             .collect(),
                     )
                 })

@@ -24,6 +24,16 @@ pub struct RulesConfig {
     pub construction_built_fraction: f64,
     /// Trees / orchard: tree or orchard at least this fraction of the clear dates.
     pub tree_fraction: f64,
+    /// Trees / orchard, checked over the season when a crop-type model is loaded: the mean
+    /// spectra of a parcel's tree-planting pixels, date by date, go through the crop-type model;
+    /// when it calls that season an annual crop (`grain` or `non_grain`) with at least this
+    /// confidence, the parcel's tree-planting patches are dropped. The single-date land-cover
+    /// model calls a dense summer canopy (soybean, maize, sunflower) orchard on most dates;
+    /// the season model sees the bare spring and the harvest. On held-out WorldCereal series
+    /// seen from April to September, it calls 144 of 160 annual crops annual and 3 of 35
+    /// permanent crops annual (`gengdi eval --held-out --months 4-9`). Default 0: any
+    /// annual-crop call drops them; above 1 turns the check off.
+    pub tree_annual_crop_veto: f32,
     /// Abandonment: no green-up (NDVI max below this) …
     pub abandonment_max_ndvi: f32,
     /// … and a flat season (NDVI max − min below this) …
@@ -78,6 +88,7 @@ impl Default for RulesConfig {
             fishpond_max_ndvi: 0.5,
             construction_built_fraction: 0.5,
             tree_fraction: 0.6,
+            tree_annual_crop_veto: 0.0,
             abandonment_max_ndvi: 0.4,
             abandonment_max_amplitude: 0.25,
             abandonment_bare_grass_fraction: 0.0,
@@ -140,6 +151,20 @@ impl RulesConfig {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{name} = {v} must be between 0 and 1"));
             }
+        }
+        for (name, v) in [
+            ("fishpond_max_ndvi", self.fishpond_max_ndvi),
+            ("abandonment_max_ndvi", self.abandonment_max_ndvi),
+        ] {
+            if !(-1.0..=1.0).contains(&v) {
+                return Err(format!("{name} = {v} is not an NDVI (-1 to 1)"));
+            }
+        }
+        if self.tree_annual_crop_veto.is_nan() || self.tree_annual_crop_veto < 0.0 {
+            return Err(format!(
+                "tree_annual_crop_veto = {} must be a confidence (0 to 1; above 1 turns the check off)",
+                self.tree_annual_crop_veto
+            ));
         }
         if self.min_clear_dates == 0 {
             return Err("min_clear_dates must be at least 1".into());
@@ -570,5 +595,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("tree_fraction"));
+        std::fs::write(&p, "fishpond_max_ndvi = 5.0\n").unwrap();
+        let err = RulesConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("fishpond_max_ndvi = 5 is not an NDVI"),
+            "{err}"
+        );
+        std::fs::write(&p, "tree_annual_crop_veto = -0.5\n").unwrap();
+        let err = RulesConfig::load(&p).unwrap_err().to_string();
+        assert!(err.contains("tree_annual_crop_veto = -0.5"), "{err}");
     }
 }

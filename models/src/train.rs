@@ -85,6 +85,12 @@ pub struct TrainConfig {
     /// Crop type: probability of masking each valid month during training.
     #[config(default = 0.25)]
     pub slot_dropout: f64,
+    /// Crop type: probability of showing a training series only within a window of the
+    /// growing season (4 to 7 consecutive months starting in March to June), as a batch of a
+    /// few summer scenes shows it to `gengdi analyze`; the rest of the year is masked.
+    /// 0 or absent (cards of older models) turns it off.
+    #[config(default = "None")]
+    pub season_window_p: Option<f64>,
     /// Land cover: hidden layer widths of the MLP.
     #[config(default = "vec![64, 64]")]
     pub hidden: Vec<usize>,
@@ -654,6 +660,7 @@ struct CropTypeTask {
     gain: f32,
     offset: f32,
     slot_dropout: f64,
+    season_window_p: f64,
 }
 
 /// Stack prepared inputs into the network tensors `[n, C, T]` and `[n, 1, T]`.
@@ -695,6 +702,19 @@ impl TrainTask for CropTypeTask {
                 for (c, v) in composite.iter_mut().zip(&valid) {
                     if *v {
                         *c = augment_dn(c, gain, offset);
+                    }
+                }
+                if self.season_window_p > 0.0 && rng.next_f64() < self.season_window_p {
+                    // Months are slots 0..12 of the season year (Jan = 0).
+                    let start = 2 + rng.below(4);
+                    let len = 4 + rng.below(4);
+                    let windowed: Vec<bool> = valid
+                        .iter()
+                        .enumerate()
+                        .map(|(s, v)| *v && (start..start + len).contains(&s))
+                        .collect();
+                    if windowed.iter().filter(|v| **v).count() >= 2 {
+                        valid = windowed;
                     }
                 }
                 let valid_slots: Vec<usize> = (0..valid.len()).filter(|&s| valid[s]).collect();
@@ -777,6 +797,7 @@ pub fn train_croptype(
         gain: config.augment_gain,
         offset: config.augment_offset,
         slot_dropout: config.slot_dropout,
+        season_window_p: config.season_window_p.unwrap_or(0.0),
     };
     let outcome = fit(
         &task, net, &split, &weights, n_classes, config, device, "croptype",

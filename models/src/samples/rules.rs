@@ -153,13 +153,24 @@ pub fn worldcereal_pixel_label(lc10: &str, ewoc_code: u64, dn: &[f32; N_BANDS]) 
 pub fn croptype_rule_descriptions() -> Vec<String> {
     vec![
         "WorldCereal ewoc_code (10-digit hierarchical legend, class_mappings.json) -> crop-type class by prefix:".into(),
-        "  1101xxxxxx cereals (wheat, barley, rye, oats, triticale, maize, sorghum, millet, rice) -> grain".into(),
-        "  1103..1110xxxxxx and 1112..1113xxxxxx (vegetables, pulses, oilseeds, roots/tubers, fibre, herbs/spices, flowers) -> non_grain".into(),
+        "  grain as China counts it (粮食: cereals, beans, tubers): 1101xxxxxx cereals (wheat, barley, rye, oats, triticale, maize, sorghum, millet, rice), 1105xxxxxx dry pulses, 1106000020 soybean, 1107000010..1107000029 and 1107000040..1107000059 potatoes and other roots/tubers (not sugar beet) -> grain".into(),
+        "  every other code of 1103..1110xxxxxx and 1112..1113xxxxxx (vegetables, oilseeds but soybean, sugar beet, fibre, herbs/spices, flowers) -> non_grain".into(),
         "  1111xxxxxx (temporary grasses, grass fodder) and 20xx/25xx (grasslands) -> grassland".into(),
         "  1115000000 and 1600000000 (fallow) -> fallow".into(),
         "  12xxxxxxxx (permanent crops: vineyards, orchards, olives, nuts) -> permanent_crop".into(),
         "  not used: 1000000000/1100000000 (unspecified cropland), 1102 and 1114 (unknown/mixed arable), 13xx-19xx, 3xxx and above (shrubs, trees, built-up, water)".into(),
     ]
+}
+
+/// Grain as Chinese statistics and the non-grain (非粮化) policy count it: cereals (谷物),
+/// beans (豆类: dry pulses and soybean) and tubers (薯类: potatoes, sweet potato, cassava,
+/// yam). Soybean sits under oilseeds in WorldCereal's legend and sugar beet under roots.
+fn is_grain_code(ewoc_code: u64) -> bool {
+    let l2 = ewoc_code / 1_000_000;
+    matches!(l2, 1101 | 1105)
+        || ewoc_code == 1_106_000_020
+        || (1_107_000_010..=1_107_000_029).contains(&ewoc_code)
+        || (1_107_000_040..=1_107_000_059).contains(&ewoc_code)
 }
 
 /// The crop-type class of a WorldCereal code, or `None` when the code is not used.
@@ -169,8 +180,10 @@ pub fn croptype_class(ewoc_code: u64) -> Option<CropTypeClass> {
     }
     let l1 = ewoc_code / 100_000_000; // two leading digits
     let l2 = ewoc_code / 1_000_000; // four leading digits
+    if is_grain_code(ewoc_code) {
+        return Some(CropTypeClass::Grain);
+    }
     match (l1, l2) {
-        (11, 1101) => Some(CropTypeClass::Grain),
         (11, 1111) => Some(CropTypeClass::Grassland),
         (11, 1103..=1110) | (11, 1112..=1113) => Some(CropTypeClass::NonGrain),
         (12, _) => Some(CropTypeClass::PermanentCrop),
@@ -188,7 +201,12 @@ mod tests {
         assert_eq!(croptype_class(1_101_010_011), Some(CropTypeClass::Grain)); // winter wheat
         assert_eq!(croptype_class(1_101_060_000), Some(CropTypeClass::Grain)); // maize
         assert_eq!(croptype_class(1_106_000_010), Some(CropTypeClass::NonGrain)); // sunflower
-        assert_eq!(croptype_class(1_105_010_022), Some(CropTypeClass::NonGrain)); // pulses
+        assert_eq!(croptype_class(1_105_010_022), Some(CropTypeClass::Grain)); // pulses
+        assert_eq!(croptype_class(1_106_000_020), Some(CropTypeClass::Grain)); // soybean
+        assert_eq!(croptype_class(1_106_000_031), Some(CropTypeClass::NonGrain)); // rapeseed
+        assert_eq!(croptype_class(1_107_000_010), Some(CropTypeClass::Grain)); // potatoes
+        assert_eq!(croptype_class(1_107_000_031), Some(CropTypeClass::NonGrain)); // sugar beet
+        assert_eq!(croptype_class(1_103_080_010), Some(CropTypeClass::NonGrain)); // sugar beet
         assert_eq!(
             croptype_class(1_111_020_010),
             Some(CropTypeClass::Grassland)

@@ -229,10 +229,15 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
         dir.join("parcels.json"),
         serde_json::to_string_pretty(&result.parcels)?,
     )?;
-    let mut csv = String::from("parcel_id,pbf,county_code,county_name,township_code,township_name,village_code,village_name,group_code,group_name,status,pixels,flags,crop_type,crop_type_confidence,clear_pixels_per_date,mean_ndvi_per_date,class_fractions_per_date\n");
+    let mut csv = String::from("parcel_id,pbf,county_code,county_name,township_code,township_name,village_code,village_name,group_code,group_name,status,pixels,flags,crop_type,crop_type_confidence,tree_check,tree_check_confidence,clear_pixels_per_date,mean_ndvi_per_date,class_fractions_per_date\n");
     for p in &result.parcels {
         let (ct, cc) = p
             .crop_type
+            .clone()
+            .map(|(n, c)| (n, format!("{c:.3}")))
+            .unwrap_or_default();
+        let (tc, tcc) = p
+            .tree_check
             .clone()
             .map(|(n, c)| (n, format!("{c:.3}")))
             .unwrap_or_default();
@@ -253,6 +258,8 @@ fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow:
             p.flags.join(";"),
             ct,
             cc,
+            tc,
+            tcc,
             p.clear_pixels
                 .iter()
                 .map(|c| c.to_string())

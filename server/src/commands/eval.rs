@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chrono::Datelike;
 use gengdi_models::card::ModelCard;
-use gengdi_models::samples::{load_croptype, load_landcover};
+use gengdi_models::samples::{load_croptype, load_landcover, SeriesSample};
 use gengdi_models::{
     evaluate_croptype, evaluate_landcover, held_out_croptype, held_out_landcover, CropTypeModel,
     DeviceChoice, LandCoverModel, Registry, Task,
@@ -24,6 +25,12 @@ pub struct EvalArgs {
     /// training tables).
     #[arg(long)]
     pub held_out: bool,
+    /// Crop type: keep only the observations of these months of each series' season year,
+    /// `FROM-TO` (e.g. `4-9`, April to September), as a batch of a few growing-season scenes
+    /// shows a field to `gengdi analyze`. Series left with fewer than 3 observations are
+    /// dropped (and counted).
+    #[arg(long, value_parser = parse_months)]
+    pub months: Option<(u32, u32)>,
     /// Write the metrics as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -33,6 +40,35 @@ pub struct EvalArgs {
     /// Burn backend: `ndarray` or `flex`.
     #[arg(long, default_value = "ndarray")]
     pub device: DeviceChoice,
+}
+
+fn parse_months(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected FROM-TO, e.g. 4-9"))?;
+    let m = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|m| (1..=12).contains(m))
+            .ok_or_else(|| format!("{x:?} is not a month (1-12)"))
+    };
+    let (a, b) = (m(a)?, m(b)?);
+    if a > b {
+        return Err(format!("{s:?}: the first month is after the last"));
+    }
+    Ok((a, b))
+}
+
+/// Keep only the observations of months `from..=to` of each series' season year; drop series
+/// left with fewer than 3.
+fn restrict_months<C>(rows: &mut Vec<(SeriesSample, C)>, (from, to): (u32, u32)) {
+    for (s, _) in rows.iter_mut() {
+        let year = s.season_year;
+        s.observations
+            .retain(|o| o.date.year() == year && (from..=to).contains(&o.date.month()));
+    }
+    rows.retain(|(s, _)| s.observations.len() >= 3);
 }
 
 fn model_dir(model: &str, registry: &Path) -> anyhow::Result<PathBuf> {
@@ -50,6 +86,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let device = args.device.device();
     let report = match card.task {
         Task::LandCover => {
+            if args.months.is_some() {
+                anyhow::bail!("--months applies to crop-type models only");
+            }
             let model = LandCoverModel::load(&dir, &device)?;
             let samples = load_landcover(&args.data)?;
             let rows = if args.held_out {
@@ -62,11 +101,21 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Task::CropType => {
             let model = CropTypeModel::load(&dir, &device)?;
             let samples = load_croptype(&args.data)?;
-            let rows = if args.held_out {
+            let mut rows = if args.held_out {
                 held_out_croptype(&card, &samples)?
             } else {
                 samples.samples
             };
+            if let Some(months) = args.months {
+                let before = rows.len();
+                restrict_months(&mut rows, months);
+                println!(
+                    "months {}-{} only: {} of {before} series keep at least 3 observations",
+                    months.0,
+                    months.1,
+                    rows.len()
+                );
+            }
             evaluate_croptype(&model, &rows)?
         }
     };
@@ -86,4 +135,55 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use gengdi_models::samples::Observation;
+
+    #[test]
+    fn months_are_parsed_and_restrict_each_series_to_its_season_year() {
+        assert_eq!(parse_months("4-9"), Ok((4, 9)));
+        assert!(parse_months("9-4").is_err());
+        assert!(parse_months("0-5").unwrap_err().contains("not a month"));
+        assert!(parse_months("april").is_err());
+        let obs = |y, m| Observation {
+            date: NaiveDate::from_ymd_opt(y, m, 15).unwrap(),
+            dn: [1000.0; 9],
+        };
+        let series = |months: &[(i32, u32)]| SeriesSample {
+            source: "t".into(),
+            group: "g".into(),
+            ewoc_code: 1_101_060_000,
+            lc10_class: "temporary_crops".into(),
+            season_year: 2023,
+            observations: months.iter().map(|&(y, m)| obs(y, m)).collect(),
+            invalid_observations: 0,
+        };
+        let mut rows = vec![
+            (
+                series(&[
+                    (2022, 5),
+                    (2023, 1),
+                    (2023, 4),
+                    (2023, 6),
+                    (2023, 9),
+                    (2023, 10),
+                ]),
+                0,
+            ),
+            (series(&[(2023, 3), (2023, 5), (2023, 11)]), 1),
+        ];
+        restrict_months(&mut rows, (4, 9));
+        assert_eq!(rows.len(), 1, "the second series keeps one observation");
+        let kept: Vec<u32> = rows[0]
+            .0
+            .observations
+            .iter()
+            .map(|o| o.date.month())
+            .collect();
+        assert_eq!(kept, vec![4, 6, 9]);
+    }
 }

@@ -170,6 +170,35 @@ struct TileOut {
     aggregation: Duration,
 }
 
+/// Every tile's output, merged as soon as the tile is done (integer sums and a candidate list
+/// sorted afterwards: the order of merging does not change the result), so no tile's output
+/// waits in memory for the others.
+#[derive(Default)]
+struct Merged {
+    acc: BTreeMap<u32, ParcelAcc>,
+    candidates: Vec<Candidate>,
+    decode: Duration,
+    inference: Duration,
+    aggregation: Duration,
+}
+
+impl Merged {
+    fn add(&mut self, out: TileOut) {
+        self.decode += out.decode;
+        self.inference += out.inference;
+        self.aggregation += out.aggregation;
+        for (k, v) in out.parcels {
+            match self.acc.entry(k) {
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&v),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
+        }
+        self.candidates.extend(out.candidates);
+    }
+}
+
 /// Where the time of one analysis went. The tile phases run on every worker thread at once:
 /// their figures are thread-seconds summed over workers (their shares are what matters); the
 /// parcel phases run after the tiles, on one thread, and are wall seconds.
@@ -550,10 +579,11 @@ pub fn analyze_with(
     let tiles_with_farmland = buckets.len();
 
     let tiles_started = Instant::now();
+    let merged = std::sync::Mutex::new(Merged::default());
     let outputs = stack.par_map_tiles(
         &grid,
         |t| !buckets.contains_key(&t.index),
-        |data| -> std::result::Result<TileOut, String> {
+        |data| -> std::result::Result<(), String> {
             let started = Instant::now();
             let mut inference = Duration::ZERO;
             let tile = data.tile;
@@ -743,32 +773,39 @@ pub fn analyze_with(
                 })
                 .map_err(|e| format!("maps, tile {}: {e}", tile.index))?;
             }
+            // Merging counts as aggregation.
             out.aggregation = started.elapsed().saturating_sub(inference + baseline_read);
-            Ok(out)
+            merged
+                .lock()
+                .map_err(|_| format!("tile {}: another tile's worker failed", tile.index))?
+                .add(out);
+            Ok(())
         },
         progress,
     )?;
-    let mut timings = PhaseTimings {
-        tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
-
-    // Merge in tile order (integer sums: the order does not change the result).
-    let mut acc: BTreeMap<u32, ParcelAcc> = BTreeMap::new();
-    let mut candidates: Vec<Candidate> = Vec::new();
     for (_, out) in outputs {
-        let out = out.map_err(|reason| InferenceError::Config {
+        out.map_err(|reason| InferenceError::Config {
             what: "land-cover model".into(),
             reason,
         })?;
-        timings.decode_s += out.decode.as_secs_f64();
-        timings.inference_s += out.inference.as_secs_f64();
-        timings.aggregation_s += out.aggregation.as_secs_f64();
-        for (k, v) in out.parcels {
-            acc.entry(k).and_modify(|a| a.merge(&v)).or_insert(v);
-        }
-        candidates.extend(out.candidates);
     }
+    let Merged {
+        acc,
+        mut candidates,
+        decode,
+        inference,
+        aggregation,
+    } = merged.into_inner().map_err(|_| InferenceError::Config {
+        what: "analysis".into(),
+        reason: "a worker failed while merging tile results".into(),
+    })?;
+    let mut timings = PhaseTimings {
+        tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
+        decode_s: decode.as_secs_f64(),
+        inference_s: inference.as_secs_f64(),
+        aggregation_s: aggregation.as_secs_f64(),
+        ..Default::default()
+    };
     candidates.sort_by_key(|c| (c.parcel, c.kind, c.row, c.col));
 
     let dates: Vec<Option<NaiveDate>> = stack.layers.iter().map(|l| l.date).collect();
@@ -989,9 +1026,17 @@ pub fn analyze_with(
                 );
                 patch.evidence = evidence.describe(kind, rules);
                 if let Some((class, conf)) = season_check {
+                    let verdict = if class == "grain" || class == "non_grain" {
+                        format!(
+                            "below the annual-crop veto's {:.2}",
+                            rules.tree_annual_crop_veto
+                        )
+                    } else {
+                        "not an annual crop".to_string()
+                    };
                     patch.evidence.push_str(&format!(
                         "; crop-type model on the season of the parcel's tree-planting pixels: \
-                         {class} ({conf:.2}), not an annual crop"
+                         {class} ({conf:.2}), {verdict}"
                     ));
                 }
                 patches.push(patch);

@@ -56,6 +56,10 @@ struct Run {
 }
 
 fn run(tile: usize, dir: &std::path::Path) -> Run {
+    run_with(tile, dir, RulesConfig::default())
+}
+
+fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
     let spec = SeasonSpec {
         series: held_out_series(),
         ..SeasonSpec::default()
@@ -99,7 +103,6 @@ fn run(tile: usize, dir: &std::path::Path) -> Run {
     )
     .unwrap();
     assert_eq!(farmland.report.used, 193);
-    let rules = RulesConfig::default();
     let input = AnalysisInput {
         stack: &stack,
         farmland: &farmland,
@@ -271,6 +274,81 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
         assert!(
             p.kind == "non_grain_pbf" || p.pbf || parcel.starts_with("01"),
             "{p:?} on land class {parcel}"
+        );
+    }
+}
+
+/// The crop-type season check only removes tree-planting patches, and only false ones: the
+/// summer-crop parcels whose canopy the single-date land-cover model calls orchard.
+#[test]
+fn the_season_check_drops_tree_planting_only_on_annual_crops() {
+    let dir = tempfile::tempdir().unwrap();
+    let on = run(512, dir.path());
+    let off = run_with(
+        512,
+        dir.path(),
+        RulesConfig {
+            tree_annual_crop_veto: 2.0,
+            ..RulesConfig::default()
+        },
+    );
+    let ids = |r: &Run| -> BTreeSet<(String, String)> {
+        r.result
+            .patches
+            .iter()
+            .map(|p| (p.id.clone(), format!("{:.2}", p.area_m2)))
+            .collect()
+    };
+    let (a, b) = (ids(&on), ids(&off));
+    assert!(a.is_subset(&b), "the check added patches");
+    let dropped: BTreeSet<&String> = off
+        .result
+        .patches
+        .iter()
+        .filter(|p| !a.contains(&(p.id.clone(), format!("{:.2}", p.area_m2))))
+        .map(|p| {
+            assert_eq!(p.kind, "tree_planting", "{p:?}");
+            &p.parcel_id
+        })
+        .collect();
+    let csv = std::fs::read_to_string(dir.path().join("truth_parcels.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (id, crop) = (col("TBBH"), col("crop"));
+    let crops: BTreeMap<String, String> = lines
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[id].to_string(), c[crop].to_string())
+        })
+        .collect();
+    for p in &dropped {
+        assert_ne!(on.truth[*p], "tree_planting", "dropped a true orchard: {p}");
+        let c = crops[*p].as_str();
+        assert!(
+            ["soy", "maize", "sunflower", "spring_wheat", "rapeseed"].contains(&c),
+            "{p}: {c}"
+        );
+        let status = on
+            .result
+            .parcels
+            .iter()
+            .find(|s| &&s.parcel_id == p)
+            .unwrap();
+        let (class, _) = status.tree_check.clone().unwrap();
+        assert!(class == "grain" || class == "non_grain", "{p}: {class}");
+    }
+    assert_eq!(dropped.len(), 12, "{dropped:?}");
+    // Kept tree patches say what the season model saw.
+    for p in on
+        .result
+        .patches
+        .iter()
+        .filter(|p| p.kind == "tree_planting")
+    {
+        assert!(
+            p.evidence.contains("crop-type model on the season"),
+            "{p:?}"
         );
     }
 }

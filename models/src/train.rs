@@ -878,7 +878,7 @@ fn check_split(card: &ModelCard, split: &GroupSplit) -> Result<()> {
         Ok(())
     } else {
         Err(ModelError::InvalidConfig(format!(
-            "the held-out split of model {} cannot be recomputed from this data (test groups sha256 {got}, card says {expected}); pass the training tables",
+            "the held-out split of model {} cannot be recomputed from this data (test groups sha256 {got}, card says {expected}); pass the tables and labels it was trained on",
             card.id
         )))
     }

@@ -98,6 +98,55 @@ fn labels_alone_train_on_the_labels_only_and_the_card_lists_them() {
         .contains("--class-map 1100=annual_crop"));
 }
 
+/// `eval --held-out` recomputes the split of a model trained on vector labels when given the
+/// same labels, and says clearly when the data cannot reproduce it.
+#[test]
+fn eval_recomputes_the_held_out_polygons_of_a_vector_label_model() {
+    let out = tempfile::tempdir().unwrap();
+    let run = gengdi(&format!(
+        "train --task landcover {LABELS} --epochs 1 --quiet --out {}",
+        out.path().display()
+    ));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let card = only_card(out.path());
+    let dir = out
+        .path()
+        .join("landcover")
+        .join(card["id"].as_str().unwrap());
+    let json = out.path().join("eval.json");
+    let run = gengdi(&format!(
+        "eval --model {} --held-out {LABELS} --json {}",
+        dir.display(),
+        json.display()
+    ));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        report["overall"]["confusion"], card["metrics"]["overall"]["confusion"],
+        "the held-out pixels and the model's answers are those of training"
+    );
+    assert!(report["overall"]["n"].as_u64().unwrap() > 0);
+    // The shipped tables are not what this model was trained on.
+    let run = gengdi(&format!("eval --model {} --held-out", dir.display()));
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("cannot be recomputed from this data")
+            && err.contains("pass the tables and labels it was trained on"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn labels_and_tables_are_merged() {
     let out = tempfile::tempdir().unwrap();

@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::sample_args::SampleArgs;
+
 use anyhow::Context;
 use chrono::Datelike;
 use gengdi_models::card::ModelCard;
-use gengdi_models::samples::{load_croptype, load_landcover, SeriesSample};
+use gengdi_models::samples::SeriesSample;
 use gengdi_models::{
     evaluate_croptype, evaluate_landcover, held_out_croptype, held_out_landcover, CropTypeModel,
     DeviceChoice, LandCoverModel, Registry, Task,
@@ -18,11 +20,11 @@ pub struct EvalArgs {
     /// A model folder (with card.json), or a model id (or unique prefix) in the registry.
     #[arg(long)]
     pub model: String,
-    /// Labelled tables or folders (see `gengdi train --data`).
-    #[arg(long, num_args = 1.., default_values = ["fixtures/data/eurosat-ms-samples", "fixtures/data/worldcereal-s2-timeseries"])]
-    pub data: Vec<PathBuf>,
-    /// Only the model's held-out test groups (recomputed from its card; the data must be the
-    /// training tables).
+    /// The labelled samples, given as to `gengdi train` (tables and/or --labels over --scenes).
+    #[command(flatten)]
+    pub samples: SampleArgs,
+    /// Only the model's held-out test groups, recomputed from its card: give the same tables
+    /// and labels the model was trained on (the card's digest of its test groups is checked).
     #[arg(long)]
     pub held_out: bool,
     /// Crop type: keep only the observations of these months of each series' season year,
@@ -90,7 +92,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 anyhow::bail!("--months applies to crop-type models only");
             }
             let model = LandCoverModel::load(&dir, &device)?;
-            let samples = load_landcover(&args.data)?;
+            let samples = args.samples.landcover()?;
             let rows = if args.held_out {
                 held_out_landcover(&card, &samples)?
             } else {
@@ -100,7 +102,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         Task::CropType => {
             let model = CropTypeModel::load(&dir, &device)?;
-            let samples = load_croptype(&args.data)?;
+            let samples = args.samples.croptype()?;
             let mut rows = if args.held_out {
                 held_out_croptype(&card, &samples)?
             } else {

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod eval;
 pub mod info;
 pub mod models;
+pub mod sample_args;
 pub mod scene_args;
 pub mod tiles;
 pub mod train;

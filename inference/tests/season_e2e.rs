@@ -47,6 +47,21 @@ fn held_out_series() -> SeriesFilter {
     }
 }
 
+/// One column of the generated truth_parcels.csv, by parcel number (TBBH).
+fn truth_column(dir: &std::path::Path, name: &str) -> BTreeMap<String, String> {
+    let csv = std::fs::read_to_string(dir.join("truth_parcels.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (id, value) = (col("TBBH"), col(name));
+    lines
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[id].to_string(), c[value].to_string())
+        })
+        .collect()
+}
+
 struct Run {
     result: AnalysisResult,
     truth: BTreeMap<String, String>,
@@ -112,21 +127,9 @@ fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
         tile_size: tile,
     };
     let result = analyze(&input, None).unwrap();
-    let csv = std::fs::read_to_string(dir.join("truth_parcels.csv")).unwrap();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let (id_col, v_col) = (
-        header.iter().position(|h| *h == "TBBH").unwrap(),
-        header.iter().position(|h| *h == "violation").unwrap(),
-    );
-    let truth = lines
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            (
-                c[id_col].to_string(),
-                c[v_col].replace("non_grain", "non_grain_pbf"),
-            )
-        })
+    let truth = truth_column(dir, "violation")
+        .into_iter()
+        .map(|(id, v)| (id, v.replace("non_grain", "non_grain_pbf")))
         .collect();
     let farmland_class = farmland
         .parcels
@@ -214,16 +217,9 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
     // Patch area against the truth: for every truly violating parcel found with the right
     // kind, the share whose patch area (sum over its patches of that kind) is within 15 % of
     // the true violating area.
-    let csv = std::fs::read_to_string(dir.path().join("truth_parcels.csv")).unwrap();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
-    let (id_col, area_col) = (col("TBBH"), col("violating_area_m2"));
-    let true_area: BTreeMap<String, f64> = lines
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            (c[id_col].to_string(), c[area_col].parse().unwrap())
-        })
+    let true_area: BTreeMap<String, f64> = truth_column(dir.path(), "violating_area_m2")
+        .into_iter()
+        .map(|(id, v)| (id, v.parse().unwrap()))
         .collect();
     let mut found_area: BTreeMap<(String, String), f64> = BTreeMap::new();
     for p in &a.result.patches {
@@ -311,17 +307,7 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
             &p.parcel_id
         })
         .collect();
-    let csv = std::fs::read_to_string(dir.path().join("truth_parcels.csv")).unwrap();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
-    let (id, crop) = (col("TBBH"), col("crop"));
-    let crops: BTreeMap<String, String> = lines
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            (c[id].to_string(), c[crop].to_string())
-        })
-        .collect();
+    let crops = truth_column(dir.path(), "crop");
     for p in &dropped {
         assert_ne!(on.truth[*p], "tree_planting", "dropped a true orchard: {p}");
         let c = crops[*p].as_str();

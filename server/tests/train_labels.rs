@@ -19,6 +19,21 @@ fn gengdi(args: &str) -> std::process::Output {
 
 const LABELS: &str = "--labels fixtures/data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg --class-field RABA_ID --class-map 1100=annual_crop,1300=grass,2000=tree,3000=built --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_2015{0711,0830,0909}_13band.tif";
 
+/// Train with `args` into a new temporary registry; panics with gengdi's stderr on failure.
+fn train(args: &str) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let run = gengdi(&format!(
+        "train {args} --quiet --out {}",
+        out.path().display()
+    ));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out
+}
+
 /// The card of the only model in `<out>/landcover/`.
 fn only_card(out: &Path) -> serde_json::Value {
     let dirs: Vec<PathBuf> = std::fs::read_dir(out.join("landcover"))
@@ -102,16 +117,7 @@ fn labels_alone_train_on_the_labels_only_and_the_card_lists_them() {
 /// same labels, and says clearly when the data cannot reproduce it.
 #[test]
 fn eval_recomputes_the_held_out_polygons_of_a_vector_label_model() {
-    let out = tempfile::tempdir().unwrap();
-    let run = gengdi(&format!(
-        "train --task landcover {LABELS} --epochs 1 --quiet --out {}",
-        out.path().display()
-    ));
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = train(&format!("--task landcover {LABELS} --epochs 1"));
     let card = only_card(out.path());
     let dir = out
         .path()
@@ -149,16 +155,9 @@ fn eval_recomputes_the_held_out_polygons_of_a_vector_label_model() {
 
 #[test]
 fn labels_and_tables_are_merged() {
-    let out = tempfile::tempdir().unwrap();
-    let run = gengdi(&format!(
-        "train --task landcover --data fixtures/data/eurosat-ms-samples {LABELS} --epochs 1 --quiet --out {}",
-        out.path().display()
+    let out = train(&format!(
+        "--task landcover --data fixtures/data/eurosat-ms-samples {LABELS} --epochs 1"
     ));
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     let card = only_card(out.path());
     let names = file_names(&card);
     assert!(names.contains(&"eurosat_ms_pixels_16perimage.csv.gz".to_string()));

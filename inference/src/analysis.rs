@@ -376,6 +376,9 @@ pub struct AnalysisResult {
     pub class_names: Vec<String>,
     /// Dates of the baseline period (empty without one).
     pub baseline_dates: Vec<Option<NaiveDate>>,
+    /// Parcels whose tree-planting pixels the crop-type model called an annual crop over the
+    /// season, so their tree-planting patches were not reported (`tree_annual_crop_veto`).
+    pub tree_planting_vetoed: Vec<String>,
 }
 
 /// What the analysis needs.
@@ -841,6 +844,7 @@ pub fn analyze_with(
 
     let mut parcels_out = Vec::new();
     let mut patches = Vec::new();
+    let mut tree_planting_vetoed = Vec::new();
     for (pi, parcel) in input.farmland.parcels.iter().enumerate() {
         let Some(a) = acc.get(&parcel.index).filter(|a| a.observed > 0) else {
             // No pixel centre of the grid lies in the parcel (outside the imagery, or
@@ -953,6 +957,7 @@ pub fn analyze_with(
                 if (class == "grain" || class == "non_grain")
                     && *conf >= rules.tree_annual_crop_veto
                 {
+                    tree_planting_vetoed.push(parcel.id.clone());
                     continue;
                 }
             }
@@ -1100,6 +1105,7 @@ pub fn analyze_with(
         baseline_dates: baseline
             .map(|(b, _)| b.layers.iter().map(|l| l.date).collect())
             .unwrap_or_default(),
+        tree_planting_vetoed,
     })
 }
 

@@ -325,6 +325,9 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
         assert!(class == "grain" || class == "non_grain", "{p}: {class}");
     }
     assert_eq!(dropped.len(), 12, "{dropped:?}");
+    let vetoed: BTreeSet<&String> = on.result.tree_planting_vetoed.iter().collect();
+    assert!(dropped.is_subset(&vetoed), "{vetoed:?}");
+    assert!(off.result.tree_planting_vetoed.is_empty());
     // Kept tree patches say what the season model saw.
     for p in on
         .result

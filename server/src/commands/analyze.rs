@@ -340,6 +340,12 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
     println!(
         "parcels analysed {analysed}, flagged {flagged}, insufficient observations {insufficient}, not covered by the imagery {not_covered}"
     );
+    if !r.tree_planting_vetoed.is_empty() {
+        println!(
+            "tree planting not reported on {} parcels: the crop-type model calls the season of their tree-like pixels an annual crop (rule tree_annual_crop_veto; see tree_check in the --maps parcel table)",
+            r.tree_planting_vetoed.len()
+        );
+    }
     let mut table: BTreeMap<(String, String), (usize, f64)> = BTreeMap::new();
     for p in &r.patches {
         let e = table

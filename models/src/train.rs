@@ -126,6 +126,16 @@ impl TrainConfig {
                 "l1c_dark_object_p must be a probability in [0, 1]".into(),
             ));
         }
+        for (name, p) in [
+            ("season_window_p", self.season_window_p.unwrap_or(0.0)),
+            ("slot_dropout", self.slot_dropout),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(ModelError::InvalidConfig(format!(
+                    "{name} must be a probability in [0, 1], not {p}"
+                )));
+            }
+        }
         if self.learning_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return Err(ModelError::InvalidConfig(
                 "learning_rate must be > 0".into(),
@@ -937,6 +947,23 @@ pub fn load_train_config(path: &Path) -> Result<TrainConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probabilities_of_the_config_are_checked() {
+        assert!(TrainConfig::new().validate().is_ok());
+        let c = TrainConfig::new().with_season_window_p(Some(1.5));
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("season_window_p must be a probability"),
+            "{err}"
+        );
+        let c = TrainConfig::new().with_slot_dropout(-0.1);
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("slot_dropout"));
+    }
 
     #[test]
     fn dark_object_offsets_are_the_l1c_first_percentile_minus_100_dn() {

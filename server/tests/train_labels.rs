@@ -124,10 +124,12 @@ fn eval_recomputes_the_held_out_polygons_of_a_vector_label_model() {
         .join("landcover")
         .join(card["id"].as_str().unwrap());
     let json = out.path().join("eval.json");
+    let ids = out.path().join("held_out.txt");
     let run = gengdi(&format!(
-        "eval --model {} --held-out {LABELS} --json {}",
+        "eval --model {} --held-out {LABELS} --json {} --write-held-out {}",
         dir.display(),
-        json.display()
+        json.display(),
+        ids.display()
     ));
     assert!(
         run.status.success(),
@@ -141,6 +143,15 @@ fn eval_recomputes_the_held_out_polygons_of_a_vector_label_model() {
         "the held-out pixels and the model's answers are those of training"
     );
     assert!(report["overall"]["n"].as_u64().unwrap() > 0);
+    // The held-out polygons, once each, sorted: about a fifth of the 46 used polygons.
+    let ids = std::fs::read_to_string(&ids).unwrap();
+    let lines: Vec<&str> = ids.lines().collect();
+    assert!((5..=15).contains(&lines.len()), "{lines:?}");
+    assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("lulc_raba_polygons:")),
+        "{lines:?}"
+    );
     // The shipped tables are not what this model was trained on.
     let run = gengdi(&format!("eval --model {} --held-out", dir.display()));
     assert_eq!(run.status.code(), Some(1));

@@ -33,6 +33,11 @@ pub struct EvalArgs {
     /// dropped (and counted).
     #[arg(long, value_parser = parse_months)]
     pub months: Option<(u32, u32)>,
+    /// With --held-out: write the held-out group ids (WorldCereal sample ids, EuroSAT patch ids,
+    /// label groups), one per line, sorted, here — e.g. for `gengdi-season --crop-series` /
+    /// `--orchard-series`, to render a season scene from fields the model never saw.
+    #[arg(long, requires = "held_out")]
+    pub write_held_out: Option<PathBuf>,
     /// Write the metrics as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -60,6 +65,27 @@ fn parse_months(s: &str) -> Result<(u32, u32), String> {
         return Err(format!("{s:?}: the first month is after the last"));
     }
     Ok((a, b))
+}
+
+/// Write the distinct group ids, sorted, one per line.
+fn write_groups<'a>(
+    path: Option<&Path>,
+    groups: impl Iterator<Item = &'a String>,
+) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let set: std::collections::BTreeSet<&String> = groups.collect();
+    let mut text = String::new();
+    for g in &set {
+        text.push_str(g);
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "wrote {} held-out group ids to {}",
+        set.len(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// Keep only the observations of months `from..=to` of each series' season year; drop series
@@ -98,6 +124,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             } else {
                 samples.samples
             };
+            write_groups(
+                args.write_held_out.as_deref(),
+                rows.iter().map(|r| &r.group),
+            )?;
             evaluate_landcover(&model, &rows)?
         }
         Task::CropType => {
@@ -108,6 +138,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             } else {
                 samples.samples
             };
+            write_groups(
+                args.write_held_out.as_deref(),
+                rows.iter().map(|(s, _)| &s.group),
+            )?;
             if let Some(months) = args.months {
                 let before = rows.len();
                 restrict_months(&mut rows, months);

@@ -249,6 +249,42 @@ struct FitOutcome<N> {
     history: Vec<EpochLog>,
 }
 
+/// The card's account of a training run (the same for both tasks); takes the epoch history
+/// out of `outcome`.
+#[allow(clippy::too_many_arguments)]
+fn training_info<N>(
+    config: &TrainConfig,
+    data: &crate::samples::DataFingerprint,
+    task_rules: Vec<String>,
+    extra_rules: &[String],
+    rule_counts: &BTreeMap<String, u64>,
+    train_class_counts: BTreeMap<String, u64>,
+    class_weights: Vec<f32>,
+    split: &GroupSplit,
+    outcome: &mut FitOutcome<N>,
+    device: DeviceChoice,
+) -> TrainingInfo {
+    TrainingInfo {
+        config: config.clone(),
+        data: data.clone(),
+        command: String::new(),
+        label_rules: task_rules
+            .into_iter()
+            .chain(extra_rules.iter().cloned())
+            .collect(),
+        rule_counts: rule_counts.clone(),
+        train_class_counts,
+        class_weights,
+        split: split.summary(config.split_spec()),
+        epochs_run: outcome.epochs_run,
+        best_epoch: outcome.best_epoch,
+        best_val_loss: outcome.best_val_loss,
+        history: std::mem::take(&mut outcome.history),
+        wall_time_s: 0.0,
+        device: device.to_string(),
+    }
+}
+
 fn class_weights(targets: &[usize], n_classes: usize, power: f64) -> Vec<f32> {
     let mut counts = vec![0usize; n_classes];
     for &t in targets {
@@ -576,7 +612,7 @@ pub fn train_landcover(
         dark_object,
         dark_object_p,
     };
-    let outcome = fit(
+    let mut outcome = fit(
         &task,
         net,
         &split,
@@ -604,25 +640,18 @@ pub fn train_landcover(
         },
         architecture: Architecture::LandCoverMlp(arch),
         weights: WeightsInfo { file: WEIGHTS_FILE.into(), sha256: String::new(), bytes: 0 },
-        training: TrainingInfo {
-            config: config.clone(),
-            data: samples.fingerprint.clone(),
-            command: String::new(),
-            label_rules: rules::landcover_rule_descriptions()
-                .into_iter()
-                .chain(samples.label_rules.iter().cloned())
-                .collect(),
-            rule_counts: samples.rule_counts.clone(),
-            train_class_counts: counts_by_name(&names, train_targets.iter().copied()),
-            class_weights: weights,
-            split: split.summary(config.split_spec()),
-            epochs_run: outcome.epochs_run,
-            best_epoch: outcome.best_epoch,
-            best_val_loss: outcome.best_val_loss,
-            history: outcome.history,
-            wall_time_s: 0.0,
-            device: device.to_string(),
-        },
+        training: training_info(
+            config,
+            &samples.fingerprint,
+            rules::landcover_rule_descriptions(),
+            &samples.label_rules,
+            &samples.rule_counts,
+            counts_by_name(&names, train_targets.iter().copied()),
+            weights,
+            &split,
+            &mut outcome,
+            device,
+        ),
         metrics: EvaluationReport::from_triples(&names, &[]),
         created: now_rfc3339(),
         notes: vec![
@@ -809,7 +838,7 @@ pub fn train_croptype(
         slot_dropout: config.slot_dropout,
         season_window_p: config.season_window_p.unwrap_or(0.0),
     };
-    let outcome = fit(
+    let mut outcome = fit(
         &task, net, &split, &weights, n_classes, config, device, "croptype",
     )?;
     let mut features = pixel_feature_names();
@@ -836,25 +865,18 @@ pub fn train_croptype(
         },
         architecture: Architecture::CropTemporal(arch),
         weights: WeightsInfo { file: WEIGHTS_FILE.into(), sha256: String::new(), bytes: 0 },
-        training: TrainingInfo {
-            config: config.clone(),
-            data: samples.fingerprint.clone(),
-            command: String::new(),
-            label_rules: rules::croptype_rule_descriptions()
-                .into_iter()
-                .chain(samples.label_rules.iter().cloned())
-                .collect(),
-            rule_counts: samples.rule_counts.clone(),
-            train_class_counts: counts_by_name(&names, train_targets.iter().copied()),
-            class_weights: weights,
-            split: split.summary(config.split_spec()),
-            epochs_run: outcome.epochs_run,
-            best_epoch: outcome.best_epoch,
-            best_val_loss: outcome.best_val_loss,
-            history: outcome.history,
-            wall_time_s: 0.0,
-            device: device.to_string(),
-        },
+        training: training_info(
+            config,
+            &samples.fingerprint,
+            rules::croptype_rule_descriptions(),
+            &samples.label_rules,
+            &samples.rule_counts,
+            counts_by_name(&names, train_targets.iter().copied()),
+            weights,
+            &split,
+            &mut outcome,
+            device,
+        ),
         metrics: EvaluationReport::from_triples(&names, &[]),
         created: now_rfc3339(),
         notes: vec![

@@ -1,0 +1,77 @@
+//! `gengdi analyze --maps` on the real Slovenia scene: the parcel table a user opens to see
+//! why a parcel was (or was not) flagged, with the crop-type season check.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn the_parcel_table_carries_the_season_check_of_every_parcel_with_tree_pixels() {
+    let out = tempfile::tempdir().unwrap();
+    let maps = out.path().join("maps");
+    let data = "fixtures/data/eolearn-slovenia-s2";
+    let run = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} analyze --scenes {data}/s2l1c_2015*_13band.tif --farmland {data}/lulc_raba_polygons.gpkg \
+             --farmland-fields land_class=RABA_ID --config fixtures/slovenia-rules.toml --tile 64 \
+             --out {} --maps {}",
+            env!("CARGO_BIN_EXE_gengdi"),
+            out.path().join("changes.geojson").display(),
+            maps.display()
+        ))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let table = std::fs::read_to_string(maps.join("parcels.csv")).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (id, flags, check, conf) = (
+        col("parcel_id"),
+        col("flags"),
+        col("tree_check"),
+        col("tree_check_confidence"),
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 88, "one row per register polygon");
+    let mut checked = 0;
+    for r in &rows {
+        assert_eq!(r.len(), header.len(), "{r:?}");
+        if r[flags].contains("tree_planting") {
+            // Every flagged parcel went through the check and was not called an annual crop.
+            assert!(
+                !r[check].is_empty() && r[check] != "grain" && r[check] != "non_grain",
+                "{}: {:?}",
+                r[id],
+                r[check]
+            );
+        }
+        if !r[check].is_empty() {
+            checked += 1;
+            let c: f64 = r[conf].parse().unwrap();
+            assert!((0.0..=1.0).contains(&c), "{}: {c}", r[id]);
+        } else {
+            assert!(r[conf].is_empty());
+        }
+    }
+    assert!(checked >= 14, "{checked} parcels checked");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(maps.join("parcels.json")).unwrap()).unwrap();
+    let with_check = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !p["tree_check"].is_null())
+        .count();
+    assert_eq!(with_check, checked);
+}

@@ -1,9 +1,8 @@
-//! `gengdi eval`: evaluate a saved model on labelled tables (all rows, or only the model's
-//! held-out groups) and print / write the metrics.
+//! `gengdi eval`: evaluate a saved model on labelled samples (tables and/or the user's labels
+//! over scenes, read as `gengdi train` reads them; all rows, or only the model's held-out
+//! groups) and print / write the metrics.
 
 use std::path::{Path, PathBuf};
-
-use super::sample_args::SampleArgs;
 
 use anyhow::Context;
 use chrono::Datelike;
@@ -13,6 +12,8 @@ use gengdi_models::{
     evaluate_croptype, evaluate_landcover, held_out_croptype, held_out_landcover, CropTypeModel,
     DeviceChoice, LandCoverModel, Registry, Task,
 };
+
+use super::sample_args::SampleArgs;
 
 /// Arguments of `gengdi eval`.
 #[derive(clap::Args, Debug)]

@@ -22,7 +22,8 @@ fn registry() -> Registry {
 }
 
 /// The WorldCereal samples the shipped models never saw: cultivated parcels show the
-/// crop-type model's held-out samples, orchards the land-cover model's.
+/// crop-type model's held-out samples; orchards and every spectrum drawn per date (rice,
+/// abandoned land, fishponds, construction, the land around) the land-cover model's.
 fn held_out_series() -> SeriesFilter {
     let reg = registry();
     let data = [
@@ -36,14 +37,14 @@ fn held_out_series() -> SeriesFilter {
         .map(|(s, _)| s.group)
         .collect();
     let lc = ModelCard::load(&reg.active_dir(Task::LandCover).unwrap()).unwrap();
-    let orchards = held_out_landcover(&lc, &load_landcover(&data).unwrap())
+    let landcover = held_out_landcover(&lc, &load_landcover(&data).unwrap())
         .unwrap()
         .into_iter()
         .map(|p| p.group)
         .collect();
     SeriesFilter {
         crops: Some(crops),
-        orchards: Some(orchards),
+        landcover: Some(landcover),
     }
 }
 
@@ -199,21 +200,21 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
         scores.insert(kind, (precision, recall));
     }
     println!("{report}");
-    // What the shipped models achieve today on fields they never saw (README, "Season
-    // analysis"); the issue's bar is 0.9 for every kind: met for fishponds and abandonment;
-    // construction misses one partial site; tree planting finds 1 of 4 orchards (the
-    // single-date land-cover model calls the other three annual crop) with no false alarm (the
-    // crop-type season check drops 12 summer-crop parcels the land-cover model called
-    // orchard); non-grain use matches the crop-type model's held-out April–September figures
-    // (precision 0.57, recall 0.31).
+    // What the shipped models achieve today on samples they never saw (README, "Season
+    // analysis"); the issue's bar is 0.9 for every kind: met for fishponds, construction and
+    // abandonment; tree planting finds 1 of 4 orchards (the single-date land-cover model calls
+    // the other three tree or orchard on too few dates) with no false alarm (the crop-type
+    // season check drops 12 summer-crop parcels the land-cover model called orchard); non-grain
+    // use is near the crop-type model's held-out April–September figures (precision 0.57,
+    // recall 0.31).
     assert_eq!(scores["fishpond"], (1.0, 1.0), "{report}");
     assert!(
         scores["abandonment"].0 >= 0.9 && scores["abandonment"].1 >= 0.9,
         "{report}"
     );
-    assert_eq!(scores["construction"], (1.0, 0.75), "{report}");
+    assert_eq!(scores["construction"], (1.0, 1.0), "{report}");
     assert_eq!(scores["tree_planting"], (1.0, 0.25), "{report}");
-    assert_eq!(scores["non_grain_pbf"], (0.5, 0.3), "{report}");
+    assert_eq!(scores["non_grain_pbf"], (3.0 / 7.0, 0.3), "{report}");
     // Patch area against the truth: for every truly violating parcel found with the right
     // kind, the share whose patch area (sum over its patches of that kind) is within 15 % of
     // the true violating area.
@@ -246,13 +247,15 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
         ));
     }
     println!("{area_report}");
-    // Every fishpond, construction, tree-planting and non-grain patch found is within 15 % of
-    // its true area (non-grain patches are whole parcels); 17 of the 19 abandoned parcels
-    // found are (two small parcels are only partly found, −63 % and −38 %).
+    // Within 15 % of the true area: 3 of 5 fishponds (the two partial ponds are found 18–19 %
+    // short), 3 of 4
+    // construction sites (the growing one, −18 %), every tree-planting and non-grain patch
+    // found (non-grain patches are whole parcels), 17 of the 19 abandoned parcels found (two
+    // small parcels are only partly found, −63 % and −38 %).
     let within = |k: &str| within.get(k).copied().unwrap_or_default();
-    assert_eq!(within("fishpond"), (5, 5), "{area_report}");
+    assert_eq!(within("fishpond"), (3, 5), "{area_report}");
     assert_eq!(within("abandonment"), (17, 19), "{area_report}");
-    assert_eq!(within("construction"), (3, 3), "{area_report}");
+    assert_eq!(within("construction"), (3, 4), "{area_report}");
     assert_eq!(within("tree_planting"), (1, 1), "{area_report}");
     assert_eq!(within("non_grain_pbf"), (3, 3), "{area_report}");
     // Areas are positive and in mu = m² / 666.67.

@@ -36,7 +36,7 @@ pub struct EvalArgs {
     pub months: Option<(u32, u32)>,
     /// With --held-out: write the held-out group ids (WorldCereal sample ids, EuroSAT patch ids,
     /// label groups), one per line, sorted, here — e.g. for `gengdi-season --crop-series` /
-    /// `--orchard-series`, to render a season scene from fields the model never saw.
+    /// `--landcover-samples`, to render a season scene from samples the model never saw.
     #[arg(long, requires = "held_out")]
     pub write_held_out: Option<PathBuf>,
     /// Write the metrics as JSON here.

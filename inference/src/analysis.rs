@@ -18,7 +18,7 @@ use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gengdi_tiling::{AnalysisGrid, PixelWindow, SceneStack, TileGrid};
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// 1 mu in square metres.
@@ -943,12 +943,8 @@ pub fn analyze_with(
             let w = |v: i32, d: i64| i64::from(v) + d;
             ParcelMask::new(&pixel_polys[pi], w(c0, -2), w(r0, -2), w(c1, 2), w(r1, 2))
         });
-        let mut start = 0;
-        while start < mine.len() {
-            let kind = mine[start].kind;
-            let end = start + mine[start..].iter().take_while(|c| c.kind == kind).count();
-            let group = &mine[start..end];
-            start = end;
+        let (groups, dike_pixels) = kind_groups(mine, rules.fishpond_dike_px);
+        for (kind, group) in groups {
             // Tree planting the season model calls an annual crop is a dense summer canopy.
             let season_check = (kind == PixelKind::TreePlanting)
                 .then(|| tree_check.get(&parcel.index))
@@ -971,7 +967,7 @@ pub fn analyze_with(
             }
             let info: HashMap<(i64, i64), &Candidate> = group
                 .iter()
-                .map(|c| ((i64::from(c.col), i64::from(c.row)), c))
+                .map(|c| ((i64::from(c.col), i64::from(c.row)), *c))
                 .collect();
             for comp in components(&pixels) {
                 if (comp.len() as f64 * pixel_area_grid) / M2_PER_MU < rules.min_patch_mu {
@@ -1030,6 +1026,18 @@ pub fn analyze_with(
                     vec![world],
                 );
                 patch.evidence = evidence.describe(kind, rules);
+                if kind == PixelKind::Fishpond {
+                    let dikes = comp
+                        .iter()
+                        .filter(|&&(c, r)| dike_pixels.contains(&(c as i32, r as i32)))
+                        .count();
+                    if dikes > 0 {
+                        patch.evidence.push_str(&format!(
+                            "; {dikes} px of it are the pond's dikes (bare or grassy rim, \
+                             fishpond_dike_px)"
+                        ));
+                    }
+                }
                 if let Some((class, conf)) = season_check {
                     let verdict = if class == "grain" || class == "non_grain" {
                         format!(
@@ -1211,6 +1219,49 @@ fn bucket_parcels(grid: &TileGrid, polys: &[Vec<PixelPolygon>]) -> HashMap<usize
     buckets
 }
 
+/// A parcel's candidates by kind.
+type KindGroups<'a> = BTreeMap<PixelKind, Vec<&'a Candidate>>;
+
+/// A parcel's candidates grouped by kind, in kind order. A fishpond's dikes belong to it:
+/// abandonment candidates within `dike_px` pixels (8-neighbourhood, step by step) of the
+/// parcel's fishpond candidates join the fishpond group; their positions are returned too.
+fn kind_groups(mine: &[Candidate], dike_px: usize) -> (KindGroups<'_>, HashSet<(i32, i32)>) {
+    let mut pond: HashSet<(i32, i32)> = mine
+        .iter()
+        .filter(|c| c.kind == PixelKind::Fishpond)
+        .map(|c| (c.col, c.row))
+        .collect();
+    let mut dikes: HashSet<(i32, i32)> = HashSet::new();
+    if !pond.is_empty() {
+        for _ in 0..dike_px {
+            let ring: Vec<(i32, i32)> = mine
+                .iter()
+                .filter(|c| c.kind == PixelKind::Abandonment)
+                .map(|c| (c.col, c.row))
+                .filter(|p| !dikes.contains(p))
+                .filter(|&(x, y)| {
+                    (-1..=1).any(|dy| (-1..=1).any(|dx| pond.contains(&(x + dx, y + dy))))
+                })
+                .collect();
+            if ring.is_empty() {
+                break;
+            }
+            pond.extend(ring.iter().copied());
+            dikes.extend(ring);
+        }
+    }
+    let mut groups: KindGroups<'_> = BTreeMap::new();
+    for c in mine {
+        let kind = if dikes.contains(&(c.col, c.row)) {
+            PixelKind::Fishpond
+        } else {
+            c.kind
+        };
+        groups.entry(kind).or_default().push(c);
+    }
+    (groups, dikes)
+}
+
 /// Per date: how many pixels, and their Σ round(DN·Q) of the model bands.
 type SeasonSums<'a> = Vec<(u64, &'a Vec<i64>)>;
 
@@ -1344,5 +1395,64 @@ impl EqualArea {
             }
         }
         Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(col: i32, row: i32, kind: PixelKind) -> Candidate {
+        Candidate {
+            parcel: 1,
+            col,
+            row,
+            kind,
+            class: 0,
+            conf: 0,
+            baseline: Box::new([]),
+            measures: SeasonMeasures::default(),
+        }
+    }
+
+    #[test]
+    fn a_pond_s_rim_of_abandonment_pixels_joins_the_pond_and_nothing_else_does() {
+        // A 3 × 3 pond at (10..13, 10..13), an abandonment ring around it, one abandonment
+        // pixel two steps out and a construction pixel on the ring.
+        let mut mine = Vec::new();
+        for r in 9..14 {
+            for c in 9..14 {
+                let inner = (10..13).contains(&r) && (10..13).contains(&c);
+                let kind = if inner {
+                    PixelKind::Fishpond
+                } else if (r, c) == (9, 9) {
+                    PixelKind::Construction
+                } else {
+                    PixelKind::Abandonment
+                };
+                mine.push(cand(c, r, kind));
+            }
+        }
+        mine.push(cand(14, 11, PixelKind::Abandonment));
+        let (groups, dikes) = kind_groups(&mine, 1);
+        assert_eq!(groups[&PixelKind::Fishpond].len(), 9 + 15);
+        assert_eq!(dikes.len(), 15);
+        assert_eq!(
+            groups[&PixelKind::Abandonment].len(),
+            1,
+            "two pixels out stays"
+        );
+        assert_eq!(groups[&PixelKind::Construction].len(), 1);
+        // Two steps reach it; without dikes nothing moves.
+        let (groups, _) = kind_groups(&mine, 2);
+        assert!(!groups.contains_key(&PixelKind::Abandonment));
+        let (groups, dikes) = kind_groups(&mine, 0);
+        assert_eq!(groups[&PixelKind::Fishpond].len(), 9);
+        assert!(dikes.is_empty());
+        // No pond, no dikes.
+        let no_pond: Vec<Candidate> = (0..5).map(|c| cand(c, 0, PixelKind::Abandonment)).collect();
+        let (groups, dikes) = kind_groups(&no_pond, 1);
+        assert_eq!(groups[&PixelKind::Abandonment].len(), 5);
+        assert!(dikes.is_empty());
     }
 }

@@ -20,6 +20,12 @@ pub struct RulesConfig {
     /// … and never a green canopy (NDVI max below this): rice paddies flooded in May turn
     /// green later and are not fishponds.
     pub fishpond_max_ndvi: f32,
+    /// A fishpond's dikes belong to it: abandonment pixels (bare or sparse grass, no cycle)
+    /// within this many pixels of a fishpond's pixels in the same parcel join the fishpond
+    /// patch. At 10 m a pond's rim mixes water with its grassy embankment and is often not
+    /// called water; without this the rim becomes a ring of abandonment around the pond and the
+    /// pond comes out short. Default 1; 0 turns it off.
+    pub fishpond_dike_px: usize,
     /// Construction: built-up at least this fraction of the clear dates.
     pub construction_built_fraction: f64,
     /// Trees / orchard: tree or orchard at least this fraction of the clear dates.
@@ -86,6 +92,7 @@ impl Default for RulesConfig {
             max_insufficient_fraction: 0.5,
             fishpond_water_fraction: 0.6,
             fishpond_max_ndvi: 0.5,
+            fishpond_dike_px: 1,
             construction_built_fraction: 0.5,
             tree_fraction: 0.6,
             tree_annual_crop_veto: 0.0,

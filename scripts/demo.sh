@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --locked -p gengdi-server -p gengdi-fixtures --bins
+# Build exactly what the test suite builds (every package of the workspace, its tests, the
+# same features and profile), so that scripts/test.sh afterwards reuses this build instead
+# of compiling Burn and most dependencies a second time with another feature set.
+cargo test --locked --workspace --no-run
 gengdi=target/debug/gengdi
 data=fixtures/data
 out=target/demo

@@ -21,8 +21,10 @@ pub fn is_stac_path(p: &Path) -> bool {
     matches!(extension(p).as_str(), "json" | "geojson")
 }
 
-/// Open every scene the inputs name: a raster file as is, a directory as the rasters it holds
-/// (sorted; `.tif .tiff .vrt .jp2 .img`), a `.json` / `.geojson` as a STAC Item or
+/// Open every scene the inputs name: a delivered product (a Sentinel-2 `.SAFE` folder, its
+/// `.zip` or `MTD_MSIL*.xml`; a Landsat Collection 2 `*_MTL.json` or its folder) as the
+/// scenes of its band files (see [`gengdi_tiling::product`]), a raster file as is, a
+/// directory as the rasters it holds (sorted; `.tif .tiff .vrt .jp2 .img`), a `.json` / `.geojson` as a STAC Item or
 /// ItemCollection (see [`crate::stac`]). `opts` applies to every scene (a STAC item's date
 /// and band names replace `opts.date` / `opts.band_names`). `bands` are the bands the
 /// analysis needs from every STAC item (by name or common name); `optional` are taken from an
@@ -36,7 +38,9 @@ pub fn open_scenes(
 ) -> Result<Vec<Scene>> {
     let mut scenes = Vec::new();
     for p in inputs {
-        if p.is_dir() {
+        if gengdi_tiling::product::is_product(p) {
+            scenes.extend(gengdi_tiling::product::open_scenes(p, opts)?);
+        } else if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| InferenceError::Config {
                     what: p.display().to_string(),
@@ -99,12 +103,14 @@ pub fn build_stack(
     if every_date_has(&scenes, "SCL") {
         bands.push("SCL".into());
     }
-    Ok(SceneStack::build(
+    let stack = SceneStack::build(
         scenes,
         &StackOptions {
             bands: Some(bands),
             grid,
             ..Default::default()
         },
-    )?)
+    )?;
+    stack.check_radiometry()?;
+    Ok(stack)
 }

@@ -14,7 +14,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn expand_scene_paths(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in inputs {
-        if p.is_dir() {
+        if p.is_dir() && !gengdi_tiling::product::is_product(p) {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))

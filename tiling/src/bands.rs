@@ -26,10 +26,12 @@ pub enum CommonBand {
     Thermal,
     /// Sentinel-2 scene classification (categorical: resample with nearest neighbour).
     SceneClassification,
+    /// Landsat Collection 2 `QA_PIXEL` bit flags (categorical).
+    QualityPixel,
 }
 
 impl CommonBand {
-    pub const ALL: [CommonBand; 16] = [
+    pub const ALL: [CommonBand; 17] = [
         CommonBand::Coastal,
         CommonBand::Blue,
         CommonBand::Green,
@@ -46,6 +48,7 @@ impl CommonBand {
         CommonBand::Pan,
         CommonBand::Thermal,
         CommonBand::SceneClassification,
+        CommonBand::QualityPixel,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,12 +69,16 @@ impl CommonBand {
             CommonBand::Pan => "pan",
             CommonBand::Thermal => "lwir",
             CommonBand::SceneClassification => "scl",
+            CommonBand::QualityPixel => "qa_pixel",
         }
     }
 
     /// Categorical bands are resampled with nearest neighbour, never interpolated.
     pub fn is_categorical(self) -> bool {
-        self == CommonBand::SceneClassification
+        matches!(
+            self,
+            CommonBand::SceneClassification | CommonBand::QualityPixel
+        )
     }
 
     /// The common name of a sensor's band name (Sentinel-2 `B04`, Landsat `SR_B4`, …) or
@@ -89,15 +96,22 @@ impl CommonBand {
             "SWIR1" => Some(CommonBand::Swir1),
             "SWIR2" => Some(CommonBand::Swir2),
             "SCL" => Some(CommonBand::SceneClassification),
+            "QA_PIXEL" => Some(CommonBand::QualityPixel),
             _ => None,
         };
         if alias.is_some() {
             return alias;
         }
         let n = n.strip_prefix("SR_").unwrap_or(&n);
+        // Zero-padded names (`B02`) and `B8A` / `B12` are Sentinel-2's whatever the sensor: a
+        // model card names its bands that way, while Landsat / Gaofen say `B1` … `B9` (and
+        // Landsat's `B10` / `B11` are its thermal bands).
+        let sentinel2_style = n.len() == 3 && (n.starts_with("B0") || n == "B8A" || n == "B12");
         match sensor {
-            Some(Sensor::Landsat8 | Sensor::Landsat9) => landsat(n),
-            Some(Sensor::Gaofen1 | Sensor::Gaofen2 | Sensor::Gaofen6) => gaofen(n),
+            Some(Sensor::Landsat8 | Sensor::Landsat9) if !sentinel2_style => landsat(n),
+            Some(Sensor::Gaofen1 | Sensor::Gaofen2 | Sensor::Gaofen6) if !sentinel2_style => {
+                gaofen(n)
+            }
             _ => sentinel2(n),
         }
     }
@@ -106,15 +120,15 @@ impl CommonBand {
 fn sentinel2(n: &str) -> Option<CommonBand> {
     Some(match n {
         "B01" | "B1" => CommonBand::Coastal,
-        "B02" => CommonBand::Blue,
-        "B03" => CommonBand::Green,
-        "B04" => CommonBand::Red,
-        "B05" => CommonBand::RedEdge1,
-        "B06" => CommonBand::RedEdge2,
-        "B07" => CommonBand::RedEdge3,
-        "B08" => CommonBand::Nir,
+        "B02" | "B2" => CommonBand::Blue,
+        "B03" | "B3" => CommonBand::Green,
+        "B04" | "B4" => CommonBand::Red,
+        "B05" | "B5" => CommonBand::RedEdge1,
+        "B06" | "B6" => CommonBand::RedEdge2,
+        "B07" | "B7" => CommonBand::RedEdge3,
+        "B08" | "B8" => CommonBand::Nir,
         "B8A" | "B08A" => CommonBand::NirNarrow,
-        "B09" => CommonBand::WaterVapour,
+        "B09" | "B9" => CommonBand::WaterVapour,
         "B10" => CommonBand::Cirrus,
         "B11" => CommonBand::Swir1,
         "B12" => CommonBand::Swir2,

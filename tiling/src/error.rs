@@ -87,6 +87,15 @@ pub enum TilingError {
         count: usize,
     },
 
+    #[error(
+        "{path}: band {band}: cannot tell how its values become reflectance: {reason}; state it with --scale and --offset (reflectance = value × scale + offset)"
+    )]
+    UnknownRadiometry {
+        path: PathBuf,
+        band: String,
+        reason: String,
+    },
+
     #[error("{path}: no georeferencing (no geotransform, tie points or ModelTransformation)")]
     NoGeoreference { path: PathBuf },
 

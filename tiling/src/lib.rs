@@ -6,6 +6,9 @@
 //! - [`TileGrid`]: tiles with a halo, every pixel in exactly one tile core.
 //! - [`SceneStack`]: several dates on one analysis grid (warped by GDAL where needed),
 //!   read tile by tile in parallel with bounded memory.
+//! - [`product`]: imagery as delivered (Sentinel-2 SAFE / zip / MTD XML, Landsat
+//!   Collection 2) opened as the scenes of its band files, radiometry from the metadata.
+//! - [`radiometry`]: how stored values become reflectance, per band.
 //! - [`cog`]: class / probability maps written as Cloud-Optimized GeoTIFF.
 
 pub mod bands;
@@ -14,10 +17,13 @@ pub mod dtype;
 pub mod error;
 pub mod geo;
 pub mod grid;
+pub mod product;
+pub mod radiometry;
 pub mod scene;
 pub mod stack;
 pub mod stats;
 pub mod tiff;
+pub mod vsi;
 pub mod window;
 
 pub use bands::{CommonBand, Sensor};
@@ -26,6 +32,8 @@ pub use dtype::{DataType, Sample};
 pub use error::{Result, TilingError};
 pub use geo::{Crs, GeoTransform};
 pub use grid::{Tile, TileGrid};
+pub use product::ProductInfo;
+pub use radiometry::{Radiometry, RadiometrySource};
 pub use scene::{BandInfo, Scene, SceneOptions};
 pub use stack::{AnalysisGrid, Resampling, SceneStack, StackOptions, TileData};
 pub use window::PixelWindow;

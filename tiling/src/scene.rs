@@ -9,6 +9,7 @@ use crate::bands::{CommonBand, Sensor};
 use crate::dtype::{DataType, Sample};
 use crate::error::{Result, TilingError};
 use crate::geo::{Crs, GeoTransform};
+use crate::radiometry::{self, Radiometry, RadiometrySource};
 use crate::tiff::geo::{GeoMechanism, RasterType, TiffGeo};
 use crate::tiff::{self, TiffReader};
 use crate::window::PixelWindow;
@@ -40,6 +41,10 @@ pub struct SceneOptions {
     pub budget_bytes: u64,
     /// Decoded chunks kept for reuse by neighbouring tiles (fast reader only).
     pub chunk_cache_bytes: usize,
+    /// How stored values become reflectance, for every band that is not categorical,
+    /// overriding what the file says or the data suggest (`--scale` / `--offset`, or a
+    /// product's metadata).
+    pub radiometry: Option<Radiometry>,
 }
 
 impl Default for SceneOptions {
@@ -52,6 +57,7 @@ impl Default for SceneOptions {
             force_gdal: false,
             budget_bytes: tiff::DEFAULT_BUDGET_BYTES,
             chunk_cache_bytes: DEFAULT_CHUNK_CACHE_BYTES,
+            radiometry: None,
         }
     }
 }
@@ -64,6 +70,8 @@ pub struct BandInfo {
     pub name: String,
     pub common_name: Option<CommonBand>,
     pub nodata: Option<f64>,
+    /// How the band's values become reflectance (see [`crate::radiometry`]).
+    pub radiometry: Radiometry,
 }
 
 /// How the file is laid out on disk (TIFFs only).
@@ -116,6 +124,10 @@ pub struct Scene {
     pub date_source: Option<DateSource>,
     pub structure: Option<TiffStructure>,
     pub reader: ReaderKind,
+    /// The delivered product this file belongs to (a Sentinel-2 SAFE, a Landsat
+    /// Collection 2 product …), when it was opened as part of one.
+    #[serde(skip)]
+    pub product: Option<Arc<crate::product::ProductInfo>>,
     #[serde(skip)]
     fast: Option<Arc<TiffReader>>,
     #[serde(skip)]
@@ -142,13 +154,23 @@ impl Scene {
 
     pub fn open_with(path: impl AsRef<Path>, opts: &SceneOptions) -> Result<Scene> {
         let path = path.as_ref();
-        if !path.exists() {
+        let virtual_file = crate::vsi::is_vsi_path(path);
+        if !virtual_file && !path.exists() {
             return Err(TilingError::NotFound {
                 path: path.to_path_buf(),
             });
         }
-        // The fast reader first: its structural errors are the most precise ones.
-        let (fast, reader_kind) = match TiffReader::open(path) {
+        // The fast reader first: its structural errors are the most precise ones. Files
+        // inside archives or in memory (`/vsizip/…`, `/vsimem/…`) are GDAL's.
+        let fast_open = if virtual_file {
+            Err(TilingError::Unsupported {
+                path: path.to_path_buf(),
+                reason: "a GDAL virtual file (inside an archive or in memory)".into(),
+            })
+        } else {
+            TiffReader::open(path)
+        };
+        let (fast, reader_kind) = match fast_open {
             Ok(r) if !opts.force_gdal => (
                 Some(
                     r.with_budget(opts.budget_bytes)
@@ -208,7 +230,7 @@ impl Scene {
                     .and_then(Sensor::from_file_name)
             })
         });
-        let bands = band_infos(path, &ds, count, sensor, opts)?;
+        let bands = band_infos(path, &ds, count, sensor, dtype, opts)?;
 
         // Georeferencing: the TIFF tags where there are any, else GDAL's.
         let tiff_geo = fast.as_ref().map(|f| TiffGeo::from_ifd(f.first_ifd()));
@@ -255,7 +277,7 @@ impl Scene {
             ReaderKind::Fast => fast.map(Arc::new),
             ReaderKind::Gdal { .. } => None,
         };
-        Ok(Scene {
+        let mut scene = Scene {
             path: path.to_path_buf(),
             driver: ds.driver().short_name(),
             width,
@@ -271,9 +293,46 @@ impl Scene {
             date_source,
             structure,
             reader: reader_kind,
+            product: None,
             fast,
             budget_bytes: opts.budget_bytes,
-        })
+        };
+        scene.detect_float_radiometry()?;
+        Ok(scene)
+    }
+
+    /// Floating-point bands without stated radiometry: tell reflectance 0–1 from
+    /// reflectance × 10 000 by the values of a few small windows of the first such band.
+    fn detect_float_radiometry(&mut self) -> Result<()> {
+        let pending = |b: &BandInfo| matches!(&b.radiometry.source, RadiometrySource::Unknown { reason } if reason == FLOAT_PENDING);
+        let Some(probe) = self.bands.iter().position(pending) else {
+            return Ok(());
+        };
+        let nodata = self.bands[probe].nodata;
+        let side = 64.min(self.width).min(self.height);
+        let mut values = Vec::new();
+        for (fx, fy) in [
+            (0.5, 0.5),
+            (0.25, 0.25),
+            (0.75, 0.75),
+            (0.25, 0.75),
+            (0.75, 0.25),
+        ] {
+            let col = ((self.width - side) as f64 * fx) as u64;
+            let row = ((self.height - side) as f64 * fy) as u64;
+            let window = PixelWindow::new(col as i64, row as i64, side, side);
+            let data = self.read_window::<f64>(&window, &[probe])?;
+            values.extend(
+                data.iter()
+                    .copied()
+                    .filter(|v| v.is_finite() && Some(*v) != nodata),
+            );
+        }
+        let detected = radiometry::from_float_sample(&mut values);
+        for b in self.bands.iter_mut().filter(|b| pending(b)) {
+            b.radiometry = detected.clone();
+        }
+        Ok(())
     }
 
     pub fn band_count(&self) -> usize {
@@ -406,6 +465,7 @@ fn band_infos(
     ds: &gdal::Dataset,
     count: usize,
     sensor: Option<Sensor>,
+    dtype: DataType,
     opts: &SceneOptions,
 ) -> Result<Vec<BandInfo>> {
     let descriptions: Vec<String> = (1..=count)
@@ -440,14 +500,117 @@ fn band_infos(
         .map(|i| {
             let band = ds.rasterband(i).map_err(|e| TilingError::gdal(path, e))?;
             let name = names[i - 1].clone();
+            let common_name = CommonBand::from_band_name(&name, sensor);
+            let radiometry = band_radiometry(ds, &band, common_name, dtype, sensor, opts);
             Ok(BandInfo {
                 index: i,
-                common_name: CommonBand::from_band_name(&name, sensor),
+                common_name,
                 name,
                 nodata: opts.nodata.or_else(|| band.no_data_value()),
+                radiometry,
             })
         })
         .collect()
+}
+
+/// Marks a floating-point band whose convention is decided from its values once the scene
+/// is open ([`Scene::detect_float_radiometry`]).
+const FLOAT_PENDING: &str = "floating-point values not yet sampled";
+
+/// A band's radiometry from what is stated: the user (or the product's metadata), then the
+/// file's own scale / offset, then the data type; floating-point bands are decided later
+/// from their values.
+fn band_radiometry(
+    ds: &gdal::Dataset,
+    band: &gdal::raster::RasterBand,
+    common: Option<CommonBand>,
+    dtype: DataType,
+    sensor: Option<Sensor>,
+    opts: &SceneOptions,
+) -> Radiometry {
+    match common {
+        Some(c) if c.is_categorical() => return Radiometry::categorical(),
+        None => {
+            return Radiometry {
+                scale: 1.0,
+                offset: 0.0,
+                source: RadiometrySource::NotSpectral,
+            }
+        }
+        Some(_) => {}
+    }
+    if let Some(r) = &opts.radiometry {
+        return r.clone();
+    }
+    let (scale, offset) = (band.scale(), band.offset());
+    if scale.is_some_and(|s| s != 1.0) || offset.is_some_and(|o| o != 0.0) {
+        return Radiometry {
+            scale: scale.unwrap_or(1.0),
+            offset: offset.unwrap_or(0.0),
+            source: RadiometrySource::FileMetadata {
+                what: "the band's scale and offset".into(),
+            },
+        };
+    }
+    let item = |key: &str| -> Option<f64> {
+        band.metadata_item(key, "")
+            .or_else(|| ds.metadata_item(key, ""))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    let (sf, ao) = (item("scale_factor"), item("add_offset"));
+    if sf.is_some() || ao.is_some() {
+        return Radiometry {
+            scale: sf.unwrap_or(1.0),
+            offset: ao.unwrap_or(0.0),
+            source: RadiometrySource::FileMetadata {
+                what: "the scale_factor / add_offset metadata".into(),
+            },
+        };
+    }
+    if let Some(q) = item("REFLECTANCE_SCALE").filter(|q| *q > 0.0) {
+        return Radiometry {
+            scale: 1.0 / q,
+            offset: 0.0,
+            source: RadiometrySource::FileMetadata {
+                what: format!("REFLECTANCE_SCALE={q}"),
+            },
+        };
+    }
+    if matches!(
+        sensor,
+        Some(Sensor::Gaofen1 | Sensor::Gaofen2 | Sensor::Gaofen6)
+    ) {
+        return Radiometry {
+            scale: 1.0,
+            offset: 0.0,
+            source: RadiometrySource::Unknown {
+                reason: format!(
+                    "{} scenes are delivered as uncalibrated DN, not reflectance; gengdi uses them as delivered only for display and tiling",
+                    sensor.map(|s| s.name()).unwrap_or_default()
+                ),
+            },
+        };
+    }
+    match dtype {
+        DataType::F32 | DataType::F64 => Radiometry {
+            scale: 1.0,
+            offset: 0.0,
+            source: RadiometrySource::Unknown {
+                reason: FLOAT_PENDING.into(),
+            },
+        },
+        DataType::U8 | DataType::I8 => Radiometry {
+            scale: 1.0,
+            offset: 0.0,
+            source: RadiometrySource::Unknown {
+                reason: format!(
+                    "{dtype} values (a visual / true-colour product?) are not reflectance × 10000"
+                ),
+            },
+        },
+        _ => Radiometry::times_10000(format!("{dtype} values, the usual reflectance × 10000")),
+    }
 }
 
 /// `…_B02.tif` / `…_B8A.tif` → `B02` / `B8A` (one file per band, as in BigEarthNet or
@@ -492,6 +655,9 @@ fn acquisition_date(
     }
     if let Some(d) = stac_sidecar_date(path) {
         return (Some(d), Some(DateSource::StacItem));
+    }
+    if let Some(d) = xml_sidecar_date(path) {
+        return (Some(d), Some(DateSource::Metadata));
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     match date_in_name(name) {
@@ -538,6 +704,25 @@ pub fn date_in_name(name: &str) -> Option<NaiveDate> {
         }
     }
     None
+}
+
+/// The acquisition time of the XML metadata beside the file (`scene.xml` for `scene.tiff`),
+/// as Gaofen (and other Chinese satellite centres') products carry it: `<StartTime>`,
+/// `<CenterTime>`, `<ReceiveTime>` or `<ImagingTime>`.
+fn xml_sidecar_date(path: &Path) -> Option<NaiveDate> {
+    let sidecar = path.with_extension("xml");
+    let meta = std::fs::metadata(&sidecar).ok()?;
+    if meta.len() > 4 << 20 {
+        return None;
+    }
+    let text = std::fs::read_to_string(sidecar).ok()?;
+    ["CenterTime", "StartTime", "ImagingTime", "ReceiveTime"]
+        .iter()
+        .find_map(|tag| {
+            let open = format!("<{tag}>");
+            let start = text.find(&open)? + open.len();
+            parse_date_prefix(text[start..].trim_start())
+        })
 }
 
 /// A STAC item beside the file (`scene.json` for `scene.tif`) with `properties.datetime`.

@@ -303,6 +303,28 @@ impl SceneStack {
         })
     }
 
+    /// Every band the stack reads must have a known radiometry (see
+    /// [`crate::radiometry`]) before its values are classified: the first band that has none
+    /// is an error naming the file, the band and why.
+    pub fn check_radiometry(&self) -> Result<()> {
+        for layer in &self.layers {
+            for b in &layer.bands {
+                let scene = &self.scenes[b.scene].scene;
+                let info = &scene.bands[b.band];
+                if let crate::radiometry::RadiometrySource::Unknown { reason } =
+                    &info.radiometry.source
+                {
+                    return Err(TilingError::UnknownRadiometry {
+                        path: scene.path.clone(),
+                        band: info.name.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A tile layout over the analysis grid.
     pub fn tile_grid(&self, tile_size: usize, halo: usize) -> Result<TileGrid> {
         TileGrid::new(self.grid.width, self.grid.height, tile_size, halo)
@@ -361,11 +383,18 @@ impl SceneStack {
                         Placement::Direct => ss.scene.bands[*band].nodata.map(|v| v as f32),
                         Placement::Warped { .. } => None,
                     };
+                    // Stored values → reflectance × 10 000 (exactly (1, 0) where they are
+                    // that already, and for categorical bands).
+                    let (gain, bias) = ss.scene.bands[*band].radiometry.to_canonical();
                     let mut dst =
                         values.slice_mut(s![li, *bi, r0..r0 + inside.rows, c0..c0 + inside.cols]);
                     let src = data.index_axis(ndarray::Axis(0), k);
                     ndarray::Zip::from(&mut dst).and(&src).for_each(|d, &v| {
-                        *d = if Some(v) == nodata { f32::NAN } else { v };
+                        *d = if Some(v) == nodata {
+                            f32::NAN
+                        } else {
+                            v * gain + bias
+                        };
                     });
                 }
             }
@@ -533,7 +562,11 @@ fn check_overlap(scene: &Scene, own: &AnalysisGrid, grid: &AnalysisGrid) -> Resu
 /// The XML of a GDAL warped VRT that puts `scene` on `grid` with `alg`.
 fn warped_vrt(scene: &Scene, grid: &AnalysisGrid, alg: Resampling) -> Result<String> {
     let path = &scene.path;
-    let abs: PathBuf = std::fs::canonicalize(path).map_err(|e| TilingError::io(path, e))?;
+    let abs: PathBuf = if crate::vsi::is_vsi_path(path) {
+        path.clone()
+    } else {
+        std::fs::canonicalize(path).map_err(|e| TilingError::io(path, e))?
+    };
     let src = gdal::Dataset::open(&abs).map_err(|e| TilingError::gdal(path, e))?;
     let b = grid.bounds();
     let t_srs = match grid.crs.epsg {

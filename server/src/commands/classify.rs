@@ -61,10 +61,10 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot load the land-cover model in {}", dir.display()))?;
     let card = model.card().clone();
     let paths = expand_scene_paths(&args.scenes)?;
-    let scenes = paths
-        .iter()
-        .map(|p| args.scene_args.open(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut scenes = Vec::new();
+    for p in &paths {
+        scenes.extend(args.scene_args.open_all(p)?);
+    }
     let stack = SceneStack::build(
         scenes,
         &StackOptions {
@@ -73,6 +73,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
         },
     )
     .context("the scenes do not supply the model's bands on one grid")?;
+    stack.check_radiometry()?;
     let grid = stack.tile_grid(args.tile, 0)?;
     let names: Vec<String> = std::iter::once("nodata".to_string())
         .chain(card.class_names().iter().map(|s| s.to_string()))

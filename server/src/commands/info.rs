@@ -4,13 +4,13 @@ use super::scene_args::SceneArgs;
 use clap::Args;
 use gengdi_tiling::scene::ReaderKind;
 use gengdi_tiling::stats::{band_stats, BandStats};
-use gengdi_tiling::Scene;
+use gengdi_tiling::{ProductInfo, Scene};
 use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    /// The raster file.
+    /// The raster file, or a delivered product (Sentinel-2 .SAFE folder / .zip / MTD_MSIL*.xml, Landsat *_MTL.json).
     pub scene: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -30,22 +30,55 @@ struct Report<'a> {
     stats: Option<Vec<BandStats>>,
 }
 
+#[derive(Serialize)]
+struct ProductReport<'a> {
+    product: &'a ProductInfo,
+    scenes: Vec<Report<'a>>,
+}
+
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let scene = args.scene_args.open(&args.scene)?;
-    let stats = if args.stats {
-        Some(band_stats(&scene)?)
-    } else {
-        None
-    };
-    if args.json {
-        let report = Report {
-            scene: &scene,
-            stats,
+    let scenes = args.scene_args.open_all(&args.scene)?;
+    let mut reports = Vec::with_capacity(scenes.len());
+    for scene in &scenes {
+        let stats = if args.stats {
+            Some(band_stats(scene)?)
+        } else {
+            None
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        reports.push(Report { scene, stats });
+    }
+    let product = scenes.first().and_then(|s| s.product.as_deref());
+    if args.json {
+        match product {
+            Some(product) => println!(
+                "{}",
+                serde_json::to_string_pretty(&ProductReport {
+                    product,
+                    scenes: reports
+                })?
+            ),
+            None => {
+                for r in &reports {
+                    println!("{}", serde_json::to_string_pretty(r)?);
+                }
+            }
+        }
         return Ok(());
     }
-    print!("{}", render_text(&scene, stats.as_deref()));
+    if let Some(p) = product {
+        println!("product:    {}", p.summary());
+        println!("metadata:   {}", p.metadata_file.display());
+        if !p.missing.is_empty() {
+            println!("missing:    {}", p.missing.join(", "));
+        }
+        println!();
+    }
+    for (i, r) in reports.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print!("{}", render_text(r.scene, r.stats.as_deref()));
+    }
     Ok(())
 }
 
@@ -155,6 +188,16 @@ fn render_text(s: &Scene, stats: Option<&[BandStats]>) -> String {
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "none".into())
         );
+    }
+    // What was assumed about the values: one line when every band shares it.
+    let radiometry: Vec<String> = s.bands.iter().map(|b| b.radiometry.to_string()).collect();
+    if radiometry.iter().all(|r| *r == radiometry[0]) {
+        let _ = writeln!(o, "values:     {}", radiometry[0]);
+    } else {
+        let _ = writeln!(o, "values:");
+        for (b, r) in s.bands.iter().zip(&radiometry) {
+            let _ = writeln!(o, "  {:>3} {:<8} {r}", b.index, b.name);
+        }
     }
     if let Some(stats) = stats {
         let _ = writeln!(o, "statistics (nodata excluded):");

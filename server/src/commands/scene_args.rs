@@ -3,7 +3,7 @@
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
-use gengdi_tiling::{Scene, SceneOptions, Sensor};
+use gengdi_tiling::{Radiometry, RadiometrySource, Scene, SceneOptions, Sensor};
 use std::path::Path;
 
 #[derive(Args, Debug, Clone, Default)]
@@ -23,11 +23,26 @@ pub struct SceneArgs {
     /// Read pixels through GDAL instead of the fast reader.
     #[arg(long)]
     pub gdal: bool,
+    /// Reflectance = value × SCALE + OFFSET for every reflectance band, overriding what the
+    /// file's metadata says or its values suggest (e.g. 0.0001 for reflectance × 10000, 1 for
+    /// float reflectance 0–1).
+    #[arg(long)]
+    pub scale: Option<f64>,
+    /// Additive offset of the reflectance (with --scale; e.g. -0.1 for Sentinel-2 DN since
+    /// processing baseline 04.00 read without its metadata).
+    #[arg(long, allow_negative_numbers = true)]
+    pub offset: Option<f64>,
 }
 
 impl SceneArgs {
     pub fn options(&self) -> SceneOptions {
+        let radiometry = (self.scale.is_some() || self.offset.is_some()).then(|| Radiometry {
+            scale: self.scale.unwrap_or(1.0),
+            offset: self.offset.unwrap_or(0.0),
+            source: RadiometrySource::Given,
+        });
         SceneOptions {
+            radiometry,
             band_names: self.band_names.clone(),
             sensor: self.sensor,
             nodata: self.nodata,
@@ -39,5 +54,18 @@ impl SceneArgs {
 
     pub fn open(&self, path: &Path) -> anyhow::Result<Scene> {
         Scene::open_with(path, &self.options()).context("cannot open scene")
+    }
+
+    /// The scenes a path stands for: a delivered product's band files, else the one file.
+    pub fn open_all(&self, path: &Path) -> anyhow::Result<Vec<Scene>> {
+        if let Some(s) = self.scale {
+            if !(s.is_finite() && s != 0.0) {
+                anyhow::bail!("--scale {s}: must be a finite number other than 0");
+            }
+        }
+        if self.offset.is_some_and(|o| !o.is_finite()) {
+            anyhow::bail!("--offset must be a finite number");
+        }
+        gengdi_tiling::product::open_scenes(path, &self.options()).context("cannot open scene")
     }
 }

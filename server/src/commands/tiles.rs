@@ -80,10 +80,10 @@ struct Report<'a> {
 
 pub fn run(args: TilesArgs) -> anyhow::Result<()> {
     let paths = expand_scene_paths(&args.scenes)?;
-    let scenes = paths
-        .iter()
-        .map(|p| args.scene_args.open(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut scenes = Vec::new();
+    for p in &paths {
+        scenes.extend(args.scene_args.open_all(p)?);
+    }
     let opts = StackOptions {
         bands: args.bands.clone(),
         continuous: args.resampling.into(),

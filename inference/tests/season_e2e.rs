@@ -2,6 +2,8 @@
 //! find the violations, and the tile size does not change the answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use gengdi_fixtures::season::{generate_season, SeasonSpec, SeriesFilter};
 use gengdi_inference::analysis::{analyze, AnalysisInput, AnalysisResult, SeasonClassifier};
 use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
@@ -69,6 +71,8 @@ struct Run {
     farmland_class: BTreeMap<String, String>,
     grid_crs: Crs,
     farmland_crs: Option<Crs>,
+    /// One pixel's area in the grid CRS.
+    pixel_area: f64,
 }
 
 fn run(tile: usize, dir: &std::path::Path) -> Run {
@@ -80,6 +84,11 @@ fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
         series: held_out_series(),
         ..SeasonSpec::default()
     };
+    run_spec(tile, dir, rules, spec)
+}
+
+/// The season `spec` generated into `dir`, analysed with the shipped models.
+fn run_spec(tile: usize, dir: &std::path::Path, rules: RulesConfig, spec: SeasonSpec) -> Run {
     generate_season(&spec, dir).unwrap();
     let device = DeviceChoice::NdArray.device();
     let reg = registry();
@@ -118,7 +127,9 @@ fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
         &stack.grid.crs,
     )
     .unwrap();
-    assert_eq!(farmland.report.used, 193);
+    if spec.size_px.is_none() {
+        assert_eq!(farmland.report.used, 193);
+    }
     let input = AnalysisInput {
         stack: &stack,
         farmland: &farmland,
@@ -143,6 +154,10 @@ fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
         farmland_class,
         grid_crs: stack.grid.crs.clone(),
         farmland_crs: farmland.source_crs.clone(),
+        pixel_area: {
+            let (w, h) = stack.grid.world_from_pixel.pixel_size();
+            w * h
+        },
     }
 }
 
@@ -441,9 +456,52 @@ fn patches_are_written_as_rfc7946_geojson_a_geopackage_in_the_farmland_crs_and_c
         .map(|p| (p.id.clone(), p.evidence.clone()))
         .collect();
     assert_eq!(rows, want);
+    // Every patch is a valid OGC geometry (GEOS IsValid) in every format: where two of its
+    // pixels meet only at a corner, its rings touch there, none touches itself.
+    let invalid = common::invalid_patches_in_every_format(
+        dir.path(),
+        patches,
+        &run.grid_crs,
+        run.farmland_crs.as_ref(),
+    );
+    common::assert_every_patch_is_valid(&invalid, patches.len());
+    common::assert_pixel_patches_cover_whole_pixels(patches, run.pixel_area);
     // An unknown extension is refused with the formats it takes.
     let err = write_patches(&dir.path().join("x.shp"), patches, &run.grid_crs, None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("use .geojson, .gpkg or .csv"), "{err}");
+}
+
+/// `gengdi-season --seed 9 --size-px 2400` then `gengdi analyze` gave 13 of 1,169 patches
+/// whose ring touched itself at a pixel corner (10 tree planting, 3 construction). The same
+/// seed at 800² (54 patches; every sample rendered, as the command does) holds one of them,
+/// 10138:tree_planting:2, with the same area: now every patch is a valid OGC geometry in
+/// GeoJSON, GeoPackage and CSV, and its area is what it was with the self-touching ring.
+#[test]
+fn every_patch_of_the_seed_9_season_is_valid_in_geojson_geopackage_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SeasonSpec {
+        size_px: Some(800),
+        seed: 9,
+        ..SeasonSpec::default()
+    };
+    let run = run_spec(512, dir.path(), RulesConfig::default(), spec);
+    let patches = &run.result.patches;
+    assert_eq!(patches.len(), 54);
+    let pinched = patches
+        .iter()
+        .find(|p| p.id == "10138:tree_planting:2")
+        .unwrap();
+    // 72 pixels, as before the fix (7,201.20 m² equal-area then too).
+    assert_eq!(common::grid_area(pinched), 72.0 * run.pixel_area);
+    assert_eq!(pinched.area_m2, 7201.2);
+    common::assert_pixel_patches_cover_whole_pixels(patches, run.pixel_area);
+    let invalid = common::invalid_patches_in_every_format(
+        dir.path(),
+        patches,
+        &run.grid_crs,
+        run.farmland_crs.as_ref(),
+    );
+    common::assert_every_patch_is_valid(&invalid, patches.len());
 }

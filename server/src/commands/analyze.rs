@@ -14,7 +14,7 @@ use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
 use gengdi_inference::output::write_patches;
 use gengdi_inference::rules::RulesConfig;
 use gengdi_inference::{FarmlandLayer, FarmlandOptions, FieldMapping};
-use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Registry, Task};
+use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Task};
 use gengdi_tiling::SceneStack;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,9 +55,8 @@ pub struct AnalyzeArgs {
     /// Tile side in pixels.
     #[arg(long, default_value_t = 512)]
     pub tile: usize,
-    /// Model registry directory.
-    #[arg(long, default_value = "models/weights")]
-    pub registry: PathBuf,
+    #[arg(long, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
+    pub registry: Option<PathBuf>,
     /// Burn device: ndarray or flex.
     #[arg(long, default_value = "ndarray")]
     pub device: DeviceChoice,
@@ -77,7 +76,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         Some(p) => RulesConfig::load(p)?,
         None => RulesConfig::default(),
     };
-    let registry = Registry::new(&args.registry);
+    let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
     let device = args.device.device();
     let lc_dir = registry.active_dir(Task::LandCover)?;
     let lc = LandCoverModel::load(&lc_dir, &device)

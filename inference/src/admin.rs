@@ -14,6 +14,8 @@
 //!   statistical division codes pad them); the levels above it are its prefixes (6, 9, 12).
 //!   Its name names that finest level.
 //!
+//! Curved unit boundaries (arcs) are linearised as the farmland layer's are.
+//!
 //! So one layer of villages that carry every level's codes works, and so do separate
 //! layers (county, township, village) in one GeoPackage, each with `XZQDM` / `XZQMC`.
 //!
@@ -283,7 +285,7 @@ impl AdminLayer {
                     continue;
                 }
                 let geom = match feature_geometry(&feature) {
-                    Ok((g, _)) => g,
+                    Ok(g) => g.geometry,
                     Err(reason) => {
                         report.rejected.push(reject(&reason));
                         continue;

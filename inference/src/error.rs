@@ -19,6 +19,28 @@ pub enum InferenceError {
     #[error("{path}: farmland layer: {reason}")]
     Farmland { path: PathBuf, reason: String },
 
+    #[error(
+        "{path}: farmland layer: the file holds {} layers that can hold polygons: {}; name the one to read with --farmland-layer NAME",
+        layers.len(),
+        crate::farmland::list_layers(layers)
+    )]
+    FarmlandLayerAmbiguous {
+        path: PathBuf,
+        /// The candidate layers (those that can hold polygons).
+        layers: Vec<crate::farmland::LayerSummary>,
+    },
+
+    #[error(
+        "{path}: farmland layer: no layer {name:?}; the file's layers: {}",
+        crate::farmland::list_layers(layers)
+    )]
+    FarmlandLayerNotFound {
+        path: PathBuf,
+        name: String,
+        /// Every layer of the file.
+        layers: Vec<crate::farmland::LayerSummary>,
+    },
+
     #[error("{path}: administrative-boundary layer: {reason}")]
     Admin { path: PathBuf, reason: String },
 

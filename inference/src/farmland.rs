@@ -1,11 +1,20 @@
 //! The farmland layer: parcels from any vector format GDAL/OGR reads, in any CRS, with a
 //! configurable attribute mapping whose defaults recognise the Chinese land-survey (DLTB)
 //! field names. Every feature is used, repaired or rejected with its id and the reason —
-//! none is dropped silently.
+//! none is dropped silently. Curved geometries (CurvePolygon, MultiSurface, rings of arcs or
+//! CompoundCurves, as land-survey software writes into GeoPackage, GML or FileGDB) are
+//! linearised by OGR and counted.
+//!
+//! A file with several layers is never read silently by its first one: the layer is named
+//! ([`FarmlandOptions::layer`], `--farmland-layer`), or it is the file's only layer, or the
+//! only one that can hold polygons (non-spatial tables and point or line layers are not
+//! candidates); otherwise the error lists the candidate layers with their feature counts.
 
 use crate::error::{InferenceError, Result};
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
-use gdal::vector::{Geometry, LayerAccess, OGRwkbGeometryType};
+use gdal::vector::{
+    geometry_type_flatten, geometry_type_to_name, Geometry, LayerAccess, OGRwkbGeometryType,
+};
 use gengdi_tiling::{Crs, GeoTransform};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -91,6 +100,127 @@ impl FieldMapping {
             &mut m.explicit,
         )?;
         Ok(m)
+    }
+}
+
+/// How to read a farmland file: which layer, which attributes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FarmlandOptions {
+    pub fields: FieldMapping,
+    /// The layer to read (`--farmland-layer`). Needed when the file holds several layers that
+    /// can hold polygons; matched exactly, else case-insensitively when that is unambiguous.
+    pub layer: Option<String>,
+}
+
+/// One layer of a vector file, as the layer-choice errors list it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerSummary {
+    pub name: String,
+    /// The declared geometry type of its first geometry column (`Polygon`, `Multi Surface`,
+    /// `Unknown (any)` …), `None` for a table without a geometry column.
+    pub geometry: Option<String>,
+    /// Whether that geometry type can hold polygons (polygonal, curved polygonal, a collection
+    /// or any geometry).
+    pub polygonal: bool,
+    pub features: u64,
+}
+
+impl std::fmt::Display for LayerSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.geometry {
+            Some(g) => write!(f, "{} ({} features, {g})", self.name, self.features),
+            None => write!(
+                f,
+                "{} ({} rows, no geometry column)",
+                self.name, self.features
+            ),
+        }
+    }
+}
+
+/// `a (3 features, Polygon), b (…)`.
+pub fn list_layers(layers: &[LayerSummary]) -> String {
+    layers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a declared geometry type can hold polygons.
+fn can_hold_polygons(t: OGRwkbGeometryType::Type) -> bool {
+    matches!(
+        geometry_type_flatten(t),
+        OGRwkbGeometryType::wkbPolygon
+            | OGRwkbGeometryType::wkbMultiPolygon
+            | OGRwkbGeometryType::wkbCurvePolygon
+            | OGRwkbGeometryType::wkbMultiSurface
+            | OGRwkbGeometryType::wkbSurface
+            | OGRwkbGeometryType::wkbGeometryCollection
+            | OGRwkbGeometryType::wkbUnknown
+    )
+}
+
+/// Every layer of an open vector file, in the file's order.
+pub(crate) fn layer_summaries(path: &Path, ds: &gdal::Dataset) -> Result<Vec<LayerSummary>> {
+    let mut out = Vec::new();
+    for i in 0..ds.layer_count() {
+        let layer = ds.layer(i).map_err(|e| gdal_error(path, e))?;
+        let geom_type = layer.defn().geom_fields().next().map(|g| g.field_type());
+        out.push(LayerSummary {
+            name: layer.name(),
+            geometry: geom_type.map(geometry_type_to_name),
+            polygonal: geom_type.is_some_and(can_hold_polygons),
+            features: layer.feature_count(),
+        });
+    }
+    Ok(out)
+}
+
+/// The index of the farmland layer to read among `layers` (see the module doc).
+fn choose_layer(path: &Path, layers: &[LayerSummary], wanted: Option<&str>) -> Result<usize> {
+    if let Some(name) = wanted {
+        let exact = layers.iter().position(|l| l.name == name);
+        let folded: Vec<usize> = (0..layers.len())
+            .filter(|&i| layers[i].name.eq_ignore_ascii_case(name))
+            .collect();
+        let Some(i) = exact.or((folded.len() == 1).then(|| folded[0])) else {
+            return Err(InferenceError::FarmlandLayerNotFound {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                layers: layers.to_vec(),
+            });
+        };
+        if !layers[i].polygonal {
+            return Err(InferenceError::Farmland {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "layer {} cannot hold polygons; the file's layers: {}",
+                    layers[i],
+                    list_layers(layers)
+                ),
+            });
+        }
+        return Ok(i);
+    }
+    if layers.len() == 1 {
+        return Ok(0);
+    }
+    let candidates: Vec<usize> = (0..layers.len()).filter(|&i| layers[i].polygonal).collect();
+    match candidates[..] {
+        [i] => Ok(i),
+        [] => Err(InferenceError::Farmland {
+            path: path.to_path_buf(),
+            reason: format!(
+                "none of its {} layers can hold polygons: {}",
+                layers.len(),
+                list_layers(layers)
+            ),
+        }),
+        _ => Err(InferenceError::FarmlandLayerAmbiguous {
+            path: path.to_path_buf(),
+            layers: candidates.iter().map(|&i| layers[i].clone()).collect(),
+        }),
     }
 }
 
@@ -198,9 +328,14 @@ pub struct Rejected {
 /// What reading the layer did with its features.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct IngestReport {
+    /// The layer read.
+    pub layer: String,
     pub features: usize,
     pub used: usize,
+    /// Used features whose invalid geometry was repaired.
     pub repaired: usize,
+    /// Used features whose curved geometry (arcs) was linearised.
+    pub linearised: usize,
     pub rejected: Vec<Rejected>,
     /// The field each role was read from (roles with no field in the layer are absent).
     pub fields_used: BTreeMap<String, String>,
@@ -223,14 +358,35 @@ fn truthy(v: &str) -> bool {
 }
 
 impl FarmlandLayer {
-    /// Read every feature of the file's first layer, reproject to `target`, map attributes.
+    /// Read the parcels of a file whose farmland layer needs no name (its only layer, or its
+    /// only layer that can hold polygons), with the attribute mapping `mapping`.
     pub fn read(path: &Path, mapping: &FieldMapping, target: &Crs) -> Result<FarmlandLayer> {
+        FarmlandLayer::read_with(
+            path,
+            &FarmlandOptions {
+                fields: mapping.clone(),
+                layer: None,
+            },
+            target,
+        )
+    }
+
+    /// Read every feature of the chosen layer (see the module doc), reproject to `target`,
+    /// map attributes.
+    pub fn read_with(
+        path: &Path,
+        options: &FarmlandOptions,
+        target: &Crs,
+    ) -> Result<FarmlandLayer> {
+        let mapping = &options.fields;
         let farmland_err = |reason: String| InferenceError::Farmland {
             path: path.to_path_buf(),
             reason,
         };
         let ds = open_vector_layer(path, farmland_err)?;
-        let mut layer = ds.layer(0).map_err(|e| gdal_error(path, e))?;
+        let layers = layer_summaries(path, &ds)?;
+        let index = choose_layer(path, &layers, options.layer.as_deref())?;
+        let mut layer = ds.layer(index).map_err(|e| gdal_error(path, e))?;
         let (source_crs, transform) = layer_transform(path, &layer, target, farmland_err)?;
 
         let field_names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
@@ -260,6 +416,7 @@ impl FarmlandLayer {
         }
 
         let mut report = IngestReport {
+            layer: layers[index].name.clone(),
             fields_used,
             ..Default::default()
         };
@@ -285,7 +442,11 @@ impl FarmlandLayer {
                 report.rejected.push(reject("duplicate parcel id".into()));
                 continue;
             }
-            let (geom, repaired) = match feature_geometry(&feature) {
+            let UsableGeometry {
+                geometry: geom,
+                repaired,
+                linearised,
+            } = match feature_geometry(&feature) {
                 Ok(g) => g,
                 Err(reason) => {
                     report.rejected.push(reject(reason));
@@ -328,6 +489,9 @@ impl FarmlandLayer {
             if repaired {
                 report.repaired += 1;
             }
+            if linearised {
+                report.linearised += 1;
+            }
             report.used += 1;
             parcels.push(Parcel {
                 index: parcels.len() as u32 + 1,
@@ -358,8 +522,8 @@ pub(crate) fn gdal_error(path: &Path, source: gdal::errors::GdalError) -> Infere
     }
 }
 
-/// Open a vector file that holds at least one layer (its first layer is the one read);
-/// `fail` makes the error of a file without a layer.
+/// Open a vector file that holds at least one layer; `fail` makes the error of a file
+/// without a layer.
 pub(crate) fn open_vector_layer(
     path: &Path,
     fail: impl Fn(String) -> InferenceError,
@@ -394,11 +558,21 @@ pub(crate) fn layer_transform(
     Ok((source_crs, transform))
 }
 
-/// A feature's geometry, repaired when invalid: `(geometry, repaired)`, or why it cannot
-/// be used (none, empty, invalid beyond repair).
+/// A feature's geometry, ready to use: linear, valid and not empty.
+pub(crate) struct UsableGeometry {
+    pub geometry: Geometry,
+    /// It was invalid and has been repaired (`make_valid`).
+    pub repaired: bool,
+    /// It held arcs (CurvePolygon, MultiSurface, CircularString or CompoundCurve rings) and
+    /// has been linearised.
+    pub linearised: bool,
+}
+
+/// A feature's geometry, linearised when curved and repaired when invalid, or why it cannot
+/// be used (none, empty, not linearisable, invalid beyond repair).
 pub(crate) fn feature_geometry(
     feature: &gdal::vector::Feature<'_>,
-) -> std::result::Result<(Geometry, bool), String> {
+) -> std::result::Result<UsableGeometry, String> {
     // gdal 0.19 wraps a feature's NULL geometry in a Geometry: check the pointer.
     // SAFETY: c_geometry only reads the wrapped pointer, which the feature owns.
     let Some(geom) = feature
@@ -410,13 +584,58 @@ pub(crate) fn feature_geometry(
     if geom.is_empty() {
         return Err("empty geometry".into());
     }
+    let (geom, linearised) = match linear_geometry(geom)? {
+        Some(g) => (g, true),
+        None => (geom.clone(), false),
+    };
     if geom.is_valid() {
-        return Ok((geom.clone(), false));
+        return Ok(UsableGeometry {
+            geometry: geom,
+            repaired: false,
+            linearised,
+        });
     }
     match geom.make_valid(&gdal::cpl::CslStringList::new()) {
-        Ok(g) if g.is_valid() && !g.is_empty() => Ok((g, true)),
+        Ok(g) if g.is_valid() && !g.is_empty() => Ok(UsableGeometry {
+            geometry: g,
+            repaired: true,
+            linearised,
+        }),
         _ => Err("invalid geometry that could not be repaired".into()),
     }
+}
+
+/// The linear approximation of a geometry holding arcs (OGR's `OGR_G_GetLinearGeometry`,
+/// default step of 4 degrees of arc: a circle's area is within 0.1 % of πr²); `None` for a
+/// geometry without curves. gdal 0.19 has no safe wrapper for it.
+pub(crate) fn linear_geometry(geom: &Geometry) -> std::result::Result<Option<Geometry>, String> {
+    // SAFETY: the handle is the geometry's own, valid while `geom` lives; the call only reads.
+    let curved = unsafe { gdal_sys::OGR_G_HasCurveGeometry(geom.c_geometry(), 1) } != 0;
+    if !curved {
+        return Ok(None);
+    }
+    // SAFETY: as above; the result is a new geometry the caller owns (or NULL).
+    let raw =
+        unsafe { gdal_sys::OGR_G_GetLinearGeometry(geom.c_geometry(), 0.0, std::ptr::null_mut()) };
+    if raw.is_null() {
+        return Err(format!(
+            "curved geometry ({}) that OGR could not linearise",
+            geom.geometry_name()
+        ));
+    }
+    // gdal 0.19 cannot take ownership of a raw handle: wrap it unowned, clone it into an
+    // owned Geometry, then free the raw one.
+    // SAFETY: `raw` is a valid, non-null geometry; the unowned wrapper never frees it and is
+    // dropped before `raw` is destroyed, exactly once.
+    let linear = unsafe {
+        let borrowed = Geometry::lazy_feature_geometry();
+        borrowed.set_c_geometry(raw);
+        let owned = borrowed.clone();
+        drop(borrowed);
+        gdal_sys::OGR_G_DestroyGeometry(raw);
+        owned
+    };
+    Ok(Some(linear))
 }
 
 /// Open a vector file; zipped shapefiles are read through /vsizip/.

@@ -20,6 +20,7 @@
 use crate::error::{InferenceError, Result};
 use crate::farmland::{
     feature_geometry, gdal_error, layer_transform, open_vector_layer, polygons_of, Rejected,
+    UsableGeometry,
 };
 use crate::rasterize::{burn, pixel_bbox, pixel_polygons};
 use chrono::{Datelike, NaiveDate};
@@ -151,6 +152,8 @@ pub struct LabelFileReport {
     pub rejected: Vec<Rejected>,
     /// Features whose geometry was invalid and repaired (they are used or skipped as usual).
     pub repaired: usize,
+    /// Features whose curved geometry (arcs) was linearised.
+    pub linearised: usize,
     /// Features that do not touch the imagery's extent (or, for points, lie on its edge).
     pub outside: usize,
     /// Polygons over the imagery that contain no pixel centre (slivers, tiny polygons).
@@ -237,6 +240,9 @@ impl fmt::Display for LabelReport {
             }
             if r.repaired > 0 {
                 writeln!(f, "  repaired geometries: {}", r.repaired)?;
+            }
+            if r.linearised > 0 {
+                writeln!(f, "  linearised curved geometries: {}", r.linearised)?;
             }
         }
         writeln!(
@@ -436,7 +442,11 @@ fn read_file(
             id: format!("FID {id}"),
             reason,
         };
-        let (geom, repaired) = match feature_geometry(&feature) {
+        let UsableGeometry {
+            geometry: geom,
+            repaired,
+            linearised,
+        } = match feature_geometry(&feature) {
             Ok(g) => g,
             Err(reason) => {
                 report.rejected.push(reject(reason));
@@ -445,6 +455,9 @@ fn read_file(
         };
         if repaired {
             report.repaired += 1;
+        }
+        if linearised {
+            report.linearised += 1;
         }
         let projected = match geom.transform(&transform) {
             Ok(g) => g,

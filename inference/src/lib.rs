@@ -15,4 +15,6 @@ pub mod stac;
 pub mod vectorize;
 
 pub use error::{InferenceError, Result};
-pub use farmland::{AdminUnits, FarmlandLayer, FieldMapping, IngestReport, Parcel};
+pub use farmland::{
+    AdminUnits, FarmlandLayer, FarmlandOptions, FieldMapping, IngestReport, LayerSummary, Parcel,
+};

@@ -142,6 +142,12 @@ pub enum ModelError {
         /// Registry root.
         registry: PathBuf,
     },
+    /// A write into the built-in registry (an unpacked copy of the shipped models).
+    #[error("the registry {registry} is the built-in one, a read-only copy of the shipped models")]
+    ReadOnlyRegistry {
+        /// Where it is unpacked.
+        registry: PathBuf,
+    },
     /// A tensor computation failed (backend error).
     #[error("tensor backend error: {0}")]
     Backend(String),

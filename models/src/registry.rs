@@ -9,10 +9,15 @@
 //!   landcover/3f2a.../weights.bpk
 //!   croptype/...
 //! ```
+//!
+//! The shipped registry (`models/weights`) is also built into the crate (see `build.rs`):
+//! [`Registry::unpack_built_in`] writes it into a folder and opens it read-only, so a binary
+//! finds its models wherever it is installed and run.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::card::{ModelCard, CARD_FILE};
 use crate::classes::Task;
@@ -21,10 +26,15 @@ use crate::{ModelError, Result};
 /// File naming the active version of a task.
 pub const ACTIVE_FILE: &str = "active.json";
 
+// BUILT_IN_FILES: the shipped registry's files, listed by build.rs.
+include!(concat!(env!("OUT_DIR"), "/built_in_registry.rs"));
+
 /// A registry rooted at a folder.
 #[derive(Clone, Debug)]
 pub struct Registry {
     root: PathBuf,
+    /// An unpacked copy of the built-in registry: read-only.
+    built_in: bool,
 }
 
 /// One line of `gengdi models list`.
@@ -54,7 +64,72 @@ struct Active {
 impl Registry {
     /// A registry at `root` (the folder need not exist yet; it is created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            built_in: false,
+        }
+    }
+
+    /// The registry built into this crate (the shipped `models/weights`), written into `dir`
+    /// (files already there with the same bytes are kept; others are replaced atomically) and
+    /// opened read-only. Give each build its own folder, e.g. named by
+    /// [`Registry::built_in_digest`].
+    pub fn unpack_built_in(dir: &Path) -> Result<Self> {
+        for (rel, bytes) in BUILT_IN_FILES {
+            let path = dir.join(rel);
+            if std::fs::read(&path).is_ok_and(|b| b == *bytes) {
+                continue;
+            }
+            let parent = path.parent().unwrap_or(dir);
+            std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| ModelError::io(&path, e))?;
+        }
+        Ok(Self {
+            root: dir.to_path_buf(),
+            built_in: true,
+        })
+    }
+
+    /// The first 16 hex digits of the sha256 of the built-in registry (paths and bytes).
+    pub fn built_in_digest() -> String {
+        let mut h = Sha256::new();
+        for (rel, bytes) in BUILT_IN_FILES {
+            h.update((rel.len() as u64).to_le_bytes());
+            h.update(rel.as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        }
+        h.finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The built-in registry's files: (path relative to the root, with `/`, bytes).
+    pub fn built_in_files() -> &'static [(&'static str, &'static [u8])] {
+        BUILT_IN_FILES
+    }
+
+    /// Whether this is the (read-only) built-in registry.
+    pub fn is_built_in(&self) -> bool {
+        self.built_in
+    }
+
+    /// Refuse to write into the built-in registry.
+    pub fn ensure_writable(&self) -> Result<()> {
+        if self.built_in {
+            return Err(ModelError::ReadOnlyRegistry {
+                registry: self.root.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The root folder.
@@ -134,6 +209,7 @@ impl Registry {
 
     /// Make a model the active version of its task.
     pub fn activate(&self, id: &str) -> Result<ModelCard> {
+        self.ensure_writable()?;
         let card = self.show(id)?;
         let path = self.task_dir(card.task).join(ACTIVE_FILE);
         let text = serde_json::to_string_pretty(&Active {

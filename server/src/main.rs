@@ -1,6 +1,7 @@
 //! `gengdi`: cropland monitoring from satellite imagery.
 
 mod commands;
+mod registry;
 mod util;
 
 use clap::{Parser, Subcommand};

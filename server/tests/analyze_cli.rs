@@ -75,3 +75,91 @@ fn the_parcel_table_carries_the_season_check_of_every_parcel_with_tree_pixels() 
         .count();
     assert_eq!(with_check, checked);
 }
+
+/// A copy of the Slovenia register (layer `LULC`, 88 polygons) with a second polygon layer
+/// `survey_area` (the scene's bounding box, EPSG:32633).
+fn two_layer_farmland(dir: &std::path::Path) -> PathBuf {
+    use gdal::vector::{Geometry, LayerAccess, LayerOptions, OGRwkbGeometryType};
+    let path = dir.join("farmland.gpkg");
+    std::fs::copy(
+        root().join("fixtures/data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg"),
+        &path,
+    )
+    .unwrap();
+    let mut ds = gdal::Dataset::open_ex(
+        &path,
+        gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let srs = gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap();
+    let mut layer = ds
+        .create_layer(LayerOptions {
+            name: "survey_area",
+            srs: Some(&srs),
+            ty: OGRwkbGeometryType::wkbPolygon,
+            options: None,
+        })
+        .unwrap();
+    layer
+        .create_feature(
+            Geometry::from_wkt(
+                "POLYGON((465181 5079245,466180 5079245,466180 5080254,465181 5080254,465181 5079245))",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    path
+}
+
+#[test]
+fn analyze_reads_the_farmland_layer_named_by_farmland_layer_and_refuses_to_guess() {
+    let dir = tempfile::tempdir().unwrap();
+    let farmland = two_layer_farmland(dir.path());
+    let data = "fixtures/data/eolearn-slovenia-s2";
+    let analyze = |extra: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "{} analyze --scenes {data}/s2l1c_2015*_13band.tif --farmland {} {extra} \
+                 --farmland-fields land_class=RABA_ID --no-crop-type --tile 64 --out {}",
+                env!("CARGO_BIN_EXE_gengdi"),
+                farmland.display(),
+                dir.path().join("changes.geojson").display(),
+            ))
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    // Two polygon layers, none named: an error naming both, with their feature counts.
+    let out = analyze("");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for part in [
+        "LULC (88 features",
+        "survey_area (1 features",
+        "--farmland-layer NAME",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in {stderr}");
+    }
+    // Named: that layer's 88 parcels are read.
+    let out = analyze("--farmland-layer LULC");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("farmland: layer LULC, 88 features: 88 used"),
+        "{stderr}"
+    );
+    // An unknown name: an error listing every layer.
+    let out = analyze("--farmland-layer parcels");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no layer \"parcels\"")
+            && stderr.contains("LULC (88 features")
+            && stderr.contains("survey_area (1 features"),
+        "{stderr}"
+    );
+}

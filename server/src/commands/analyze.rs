@@ -13,8 +13,8 @@ use gengdi_inference::maps::ClassMaps;
 use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
 use gengdi_inference::output::write_patches;
 use gengdi_inference::rules::RulesConfig;
-use gengdi_inference::{FarmlandLayer, FieldMapping};
-use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Registry, Task};
+use gengdi_inference::{FarmlandLayer, FarmlandOptions, FieldMapping};
+use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Task};
 use gengdi_tiling::SceneStack;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +28,9 @@ pub struct AnalyzeArgs {
     /// The farmland layer (GeoPackage, Shapefile or zipped Shapefile, GeoJSON, FlatGeobuf; any CRS).
     #[arg(long)]
     pub farmland: PathBuf,
+    /// The layer of the farmland file to read; needed when the file (e.g. a GeoPackage) holds several layers that can hold polygons (the error lists them with their feature counts).
+    #[arg(long, value_name = "NAME")]
+    pub farmland_layer: Option<String>,
     /// Attribute mapping, e.g. id=TBBH,pbf=YJJBNT,land_class=DLBM,location=ZLDWDM (defaults recognise the land-survey names).
     #[arg(long)]
     pub farmland_fields: Option<String>,
@@ -52,9 +55,8 @@ pub struct AnalyzeArgs {
     /// Tile side in pixels.
     #[arg(long, default_value_t = 512)]
     pub tile: usize,
-    /// Model registry directory.
-    #[arg(long, default_value = "models/weights")]
-    pub registry: PathBuf,
+    #[arg(long, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
+    pub registry: Option<PathBuf>,
     /// Burn device: ndarray or flex.
     #[arg(long, default_value = "ndarray")]
     pub device: DeviceChoice,
@@ -74,7 +76,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         Some(p) => RulesConfig::load(p)?,
         None => RulesConfig::default(),
     };
-    let registry = Registry::new(&args.registry);
+    let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
     let device = args.device.device();
     let lc_dir = registry.active_dir(Task::LandCover)?;
     let lc = LandCoverModel::load(&lc_dir, &device)
@@ -100,17 +102,22 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         .context("cannot open the scenes")?;
     let stack = build_stack(scenes, &bands, None)
         .context("the scenes do not supply the land-cover model's bands on one grid")?;
-    let mapping = match &args.farmland_fields {
-        Some(s) => FieldMapping::parse(s)?,
-        None => FieldMapping::default(),
+    let options = FarmlandOptions {
+        fields: match &args.farmland_fields {
+            Some(s) => FieldMapping::parse(s)?,
+            None => FieldMapping::default(),
+        },
+        layer: args.farmland_layer.clone(),
     };
-    let mut farmland = FarmlandLayer::read(&args.farmland, &mapping, &stack.grid.crs)?;
+    let mut farmland = FarmlandLayer::read_with(&args.farmland, &options, &stack.grid.crs)?;
     let r = &farmland.report;
     eprintln!(
-        "farmland: {} features: {} used ({} repaired), {} rejected; fields {}",
+        "farmland: layer {}, {} features: {} used ({} repaired, {} curved linearised), {} rejected; fields {}",
+        r.layer,
         r.features,
         r.used,
         r.repaired,
+        r.linearised,
         r.rejected.len(),
         r.fields_used
             .iter()

@@ -4,7 +4,7 @@ use super::scene_args::SceneArgs;
 use crate::util::{expand_scene_paths, progress_bar};
 use anyhow::Context;
 use clap::Args;
-use gengdi_models::{DeviceChoice, LandCoverModel, Registry, Task};
+use gengdi_models::{DeviceChoice, LandCoverModel, Task};
 use gengdi_tiling::cog::{CogBand, CogSpec, CogWriter};
 use gengdi_tiling::{DataType, PixelWindow, SceneStack, StackOptions};
 use ndarray::{Array2, Axis};
@@ -23,9 +23,8 @@ pub struct ClassifyArgs {
     /// Model id in the registry (default: the active land-cover model).
     #[arg(long)]
     pub model: Option<String>,
-    /// Model registry directory.
-    #[arg(long, default_value = "models/weights")]
-    pub registry: PathBuf,
+    #[arg(long, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
+    pub registry: Option<PathBuf>,
     /// Burn device: ndarray or flex.
     #[arg(long, default_value = "ndarray")]
     pub device: DeviceChoice,
@@ -52,7 +51,7 @@ fn out_path(base: &Path, n: usize, date: Option<chrono::NaiveDate>, i: usize) ->
 }
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
-    let registry = Registry::new(&args.registry);
+    let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
     let dir = match &args.model {
         Some(id) => registry.model_dir(id)?,
         None => registry.active_dir(Task::LandCover)?,

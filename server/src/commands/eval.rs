@@ -10,7 +10,7 @@ use gengdi_models::card::ModelCard;
 use gengdi_models::samples::SeriesSample;
 use gengdi_models::{
     evaluate_croptype, evaluate_landcover, held_out_croptype, held_out_landcover, CropTypeModel,
-    DeviceChoice, LandCoverModel, Registry, Task,
+    DeviceChoice, LandCoverModel, Task,
 };
 
 use super::sample_args::SampleArgs;
@@ -42,9 +42,9 @@ pub struct EvalArgs {
     /// Write the metrics as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Registry used to resolve ids.
-    #[arg(long, default_value = "models/weights")]
-    pub registry: PathBuf,
+    /// Registry used to resolve ids [default: $GENGDI_REGISTRY, else a registry installed beside the executable, else the models built into gengdi].
+    #[arg(long, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
     /// Burn backend: `ndarray` or `flex`.
     #[arg(long, default_value = "ndarray")]
     pub device: DeviceChoice,
@@ -100,17 +100,19 @@ fn restrict_months<C>(rows: &mut Vec<(SeriesSample, C)>, (from, to): (u32, u32))
     rows.retain(|(s, _)| s.observations.len() >= 3);
 }
 
-fn model_dir(model: &str, registry: &Path) -> anyhow::Result<PathBuf> {
+fn model_dir(model: &str, registry: Option<&Path>) -> anyhow::Result<PathBuf> {
     let as_path = PathBuf::from(model);
     if as_path.join(gengdi_models::CARD_FILE).is_file() {
         return Ok(as_path);
     }
-    Ok(Registry::new(registry).model_dir(model)?)
+    crate::registry::locate(registry)?
+        .for_reading()?
+        .model_dir(model)
 }
 
 /// Run `gengdi eval`.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let dir = model_dir(&args.model, &args.registry)?;
+    let dir = model_dir(&args.model, args.registry.as_deref())?;
     let card = ModelCard::load(&dir)?;
     let device = args.device.device();
     let report = match card.task {

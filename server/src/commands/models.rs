@@ -1,15 +1,15 @@
-//! `gengdi models list|show|activate`: the model registry.
+//! `gengdi models list|show|activate|export`: the model registry (which one: see
+//! `crate::registry`).
 
 use std::path::PathBuf;
 
-use gengdi_models::Registry;
+use crate::registry::{copy_registry, locate, REGISTRY_ENV};
 
 /// Arguments of `gengdi models`.
 #[derive(clap::Args, Debug)]
 pub struct ModelsArgs {
-    /// Registry folder.
-    #[arg(long, default_value = "models/weights", global = true)]
-    pub registry: PathBuf,
+    #[arg(long, global = true, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
+    pub registry: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: ModelsCommand,
@@ -18,7 +18,7 @@ pub struct ModelsArgs {
 /// `gengdi models` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum ModelsCommand {
-    /// List model versions (`*` = active).
+    /// Say which registry is used and list its model versions (`*` = active).
     List {
         /// As JSON.
         #[arg(long)]
@@ -32,22 +32,32 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make a model the active version of its task.
+    /// Make a model the active version of its task (not in the read-only built-in registry).
     Activate {
         /// Model id or unique prefix.
         id: String,
+    },
+    /// Copy the registry in use (e.g. the models built into gengdi) into a new folder, to train
+    /// into and activate in: then pass --registry DIR or set GENGDI_REGISTRY=DIR.
+    Export {
+        /// The new registry folder (must not exist, or be empty).
+        dir: PathBuf,
     },
 }
 
 /// Run `gengdi models ...`.
 pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
-    let registry = Registry::new(&args.registry);
+    let located = locate(args.registry.as_deref())?.for_reading()?;
+    let registry = &located.registry;
     match args.command {
         ModelsCommand::List { json } => {
             let entries = registry.list()?;
             if json {
+                // stdout stays the JSON list.
+                eprintln!("registry: {located}");
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
+                println!("registry: {located}");
                 println!(
                     "{:<1} {:<10} {:<17} {:<21} {:>6} {:>7}",
                     "", "task", "id", "created", "OA", "n_test"
@@ -74,8 +84,16 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
             }
         }
         ModelsCommand::Activate { id } => {
-            let card = registry.activate(&id)?;
-            println!("{} model {} is now active", card.task, card.id);
+            let located = located.for_writing("gengdi models activate")?;
+            let card = located.registry.activate(&id)?;
+            println!("{} model {} is now active in {located}", card.task, card.id);
+        }
+        ModelsCommand::Export { dir } => {
+            let n = copy_registry(registry.root(), &dir)?;
+            println!(
+                "copied {n} files of {located} to {}; use it with --registry {0} or {REGISTRY_ENV}={0}",
+                dir.display()
+            );
         }
     }
     Ok(())

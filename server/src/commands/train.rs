@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use gengdi_models::train::load_train_config;
-use gengdi_models::{train_croptype, train_landcover, DeviceChoice, Registry, Task, TrainConfig};
+use gengdi_models::{train_croptype, train_landcover, DeviceChoice, Task, TrainConfig};
 
 use super::sample_args::SampleArgs;
 
@@ -19,9 +19,9 @@ pub struct TrainArgs {
     pub task: Task,
     #[command(flatten)]
     pub samples: SampleArgs,
-    /// Registry folder to save into (`<out>/<task>/<id>/`).
-    #[arg(long, default_value = "models/weights")]
-    pub out: PathBuf,
+    /// Registry folder to save into (`<out>/<task>/<id>/`; created if missing) [default: $GENGDI_REGISTRY, else a registry installed beside the executable; the models built into gengdi are read-only: `gengdi models export DIR` makes a writable copy].
+    #[arg(long, alias = "registry", value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Maximum epochs (early stopping may end sooner).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -44,6 +44,10 @@ pub struct TrainArgs {
 
 /// Run `gengdi train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    // Where the model goes is settled before minutes of training.
+    let registry = crate::registry::locate(args.out.as_deref())?
+        .for_writing("gengdi train")?
+        .registry;
     let mut config = match &args.config {
         Some(path) => {
             load_train_config(path).with_context(|| format!("reading {}", path.display()))?
@@ -65,7 +69,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Task::LandCover => train_landcover(&config, &args.samples.landcover()?, args.device)?,
         Task::CropType => train_croptype(&config, &args.samples.croptype()?, args.device)?,
     };
-    let registry = Registry::new(&args.out);
     let card = trained.save_to_registry(registry.root(), &command)?;
     if args.activate {
         registry.activate(&card.id)?;

@@ -106,7 +106,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let mut farmland = FarmlandLayer::read(&args.farmland, &mapping, &stack.grid.crs)?;
     let r = &farmland.report;
-    eprintln!(
+    tracing::info!(
         "farmland: {} features: {} used ({} repaired), {} rejected; fields {}",
         r.features,
         r.used,
@@ -119,7 +119,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             .join(",")
     );
     for rej in &r.rejected {
-        eprintln!("  rejected {}: {}", rej.id, rej.reason);
+        tracing::info!("  rejected {}: {}", rej.id, rej.reason);
     }
     if let Some(path) = &args.admin {
         let fields = match &args.admin_fields {
@@ -129,7 +129,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         let admin = AdminLayer::read(path, &fields, &stack.grid.crs)?;
         let r = &admin.report;
         let a = admin.assign(&mut farmland);
-        eprintln!(
+        tracing::info!(
             "admin: {} layer(s) ({}), {} features: {} used, {} rejected; parcels given codes {}, already coded {}, outside every unit {}",
             r.layers.len(),
             r.layers.join(", "),
@@ -141,7 +141,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             a.outside
         );
         for rej in &r.rejected {
-            eprintln!("  rejected {}:{}: {}", rej.layer, rej.feature, rej.reason);
+            tracing::info!("  rejected {}:{}: {}", rej.layer, rej.feature, rej.reason);
         }
     }
     let grid = stack.tile_grid(args.tile, 0)?;

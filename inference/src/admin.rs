@@ -32,7 +32,7 @@ use crate::error::{InferenceError, Result};
 use crate::farmland::{feature_geometry, open_vector_layer, FarmlandLayer};
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
 use gdal::vector::{Geometry, LayerAccess};
-use gengdi_tiling::Crs;
+use gengdi_tiling::{gdal_log, Crs};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -209,7 +209,7 @@ impl AdminLayer {
             path: path.to_path_buf(),
             source: e,
         };
-        let ds = open_vector_layer(path, bad)?;
+        let ds = open_vector_layer(path, "administrative-boundary layer", bad)?;
         let dst_srs = target.to_spatial_ref().map_err(gdal_err)?;
         let mut report = AdminReport::default();
         let mut units = Vec::new();
@@ -217,6 +217,10 @@ impl AdminLayer {
         for li in 0..ds.layer_count() {
             let mut layer = ds.layer(li).map_err(gdal_err)?;
             let lname = layer.name();
+            let _layer_scope = gdal_log::scope(format!(
+                "reading administrative-boundary layer {lname:?} of {}",
+                path.display()
+            ));
             report.layers.push(lname.clone());
             let mut src_srs = layer
                 .spatial_ref()
@@ -251,6 +255,7 @@ impl AdminLayer {
                     .fid()
                     .map(|f| f.to_string())
                     .unwrap_or_else(|| format!("#{}", report.features));
+                let _feature_scope = gdal_log::scope(format!("feature {fid}"));
                 let reject = |reason: &str| AdminRejected {
                     layer: lname.clone(),
                     feature: fid.clone(),

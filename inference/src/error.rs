@@ -16,6 +16,15 @@ pub enum InferenceError {
         source: gdal::errors::GdalError,
     },
 
+    /// GDAL could not open a vector file (`what`: "farmland layer", …); `failure` says
+    /// what the file is.
+    #[error("{path}: {what}: {failure}")]
+    CannotOpenVector {
+        path: PathBuf,
+        what: &'static str,
+        failure: gengdi_tiling::OpenFailure,
+    },
+
     #[error("{path}: farmland layer: {reason}")]
     Farmland { path: PathBuf, reason: String },
 
@@ -76,6 +85,15 @@ pub enum InferenceError {
         item: String,
         asset: String,
         file: PathBuf,
+    },
+
+    #[error("{path}: STAC item {item}, asset {asset}: {source}")]
+    StacAsset {
+        path: PathBuf,
+        item: String,
+        asset: String,
+        #[source]
+        source: Box<gengdi_tiling::TilingError>,
     },
 
     #[error("{path}: STAC item {item} lacks band(s) {}; its assets: {available}", bands.join(", "))]

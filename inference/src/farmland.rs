@@ -15,7 +15,7 @@ use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
 use gdal::vector::{
     geometry_type_flatten, geometry_type_to_name, Geometry, LayerAccess, OGRwkbGeometryType,
 };
-use gengdi_tiling::{Crs, GeoTransform};
+use gengdi_tiling::{gdal_log, gdal_open, Crs, DataKind, GeoTransform};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -383,10 +383,21 @@ impl FarmlandLayer {
             path: path.to_path_buf(),
             reason,
         };
-        let ds = open_vector_layer(path, farmland_err)?;
+        let ds = open_vector_layer(path, "farmland layer", farmland_err)?;
         let layers = layer_summaries(path, &ds)?;
         let index = choose_layer(path, &layers, options.layer.as_deref())?;
         let mut layer = ds.layer(index).map_err(|e| gdal_error(path, e))?;
+        let _scope = gdal_log::scope(format!(
+            "reading farmland layer {:?} of {}",
+            layer.name(),
+            path.display()
+        ));
+        tracing::debug!(
+            "reading farmland layer {:?} of {} ({} driver)",
+            layer.name(),
+            path.display(),
+            ds.driver().short_name()
+        );
         let (source_crs, transform) = layer_transform(path, &layer, target, farmland_err)?;
 
         let field_names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
@@ -434,6 +445,7 @@ impl FarmlandLayer {
             let id = get("id")
                 .or_else(|| feature.fid().map(|f| format!("fid:{f}")))
                 .unwrap_or_else(|| format!("feature#{}", report.features));
+            let _feature_scope = gdal_log::scope(feature_scope(feature.fid(), &id));
             let reject = |reason: String| Rejected {
                 id: id.clone(),
                 reason,
@@ -514,6 +526,16 @@ impl FarmlandLayer {
     }
 }
 
+/// How a feature is named in GDAL's messages: its FID, and the parcel id when an
+/// attribute gave one.
+fn feature_scope(fid: Option<u64>, id: &str) -> String {
+    match fid {
+        Some(f) if id == format!("fid:{f}") => format!("feature {f}"),
+        Some(f) => format!("feature {f} (parcel id {id})"),
+        None => format!("feature {id}"),
+    }
+}
+
 /// A GDAL error about `path`.
 pub(crate) fn gdal_error(path: &Path, source: gdal::errors::GdalError) -> InferenceError {
     InferenceError::Gdal {
@@ -522,10 +544,11 @@ pub(crate) fn gdal_error(path: &Path, source: gdal::errors::GdalError) -> Infere
     }
 }
 
-/// Open a vector file that holds at least one layer; `fail` makes the error of a file
-/// without a layer.
+/// Open a vector file that holds at least one layer; `what` names the file's role in errors
+/// ("farmland layer"), `fail` makes the error of a file without a layer.
 pub(crate) fn open_vector_layer(
     path: &Path,
+    what: &'static str,
     fail: impl Fn(String) -> InferenceError,
 ) -> Result<gdal::Dataset> {
     if !path.exists() {
@@ -533,7 +556,12 @@ pub(crate) fn open_vector_layer(
             path: path.to_path_buf(),
         });
     }
-    let ds = open_vector(path).map_err(|e| gdal_error(path, e))?;
+    let _scope = gdal_log::scope(format!("opening {what} {}", path.display()));
+    let ds = open_vector(path).map_err(|failure| InferenceError::CannotOpenVector {
+        path: path.to_path_buf(),
+        what,
+        failure,
+    })?;
     if ds.layer_count() == 0 {
         return Err(fail("the file holds no vector layer".into()));
     }
@@ -639,7 +667,7 @@ pub(crate) fn linear_geometry(geom: &Geometry) -> std::result::Result<Option<Geo
 }
 
 /// Open a vector file; zipped shapefiles are read through /vsizip/.
-fn open_vector(path: &Path) -> gdal::errors::Result<gdal::Dataset> {
+fn open_vector(path: &Path) -> std::result::Result<gdal::Dataset, gengdi_tiling::OpenFailure> {
     let is_zip = path
         .extension()
         .and_then(|e| e.to_str())
@@ -649,13 +677,7 @@ fn open_vector(path: &Path) -> gdal::errors::Result<gdal::Dataset> {
     } else {
         path.to_path_buf()
     };
-    gdal::Dataset::open_ex(
-        &p,
-        gdal::DatasetOptions {
-            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR,
-            ..Default::default()
-        },
-    )
+    gdal_open::open_through(path, &p, DataKind::Vector)
 }
 
 /// Polygons → rings → points of any polygonal geometry (collections included).

@@ -31,7 +31,7 @@ use gengdi_models::samples::{
     PixelSample, SeriesSample,
 };
 use gengdi_models::{CropTypeClass, LandCoverClass, Task};
-use gengdi_tiling::{AnalysisGrid, Scene, SceneStack, StackOptions};
+use gengdi_tiling::{gdal_log, AnalysisGrid, Scene, SceneStack, StackOptions};
 use ndarray::Array2;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -394,8 +394,13 @@ fn read_file(
         path: path.to_path_buf(),
         reason,
     };
-    let ds = open_vector_layer(path, labels_err)?;
+    let ds = open_vector_layer(path, "labels", labels_err)?;
     let mut layer = ds.layer(0).map_err(|e| gdal_error(path, e))?;
+    let _scope = gdal_log::scope(format!(
+        "reading label layer {:?} of {}",
+        layer.name(),
+        path.display()
+    ));
     let (source_crs, transform) = layer_transform(path, &layer, &grid.crs, labels_err)?;
     let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
     let class_idx = field_index(path, &names, &opts.class_field, "class")?;
@@ -422,6 +427,7 @@ fn read_file(
             .fid()
             .map(|f| f.to_string())
             .unwrap_or_else(|| format!("#{}", report.features));
+        let _feature_scope = gdal_log::scope(format!("feature {id}"));
         let text = |i: usize| {
             feature
                 .field_as_string(i)

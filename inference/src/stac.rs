@@ -21,7 +21,7 @@
 use crate::error::{InferenceError, Result};
 use chrono::NaiveDate;
 use gengdi_tiling::scene::parse_date_prefix;
-use gengdi_tiling::{CommonBand, Scene, SceneOptions, Sensor};
+use gengdi_tiling::{gdal_log, CommonBand, Scene, SceneOptions, Sensor};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,26 @@ fn stac_err(path: &Path, reason: impl Into<String>) -> InferenceError {
         path: path.to_path_buf(),
         reason: reason.into(),
     }
+}
+
+/// Open the raster of one asset of a STAC item (`path` is the STAC file).
+fn open_asset(
+    path: &Path,
+    item: &str,
+    asset: &str,
+    file: &Path,
+    opts: &SceneOptions,
+) -> Result<Scene> {
+    let _scope = gdal_log::scope(format!(
+        "STAC item {item}, asset {asset} of {}",
+        path.display()
+    ));
+    Scene::open_with(file, opts).map_err(|source| InferenceError::StacAsset {
+        path: path.to_path_buf(),
+        item: item.to_string(),
+        asset: asset.to_string(),
+        source: Box::new(source),
+    })
 }
 
 const SKIP_WORDS: [&str; 6] = [
@@ -326,8 +346,7 @@ pub fn open_item(
     for &i in &chosen {
         let a = &item.assets[i];
         let file = resolve_href(path, &item.id, a)?;
-        let scene = Scene::open_with(&file, &scene_opts(a.bands.clone()))
-            .map_err(|e| stac_err(path, format!("item {}, asset {}: {e}", item.id, a.key)))?;
+        let scene = open_asset(path, &item.id, &a.key, &file, &scene_opts(a.bands.clone()))?;
         scenes.push(scene);
     }
     // Bands still missing: the assets that declare none tell by their band descriptions.
@@ -344,9 +363,7 @@ pub fn open_item(
         if !missing.is_empty() || !optional_missing.is_empty() {
             for a in undeclared {
                 let file = resolve_href(path, &item.id, a)?;
-                let scene = Scene::open_with(&file, &scene_opts(None)).map_err(|e| {
-                    stac_err(path, format!("item {}, asset {}: {e}", item.id, a.key))
-                })?;
+                let scene = open_asset(path, &item.id, &a.key, &file, &scene_opts(None))?;
                 let supplies =
                     |w: &&String| scene.bands.iter().any(|b| band_matches(&b.name, w, sensor));
                 if missing.iter().any(supplies) || optional_missing.iter().any(supplies) {

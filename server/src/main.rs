@@ -1,6 +1,7 @@
 //! `gengdi`: cropland monitoring from satellite imagery.
 
 mod commands;
+mod logging;
 mod registry;
 mod util;
 
@@ -12,6 +13,12 @@ struct Cli {
     /// Worker threads for tiled work (default: all cores).
     #[arg(long, global = true, env = "GENGDI_THREADS")]
     threads: Option<usize>,
+    /// More detail on stderr: -v debug (gengdi's steps and GDAL's failures), -vv trace. RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Errors only on stderr: no warnings (GDAL's included), summaries or progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +43,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
     if let Some(n) = cli.threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
@@ -55,7 +63,57 @@ fn main() {
         Command::Models(a) => commands::models::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_line(&e));
         std::process::exit(1);
+    }
+}
+
+/// The error and its causes on one line, `outer: inner`, each said once: a cause whose text
+/// the line already holds (an error that prints its source) is not repeated.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that prints its source in its own message, as many of the crates' do.
+    #[derive(Debug)]
+    struct Unreadable(std::io::Error);
+
+    impl std::fmt::Display for Unreadable {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "x.tif: cannot read: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Unreadable {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_the_line_already_holds_is_said_once() {
+        let e = anyhow::Error::new(Unreadable(std::io::Error::other("is a directory")))
+            .context("cannot open scene");
+        assert_eq!(
+            error_line(&e),
+            "cannot open scene: x.tif: cannot read: is a directory"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_line(&plain), "outer: inner");
     }
 }

@@ -1,6 +1,7 @@
 //! The one error type of the tiling crate. Every variant names the file (and where it
 //! applies the band, chunk or tile) so that a user can tell what was wrong with what.
 
+use crate::gdal_open::OpenFailure;
 use std::path::PathBuf;
 
 /// Result alias of the tiling crate.
@@ -11,6 +12,10 @@ pub type Result<T, E = TilingError> = std::result::Result<T, E>;
 pub enum TilingError {
     #[error("{path}: no such file")]
     NotFound { path: PathBuf },
+
+    /// GDAL could not open the file as a raster; `failure` says what the file is.
+    #[error("{path}: {failure}")]
+    CannotOpen { path: PathBuf, failure: OpenFailure },
 
     #[error("{path}: cannot read: {source}")]
     Io {

@@ -10,11 +10,15 @@
 //!   Collection 2) opened as the scenes of its band files, radiometry from the metadata.
 //! - [`radiometry`]: how stored values become reflectance, per band.
 //! - [`cog`]: class / probability maps written as Cloud-Optimized GeoTIFF.
+//! - [`gdal_open`]: a user's file opened with GDAL, or what the file is when GDAL cannot;
+//!   [`gdal_log`]: GDAL's own messages routed into `tracing` with what gengdi was doing.
 
 pub mod bands;
 pub mod cog;
 pub mod dtype;
 pub mod error;
+pub mod gdal_log;
+pub mod gdal_open;
 pub mod geo;
 pub mod grid;
 pub mod product;
@@ -30,6 +34,7 @@ pub use bands::{CommonBand, Sensor};
 pub use cog::{BandKind, CogBand, CogSpec, CogWriter};
 pub use dtype::{DataType, Sample};
 pub use error::{Result, TilingError};
+pub use gdal_open::{DataKind, OpenFailure};
 pub use geo::{Crs, GeoTransform};
 pub use grid::{Tile, TileGrid};
 pub use product::ProductInfo;

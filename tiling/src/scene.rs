@@ -8,6 +8,8 @@
 use crate::bands::{CommonBand, Sensor};
 use crate::dtype::{DataType, Sample};
 use crate::error::{Result, TilingError};
+use crate::gdal_log;
+use crate::gdal_open::{self, DataKind, OpenFailure};
 use crate::geo::{Crs, GeoTransform};
 use crate::radiometry::{self, Radiometry, RadiometrySource};
 use crate::tiff::geo::{GeoMechanism, RasterType, TiffGeo};
@@ -160,6 +162,16 @@ impl Scene {
                 path: path.to_path_buf(),
             });
         }
+        let cannot_open = |failure| TilingError::CannotOpen {
+            path: path.to_path_buf(),
+            failure,
+        };
+        if !virtual_file && path.is_dir() {
+            return Err(cannot_open(OpenFailure::Directory {
+                kind: DataKind::Raster,
+            }));
+        }
+        let _scope = gdal_log::scope(format!("opening scene {}", path.display()));
         // The fast reader first: its structural errors are the most precise ones. Files
         // inside archives or in memory (`/vsizip/…`, `/vsimem/…`) are GDAL's.
         let fast_open = if virtual_file {
@@ -191,9 +203,14 @@ impl Scene {
                 },
             ),
             Err(TilingError::Unsupported { reason, .. }) => (None, ReaderKind::Gdal { reason }),
+            Err(TilingError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                return Err(cannot_open(OpenFailure::PermissionDenied))
+            }
             Err(e) => return Err(e),
         };
-        let ds = gdal::Dataset::open(path).map_err(|e| TilingError::gdal(path, e))?;
+        let ds = gdal_open::open(path, DataKind::Raster).map_err(cannot_open)?;
         let (width, height) = ds.raster_size();
         let count = ds.raster_count();
         if count == 0 {
@@ -277,6 +294,17 @@ impl Scene {
             ReaderKind::Fast => fast.map(Arc::new),
             ReaderKind::Gdal { .. } => None,
         };
+        tracing::debug!(
+            "opened scene {}: {} {width} x {height} x {count} {dtype}, date {}, {}",
+            path.display(),
+            ds.driver().short_name(),
+            date.map(|d| d.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            match &reader_kind {
+                ReaderKind::Fast => "fast reader".to_string(),
+                ReaderKind::Gdal { reason } => format!("GDAL reader ({reason})"),
+            }
+        );
         let mut scene = Scene {
             path: path.to_path_buf(),
             driver: ds.driver().short_name(),
@@ -427,7 +455,13 @@ impl Scene {
                 budget: self.budget_bytes,
             });
         }
-        let ds = gdal::Dataset::open(&self.path).map_err(|e| TilingError::gdal(&self.path, e))?;
+        let _scope = gdal_log::scope(format!("reading {}, window {window}", self.path.display()));
+        let ds = gdal_open::open(&self.path, DataKind::Raster).map_err(|failure| {
+            TilingError::CannotOpen {
+                path: self.path.clone(),
+                failure,
+            }
+        })?;
         let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
         for (i, &b) in bands.iter().enumerate() {
             if b >= self.bands.len() {

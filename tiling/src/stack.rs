@@ -13,6 +13,8 @@
 
 use crate::bands::CommonBand;
 use crate::error::{Result, TilingError};
+use crate::gdal_log;
+use crate::gdal_open::{self, DataKind};
 use crate::geo::{Crs, GeoTransform};
 use crate::grid::{Tile, TileGrid};
 use crate::scene::Scene;
@@ -423,6 +425,10 @@ impl SceneStack {
             });
         };
         let path = &ss.scene.path;
+        let _scope = gdal_log::scope(format!(
+            "reading {} warped onto the analysis grid, window {window}",
+            path.display()
+        ));
         let mut out =
             ndarray::Array3::<f32>::from_elem((bands.len(), window.rows, window.cols), f32::NAN);
         let open = |xml: &str| gdal::Dataset::open(xml).map_err(|e| TilingError::gdal(path, e));
@@ -488,8 +494,11 @@ impl SceneStack {
         let todo: Vec<Tile> = grid.tiles().filter(|t| !skip(t)).collect();
         let total = todo.len();
         let done = AtomicUsize::new(0);
+        // What the caller said it is doing holds on the workers too.
+        let context = gdal_log::Context::capture();
         todo.into_par_iter()
             .map(|t| {
+                let _scope = context.enter();
                 let data = self.read_tile(&t)?;
                 let r = f(data);
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -562,12 +571,22 @@ fn check_overlap(scene: &Scene, own: &AnalysisGrid, grid: &AnalysisGrid) -> Resu
 /// The XML of a GDAL warped VRT that puts `scene` on `grid` with `alg`.
 fn warped_vrt(scene: &Scene, grid: &AnalysisGrid, alg: Resampling) -> Result<String> {
     let path = &scene.path;
+    let _scope = gdal_log::scope(format!(
+        "warping {} onto the analysis grid ({}, {} resampling)",
+        path.display(),
+        grid.crs.name,
+        alg.gdal_name()
+    ));
     let abs: PathBuf = if crate::vsi::is_vsi_path(path) {
         path.clone()
     } else {
         std::fs::canonicalize(path).map_err(|e| TilingError::io(path, e))?
     };
-    let src = gdal::Dataset::open(&abs).map_err(|e| TilingError::gdal(path, e))?;
+    let src =
+        gdal_open::open(&abs, DataKind::Raster).map_err(|failure| TilingError::CannotOpen {
+            path: path.clone(),
+            failure,
+        })?;
     let b = grid.bounds();
     let t_srs = match grid.crs.epsg {
         Some(c) => format!("EPSG:{c}"),

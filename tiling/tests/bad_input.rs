@@ -6,7 +6,7 @@
 use gengdi_fixtures::fixture;
 use gengdi_tiling::scene::{ReaderKind, SceneOptions};
 use gengdi_tiling::tiff::{ByteSource, TiffReader};
-use gengdi_tiling::{PixelWindow, Scene, TilingError};
+use gengdi_tiling::{DataKind, OpenFailure, PixelWindow, Scene, TilingError};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Write;
@@ -422,13 +422,55 @@ fn a_wrong_magic_number_is_not_a_tiff_and_names_the_bytes_found() {
 }
 
 #[test]
-fn a_scene_that_neither_reader_can_open_is_a_gdal_error_naming_the_file() {
+fn a_scene_that_neither_reader_can_open_is_no_raster_format_gdal_knows_with_its_first_bytes() {
     let dir = TempDir::new().unwrap();
     let path = write(&dir, "notes.tif", b"these are notes, not pixels\n");
     assert!(matches!(open_err(&path), TilingError::NotTiff { .. }));
     let e = Scene::open(&path).unwrap_err();
-    assert!(matches!(e, TilingError::Gdal { .. }), "{e:?}");
-    assert_message(&e, &path, "GDAL");
+    assert!(
+        matches!(
+            &e,
+            TilingError::CannotOpen {
+                failure: OpenFailure::UnknownFormat {
+                    kind: DataKind::Raster,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: not a raster format GDAL knows (a .tif file starting with \"these are notes,\")",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn an_empty_scene_file_is_empty_and_a_vector_file_is_not_a_raster() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "empty.tif", &[]);
+    let e = Scene::open(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: an empty file (0 bytes), not a raster", path.display())
+    );
+    let path = write(
+        &dir,
+        "parcels.geojson",
+        br#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[1,2]}}]}"#,
+    );
+    let e = Scene::open(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: a vector dataset (GeoJSON), not a raster",
+            path.display()
+        )
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -468,7 +510,17 @@ fn a_tiny_file_declaring_4e9_columns_opens_but_reading_it_is_over_budget() {
     assert!(largest < MIB as usize, "largest allocation {largest} bytes");
     // GDAL refuses images wider than 2^31 - 1, so a Scene cannot be made of it.
     let e = Scene::open(&path).unwrap_err();
-    assert!(matches!(e, TilingError::Gdal { .. }), "{e:?}");
+    assert!(
+        matches!(
+            &e,
+            TilingError::CannotOpen {
+                failure: OpenFailure::Gdal { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_message(&e, &path, "GDAL cannot open it as a raster: ");
 }
 
 #[test]
@@ -1025,8 +1077,23 @@ fn a_compression_nobody_knows_is_unsupported_by_the_fast_reader_and_a_gdal_error
         "{e:?}"
     );
     assert_message(&e, &path, "code 60000 compression");
+    // GDAL's GTiff driver recognises the file and says why it cannot read it: its own words
+    // make the error, once, not "GDALOpenEx returned a NULL pointer".
     let e = Scene::open(&path).unwrap_err();
-    assert!(matches!(e, TilingError::Gdal { .. }), "{e:?}");
+    assert!(
+        matches!(
+            &e,
+            TilingError::CannotOpen {
+                failure: OpenFailure::Gdal {
+                    kind: DataKind::Raster,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_message(&e, &path, "GDAL cannot open it as a raster: ");
     assert_message(&e, &path, "60000");
 }
 
@@ -1221,7 +1288,7 @@ fn a_path_that_does_not_exist_is_not_found() {
 }
 
 #[test]
-fn a_directory_is_an_io_error_not_a_raster() {
+fn a_directory_is_not_a_raster() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("scene.tif");
     std::fs::create_dir(&path).unwrap();
@@ -1229,8 +1296,19 @@ fn a_directory_is_an_io_error_not_a_raster() {
     assert!(matches!(e, TilingError::Io { .. }), "{e:?}");
     assert_message(&e, &path, "cannot read: is a directory, not a raster file");
     let e = Scene::open(&path).unwrap_err();
-    assert!(matches!(e, TilingError::Io { .. }), "{e:?}");
-    assert_message(&e, &path, "is a directory");
+    assert!(
+        matches!(
+            &e,
+            TilingError::CannotOpen {
+                failure: OpenFailure::Directory {
+                    kind: DataKind::Raster
+                },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_message(&e, &path, "a directory, not a raster file");
 }
 
 #[test]

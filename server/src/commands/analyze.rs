@@ -111,7 +111,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let mut farmland = FarmlandLayer::read_with(&args.farmland, &options, &stack.grid.crs)?;
     let r = &farmland.report;
-    eprintln!(
+    tracing::info!(
         "farmland: layer {}, {} features: {} used ({} repaired, {} curved linearised), {} rejected; fields {}",
         r.layer,
         r.features,
@@ -126,7 +126,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             .join(",")
     );
     for rej in &r.rejected {
-        eprintln!("  rejected {}: {}", rej.id, rej.reason);
+        tracing::info!("  rejected {}: {}", rej.id, rej.reason);
     }
     if let Some(path) = &args.admin {
         let fields = match &args.admin_fields {
@@ -136,7 +136,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         let admin = AdminLayer::read(path, &fields, &stack.grid.crs)?;
         let r = &admin.report;
         let a = admin.assign(&mut farmland);
-        eprintln!(
+        tracing::info!(
             "admin: {} layer(s) ({}), {} features: {} used, {} rejected; parcels given codes {}, already coded {}, outside every unit {}",
             r.layers.len(),
             r.layers.join(", "),
@@ -148,7 +148,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             a.outside
         );
         for rej in &r.rejected {
-            eprintln!("  rejected {}:{}: {}", rej.layer, rej.feature, rej.reason);
+            tracing::info!("  rejected {}:{}: {}", rej.layer, rej.feature, rej.reason);
         }
     }
     let grid = stack.tile_grid(args.tile, 0)?;

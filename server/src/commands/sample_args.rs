@@ -95,7 +95,7 @@ impl SampleArgs {
             print!("{report}");
             samples.merge(from_labels);
         }
-        eprintln!(
+        tracing::info!(
             "land cover: {} labelled pixels from {} tables and {} label files",
             samples.samples.len(),
             n_tables,
@@ -118,7 +118,7 @@ impl SampleArgs {
             print!("{report}");
             samples.merge(from_labels);
         }
-        eprintln!(
+        tracing::info!(
             "crop type: {} labelled series from {} tables and {} label files",
             samples.samples.len(),
             n_tables,

@@ -37,9 +37,6 @@ pub struct TrainArgs {
     /// Make the new model the active one of its task.
     #[arg(long)]
     pub activate: bool,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 /// Run `gengdi train`.
@@ -60,7 +57,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(s) = args.seed {
         config.seed = s;
     }
-    if args.quiet {
+    // The global -q / --quiet (`gengdi train … --quiet` as before) hides the progress bar.
+    if crate::logging::quiet() {
         config.progress = false;
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");

@@ -429,7 +429,36 @@ struct StackBands {
     blue: Option<usize>,
     green: Option<usize>,
     swir: Option<usize>,
-    scl: Option<usize>,
+    mask: Option<CloudMask>,
+}
+
+/// The band that says which pixels are clear.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum CloudMask {
+    /// Sentinel-2 scene classification: clear unless its class is in `scl_not_clear`.
+    Scl(usize),
+    /// Landsat Collection 2 `QA_PIXEL`: clear unless a fill, cloud, shadow, cirrus or snow
+    /// bit is set.
+    QaPixel(usize),
+}
+
+impl CloudMask {
+    /// Whether the mask value `v` of a pixel says it is clear.
+    fn is_clear(self, v: f32, rules: &RulesConfig) -> bool {
+        v.is_finite()
+            && match self {
+                CloudMask::Scl(_) => !rules.scl_not_clear.contains(&(v as u8)),
+                CloudMask::QaPixel(_) => {
+                    gengdi_tiling::product::landsat::qa_pixel_is_clear(v as u16)
+                }
+            }
+    }
+
+    fn band(self) -> usize {
+        match self {
+            CloudMask::Scl(b) | CloudMask::QaPixel(b) => b,
+        }
+    }
 }
 
 impl StackBands {
@@ -466,7 +495,7 @@ impl StackBands {
             blue: band_pos(stack, &["B02", "blue"]),
             green: band_pos(stack, &["B03", "green"]),
             swir: band_pos(stack, &["B11", "swir16"]),
-            scl: scl_band(stack),
+            mask: cloud_mask(stack),
         })
     }
 
@@ -485,11 +514,8 @@ impl StackBands {
             if self.model.iter().any(|&b| !layer[[b, r, c]].is_finite()) {
                 return false;
             }
-            match self.scl {
-                Some(s) => {
-                    let v = layer[[s, r, c]];
-                    v.is_finite() && !rules.scl_not_clear.contains(&(v as u8))
-                }
+            match self.mask {
+                Some(m) => m.is_clear(layer[[m.band(), r, c]], rules),
                 None => spectral_clear(
                     layer, r, c, self.blue, self.green, self.nir, self.swir, rules,
                 ),
@@ -510,12 +536,17 @@ fn dominant<T: Copy + Into<u64>>(counts: &[T]) -> usize {
         .unwrap_or(0)
 }
 
-/// Index of the stack band that holds the Sentinel-2 SCL, if any.
-fn scl_band(stack: &SceneStack) -> Option<usize> {
-    stack
-        .band_names
-        .iter()
-        .position(|b| b.eq_ignore_ascii_case("SCL"))
+/// The stack band that masks clouds: the Sentinel-2 SCL, else Landsat's `QA_PIXEL`.
+fn cloud_mask(stack: &SceneStack) -> Option<CloudMask> {
+    let find = |name: &str| {
+        stack
+            .band_names
+            .iter()
+            .position(|b| b.eq_ignore_ascii_case(name))
+    };
+    find("SCL")
+        .map(CloudMask::Scl)
+        .or_else(|| find("QA_PIXEL").map(CloudMask::QaPixel))
 }
 
 fn band_pos(stack: &SceneStack, names: &[&str]) -> Option<usize> {
@@ -1401,6 +1432,24 @@ impl EqualArea {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cloud_mask_reads_scl_classes_and_landsat_qa_bits() {
+        let rules = RulesConfig::default();
+        let scl = CloudMask::Scl(9);
+        assert!(scl.is_clear(4.0, &rules)); // vegetation
+        assert!(scl.is_clear(6.0, &rules)); // water
+        assert!(!scl.is_clear(9.0, &rules)); // cloud, high probability
+        assert!(!scl.is_clear(3.0, &rules)); // cloud shadow
+        assert!(!scl.is_clear(f32::NAN, &rules));
+        let qa = CloudMask::QaPixel(9);
+        assert!(qa.is_clear(21824.0, &rules)); // clear land
+        assert!(qa.is_clear(21952.0, &rules)); // water
+        assert!(!qa.is_clear(22280.0, &rules)); // cloud
+        assert!(!qa.is_clear(23888.0, &rules)); // cloud shadow
+        assert!(!qa.is_clear(1.0, &rules)); // fill
+        assert_eq!(scl.band(), 9);
+    }
 
     fn cand(col: i32, row: i32, kind: PixelKind) -> Candidate {
         Candidate {

@@ -91,8 +91,9 @@ pub fn every_date_has(scenes: &[Scene], band: &str) -> bool {
         })
 }
 
-/// Stack `scenes` with `model_bands`, plus `SCL` when every date has one (decided from the
-/// scenes' band names, up front). `grid`: put the stack on this grid (warping scenes that
+/// Stack `scenes` with `model_bands`, plus the cloud mask when every date has one: `SCL`
+/// (Sentinel-2), else `QA_PIXEL` (Landsat Collection 2) (decided from the scenes' band
+/// names, up front). `grid`: put the stack on this grid (warping scenes that
 /// are on another one), else the grid of the finest scene.
 pub fn build_stack(
     scenes: Vec<Scene>,
@@ -102,6 +103,8 @@ pub fn build_stack(
     let mut bands = model_bands.to_vec();
     if every_date_has(&scenes, "SCL") {
         bands.push("SCL".into());
+    } else if every_date_has(&scenes, "QA_PIXEL") {
+        bands.push("QA_PIXEL".into());
     }
     let stack = SceneStack::build(
         scenes,

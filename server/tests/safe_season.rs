@@ -144,6 +144,30 @@ fn a_season_of_post_2022_safe_products_gives_the_change_list_of_the_same_geotiff
             to_safe(t, &date, &products)
         })
         .collect();
+    // `gengdi info` says what the product is and how its values were read.
+    let info = Command::new(env!("CARGO_BIN_EXE_gengdi"))
+        .arg("info")
+        .arg(&safes[0])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    assert!(
+        said.contains("product:    Sentinel-2 L2A (surface reflectance), processing baseline 05.09, tile T34UCF, 2024-04-20, quantification 10000, offset -1000 on every band"),
+        "{said}"
+    );
+    assert!(
+        said.contains("values:     reflectance = value × 0.0001 − 0.1 (from MTD_MSIL2A.xml: BOA_QUANTIFICATION_VALUE 10000, BOA_ADD_OFFSET -1000)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("values:     class codes (not scaled)"),
+        "{said}"
+    );
     let farmland = season.join("farmland.gpkg");
     let from_tif = analyze(&tifs, &farmland, &dir.path().join("tif.csv"));
     let from_safe = analyze(&safes, &farmland, &dir.path().join("safe.csv"));

@@ -14,6 +14,7 @@
 //!   [`gdal_log`]: GDAL's own messages routed into `tracing` with what gengdi was doing.
 
 pub mod bands;
+pub mod calibration;
 pub mod cog;
 pub mod dtype;
 pub mod error;

@@ -47,6 +47,9 @@ pub struct SceneOptions {
     /// overriding what the file says or the data suggest (`--scale` / `--offset`, or a
     /// product's metadata).
     pub radiometry: Option<Radiometry>,
+    /// Calibration coefficients for scenes delivered as DN (Gaofen), see
+    /// [`crate::calibration`].
+    pub calibration: Option<Arc<crate::calibration::CalibrationFile>>,
 }
 
 impl Default for SceneOptions {
@@ -60,6 +63,7 @@ impl Default for SceneOptions {
             budget_bytes: tiff::DEFAULT_BUDGET_BYTES,
             chunk_cache_bytes: DEFAULT_CHUNK_CACHE_BYTES,
             radiometry: None,
+            calibration: None,
         }
     }
 }
@@ -325,6 +329,21 @@ impl Scene {
             fast,
             budget_bytes: opts.budget_bytes,
         };
+        if let (Some(cal), None, Some(Sensor::Gaofen1 | Sensor::Gaofen2 | Sensor::Gaofen6)) =
+            (&opts.calibration, &opts.radiometry, scene.sensor)
+        {
+            let calibrated = crate::calibration::band_radiometry(
+                cal,
+                &scene.path,
+                scene.date,
+                scene.bands.len(),
+            );
+            for (b, r) in scene.bands.iter_mut().zip(calibrated) {
+                if b.radiometry.source != RadiometrySource::Categorical {
+                    b.radiometry = r;
+                }
+            }
+        }
         scene.detect_float_radiometry()?;
         Ok(scene)
     }

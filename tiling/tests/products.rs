@@ -714,3 +714,90 @@ fn a_gaofen_scene_is_named_dated_from_its_xml_and_not_taken_for_reflectance_unle
     let tile = stack.read_tile(&grid.tile(0).unwrap()).unwrap();
     assert!((tile.values[[0, 2, 7, 9]] - raw[[0, 7, 9]] * 8.0).abs() < 1e-3);
 }
+
+#[test]
+fn a_coefficients_file_calibrates_gaofen_dn_to_top_of_atmosphere_reflectance() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join("GF2_PMS1_E105.1_N37.5_L1A0004781234-MSS1.tiff");
+    let gtiff = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let grid = gdal::Dataset::open(ben_file("B02")).unwrap();
+    let mut ds = gtiff
+        .create_with_band_type::<u16, _>(&path, 8, 8, 4)
+        .unwrap();
+    ds.set_geo_transform(&grid.geo_transform().unwrap())
+        .unwrap();
+    ds.set_spatial_ref(&grid.spatial_ref().unwrap()).unwrap();
+    for b in 1..=4 {
+        let mut buf = Buffer::new((8, 8), vec![400u16 + b as u16 * 100; 64]);
+        ds.rasterband(b)
+            .unwrap()
+            .write((0, 0), (8, 8), &mut buf)
+            .unwrap();
+    }
+    drop(ds);
+    std::fs::write(
+        path.with_extension("xml"),
+        "<ProductMetaData><SatelliteID>GF2</SatelliteID><SensorID>PMS1</SensorID>\
+         <StartTime>2020-07-04 03:52:10</StartTime><SolarZenith>30.0</SolarZenith>\
+         </ProductMetaData>",
+    )
+    .unwrap();
+    let coefficients = dir.path().join("gaofen.toml");
+    std::fs::write(
+        &coefficients,
+        "[[sensor]]\nsatellite = \"GF-2\"\nsensor = \"PMS1\"\ngain = [0.1322, 0.1363, 0.1337, 0.1283]\n\
+         offset = [0.0, 0.0, 1.0, 0.0]\nesun = [1944.0, 1834.0, 1557.0, 1119.0]\n\
+         [[sensor]]\nsatellite = \"GF1\"\nsensor = \"WFV1\"\ngain = [0.2, 0.2, 0.2, 0.2]\nesun = [1, 1, 1, 1]\n",
+    )
+    .unwrap();
+    let cal = gengdi_tiling::calibration::CalibrationFile::load(&coefficients).unwrap();
+    let opts = SceneOptions {
+        calibration: Some(std::sync::Arc::new(cal)),
+        ..Default::default()
+    };
+    let scene = Scene::open_with(&path, &opts).unwrap();
+    // 4 July: aphelion, d = 1.0167 AU; cos 30° = 0.8660.
+    let d: f64 = 1.0 - 0.01672 * (0.9856f64 * (186.0 - 4.0)).to_radians().cos();
+    for (b, (gain, offset, esun)) in [
+        (0.1322, 0.0, 1944.0),
+        (0.1363, 0.0, 1834.0),
+        (0.1337, 1.0, 1557.0),
+        (0.1283, 0.0, 1119.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dn = 400.0 + (b + 1) as f64 * 100.0;
+        let expected =
+            std::f64::consts::PI * (gain * dn + offset) * d * d / (esun * 30f64.to_radians().cos());
+        let r = &scene.bands[b].radiometry;
+        assert!(
+            (dn * r.scale + r.offset - expected).abs() < 1e-12,
+            "band {b}: {} vs {expected}",
+            dn * r.scale + r.offset
+        );
+        assert!(r.to_string().contains("GF2 PMS1"), "{r}");
+    }
+    // The red band's reflectance, hand-computed: π·(0.1337·700 + 1)·d²/(1557·cos 30°).
+    let red = &scene.bands[2].radiometry;
+    assert!((700.0 * red.scale + red.offset - 0.2278).abs() < 5e-4);
+    let stack = SceneStack::build(vec![scene], &StackOptions::default()).unwrap();
+    stack.check_radiometry().unwrap();
+
+    // A camera the file does not list stays uncalibrated, and says so.
+    std::fs::write(
+        path.with_extension("xml"),
+        "<ProductMetaData><SatelliteID>GF2</SatelliteID><SensorID>PMS2</SensorID>\
+         <StartTime>2020-07-04</StartTime><SolarElevation>60</SolarElevation></ProductMetaData>",
+    )
+    .unwrap();
+    let scene = Scene::open_with(&path, &opts).unwrap();
+    let said = scene.bands[0].radiometry.to_string();
+    assert!(said.contains("no coefficients for GF2 PMS2"), "{said}");
+    // A malformed coefficients file is refused with its name.
+    std::fs::write(&coefficients, "[[sensor]]\nsatellite = \"GF2\"\n").unwrap();
+    let err = gengdi_tiling::calibration::CalibrationFile::load(&coefficients).unwrap_err();
+    assert!(err.to_string().contains("gaofen.toml"), "{err}");
+}

@@ -97,7 +97,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     // SCL (the cloud and shadow mask) is used when every date carries one, decided from the
     // scenes' band names before the stack is built.
     let bands = lc.bands();
-    let scene_opts = args.scene_args.options();
+    let scene_opts = args.scene_args.options_checked()?;
     let scenes = open_scenes(&args.scenes, &scene_opts, &bands, &["SCL".to_string()])
         .context("cannot open the scenes")?;
     let stack = build_stack(scenes, &bands, None)

@@ -32,9 +32,24 @@ pub struct SceneArgs {
     /// processing baseline 04.00 read without its metadata).
     #[arg(long, allow_negative_numbers = true)]
     pub offset: Option<f64>,
+    /// Calibration coefficients (TOML) for scenes delivered as DN (Gaofen GF-1 / GF-2 /
+    /// GF-6): DN → top-of-atmosphere reflectance with the sun angle of each scene's XML.
+    #[arg(long)]
+    pub calibration: Option<std::path::PathBuf>,
 }
 
 impl SceneArgs {
+    /// The options, with the calibration file loaded (a bad file is an error).
+    pub fn options_checked(&self) -> anyhow::Result<SceneOptions> {
+        let mut o = self.options();
+        if let Some(p) = &self.calibration {
+            o.calibration = Some(std::sync::Arc::new(
+                gengdi_tiling::calibration::CalibrationFile::load(p)?,
+            ));
+        }
+        Ok(o)
+    }
+
     pub fn options(&self) -> SceneOptions {
         let radiometry = (self.scale.is_some() || self.offset.is_some()).then(|| Radiometry {
             scale: self.scale.unwrap_or(1.0),
@@ -66,6 +81,7 @@ impl SceneArgs {
         if self.offset.is_some_and(|o| !o.is_finite()) {
             anyhow::bail!("--offset must be a finite number");
         }
-        gengdi_tiling::product::open_scenes(path, &self.options()).context("cannot open scene")
+        gengdi_tiling::product::open_scenes(path, &self.options_checked()?)
+            .context("cannot open scene")
     }
 }

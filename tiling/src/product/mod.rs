@@ -8,7 +8,7 @@
 
 pub mod landsat;
 pub mod sentinel2;
-mod xml;
+pub(crate) mod xml;
 
 use crate::error::Result;
 use crate::scene::{Scene, SceneOptions};

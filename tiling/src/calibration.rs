@@ -160,7 +160,7 @@ pub fn band_radiometry(
         ));
     }
     let cos_z = geom.solar_zenith_deg.to_radians().cos();
-    if !(cos_z > 0.01) {
+    if cos_z.is_nan() || cos_z <= 0.01 {
         return unknown(format!(
             "solar zenith {}° leaves no sunlight to calibrate by",
             geom.solar_zenith_deg

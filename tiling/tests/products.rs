@@ -30,6 +30,19 @@ fn ben_file(band: &str) -> PathBuf {
     ))
 }
 
+/// A new GeoTIFF of `bands` bands of `T` on the BigEarthNet patch's georeferencing.
+fn new_tiff<T: gdal::raster::GdalType>(path: &Path, size: usize, bands: usize) -> gdal::Dataset {
+    let grid = gdal::Dataset::open(ben_file("B02")).unwrap();
+    let gtiff = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = gtiff
+        .create_with_band_type::<T, _>(path, size, size, bands)
+        .unwrap();
+    ds.set_geo_transform(&grid.geo_transform().unwrap())
+        .unwrap();
+    ds.set_spatial_ref(&grid.spatial_ref().unwrap()).unwrap();
+    ds
+}
+
 /// The image files an MTD lists, by band (finest resolution), as relative paths.
 fn listed_files(mtd: &Path) -> Vec<(String, String)> {
     let meta = ProductMetadata::read(mtd).unwrap();
@@ -385,14 +398,7 @@ fn write_gee_export(path: &Path, scale_of_values: f32, metadata: Option<(&str, &
     const GEE: [&str; 12] = [
         "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12",
     ];
-    let grid = gdal::Dataset::open(ben_file("B02")).unwrap();
-    let gtiff = DriverManager::get_driver_by_name("GTiff").unwrap();
-    let mut ds = gtiff
-        .create_with_band_type::<f32, _>(path, 120, 120, 12)
-        .unwrap();
-    ds.set_geo_transform(&grid.geo_transform().unwrap())
-        .unwrap();
-    ds.set_spatial_ref(&grid.spatial_ref().unwrap()).unwrap();
+    let mut ds = new_tiff::<f32>(path, 120, 12);
     let stack = {
         let scenes: Vec<Scene> = GEE
             .iter()
@@ -501,17 +507,10 @@ fn make_landsat(dir: &Path) -> PathBuf {
     let r = reference();
     // SR_B1..SR_B7 ← coastal (B02 stands in), blue, green, red, nir, swir1, swir2.
     let from = [0usize, 0, 1, 2, 6, 7, 8];
-    let grid = gdal::Dataset::open(ben_file("B02")).unwrap();
-    let gtiff = DriverManager::get_driver_by_name("GTiff").unwrap();
     let mut files = serde_json::Map::new();
     let mut params = serde_json::Map::new();
     let write = |name: &str, data: Vec<u16>| {
-        let mut ds = gtiff
-            .create_with_band_type::<u16, _>(dir.join(format!("{stem}_{name}.TIF")), 120, 120, 1)
-            .unwrap();
-        ds.set_geo_transform(&grid.geo_transform().unwrap())
-            .unwrap();
-        ds.set_spatial_ref(&grid.spatial_ref().unwrap()).unwrap();
+        let ds = new_tiff::<u16>(&dir.join(format!("{stem}_{name}.TIF")), 120, 1);
         let mut band = ds.rasterband(1).unwrap();
         band.set_no_data_value(Some(0.0)).unwrap();
         let mut buf = Buffer::new((120, 120), data);
@@ -649,14 +648,7 @@ fn a_gaofen_scene_is_named_dated_from_its_xml_and_not_taken_for_reflectance_unle
     let path = dir
         .path()
         .join("GF2_PMS1_E105.1_N37.5_L1A0004781234-MSS1.tiff");
-    let grid = gdal::Dataset::open(ben_file("B02")).unwrap();
-    let gtiff = DriverManager::get_driver_by_name("GTiff").unwrap();
-    let mut ds = gtiff
-        .create_with_band_type::<u16, _>(&path, 120, 120, 4)
-        .unwrap();
-    ds.set_geo_transform(&grid.geo_transform().unwrap())
-        .unwrap();
-    ds.set_spatial_ref(&grid.spatial_ref().unwrap()).unwrap();
+    let ds = new_tiff::<u16>(&path, 120, 4);
     for (i, b) in ["B02", "B03", "B04", "B08"].iter().enumerate() {
         let src = gdal::Dataset::open(ben_file(b)).unwrap();
         let mut buf = src
@@ -721,14 +713,7 @@ fn a_coefficients_file_calibrates_gaofen_dn_to_top_of_atmosphere_reflectance() {
     let path = dir
         .path()
         .join("GF2_PMS1_E105.1_N37.5_L1A0004781234-MSS1.tiff");
-    let gtiff = DriverManager::get_driver_by_name("GTiff").unwrap();
-    let grid = gdal::Dataset::open(ben_file("B02")).unwrap();
-    let mut ds = gtiff
-        .create_with_band_type::<u16, _>(&path, 8, 8, 4)
-        .unwrap();
-    ds.set_geo_transform(&grid.geo_transform().unwrap())
-        .unwrap();
-    ds.set_spatial_ref(&grid.spatial_ref().unwrap()).unwrap();
+    let ds = new_tiff::<u16>(&path, 8, 4);
     for b in 1..=4 {
         let mut buf = Buffer::new((8, 8), vec![400u16 + b as u16 * 100; 64]);
         ds.rasterband(b)

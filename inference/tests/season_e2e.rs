@@ -10,8 +10,8 @@ use gengdi_inference::{FarmlandLayer, FieldMapping};
 use gengdi_models::card::ModelCard;
 use gengdi_models::samples::{load_croptype, load_landcover};
 use gengdi_models::{
-    held_out_croptype, held_out_landcover, CropTypeModel, DeviceChoice, LandCoverModel, Registry,
-    Task,
+    held_out_croptype, held_out_landcover, CropTypeModel, DeviceChoice, InferencePath,
+    LandCoverModel, Registry, Task,
 };
 use gengdi_tiling::{Crs, Scene, SceneStack, StackOptions};
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,6 +76,10 @@ fn run(tile: usize, dir: &std::path::Path) -> Run {
 }
 
 fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
+    run_on(tile, dir, rules, InferencePath::Kernel)
+}
+
+fn run_on(tile: usize, dir: &std::path::Path, rules: RulesConfig, path: InferencePath) -> Run {
     let spec = SeasonSpec {
         series: held_out_series(),
         ..SeasonSpec::default()
@@ -84,7 +88,9 @@ fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
     let device = DeviceChoice::NdArray.device();
     let reg = registry();
     let lc = LandCoverAdapter(
-        LandCoverModel::load(&reg.active_dir(Task::LandCover).unwrap(), &device).unwrap(),
+        LandCoverModel::load(&reg.active_dir(Task::LandCover).unwrap(), &device)
+            .unwrap()
+            .with_path(path),
     );
     let ct = CropTypeAdapter(
         CropTypeModel::load(&reg.active_dir(Task::CropType).unwrap(), &device).unwrap(),
@@ -144,6 +150,33 @@ fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
         grid_crs: stack.grid.crs.clone(),
         farmland_crs: farmland.source_crs.clone(),
     }
+}
+
+#[test]
+fn the_pixel_kernel_and_burns_forward_give_the_same_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = run_on(
+        256,
+        dir.path(),
+        RulesConfig::default(),
+        InferencePath::Kernel,
+    );
+    let burn = run_on(256, dir.path(), RulesConfig::default(), InferencePath::Burn);
+    // Every parcel's per-date evidence (class fractions, indices) and every patch, exactly.
+    let json = |r: &AnalysisResult| {
+        (
+            serde_json::to_string(&r.parcels).unwrap(),
+            serde_json::to_string(&r.patches).unwrap(),
+        )
+    };
+    let (kp, kq) = json(&kernel.result);
+    let (bp, bq) = json(&burn.result);
+    assert!(
+        kp == bp,
+        "per-parcel evidence differs between the kernel and Burn"
+    );
+    assert!(kq == bq, "patches differ between the kernel and Burn");
+    assert!(!kernel.result.patches.is_empty());
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod dtype;
 pub mod error;
 pub mod geo;
 pub mod grid;
+mod pool;
 pub mod product;
 pub mod radiometry;
 pub mod scene;

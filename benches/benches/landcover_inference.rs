@@ -1,5 +1,7 @@
-//! Land-cover inference throughput of the shipped model (million pixels/s): Burn on NdArray
-//! and on Flex, on one thread and on all cores, against the plain-ndarray `.dot` reference
+//! Land-cover inference throughput of the shipped model (million pixels/s): the fused pixel
+//! kernel (`gengdi_models::kernel`, what `gengdi classify` and the analysis run) with each
+//! instruction set this CPU has, Burn on NdArray and on Flex (the reference forward), on one
+//! thread and on all cores, and the plain-ndarray `.dot` reference
 //! (`gengdi_models::reference`, a benchmark reference, not a production path).
 //!
 //! Every variant runs the full per-pixel path: 9 bands of DN → 14 normalised features →
@@ -16,7 +18,8 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gengdi_models::features::BANDS;
+use gengdi_models::features::{BANDS, N_BANDS};
+use gengdi_models::kernel::{Isa, PixelKernel};
 use gengdi_models::reference::NdarrayMlpReference;
 use gengdi_models::samples::load_landcover;
 use gengdi_models::{DeviceChoice, LandCoverModel, Registry, Task};
@@ -60,7 +63,7 @@ fn bench(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     model
-                        .classify_pixels(&BANDS, dn.view(), valid.view())
+                        .classify_pixels_burn(&BANDS, dn.view(), valid.view())
                         .unwrap()
                 })
             },
@@ -71,7 +74,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     one_thread.install(|| {
                         model
-                            .classify_pixels(&BANDS, dn.view(), valid.view())
+                            .classify_pixels_burn(&BANDS, dn.view(), valid.view())
                             .unwrap()
                     })
                 })
@@ -79,6 +82,33 @@ fn bench(c: &mut Criterion) {
         );
     }
     let model = LandCoverModel::load(&dir, &DeviceChoice::NdArray.device()).unwrap();
+    // The kernel from pixel rows (what `classify_pixels` does: rows → band planes per chunk).
+    group.bench_function(BenchmarkId::new("kernel_from_rows", "all_cores"), |b| {
+        b.iter(|| {
+            model
+                .classify_pixels(&BANDS, dn.view(), valid.view())
+                .unwrap()
+        })
+    });
+    // The kernel alone on band planes (what `classify_image` hands it), one thread.
+    let planes: Vec<Vec<f32>> = (0..N_BANDS).map(|k| dn.column(k).to_vec()).collect();
+    let views: [&[f32]; N_BANDS] = std::array::from_fn(|k| planes[k].as_slice());
+    let norm = &model.card().input.normalisation;
+    for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable] {
+        if !isa.is_available() {
+            continue;
+        }
+        let kernel = PixelKernel::with_isa(model.net(), &norm.means, &norm.stds, isa).unwrap();
+        let mut codes = vec![0u8; PIXELS];
+        let mut conf = vec![0f32; PIXELS];
+        group.bench_function(BenchmarkId::new(format!("kernel_{isa}"), "1_thread"), |b| {
+            b.iter(|| {
+                kernel
+                    .classify_planes(&views, None, &mut codes, &mut conf)
+                    .unwrap()
+            })
+        });
+    }
     let reference = NdarrayMlpReference::from_model(&model).unwrap();
     let rows: Vec<[f32; 9]> = dn
         .rows()

@@ -12,8 +12,8 @@ use gengdi_inference::{FarmlandLayer, FieldMapping};
 use gengdi_models::card::ModelCard;
 use gengdi_models::samples::{load_croptype, load_landcover};
 use gengdi_models::{
-    held_out_croptype, held_out_landcover, CropTypeModel, DeviceChoice, LandCoverModel, Registry,
-    Task,
+    held_out_croptype, held_out_landcover, CropTypeModel, DeviceChoice, InferencePath,
+    LandCoverModel, Registry, Task,
 };
 use gengdi_tiling::{Crs, Scene, SceneStack, StackOptions};
 use std::collections::{BTreeMap, BTreeSet};
@@ -80,20 +80,32 @@ fn run(tile: usize, dir: &std::path::Path) -> Run {
 }
 
 fn run_with(tile: usize, dir: &std::path::Path, rules: RulesConfig) -> Run {
+    run_on(tile, dir, rules, InferencePath::Kernel)
+}
+
+fn run_on(tile: usize, dir: &std::path::Path, rules: RulesConfig, path: InferencePath) -> Run {
     let spec = SeasonSpec {
         series: held_out_series(),
         ..SeasonSpec::default()
     };
-    run_spec(tile, dir, rules, spec)
+    run_spec(tile, dir, rules, spec, path)
 }
 
 /// The season `spec` generated into `dir`, analysed with the shipped models.
-fn run_spec(tile: usize, dir: &std::path::Path, rules: RulesConfig, spec: SeasonSpec) -> Run {
+fn run_spec(
+    tile: usize,
+    dir: &std::path::Path,
+    rules: RulesConfig,
+    spec: SeasonSpec,
+    path: InferencePath,
+) -> Run {
     generate_season(&spec, dir).unwrap();
     let device = DeviceChoice::NdArray.device();
     let reg = registry();
     let lc = LandCoverAdapter(
-        LandCoverModel::load(&reg.active_dir(Task::LandCover).unwrap(), &device).unwrap(),
+        LandCoverModel::load(&reg.active_dir(Task::LandCover).unwrap(), &device)
+            .unwrap()
+            .with_path(path),
     );
     let ct = CropTypeAdapter(
         CropTypeModel::load(&reg.active_dir(Task::CropType).unwrap(), &device).unwrap(),
@@ -159,6 +171,33 @@ fn run_spec(tile: usize, dir: &std::path::Path, rules: RulesConfig, spec: Season
             w * h
         },
     }
+}
+
+#[test]
+fn the_pixel_kernel_and_burns_forward_give_the_same_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = run_on(
+        256,
+        dir.path(),
+        RulesConfig::default(),
+        InferencePath::Kernel,
+    );
+    let burn = run_on(256, dir.path(), RulesConfig::default(), InferencePath::Burn);
+    // Every parcel's per-date evidence (class fractions, indices) and every patch, exactly.
+    let json = |r: &AnalysisResult| {
+        (
+            serde_json::to_string(&r.parcels).unwrap(),
+            serde_json::to_string(&r.patches).unwrap(),
+        )
+    };
+    let (kp, kq) = json(&kernel.result);
+    let (bp, bq) = json(&burn.result);
+    assert!(
+        kp == bp,
+        "per-parcel evidence differs between the kernel and Burn"
+    );
+    assert!(kq == bq, "patches differ between the kernel and Burn");
+    assert!(!kernel.result.patches.is_empty());
 }
 
 #[test]
@@ -486,7 +525,13 @@ fn every_patch_of_the_seed_9_season_is_valid_in_geojson_geopackage_and_csv() {
         seed: 9,
         ..SeasonSpec::default()
     };
-    let run = run_spec(512, dir.path(), RulesConfig::default(), spec);
+    let run = run_spec(
+        512,
+        dir.path(),
+        RulesConfig::default(),
+        spec,
+        InferencePath::Kernel,
+    );
     let patches = &run.result.patches;
     assert_eq!(patches.len(), 54);
     let pinched = patches

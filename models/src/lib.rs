@@ -14,6 +14,7 @@ pub mod classes;
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod kernel;
 pub mod metrics;
 pub mod model;
 pub mod nets;
@@ -31,7 +32,8 @@ pub use device::DeviceChoice;
 pub use error::ModelError;
 pub use metrics::{EvaluationReport, Metrics};
 pub use model::{
-    evaluate_croptype, evaluate_landcover, Classification, CropTypeModel, LandCoverModel,
+    evaluate_croptype, evaluate_landcover, Classification, CropTypeModel, InferencePath,
+    LandCoverModel,
 };
 pub use registry::Registry;
 pub use train::{

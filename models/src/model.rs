@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::card::{Architecture, ModelCard};
 use crate::classes::{CropTypeClass, Task};
 use crate::features::{pixel_features, N_BANDS, N_PIXEL_FEATURES};
+use crate::kernel::PixelKernel;
 use crate::metrics::{EvaluationReport, Metrics};
 use crate::nets::{CropTemporalNet, LandCoverMlp};
 use crate::samples::{hex, Observation, PixelSample, SeriesSample};
@@ -24,6 +25,9 @@ use crate::{ModelError, Result};
 
 /// Pixels per forward pass unless changed with `with_batch_size`.
 pub const DEFAULT_INFERENCE_BATCH: usize = 16_384;
+
+/// Pixels per kernel call (one rayon task): 9 band planes of it fit in a core's L2 cache.
+const KERNEL_CHUNK: usize = 16_384;
 
 /// Per-pixel (or per-series) result: class code (index + 1, 0 = nodata) and confidence.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +45,20 @@ pub struct ClassMap {
     pub codes: Array2<u8>,
     /// Confidence `[rows, cols]`.
     pub confidence: Array2<f32>,
+}
+
+/// Positions of the card's bands in the caller's band list, exactly [`N_BANDS`] of them (the
+/// kernel's input), or a typed error.
+fn kernel_band_positions(card: &ModelCard, band_names: &[&str]) -> Result<Vec<usize>> {
+    let pos = band_positions(card, band_names)?;
+    if pos.len() != N_BANDS {
+        return Err(ModelError::ShapeMismatch {
+            what: format!("the bands of model {}", card.id),
+            expected: format!("{N_BANDS} bands"),
+            got: format!("{} ({})", pos.len(), card.input.bands.join(", ")),
+        });
+    }
+    Ok(pos)
 }
 
 /// Positions of the card's bands in the caller's band list, or a typed error naming the missing
@@ -115,11 +133,23 @@ fn decide(logits: Tensor<2>) -> Result<(Vec<u8>, Vec<f32>)> {
 
 // ---------------------------------------------------------------- land cover
 
+/// How a [`LandCoverModel`] classifies pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InferencePath {
+    /// The fused CPU kernel ([`PixelKernel`]) with the Burn network's weights: the default.
+    #[default]
+    Kernel,
+    /// Burn's forward on the model's device: the reference.
+    Burn,
+}
+
 /// A loaded land-cover model.
 #[derive(Debug)]
 pub struct LandCoverModel {
     card: ModelCard,
     net: LandCoverMlp,
+    kernel: PixelKernel,
+    path: InferencePath,
     device: Device,
     batch_size: usize,
 }
@@ -144,26 +174,47 @@ impl LandCoverModel {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Self::from_parts(card, net, device.clone()))
+        Self::from_parts(card, net, device.clone())
     }
 
-    pub(crate) fn from_parts(card: ModelCard, net: LandCoverMlp, device: Device) -> Self {
-        Self {
+    pub(crate) fn from_parts(card: ModelCard, net: LandCoverMlp, device: Device) -> Result<Self> {
+        let norm = &card.input.normalisation;
+        let kernel = PixelKernel::new(&net, &norm.means, &norm.stds)?;
+        Ok(Self {
             card,
             net,
+            kernel,
+            path: InferencePath::default(),
             device,
             batch_size: DEFAULT_INFERENCE_BATCH,
-        }
+        })
     }
 
     pub(crate) fn into_parts(self) -> (ModelCard, LandCoverMlp) {
         (self.card, self.net)
     }
 
-    /// Pixels per forward pass.
+    /// Pixels per forward pass (Burn path).
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
+    }
+
+    /// Classify with the kernel (default) or with Burn's forward.
+    pub fn with_path(mut self, path: InferencePath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// How [`classify_pixels`](Self::classify_pixels) and
+    /// [`classify_image`](Self::classify_image) run.
+    pub fn path(&self) -> InferencePath {
+        self.path
+    }
+
+    /// The fused kernel (the network's weights copied out of Burn when the model was loaded).
+    pub fn kernel(&self) -> &PixelKernel {
+        &self.kernel
     }
 
     /// The card.
@@ -226,8 +277,144 @@ impl LandCoverModel {
 
     /// Classify pixels: `dn` is `pixels × bands` (DN = reflectance × 10000) with `band_names`
     /// naming its columns; `valid` marks pixels to classify (others get code 0). Pixels with a
-    /// non-finite DN are treated as invalid.
+    /// non-finite DN are treated as invalid. Runs the kernel or Burn as [`Self::path`] says;
+    /// large calls use the rayon pool.
     pub fn classify_pixels(
+        &self,
+        band_names: &[&str],
+        dn: ArrayView2<f32>,
+        valid: ArrayView1<bool>,
+    ) -> Result<Classification> {
+        if self.path == InferencePath::Burn {
+            return self.classify_pixels_burn(band_names, dn, valid);
+        }
+        let pos = kernel_band_positions(&self.card, band_names)?;
+        if dn.ncols() != band_names.len() || valid.len() != dn.nrows() {
+            return Err(ModelError::ShapeMismatch {
+                what: "pixels × bands DN array and validity mask".into(),
+                expected: format!("[n, {}] and [n]", band_names.len()),
+                got: format!("{:?} and [{}]", dn.shape(), valid.len()),
+            });
+        }
+        let n = dn.nrows();
+        let mut codes = vec![0u8; n];
+        let mut confidence = vec![0f32; n];
+        codes
+            .par_chunks_mut(KERNEL_CHUNK)
+            .zip(confidence.par_chunks_mut(KERNEL_CHUNK))
+            .enumerate()
+            .try_for_each(|(c, (codes, conf))| {
+                let start = c * KERNEL_CHUNK;
+                let len = codes.len();
+                // Pixel rows → band planes (the kernel's layout), for this chunk only.
+                let mut planes = vec![0f32; N_BANDS * len];
+                let mut mask = vec![false; len];
+                for i in 0..len {
+                    let row = dn.row(start + i);
+                    for (k, &p) in pos.iter().enumerate() {
+                        planes[k * len + i] = row[p];
+                    }
+                    mask[i] = valid[start + i];
+                }
+                let views: [&[f32]; N_BANDS] =
+                    std::array::from_fn(|k| &planes[k * len..(k + 1) * len]);
+                self.kernel
+                    .classify_planes(&views, Some(&mask), codes, conf)
+            })?;
+        Ok(Classification {
+            codes: Array1::from(codes),
+            confidence: Array1::from(confidence),
+        })
+    }
+
+    /// Classify an image: `dn` is `bands × rows × cols` with `band_names` naming its bands,
+    /// `valid` is `rows × cols`. Runs the kernel or Burn as [`Self::path`] says; the kernel
+    /// reads the band planes where they are (rows are copied only when a plane's rows are
+    /// not contiguous) and large images use the rayon pool.
+    pub fn classify_image(
+        &self,
+        band_names: &[&str],
+        dn: ArrayView3<f32>,
+        valid: ArrayView2<bool>,
+    ) -> Result<ClassMap> {
+        if self.path == InferencePath::Burn {
+            return self.classify_image_burn(band_names, dn, valid);
+        }
+        let (b, rows, cols) = dn.dim();
+        if b != band_names.len() || valid.dim() != (rows, cols) {
+            return Err(ModelError::ShapeMismatch {
+                what: "bands × rows × cols DN array and validity mask".into(),
+                expected: format!("[{}, r, c] and [r, c]", band_names.len()),
+                got: format!("{:?} and {:?}", dn.shape(), valid.shape()),
+            });
+        }
+        let pos = kernel_band_positions(&self.card, band_names)?;
+        let mut codes = Array2::<u8>::zeros((rows, cols));
+        let mut confidence = Array2::<f32>::zeros((rows, cols));
+        if rows == 0 || cols == 0 {
+            return Ok(ClassMap { codes, confidence });
+        }
+        let planes: Vec<ArrayView2<f32>> = pos.iter().map(|&p| dn.index_axis(Axis(0), p)).collect();
+        let rows_per_task = (KERNEL_CHUNK / cols).max(1);
+        let (Some(codes_flat), Some(conf_flat)) = (codes.as_slice_mut(), confidence.as_slice_mut())
+        else {
+            return Err(ModelError::Backend("a new array is not contiguous".into()));
+        };
+        codes_flat
+            .par_chunks_mut(rows_per_task * cols)
+            .zip(conf_flat.par_chunks_mut(rows_per_task * cols))
+            .enumerate()
+            .try_for_each(|(t, (codes, conf))| {
+                let r0 = t * rows_per_task;
+                let r1 = r0 + codes.len() / cols;
+                let direct: Option<Vec<&[f32]>> = planes
+                    .iter()
+                    .map(|a| a.to_slice().map(|s| &s[r0 * cols..r1 * cols]))
+                    .collect();
+                let mask: Option<&[bool]> = valid.as_slice().map(|s| &s[r0 * cols..r1 * cols]);
+                match direct {
+                    Some(views) => {
+                        let views: [&[f32]; N_BANDS] = std::array::from_fn(|k| views[k]);
+                        match mask {
+                            Some(m) => self.kernel.classify_planes(&views, Some(m), codes, conf),
+                            None => {
+                                let m: Vec<bool> = valid
+                                    .slice(ndarray::s![r0..r1, ..])
+                                    .iter()
+                                    .copied()
+                                    .collect();
+                                self.kernel.classify_planes(&views, Some(&m), codes, conf)
+                            }
+                        }
+                    }
+                    None => {
+                        // Strided planes: copy this task's rows.
+                        let n = codes.len();
+                        let mut buf = vec![0f32; N_BANDS * n];
+                        for (k, p) in planes.iter().enumerate() {
+                            for (d, s) in buf[k * n..(k + 1) * n]
+                                .iter_mut()
+                                .zip(p.slice(ndarray::s![r0..r1, ..]).iter())
+                            {
+                                *d = *s;
+                            }
+                        }
+                        let m: Vec<bool> = valid
+                            .slice(ndarray::s![r0..r1, ..])
+                            .iter()
+                            .copied()
+                            .collect();
+                        let views: [&[f32]; N_BANDS] =
+                            std::array::from_fn(|k| &buf[k * n..(k + 1) * n]);
+                        self.kernel.classify_planes(&views, Some(&m), codes, conf)
+                    }
+                }
+            })?;
+        Ok(ClassMap { codes, confidence })
+    }
+
+    /// [`classify_pixels`](Self::classify_pixels) with Burn's forward (the reference).
+    pub fn classify_pixels_burn(
         &self,
         band_names: &[&str],
         dn: ArrayView2<f32>,
@@ -266,8 +453,8 @@ impl LandCoverModel {
         Ok(Classification { codes, confidence })
     }
 
-    /// Classify an image: `dn` is `bands × rows × cols`, `valid` is `rows × cols`.
-    pub fn classify_image(
+    /// [`classify_image`](Self::classify_image) with Burn's forward (the reference).
+    pub fn classify_image_burn(
         &self,
         band_names: &[&str],
         dn: ArrayView3<f32>,
@@ -298,7 +485,7 @@ impl LandCoverModel {
                 got: e.to_string(),
             })?
             .to_owned();
-        let c = self.classify_pixels(band_names, pixels.view(), mask.view())?;
+        let c = self.classify_pixels_burn(band_names, pixels.view(), mask.view())?;
         let shape_err = |e: ndarray::ShapeError| ModelError::ShapeMismatch {
             what: "class map".into(),
             expected: format!("[{rows}, {cols}]"),

@@ -661,7 +661,7 @@ pub fn train_landcover(
             "L1C training pixels are also shown as surface reflectance (DOS1 dark-object offsets subtracted, p = training.config.l1c_dark_object_p), so built-up and water, whose labels are almost all L1C, are recognised in L2A scenes".into(),
         ],
     };
-    let model = LandCoverModel::from_parts(card, outcome.best, device.device());
+    let model = LandCoverModel::from_parts(card, outcome.best, device.device())?;
     let test: Vec<_> = split
         .test
         .iter()

@@ -28,6 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Tile size of the COG (and of the temporary file), in pixels.
 pub const COG_BLOCK_SIZE: usize = 512;
 
+/// DEFLATE level of the COG (GDAL's default is 6).
+pub const COG_DEFLATE_LEVEL: u32 = 5;
+
 /// The band-metadata key holding a categorical band's class names, as a JSON array
 /// indexed by class code: `["nodata","water","forest",…]`.
 pub const CLASS_NAMES_KEY: &str = "CLASS_NAMES";
@@ -89,8 +92,12 @@ pub struct CogSpec {
 
 impl CogSpec {
     /// The TIFF predictor the COG gets: none when every band holds class codes (their
-    /// differences compress no better), horizontal differencing for integer measurements,
-    /// the floating-point predictor for floats.
+    /// differences compress no better) or 8-bit values, horizontal differencing for wider
+    /// integer measurements, the floating-point predictor for floats.
+    ///
+    /// 8-bit measurements are per-pixel confidences and percentages, noisy from pixel to
+    /// pixel: on the six class + confidence maps of a 2400² generated season, differencing
+    /// made the DEFLATE files 1.1 % larger and their compression 1.4 × slower.
     pub fn predictor(&self) -> &'static str {
         let any_continuous = self
             .bands
@@ -98,6 +105,7 @@ impl CogSpec {
             .any(|b| matches!(b.kind, BandKind::Continuous));
         match (any_continuous, self.dtype.is_float()) {
             (false, _) => "NO",
+            (true, false) if self.dtype.size() == 1 => "NO",
             (true, false) => "STANDARD",
             (true, true) => "FLOATING_POINT",
         }
@@ -495,6 +503,9 @@ impl CogWriter {
             .map_err(|e| self.write_error(format!("GDAL has no COG driver: {e}")))?;
         let options: RasterCreationOptions = [
             "COMPRESS=DEFLATE".to_string(),
+            // One level under GDAL's default 6: on the class + confidence maps of a 2400²
+            // season 0.5 % larger files for 1.26 × less compression time.
+            format!("LEVEL={COG_DEFLATE_LEVEL}"),
             format!("PREDICTOR={}", self.spec.predictor()),
             format!("BLOCKSIZE={COG_BLOCK_SIZE}"),
             "BIGTIFF=IF_SAFER".to_string(),
@@ -597,6 +608,12 @@ mod tests {
     #[test]
     fn the_predictor_is_used_only_where_it_helps() {
         let mut s = spec(10, 10);
+        assert_eq!(
+            s.predictor(),
+            "NO",
+            "8-bit confidences are too noisy to difference"
+        );
+        s.dtype = DataType::U16;
         assert_eq!(s.predictor(), "STANDARD");
         s.dtype = DataType::F32;
         assert_eq!(s.predictor(), "FLOATING_POINT");

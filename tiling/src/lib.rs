@@ -22,6 +22,7 @@ pub mod gdal_log;
 pub mod gdal_open;
 pub mod geo;
 pub mod grid;
+mod pool;
 pub mod product;
 pub mod radiometry;
 pub mod scene;

@@ -11,6 +11,7 @@ use crate::error::{Result, TilingError};
 use crate::gdal_log;
 use crate::gdal_open::{self, DataKind, OpenFailure};
 use crate::geo::{Crs, GeoTransform};
+use crate::pool::DatasetPool;
 use crate::radiometry::{self, Radiometry, RadiometrySource};
 use crate::tiff::geo::{GeoMechanism, RasterType, TiffGeo};
 use crate::tiff::{self, TiffReader};
@@ -138,6 +139,9 @@ pub struct Scene {
     fast: Option<Arc<TiffReader>>,
     #[serde(skip)]
     budget_bytes: u64,
+    /// Datasets of GDAL-read scenes, reused from window to window (shared by clones).
+    #[serde(skip)]
+    gdal_pool: Arc<DatasetPool>,
 }
 
 impl Scene {
@@ -328,6 +332,7 @@ impl Scene {
             product: None,
             fast,
             budget_bytes: opts.budget_bytes,
+            gdal_pool: Arc::default(),
         };
         if let (Some(cal), None, Some(Sensor::Gaofen1 | Sensor::Gaofen2 | Sensor::Gaofen6)) =
             (&opts.calibration, &opts.radiometry, scene.sensor)
@@ -446,9 +451,55 @@ impl Scene {
         }
     }
 
+    /// Read `bands` (0-based) of `window` as `T` into `out`, shape (bands, rows, cols),
+    /// then `row_hook(k, row)` on every row of output band `k`: the fast reader decodes
+    /// straight into `out` and runs the hook on each row as it is written; GDAL reads
+    /// through a temporary array.
+    pub fn read_window_into<T: Sample>(
+        &self,
+        window: &PixelWindow,
+        bands: &[usize],
+        mut out: ndarray::ArrayViewMut3<'_, T>,
+        row_hook: Option<&crate::tiff::RowHook<'_, T>>,
+    ) -> Result<()> {
+        match &self.fast {
+            Some(f) => f.read_window_into_with(window, bands, out, row_hook),
+            None => {
+                let data = self.read_window_gdal::<T>(window, bands)?;
+                if out.dim() != data.dim() {
+                    return Err(TilingError::malformed(
+                        &self.path,
+                        format!(
+                            "reading {} bands of {window} into an array of shape {:?}",
+                            bands.len(),
+                            out.shape()
+                        ),
+                    ));
+                }
+                out.assign(&data);
+                if let Some(hook) = row_hook {
+                    for (k, mut band) in out.outer_iter_mut().enumerate() {
+                        for mut row in band.rows_mut() {
+                            match row.as_slice_mut() {
+                                Some(r) => hook(k, r),
+                                None => {
+                                    let mut tmp: Vec<T> = row.iter().copied().collect();
+                                    hook(k, &mut tmp);
+                                    row.iter_mut().zip(tmp).for_each(|(d, v)| *d = v);
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Read through GDAL, whatever reader normally serves this scene (the test oracle,
-    /// and the path for formats the fast reader does not decode). Opens its own dataset,
-    /// so it is safe to call from any thread.
+    /// and the path for formats the fast reader does not decode). Safe to call from any
+    /// thread: each call takes a dataset of its own from the scene's pool (opened on first
+    /// use, one per concurrent reader at most) and returns it afterwards.
     pub fn read_window_gdal<T: Sample>(
         &self,
         window: &PixelWindow,
@@ -475,40 +526,45 @@ impl Scene {
             });
         }
         let _scope = gdal_log::scope(format!("reading {}, window {window}", self.path.display()));
-        let ds = gdal_open::open(&self.path, DataKind::Raster).map_err(|failure| {
-            TilingError::CannotOpen {
-                path: self.path.clone(),
-                failure,
-            }
-        })?;
         let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
-        for (i, &b) in bands.iter().enumerate() {
-            if b >= self.bands.len() {
-                return Err(TilingError::NoSuchBand {
-                    path: self.path.clone(),
-                    band: b + 1,
-                    count: self.bands.len(),
-                });
-            }
-            let band = ds
-                .rasterband(b + 1)
-                .map_err(|e| TilingError::gdal(&self.path, e))?;
-            let mut plane = out.index_axis_mut(ndarray::Axis(0), i);
-            let Some(slice) = plane.as_slice_mut() else {
-                return Err(TilingError::malformed(
-                    &self.path,
-                    "output array not contiguous",
-                ));
-            };
-            band.read_into_slice(
-                (window.col_off as isize, window.row_off as isize),
-                (window.cols, window.rows),
-                (window.cols, window.rows),
-                slice,
-                None,
-            )
-            .map_err(|e| TilingError::gdal(&self.path, e))?;
+        if let Some(&b) = bands.iter().find(|&&b| b >= self.bands.len()) {
+            return Err(TilingError::NoSuchBand {
+                path: self.path.clone(),
+                band: b + 1,
+                count: self.bands.len(),
+            });
         }
+        let open = || {
+            gdal_open::open(&self.path, DataKind::Raster).map_err(|failure| {
+                TilingError::CannotOpen {
+                    path: self.path.clone(),
+                    failure,
+                }
+            })
+        };
+        self.gdal_pool.with(0, open, |ds| {
+            for (i, &b) in bands.iter().enumerate() {
+                let band = ds
+                    .rasterband(b + 1)
+                    .map_err(|e| TilingError::gdal(&self.path, e))?;
+                let mut plane = out.index_axis_mut(ndarray::Axis(0), i);
+                let Some(slice) = plane.as_slice_mut() else {
+                    return Err(TilingError::malformed(
+                        &self.path,
+                        "output array not contiguous",
+                    ));
+                };
+                band.read_into_slice(
+                    (window.col_off as isize, window.row_off as isize),
+                    (window.cols, window.rows),
+                    (window.cols, window.rows),
+                    slice,
+                    None,
+                )
+                .map_err(|e| TilingError::gdal(&self.path, e))?;
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 }

@@ -17,10 +17,11 @@ use crate::gdal_log;
 use crate::gdal_open::{self, DataKind};
 use crate::geo::{Crs, GeoTransform};
 use crate::grid::{Tile, TileGrid};
+use crate::pool::DatasetPool;
 use crate::scene::Scene;
 use crate::window::PixelWindow;
 use chrono::NaiveDate;
-use ndarray::{s, Array4};
+use ndarray::{s, Array3, Array4, Axis};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::ffi::{CStr, CString};
@@ -160,6 +161,9 @@ pub struct SceneStack {
     pub band_names: Vec<String>,
     #[serde(skip)]
     window_reads: AtomicU64,
+    /// Open warped views of the scenes, reused from read to read.
+    #[serde(skip)]
+    warped_pool: DatasetPool,
 }
 
 /// The pixels of one tile: shape (dates, bands, rows, cols) over the tile's halo window.
@@ -302,6 +306,7 @@ impl SceneStack {
             layers,
             band_names: wanted,
             window_reads: AtomicU64::new(0),
+            warped_pool: DatasetPool::default(),
         })
     }
 
@@ -351,55 +356,8 @@ impl SceneStack {
             (self.layers.len(), self.band_names.len(), w.rows, w.cols),
             f32::NAN,
         );
-        let inside = w.intersection(&PixelWindow::full(self.grid.width, self.grid.height));
-        if inside.is_empty() {
-            return Ok(TileData {
-                tile: *tile,
-                values,
-                read_time: started.elapsed(),
-            });
-        }
-        let (r0, c0) = (
-            (inside.row_off - w.row_off) as usize,
-            (inside.col_off - w.col_off) as usize,
-        );
-        for (li, layer) in self.layers.iter().enumerate() {
-            // One read per scene of the layer, all its bands at once.
-            let mut by_scene: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
-            for (bi, b) in layer.bands.iter().enumerate() {
-                match by_scene.iter_mut().find(|(s, _)| *s == b.scene) {
-                    Some((_, v)) => v.push((bi, b.band)),
-                    None => by_scene.push((b.scene, vec![(bi, b.band)])),
-                }
-            }
-            for (si, bands) in by_scene {
-                let ss = &self.scenes[si];
-                let band_idx: Vec<usize> = bands.iter().map(|(_, b)| *b).collect();
-                let data = match &ss.placement {
-                    Placement::Direct => ss.scene.read_window::<f32>(&inside, &band_idx)?,
-                    Placement::Warped { .. } => self.read_warped(ss, &inside, &band_idx)?,
-                };
-                self.window_reads.fetch_add(1, Ordering::Relaxed);
-                for (k, (bi, band)) in bands.iter().enumerate() {
-                    let nodata = match ss.placement {
-                        Placement::Direct => ss.scene.bands[*band].nodata.map(|v| v as f32),
-                        Placement::Warped { .. } => None,
-                    };
-                    // Stored values → reflectance × 10 000 (exactly (1, 0) where they are
-                    // that already, and for categorical bands).
-                    let (gain, bias) = ss.scene.bands[*band].radiometry.to_canonical();
-                    let mut dst =
-                        values.slice_mut(s![li, *bi, r0..r0 + inside.rows, c0..c0 + inside.cols]);
-                    let src = data.index_axis(ndarray::Axis(0), k);
-                    ndarray::Zip::from(&mut dst).and(&src).for_each(|d, &v| {
-                        *d = if Some(v) == nodata {
-                            f32::NAN
-                        } else {
-                            v * gain + bias
-                        };
-                    });
-                }
-            }
+        for (li, mut dst) in values.axis_iter_mut(Axis(0)).enumerate() {
+            self.fill_layer(li, &w, &mut dst)?;
         }
         Ok(TileData {
             tile: *tile,
@@ -408,12 +366,175 @@ impl SceneStack {
         })
     }
 
+    /// Read one layer (date) of a tile: its bands over the tile's halo window, shape
+    /// (bands, rows, cols). A tiled run that handles one date at a time holds one date's
+    /// pixels per tile in flight instead of the whole season's.
+    pub fn read_layer(&self, tile: &Tile, layer: usize) -> Result<Array3<f32>> {
+        let mut values = Array3::<f32>::zeros((0, 0, 0));
+        self.read_layer_into(tile, layer, &mut values)?;
+        Ok(values)
+    }
+
+    /// [`read_layer`](Self::read_layer) into `values`, reusing its allocation when it has
+    /// the right shape (a worker keeps one buffer for all its tiles).
+    pub fn read_layer_into(
+        &self,
+        tile: &Tile,
+        layer: usize,
+        values: &mut Array3<f32>,
+    ) -> Result<()> {
+        if layer >= self.layers.len() {
+            return Err(TilingError::Alignment {
+                reason: format!(
+                    "internal: layer {layer} of a stack of {}",
+                    self.layers.len()
+                ),
+            });
+        }
+        let w = tile.with_halo;
+        let shape = (self.band_names.len(), w.rows, w.cols);
+        let inside = w.intersection(&PixelWindow::full(self.grid.width, self.grid.height));
+        if values.dim() != shape {
+            *values = Array3::<f32>::from_elem(shape, f32::NAN);
+        } else if inside != w {
+            // Pixels past the grid's edge are not read: they must be NaN.
+            values.fill(f32::NAN);
+        }
+        self.fill_layer(layer, &w, &mut values.view_mut())
+    }
+
+    /// Fill `dst` (bands, rows, cols of `w`) with layer `li`: every pixel of `w` inside the
+    /// grid is written, the others are left as they are (NaN on entry).
+    fn fill_layer(
+        &self,
+        li: usize,
+        w: &PixelWindow,
+        dst: &mut ndarray::ArrayViewMut3<'_, f32>,
+    ) -> Result<()> {
+        let inside = w.intersection(&PixelWindow::full(self.grid.width, self.grid.height));
+        if inside.is_empty() {
+            return Ok(());
+        }
+        let (r0, c0) = (
+            (inside.row_off - w.row_off) as usize,
+            (inside.col_off - w.col_off) as usize,
+        );
+        let layer = &self.layers[li];
+        // One read per scene of the layer, all its bands at once.
+        let mut by_scene: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+        for (bi, b) in layer.bands.iter().enumerate() {
+            match by_scene.iter_mut().find(|(s, _)| *s == b.scene) {
+                Some((_, v)) => v.push((bi, b.band)),
+                None => by_scene.push((b.scene, vec![(bi, b.band)])),
+            }
+        }
+        for (si, bands) in by_scene {
+            let ss = &self.scenes[si];
+            let band_idx: Vec<usize> = bands.iter().map(|(_, b)| *b).collect();
+            let (rows, cols) = (r0..r0 + inside.rows, c0..c0 + inside.cols);
+            // Stored values → reflectance × 10 000 (exactly (1, 0) where they are that
+            // already, and for categorical bands), declared nodata → NaN (warped views
+            // carry NaN already).
+            let conversions: Vec<(f32, f32, f32)> = bands
+                .iter()
+                .map(|(_, band)| {
+                    let nodata = match ss.placement {
+                        Placement::Direct => ss.scene.bands[*band].nodata.map(|v| v as f32),
+                        Placement::Warped { .. } => None,
+                    };
+                    let (gain, bias) = ss.scene.bands[*band].radiometry.to_canonical();
+                    (nodata.unwrap_or(f32::NAN), gain, bias)
+                })
+                .collect();
+            let identity =
+                |&(nd, gain, bias): &(f32, f32, f32)| nd.is_nan() && gain == 1.0 && bias == 0.0;
+            let convert = |k: usize, row: &mut [f32]| {
+                let (nd, gain, bias) = conversions[k];
+                to_canonical(row, nd, gain, bias);
+            };
+            let hook: Option<&crate::tiff::RowHook<'_, f32>> = if conversions.iter().all(identity) {
+                None
+            } else {
+                Some(&convert)
+            };
+            // The layer bands this scene supplies are consecutive (a multi-band file in the
+            // stack's band order, or one band): decode straight into the tile array,
+            // converting each row as it is written.
+            let first = bands[0].0;
+            let consecutive = bands
+                .iter()
+                .enumerate()
+                .all(|(k, (bi, _))| *bi == first + k);
+            match (&ss.placement, consecutive) {
+                (Placement::Direct, true) => {
+                    let part =
+                        dst.slice_mut(s![first..first + bands.len(), rows.clone(), cols.clone()]);
+                    ss.scene
+                        .read_window_into::<f32>(&inside, &band_idx, part, hook)?;
+                }
+                (placement, _) => {
+                    let data = match placement {
+                        Placement::Direct => ss.scene.read_window::<f32>(&inside, &band_idx)?,
+                        Placement::Warped { .. } => self.read_warped(si, &inside, &band_idx)?,
+                    };
+                    for (k, (bi, _)) in bands.iter().enumerate() {
+                        let mut d = dst.slice_mut(s![*bi, rows.clone(), cols.clone()]);
+                        d.assign(&data.index_axis(Axis(0), k));
+                        if let Some(h) = hook {
+                            for mut row in d.rows_mut() {
+                                match row.as_slice_mut() {
+                                    Some(r) => h(k, r),
+                                    None => row.mapv_inplace(|v| {
+                                        let (nd, gain, bias) = conversions[k];
+                                        canonical(v, nd, gain, bias)
+                                    }),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            self.window_reads.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Give the fast readers' decoded-chunk caches a budget for a run over `grid`: none
+    /// when no chunk is read by two tiles (no halo, tiles made of whole chunks — the cache
+    /// would only hold chunks that are never asked for again), else `total_bytes` shared
+    /// among the scenes. Returns the bytes given to each scene.
+    pub fn set_chunk_cache_for(&mut self, grid: &TileGrid, total_bytes: usize) -> usize {
+        let aligned = |s: &Scene| {
+            s.structure.as_ref().is_some_and(|st| {
+                st.chunk_width > 0
+                    && st.chunk_height > 0
+                    && grid.tile_size % st.chunk_width == 0
+                    && grid.tile_size % st.chunk_height == 0
+            })
+        };
+        let shared = grid.halo > 0
+            || self
+                .scenes
+                .iter()
+                .any(|s| matches!(s.placement, Placement::Direct) && !aligned(&s.scene));
+        let per_scene = if shared {
+            total_bytes / self.scenes.len().max(1)
+        } else {
+            0
+        };
+        for s in &mut self.scenes {
+            s.scene.set_chunk_cache(per_scene);
+        }
+        per_scene
+    }
+
     fn read_warped(
         &self,
-        ss: &StackScene,
+        scene: usize,
         window: &PixelWindow,
         bands: &[usize],
     ) -> Result<ndarray::Array3<f32>> {
+        let ss = &self.scenes[scene];
         let Placement::Warped {
             vrt_continuous,
             vrt_nearest,
@@ -431,38 +552,50 @@ impl SceneStack {
         ));
         let mut out =
             ndarray::Array3::<f32>::from_elem((bands.len(), window.rows, window.cols), f32::NAN);
-        let open = |xml: &str| gdal::Dataset::open(xml).map_err(|e| TilingError::gdal(path, e));
-        let mut datasets: [Option<gdal::Dataset>; 2] = [None, None];
-        for (k, &b) in bands.iter().enumerate() {
-            let categorical = ss.scene.bands[b]
-                .common_name
-                .is_some_and(|c| c.is_categorical());
-            let slot = usize::from(categorical);
-            if datasets[slot].is_none() {
-                datasets[slot] = Some(open(if categorical {
-                    vrt_nearest
-                } else {
-                    vrt_continuous
-                })?);
+        // Continuous and categorical bands come from two warped views of the file: each
+        // read takes a pooled dataset of the view it needs (one per worker at most).
+        for categorical in [false, true] {
+            let mine: Vec<(usize, usize)> = bands
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| {
+                    ss.scene.bands[b]
+                        .common_name
+                        .is_some_and(|c| c.is_categorical())
+                        == categorical
+                })
+                .map(|(k, &b)| (k, b))
+                .collect();
+            if mine.is_empty() {
+                continue;
             }
-            let Some(ds) = datasets[slot].as_ref() else {
-                continue;
+            let xml = if categorical {
+                vrt_nearest
+            } else {
+                vrt_continuous
             };
-            let band = ds
-                .rasterband(b + 1)
-                .map_err(|e| TilingError::gdal(path, e))?;
-            let mut plane = out.index_axis_mut(ndarray::Axis(0), k);
-            let Some(slice) = plane.as_slice_mut() else {
-                continue;
-            };
-            band.read_into_slice(
-                (window.col_off as isize, window.row_off as isize),
-                (window.cols, window.rows),
-                (window.cols, window.rows),
-                slice,
-                None,
-            )
-            .map_err(|e| TilingError::gdal(path, e))?;
+            let key = (scene as u64) << 1 | u64::from(categorical);
+            let open = || gdal::Dataset::open(xml).map_err(|e| TilingError::gdal(path, e));
+            self.warped_pool.with(key, open, |ds| {
+                for &(k, b) in &mine {
+                    let band = ds
+                        .rasterband(b + 1)
+                        .map_err(|e| TilingError::gdal(path, e))?;
+                    let mut plane = out.index_axis_mut(Axis(0), k);
+                    let Some(slice) = plane.as_slice_mut() else {
+                        return Err(TilingError::malformed(path, "output array not contiguous"));
+                    };
+                    band.read_into_slice(
+                        (window.col_off as isize, window.row_off as isize),
+                        (window.cols, window.rows),
+                        (window.cols, window.rows),
+                        slice,
+                        None,
+                    )
+                    .map_err(|e| TilingError::gdal(path, e))?;
+                }
+                Ok(())
+            })?;
         }
         Ok(out)
     }
@@ -508,6 +641,24 @@ impl SceneStack {
                 Ok((t, r))
             })
             .collect()
+    }
+}
+
+/// A stored value as reflectance × 10 000: `v × gain + bias`, NaN where it is `nodata`
+/// (NaN when there is none: no value equals it).
+#[inline(always)]
+fn canonical(v: f32, nodata: f32, gain: f32, bias: f32) -> f32 {
+    if v == nodata {
+        f32::NAN
+    } else {
+        v * gain + bias
+    }
+}
+
+/// [`canonical`] over a row, in place (a plain loop over a slice, which vectorises).
+fn to_canonical(row: &mut [f32], nodata: f32, gain: f32, bias: f32) {
+    for v in row {
+        *v = canonical(*v, nodata, gain, bias);
     }
 }
 

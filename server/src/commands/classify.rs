@@ -4,13 +4,16 @@ use super::scene_args::SceneArgs;
 use crate::util::{expand_scene_paths, progress_bar};
 use anyhow::Context;
 use clap::Args;
-use gengdi_models::{DeviceChoice, LandCoverModel, Task};
+use gengdi_models::{DeviceChoice, InferencePath, LandCoverModel, Task};
 use gengdi_tiling::cog::{CogBand, CogSpec, CogWriter};
-use gengdi_tiling::{DataType, PixelWindow, SceneStack, StackOptions};
-use ndarray::{Array2, Axis};
+use gengdi_tiling::scene::DEFAULT_CHUNK_CACHE_BYTES;
+use gengdi_tiling::{DataType, PixelWindow, SceneStack, StackOptions, Tile};
+use ndarray::{s, Array2, Array3};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
@@ -25,9 +28,13 @@ pub struct ClassifyArgs {
     pub model: Option<String>,
     #[arg(long, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
     pub registry: Option<PathBuf>,
-    /// Burn device: ndarray or flex.
+    /// Burn device: ndarray or flex (used with --burn).
     #[arg(long, default_value = "ndarray")]
     pub device: DeviceChoice,
+    /// Run Burn's forward on --device instead of the fused pixel kernel (the reference:
+    /// same network and weights, same class codes, slower).
+    #[arg(long)]
+    pub burn: bool,
     /// Tile side in pixels.
     #[arg(long, default_value_t = 512)]
     pub tile: usize,
@@ -50,21 +57,49 @@ fn out_path(base: &Path, n: usize, date: Option<chrono::NaiveDate>, i: usize) ->
     base.with_file_name(format!("{stem}_{tag}.tif"))
 }
 
+/// Thread-seconds spent in each phase of the tiled run, summed over the workers.
+#[derive(Default)]
+struct PhaseTimes {
+    read: AtomicU64,
+    classify: AtomicU64,
+    write: AtomicU64,
+    cog: AtomicU64,
+}
+
+impl PhaseTimes {
+    fn add(counter: &AtomicU64, d: Duration) {
+        counter.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+    fn secs(counter: &AtomicU64) -> f64 {
+        counter.load(Ordering::Relaxed) as f64 / 1e9
+    }
+}
+
 pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
     let dir = match &args.model {
         Some(id) => registry.model_dir(id)?,
         None => registry.active_dir(Task::LandCover)?,
     };
+    let path = if args.burn {
+        InferencePath::Burn
+    } else {
+        InferencePath::Kernel
+    };
     let model = LandCoverModel::load(&dir, &args.device.device())
-        .with_context(|| format!("cannot load the land-cover model in {}", dir.display()))?;
+        .with_context(|| format!("cannot load the land-cover model in {}", dir.display()))?
+        .with_path(path);
+    let engine = match path {
+        InferencePath::Burn => format!("burn {}", args.device),
+        InferencePath::Kernel => format!("kernel {}", model.kernel().isa()),
+    };
     let card = model.card().clone();
     let paths = expand_scene_paths(&args.scenes)?;
     let mut scenes = Vec::new();
     for p in &paths {
         scenes.extend(args.scene_args.open_all(p)?);
     }
-    let stack = SceneStack::build(
+    let mut stack = SceneStack::build(
         scenes,
         &StackOptions {
             bands: Some(card.input.bands.clone()),
@@ -74,6 +109,8 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     .context("the scenes do not supply the model's bands on one grid")?;
     stack.check_radiometry()?;
     let grid = stack.tile_grid(args.tile, 0)?;
+    // One budget for the whole stack, and none at all when tiles never share a chunk.
+    stack.set_chunk_cache_for(&grid, DEFAULT_CHUNK_CACHE_BYTES);
     let names: Vec<String> = std::iter::once("nodata".to_string())
         .chain(card.class_names().iter().map(|s| s.to_string()))
         .collect();
@@ -94,25 +131,39 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
             dtype: DataType::U8,
             nodata: Some(0.0),
         };
-        writers.push(Mutex::new(CogWriter::create(&path, spec)?));
+        writers.push(CogWriter::create(&path, spec)?);
         outputs.push(path);
     }
     let band_names: Vec<&str> = stack.band_names.iter().map(String::as_str).collect();
-    let bar = progress_bar(grid.len() as u64, "classifying");
-    let tick = |_: usize, _: usize| bar.inc(1);
+    let tiles: Vec<Tile> = grid.tiles().collect();
+    // One task per date and tile, date by date: a task holds one date of one tile, the dates
+    // of a small scene still keep every core busy, and a date's COG is finished (overviews,
+    // compressed copy) by the worker that wrote its last tile while the others go on with
+    // the next dates.
+    let units = tiles.len() * n;
+    let left: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(tiles.len())).collect();
+    let writers: Vec<Mutex<Option<CogWriter>>> =
+        writers.into_iter().map(|w| Mutex::new(Some(w))).collect();
+    let bar = progress_bar(units as u64, "classifying");
+    let times = PhaseTimes::default();
     let start = Instant::now();
-    let results = stack.par_map_tiles(
-        &grid,
-        |_| false,
-        |data| -> anyhow::Result<[u64; 8]> {
-            let mut counts = [0u64; 8];
-            let core = data.core();
-            let w = data.tile.core;
-            for (d, writer) in writers.iter().enumerate() {
-                let dn = core.index_axis(Axis(0), d);
-                let valid: Array2<bool> =
-                    dn.map_axis(Axis(0), |px| px.iter().all(|v| v.is_finite()));
-                let map = model.classify_image(&band_names, dn, valid.view())?;
+    let counts: Vec<[u64; 8]> = (0..units)
+        .into_par_iter()
+        .map_init(
+            // A worker's tile buffer, reused from task to task.
+            || Array3::<f32>::zeros((0, 0, 0)),
+            |dn, u| -> anyhow::Result<[u64; 8]> {
+                let (d, tile) = (u / tiles.len(), &tiles[u % tiles.len()]);
+                let t0 = Instant::now();
+                stack.read_layer_into(tile, d, dn)?;
+                let t1 = Instant::now();
+                PhaseTimes::add(&times.read, t1 - t0);
+                let c = tile.core_in_tile();
+                let (r0, c0) = (c.row_off as usize, c.col_off as usize);
+                let core = dn.slice(s![.., r0..r0 + c.rows, c0..c0 + c.cols]);
+                // Pixels with a non-finite value in any band are nodata (the model skips them).
+                let valid = Array2::from_elem((c.rows, c.cols), true);
+                let map = model.classify_image(&band_names, core, valid.view())?;
                 let conf = map.confidence.mapv(|c| {
                     if c > 0.0 {
                         (c * 100.0).round().clamp(1.0, 100.0) as u8
@@ -120,43 +171,66 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
                         0
                     }
                 });
+                let mut counts = [0u64; 8];
                 for c in map.codes.iter() {
                     counts[(*c as usize).min(7)] += 1;
                 }
+                let t2 = Instant::now();
+                PhaseTimes::add(&times.classify, t2 - t1);
+                let w = tile.core;
                 let win = PixelWindow::new(w.col_off, w.row_off, w.cols, w.rows);
-                let mut wr = writer
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("a writer thread failed"))?;
-                wr.write_window::<u8>(0, &win, map.codes.view())?;
-                wr.write_window::<u8>(1, &win, conf.view())?;
-            }
-            Ok(counts)
-        },
-        Some(&tick),
-    )?;
+                {
+                    let mut guard = writers[d]
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("a writer thread failed"))?;
+                    let Some(wr) = guard.as_mut() else {
+                        anyhow::bail!("internal: date {d} was finished before all its tiles");
+                    };
+                    wr.write_window::<u8>(0, &win, map.codes.view())?;
+                    wr.write_window::<u8>(1, &win, conf.view())?;
+                }
+                let t3 = Instant::now();
+                PhaseTimes::add(&times.write, t3 - t2);
+                if left[d].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    let writer = writers[d]
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("a writer thread failed"))?
+                        .take();
+                    if let Some(w) = writer {
+                        w.finish()?;
+                    }
+                    PhaseTimes::add(&times.cog, t3.elapsed());
+                }
+                bar.inc(1);
+                Ok(counts)
+            },
+        )
+        .collect::<anyhow::Result<_>>()?;
     bar.finish_and_clear();
     let mut totals = [0u64; 8];
-    for (_, r) in results {
-        for (t, c) in totals.iter_mut().zip(r?) {
+    for r in counts {
+        for (t, c) in totals.iter_mut().zip(r) {
             *t += c;
         }
-    }
-    for w in writers {
-        w.into_inner()
-            .map_err(|_| anyhow::anyhow!("a writer thread failed"))?
-            .finish()?;
     }
     let secs = start.elapsed().as_secs_f64();
     let px = (stack.grid.width * stack.grid.height * n) as f64;
     println!(
-        "model {} ({}), {} date(s), {} x {} pixels, {:.2} s, {:.2} Mpixel/s",
+        "model {} ({engine}), {} date(s), {} x {} pixels, {:.2} s, {:.2} Mpixel/s",
         card.id,
-        args.device,
         n,
         stack.grid.width,
         stack.grid.height,
         secs,
         px / secs / 1e6
+    );
+    println!(
+        "  phases (thread-seconds over {} workers): read {:.2}, classify {:.2}, write tiles {:.2}, COG overviews + copy {:.2}",
+        rayon::current_num_threads(),
+        PhaseTimes::secs(&times.read),
+        PhaseTimes::secs(&times.classify),
+        PhaseTimes::secs(&times.write),
+        PhaseTimes::secs(&times.cog),
     );
     let total: u64 = totals.iter().sum();
     for (code, name) in names.iter().enumerate() {

@@ -265,11 +265,45 @@ impl_wrapping!(u8, u16, u32, u64);
 fn accumulate_typed<W: Wrapping, const N: usize>(row: &mut [u8], stride: usize) {
     match bytemuck::try_cast_slice_mut::<u8, W>(row) {
         Ok(v) => {
+            // Pixels of up to 16 samples (every multi-band scene in practice) as fixed-size
+            // arrays: the additions of one pixel are independent and vectorise.
+            macro_rules! fixed {
+                ($($s:literal)*) => {
+                    match stride {
+                        $($s => return accumulate_pixels::<W, $s>(v),)*
+                        _ => {}
+                    }
+                };
+            }
+            fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
             for i in stride..v.len() {
                 v[i] = v[i].wrapping_sum(v[i - stride]);
             }
         }
         Err(_) => accumulate::<N>(row, stride),
+    }
+}
+
+/// [`accumulate_typed`] for pixels of `S` samples.
+#[inline(always)]
+fn accumulate_pixels<W: Wrapping, const S: usize>(v: &mut [W]) {
+    let whole = v.len() / S * S;
+    let mut pixels = v[..whole].chunks_exact_mut(S);
+    if let Some(first) = pixels.next() {
+        let mut prev = [W::zeroed(); S];
+        prev.copy_from_slice(first);
+        for px in pixels {
+            if let Ok(px) = <&mut [W; S]>::try_from(px) {
+                for (c, p) in px.iter_mut().zip(prev.iter_mut()) {
+                    *c = c.wrapping_sum(*p);
+                    *p = *c;
+                }
+            }
+        }
+    }
+    // A trailing partial pixel (a row that is not a whole number of pixels).
+    for i in whole.max(S)..v.len() {
+        v[i] = v[i].wrapping_sum(v[i - S]);
     }
 }
 

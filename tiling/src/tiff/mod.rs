@@ -324,21 +324,69 @@ impl TiffReader {
             &format!("reading {} bands of {window}", bands.len()),
         )?;
         let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
+        self.fill_window(window, bands, out.view_mut(), parallel, None)?;
+        Ok(out)
+    }
+
+    /// Read `bands` (0-based) of `window` as `T` into `out`, shape (bands, rows, cols) —
+    /// e.g. a part of a larger array, without an intermediate one — on this thread.
+    pub fn read_window_into<T: Sample>(
+        &self,
+        window: &PixelWindow,
+        bands: &[usize],
+        out: ArrayViewMut3<'_, T>,
+    ) -> Result<()> {
+        self.read_window_into_with(window, bands, out, None)
+    }
+
+    /// As [`read_window_into`](Self::read_window_into), calling `row_hook(k, values)` on
+    /// every row segment of output band `k` as soon as it is written (while it is still
+    /// in the cache): a per-band conversion costs no extra pass over the window.
+    pub fn read_window_into_with<T: Sample>(
+        &self,
+        window: &PixelWindow,
+        bands: &[usize],
+        out: ArrayViewMut3<'_, T>,
+        row_hook: Option<&RowHook<'_, T>>,
+    ) -> Result<()> {
+        self.validate(window, bands)?;
+        if out.dim() != (bands.len(), window.rows, window.cols) {
+            return Err(TilingError::malformed(
+                self.path(),
+                format!(
+                    "reading {} bands of {window} into an array of shape {:?}",
+                    bands.len(),
+                    out.shape()
+                ),
+            ));
+        }
+        self.fill_window(window, bands, out, false, row_hook)
+    }
+
+    fn fill_window<T: Sample>(
+        &self,
+        window: &PixelWindow,
+        bands: &[usize],
+        out: ArrayViewMut3<'_, T>,
+        parallel: bool,
+        row_hook: Option<&RowHook<'_, T>>,
+    ) -> Result<()> {
         if window.is_empty() || bands.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
         let plan = self.band_plan(bands);
-        let cells = self.cells(window, out.view_mut());
+        let cells = self.cells(window, out);
         // Each cell (the part of the window one chunk covers) is decoded and copied by one
         // task straight into its own disjoint part of the output: no buffer of decoded
         // chunks, memory bounded by one chunk per thread.
-        let fill = |cell: Cell<'_, T>| with_scratch(|scratch| self.fill_cell(cell, &plan, scratch));
+        let fill = |cell: Cell<'_, T>| {
+            with_scratch(|scratch| self.fill_cell(cell, &plan, scratch, row_hook))
+        };
         if parallel {
-            cells.into_par_iter().try_for_each(fill)?;
+            cells.into_par_iter().try_for_each(fill)
         } else {
-            cells.into_iter().try_for_each(fill)?;
+            cells.into_iter().try_for_each(fill)
         }
-        Ok(out)
     }
 
     /// Which planes to decode, and for each the (output band, sample in chunk) it feeds.
@@ -398,6 +446,7 @@ impl TiffReader {
         mut cell: Cell<'_, T>,
         plan: &[(usize, Vec<(usize, usize)>)],
         scratch: &mut Scratch,
+        row_hook: Option<&RowHook<'_, T>>,
     ) -> Result<()> {
         for (plane, targets) in plan {
             let index = self.layout.chunk_index(*plane, cell.cx, cell.cy);
@@ -417,7 +466,7 @@ impl TiffReader {
                 self.decode_chunk_into(index, cell.cy, scratch)?;
                 &scratch.decoded
             };
-            self.copy_cell(bytes, &mut cell, targets)
+            self.copy_cell(bytes, &mut cell, targets, row_hook)
                 .map_err(|reason| TilingError::Decode {
                     path: self.path().to_path_buf(),
                     chunk: index,
@@ -432,10 +481,11 @@ impl TiffReader {
         bytes: &[u8],
         cell: &mut Cell<'_, T>,
         targets: &[(usize, usize)],
+        row_hook: Option<&RowHook<'_, T>>,
     ) -> std::result::Result<(), String> {
         macro_rules! go {
             ($n:ty, $conv:ident) => {
-                copy_typed::<T, $n>(&self.layout, bytes, cell, targets, T::$conv)
+                copy_typed::<T, $n>(&self.layout, bytes, cell, targets, T::$conv, row_hook)
             };
         }
         match self.layout.dtype {
@@ -452,6 +502,10 @@ impl TiffReader {
         }
     }
 }
+
+/// Called on each row segment of an output band as soon as it is written: (output band,
+/// values).
+pub type RowHook<'a, T> = dyn Fn(usize, &mut [T]) + Sync + 'a;
 
 /// The part of a window that one chunk covers, with its disjoint view of the output.
 struct Cell<'a, T> {
@@ -491,6 +545,7 @@ fn copy_typed<T: Sample, N: bytemuck::Pod>(
     cell: &mut Cell<'_, T>,
     targets: &[(usize, usize)],
     conv: impl Fn(N) -> T,
+    row_hook: Option<&RowHook<'_, T>>,
 ) -> std::result::Result<(), String> {
     let (cw, ch) = l.chunk_size();
     let spc = l.samples_in_chunk();
@@ -531,6 +586,11 @@ fn copy_typed<T: Sample, N: bytemuck::Pod>(
                 }
             }
             deinterleave(src, &mut rows, &conv);
+            if let Some(hook) = row_hook {
+                for (k, row) in rows.iter_mut().enumerate() {
+                    hook(k, row);
+                }
+            }
         }
         return Ok(());
     }
@@ -554,6 +614,16 @@ fn copy_typed<T: Sample, N: bytemuck::Pod>(
                     for (d, px) in dst.iter_mut().zip(src.chunks_exact(spc * size)) {
                         let v: N = bytemuck::pod_read_unaligned(&px[sample * size..][..size]);
                         *d = conv(v);
+                    }
+                }
+            }
+            if let Some(hook) = row_hook {
+                match dst.as_slice_mut() {
+                    Some(d) => hook(bi, d),
+                    None => {
+                        let mut tmp: Vec<T> = dst.iter().copied().collect();
+                        hook(bi, &mut tmp);
+                        dst.iter_mut().zip(tmp).for_each(|(d, v)| *d = v);
                     }
                 }
             }

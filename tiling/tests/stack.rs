@@ -372,3 +372,46 @@ fn a_scene_chunk_cache_can_be_resized_before_it_is_shared() {
     let _clone = scene.clone();
     assert!(!scene.set_chunk_cache(0));
 }
+
+#[test]
+fn the_chunk_cache_is_off_when_no_two_tiles_share_a_chunk_and_shared_otherwise() {
+    let mut stack = slovenia_stack();
+    // 64 px blocks: 128 px tiles without a halo never read a block twice.
+    let grid = stack.tile_grid(128, 0).unwrap();
+    assert_eq!(stack.set_chunk_cache_for(&grid, 64 << 20), 0);
+    // A halo, or tiles that cut blocks, make neighbours share blocks: one budget, split.
+    let grid = stack.tile_grid(128, 8).unwrap();
+    assert_eq!(stack.set_chunk_cache_for(&grid, 64 << 20), (64 << 20) / 5);
+    let grid = stack.tile_grid(96, 0).unwrap();
+    assert_eq!(stack.set_chunk_cache_for(&grid, 64 << 20), (64 << 20) / 5);
+}
+
+#[test]
+fn a_layer_read_on_its_own_equals_that_layer_of_the_tile_read_whole_nan_past_the_edge() {
+    let stack = slovenia_stack();
+    // 48 px tiles with an 8 px halo over a 100 x 101 grid: halos past every edge.
+    let grid = stack.tile_grid(48, 8).unwrap();
+    let mut reused = ndarray::Array3::<f32>::zeros((0, 0, 0));
+    let same = |a: &ndarray::Array3<f32>, b: ndarray::ArrayView3<f32>| {
+        a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+    };
+    let mut nan_seen = false;
+    for tile in grid.tiles() {
+        let whole = stack.read_tile(&tile).unwrap();
+        for d in 0..stack.layers.len() {
+            let layer = stack.read_layer(&tile, d).unwrap();
+            assert_eq!(
+                layer.dim(),
+                whole.values.index_axis(ndarray::Axis(0), d).dim()
+            );
+            assert!(same(&layer, whole.values.index_axis(ndarray::Axis(0), d)));
+            // A buffer that held another tile (or date) before gives the same values.
+            stack.read_layer_into(&tile, d, &mut reused).unwrap();
+            assert!(same(&reused, layer.view()), "tile {} date {d}", tile.index);
+            nan_seen |= layer.iter().any(|v| v.is_nan());
+        }
+    }
+    assert!(nan_seen, "halos past the edge read as NaN");
+}

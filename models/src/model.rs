@@ -289,13 +289,7 @@ impl LandCoverModel {
             return self.classify_pixels_burn(band_names, dn, valid);
         }
         let pos = kernel_band_positions(&self.card, band_names)?;
-        if dn.ncols() != band_names.len() || valid.len() != dn.nrows() {
-            return Err(ModelError::ShapeMismatch {
-                what: "pixels × bands DN array and validity mask".into(),
-                expected: format!("[n, {}] and [n]", band_names.len()),
-                got: format!("{:?} and [{}]", dn.shape(), valid.len()),
-            });
-        }
+        check_pixels_shape(band_names, dn, valid)?;
         let n = dn.nrows();
         let mut codes = vec![0u8; n];
         let mut confidence = vec![0f32; n];
@@ -340,14 +334,8 @@ impl LandCoverModel {
         if self.path == InferencePath::Burn {
             return self.classify_image_burn(band_names, dn, valid);
         }
-        let (b, rows, cols) = dn.dim();
-        if b != band_names.len() || valid.dim() != (rows, cols) {
-            return Err(ModelError::ShapeMismatch {
-                what: "bands × rows × cols DN array and validity mask".into(),
-                expected: format!("[{}, r, c] and [r, c]", band_names.len()),
-                got: format!("{:?} and {:?}", dn.shape(), valid.shape()),
-            });
-        }
+        let (_, rows, cols) = dn.dim();
+        check_image_shape(band_names, dn, valid)?;
         let pos = kernel_band_positions(&self.card, band_names)?;
         let mut codes = Array2::<u8>::zeros((rows, cols));
         let mut confidence = Array2::<f32>::zeros((rows, cols));
@@ -421,13 +409,7 @@ impl LandCoverModel {
         valid: ArrayView1<bool>,
     ) -> Result<Classification> {
         let pos = band_positions(&self.card, band_names)?;
-        if dn.ncols() != band_names.len() || valid.len() != dn.nrows() {
-            return Err(ModelError::ShapeMismatch {
-                what: "pixels × bands DN array and validity mask".into(),
-                expected: format!("[n, {}] and [n]", band_names.len()),
-                got: format!("{:?} and [{}]", dn.shape(), valid.len()),
-            });
-        }
+        check_pixels_shape(band_names, dn, valid)?;
         let mut rows = Vec::new();
         let mut idx = Vec::new();
         for (i, (row, &v)) in dn.axis_iter(Axis(0)).zip(valid.iter()).enumerate() {
@@ -461,13 +443,7 @@ impl LandCoverModel {
         valid: ArrayView2<bool>,
     ) -> Result<ClassMap> {
         let (b, rows, cols) = dn.dim();
-        if b != band_names.len() || valid.dim() != (rows, cols) {
-            return Err(ModelError::ShapeMismatch {
-                what: "bands × rows × cols DN array and validity mask".into(),
-                expected: format!("[{}, r, c] and [r, c]", band_names.len()),
-                got: format!("{:?} and {:?}", dn.shape(), valid.shape()),
-            });
-        }
+        check_image_shape(band_names, dn, valid)?;
         let pixels = dn
             .to_shape((b, rows * cols))
             .map_err(|e| ModelError::ShapeMismatch {
@@ -502,6 +478,39 @@ impl LandCoverModel {
                 .map_err(shape_err)?,
         })
     }
+}
+
+/// `dn` is `pixels × bands` with one column per name and `valid` one flag per pixel.
+fn check_pixels_shape(
+    band_names: &[&str],
+    dn: ArrayView2<f32>,
+    valid: ArrayView1<bool>,
+) -> Result<()> {
+    if dn.ncols() != band_names.len() || valid.len() != dn.nrows() {
+        return Err(ModelError::ShapeMismatch {
+            what: "pixels × bands DN array and validity mask".into(),
+            expected: format!("[n, {}] and [n]", band_names.len()),
+            got: format!("{:?} and [{}]", dn.shape(), valid.len()),
+        });
+    }
+    Ok(())
+}
+
+/// `dn` is `bands × rows × cols` with one band per name and `valid` is `rows × cols`.
+fn check_image_shape(
+    band_names: &[&str],
+    dn: ArrayView3<f32>,
+    valid: ArrayView2<bool>,
+) -> Result<()> {
+    let (b, rows, cols) = dn.dim();
+    if b != band_names.len() || valid.dim() != (rows, cols) {
+        return Err(ModelError::ShapeMismatch {
+            what: "bands × rows × cols DN array and validity mask".into(),
+            expected: format!("[{}, r, c] and [r, c]", band_names.len()),
+            got: format!("{:?} and {:?}", dn.shape(), valid.shape()),
+        });
+    }
+    Ok(())
 }
 
 /// Evaluate a land-cover model on labelled pixels: overall and per source.

@@ -166,6 +166,7 @@ struct TileOut {
     parcels: HashMap<u32, ParcelAcc>,
     candidates: Vec<Candidate>,
     decode: Duration,
+    warp: Duration,
     inference: Duration,
     aggregation: Duration,
 }
@@ -178,6 +179,7 @@ struct Merged {
     acc: BTreeMap<u32, ParcelAcc>,
     candidates: Vec<Candidate>,
     decode: Duration,
+    warp: Duration,
     inference: Duration,
     aggregation: Duration,
 }
@@ -185,6 +187,7 @@ struct Merged {
 impl Merged {
     fn add(&mut self, out: TileOut) {
         self.decode += out.decode;
+        self.warp += out.warp;
         self.inference += out.inference;
         self.aggregation += out.aggregation;
         for (k, v) in out.parcels {
@@ -204,8 +207,12 @@ impl Merged {
 /// parcel phases run after the tiles, on one thread, and are wall seconds.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PhaseTimings {
-    /// Reading, decoding (and, for warped scenes, resampling) the tiles' pixels.
+    /// Reading and decoding the tiles' pixels (but for `warp_s`).
     pub decode_s: f64,
+    /// Putting scenes that are not on the analysis grid onto it: interpolating 20 m / 60 m
+    /// bands and other whole-multiple scenes, and the whole of each GDAL warped read
+    /// (which decodes its source as well).
+    pub warp_s: f64,
     /// The land-cover model on every clear farmland pixel of every date.
     pub inference_s: f64,
     /// Clear-sky masks, rasterising parcels, the season rules per pixel, per-parcel sums (and
@@ -220,10 +227,10 @@ pub struct PhaseTimings {
 }
 
 impl PhaseTimings {
-    /// Shares of decode / inference / aggregation / vectorisation (incl. crop type) in the
-    /// total, with the thread-summed tile phases scaled to the tile phase's wall time.
-    pub fn shares(&self) -> [(&'static str, f64); 4] {
-        let busy = self.decode_s + self.inference_s + self.aggregation_s;
+    /// Shares of decode / warp / inference / aggregation / vectorisation (incl. crop type)
+    /// in the total, with the thread-summed tile phases scaled to the tile phase's wall time.
+    pub fn shares(&self) -> [(&'static str, f64); 5] {
+        let busy = self.decode_s + self.warp_s + self.inference_s + self.aggregation_s;
         let scale = if busy > 0.0 {
             self.tiles_wall_s / busy
         } else {
@@ -231,6 +238,7 @@ impl PhaseTimings {
         };
         let parts = [
             ("decode", self.decode_s * scale),
+            ("warp", self.warp_s * scale),
             ("inference", self.inference_s * scale),
             ("aggregation", self.aggregation_s * scale),
             ("vectorisation", self.vectorisation_s + self.crop_type_s),
@@ -664,11 +672,13 @@ pub fn analyze_with(
             // The baseline period: land cover of every clear baseline observation.
             let mut base_codes: Vec<Array2<u8>> = Vec::new();
             let mut baseline_read = Duration::ZERO;
+            let mut baseline_warp = Duration::ZERO;
             if let Some((bstack, bb)) = &baseline {
                 let bdata = bstack
                     .read_tile(&tile)
                     .map_err(|e| format!("baseline, tile {}: {e}", tile.index))?;
-                baseline_read = bdata.read_time;
+                baseline_read = bdata.read_time.saturating_sub(bdata.warp_time);
+                baseline_warp = bdata.warp_time;
                 let bvalues = bdata.core();
                 for d in 0..bstack.layers.len() {
                     let layer = bvalues.index_axis(Axis(0), d);
@@ -697,7 +707,8 @@ pub fn analyze_with(
                 .map(|_| Array2::<u8>::zeros((w.rows, w.cols)));
             let mut bcounts = vec![0u16; if baseline.is_some() { n_classes + 1 } else { 0 }];
             let mut out = TileOut {
-                decode: data.read_time + baseline_read,
+                decode: data.read_time.saturating_sub(data.warp_time) + baseline_read,
+                warp: data.warp_time + baseline_warp,
                 inference,
                 ..Default::default()
             };
@@ -827,6 +838,7 @@ pub fn analyze_with(
         acc,
         mut candidates,
         decode,
+        warp,
         inference,
         aggregation,
     } = merged.into_inner().map_err(|_| InferenceError::Config {
@@ -836,6 +848,7 @@ pub fn analyze_with(
     let mut timings = PhaseTimings {
         tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
         decode_s: decode.as_secs_f64(),
+        warp_s: warp.as_secs_f64(),
         inference_s: inference.as_secs_f64(),
         aggregation_s: aggregation.as_secs_f64(),
         ..Default::default()

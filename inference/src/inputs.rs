@@ -66,11 +66,19 @@ pub fn open_scenes(
         }
     }
     // `opts.chunk_cache_bytes` is the budget of the whole stack, not of each scene: a season
-    // of many dates would otherwise keep many times the budget in decoded chunks.
+    // of many dates would otherwise keep many times the budget in decoded chunks. The
+    // scenes GDAL reads block by block (JPEG 2000 band files) pool their shares in one
+    // cache, used where the tiles are.
     let per_scene = opts.chunk_cache_bytes / scenes.len().max(1);
+    let mut blocky = 0;
     for s in &mut scenes {
-        s.set_chunk_cache(per_scene);
+        if s.gdal_block_size().is_some() {
+            blocky += 1;
+        } else {
+            s.set_chunk_cache(per_scene);
+        }
     }
+    Scene::share_block_cache(&mut scenes, per_scene * blocky);
     Ok(scenes)
 }
 

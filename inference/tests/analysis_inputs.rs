@@ -573,8 +573,8 @@ fn a_baseline_period_decides_class_before_whatever_the_tile_size() {
     .unwrap();
     let rules = RulesConfig::default();
     let bands = lc.bands();
-    // The baseline: the first two dates of the season, the second one cropped (another grid:
-    // warped onto the season's).
+    // The baseline: the first two dates of the season, the second one cropped (another extent
+    // on the season's pixels: scaled onto the season's grid).
     let cropped = dir.path().join("baseline_cropped.tif");
     write_subset(
         &files[1],
@@ -590,9 +590,10 @@ fn a_baseline_period_decides_class_before_whatever_the_tile_size() {
     )
     .unwrap();
     let baseline = build_stack(scenes, &bands, Some(stack.grid.clone())).unwrap();
+    // The cropped scene is on the grid's pixels, offset: scaled ×1, not warped.
     assert!(matches!(
         baseline.scenes[1].placement,
-        Placement::Warped { .. }
+        Placement::Scaled { scaled, .. } if scaled.factor == 1
     ));
     assert!(baseline.grid.same_as(&stack.grid));
     let class_names = lc.class_names();

@@ -14,6 +14,7 @@
 //!   [`gdal_log`]: GDAL's own messages routed into `tracing` with what gengdi was doing.
 
 pub mod bands;
+pub mod blocks;
 pub mod calibration;
 pub mod cog;
 pub mod dtype;
@@ -25,6 +26,7 @@ pub mod grid;
 mod pool;
 pub mod product;
 pub mod radiometry;
+pub mod resample;
 pub mod scene;
 pub mod stack;
 pub mod stats;

@@ -6,6 +6,7 @@
 //! the three GeoTIFF mechanisms and PixelIsPoint are handled in one place we control.
 
 use crate::bands::{CommonBand, Sensor};
+use crate::blocks::BlockCache;
 use crate::dtype::{DataType, Sample};
 use crate::error::{Result, TilingError};
 use crate::gdal_log;
@@ -142,6 +143,19 @@ pub struct Scene {
     /// Datasets of GDAL-read scenes, reused from window to window (shared by clones).
     #[serde(skip)]
     gdal_pool: Arc<DatasetPool>,
+    /// Decoded blocks of a scene GDAL reads block by block (see [`crate::blocks`]).
+    #[serde(skip)]
+    blocks: Option<SceneBlocks>,
+}
+
+/// A GDAL-read scene's place in a block cache.
+#[derive(Clone, Debug)]
+struct SceneBlocks {
+    cache: Arc<BlockCache>,
+    /// This scene's key bits.
+    key: usize,
+    /// GDAL's block size of the file (width, height).
+    block: (usize, usize),
 }
 
 impl Scene {
@@ -150,9 +164,14 @@ impl Scene {
     }
 
     /// Give the fast reader's decoded-chunk cache a new size (for instance to share one
-    /// memory budget among the scenes of a stack). Returns false, changing nothing, when GDAL
-    /// reads this scene or its reader is already shared with a clone.
+    /// memory budget among the scenes of a stack), or a GDAL-read scene's decoded-block
+    /// cache a cache of its own of that size. Returns false, changing nothing, when the
+    /// scene has neither or its reader is already shared with a clone.
     pub fn set_chunk_cache(&mut self, bytes: usize) -> bool {
+        if let Some(b) = &mut self.blocks {
+            b.cache = Arc::new(BlockCache::new(bytes));
+            return true;
+        }
         match self.fast.as_mut().and_then(Arc::get_mut) {
             Some(reader) => {
                 reader.set_chunk_cache(bytes);
@@ -160,6 +179,27 @@ impl Scene {
             }
             None => false,
         }
+    }
+
+    /// GDAL's block size (width, height) of a scene that GDAL reads block by block through
+    /// a decoded-block cache, `None` for the others.
+    pub fn gdal_block_size(&self) -> Option<(usize, usize)> {
+        self.blocks.as_ref().map(|b| b.block)
+    }
+
+    /// Let the scenes that GDAL reads block by block share one decoded-block cache of
+    /// `bytes` (the scenes of a season: one budget, used where the tiles are). Returns the
+    /// cache, `None` when no scene reads through one.
+    pub fn share_block_cache(scenes: &mut [Scene], bytes: usize) -> Option<Arc<BlockCache>> {
+        let cache = Arc::new(BlockCache::new(bytes));
+        let mut any = false;
+        for s in scenes {
+            if let Some(b) = &mut s.blocks {
+                b.cache = Arc::clone(&cache);
+                any = true;
+            }
+        }
+        any.then_some(cache)
     }
 
     pub fn open_with(path: impl AsRef<Path>, opts: &SceneOptions) -> Result<Scene> {
@@ -313,6 +353,20 @@ impl Scene {
                 ReaderKind::Gdal { reason } => format!("GDAL reader ({reason})"),
             }
         );
+        // Blocks worth keeping: GDAL decodes a whole one for any window touching it (JPEG
+        // 2000 tiles, tiled files the fast reader does not take); rows or one block for
+        // the whole image are not.
+        let (bw, bh) = first.block_size();
+        let blocks = (!opts.force_gdal
+            && matches!(reader_kind, ReaderKind::Gdal { .. })
+            && bw >= 32
+            && bh >= 32
+            && (bw < width || bh < height))
+            .then(|| SceneBlocks {
+                cache: Arc::new(BlockCache::new(opts.chunk_cache_bytes)),
+                key: crate::blocks::scene_key(),
+                block: (bw, bh),
+            });
         let mut scene = Scene {
             path: path.to_path_buf(),
             driver: ds.driver().short_name(),
@@ -333,6 +387,7 @@ impl Scene {
             fast,
             budget_bytes: opts.budget_bytes,
             gdal_pool: Arc::default(),
+            blocks,
         };
         if let (Some(cal), None, Some(Sensor::Gaofen1 | Sensor::Gaofen2 | Sensor::Gaofen6)) =
             (&opts.calibration, &opts.radiometry, scene.sensor)
@@ -445,9 +500,10 @@ impl Scene {
         window: &PixelWindow,
         bands: &[usize],
     ) -> Result<Array3<T>> {
-        match &self.fast {
-            Some(f) => f.read_window(window, bands),
-            None => self.read_window_gdal(window, bands),
+        match (&self.fast, &self.blocks) {
+            (Some(f), _) => f.read_window(window, bands),
+            (None, Some(b)) => self.read_window_blocks(b, window, bands),
+            (None, None) => self.read_window_gdal(window, bands),
         }
     }
 
@@ -465,7 +521,7 @@ impl Scene {
         match &self.fast {
             Some(f) => f.read_window_into_with(window, bands, out, row_hook),
             None => {
-                let data = self.read_window_gdal::<T>(window, bands)?;
+                let data = self.read_window::<T>(window, bands)?;
                 if out.dim() != data.dim() {
                     return Err(TilingError::malformed(
                         &self.path,
@@ -496,15 +552,123 @@ impl Scene {
         }
     }
 
-    /// Read through GDAL, whatever reader normally serves this scene (the test oracle,
-    /// and the path for formats the fast reader does not decode). Safe to call from any
-    /// thread: each call takes a dataset of its own from the scene's pool (opened on first
-    /// use, one per concurrent reader at most) and returns it afterwards.
-    pub fn read_window_gdal<T: Sample>(
+    /// Read through GDAL block by block, each block from the scene's decoded-block cache or
+    /// decoded once and put there (see [`crate::blocks`]).
+    fn read_window_blocks<T: Sample>(
         &self,
+        b: &SceneBlocks,
         window: &PixelWindow,
         bands: &[usize],
     ) -> Result<Array3<T>> {
+        self.check_read::<T>(window, bands)?;
+        let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
+        let (bw, bh) = b.block;
+        let across = self.width.div_ceil(bw);
+        let (c0, r0) = (window.col_off as usize, window.row_off as usize);
+        let (c1, r1) = (c0 + window.cols, r0 + window.rows);
+        for (i, &band) in bands.iter().enumerate() {
+            let mut plane = out.index_axis_mut(ndarray::Axis(0), i);
+            for by in r0 / bh..r1.div_ceil(bh) {
+                for bx in c0 / bw..c1.div_ceil(bw) {
+                    let (x0, y0) = (bx * bw, by * bh);
+                    let (cw, ch) = (bw.min(self.width - x0), bh.min(self.height - y0));
+                    let key = b.key | (band << crate::blocks::BAND_SHIFT) | (by * across + bx);
+                    let data = b
+                        .cache
+                        .get_or_decode(key, || self.decode_block(band, x0, y0, cw, ch))?;
+                    // The part of the block inside the window.
+                    let (xa, xb) = (c0.max(x0), c1.min(x0 + cw));
+                    let (ya, yb) = (r0.max(y0), r1.min(y0 + ch));
+                    for y in ya..yb {
+                        let src_row = (y - y0) * cw;
+                        let mut dst = plane.row_mut(y - r0);
+                        let Some(dst) = dst.as_slice_mut() else {
+                            return Err(TilingError::malformed(
+                                &self.path,
+                                "output array not contiguous",
+                            ));
+                        };
+                        convert_row(
+                            self.dtype,
+                            &data,
+                            src_row + (xa - x0),
+                            &mut dst[xa - c0..xb - c0],
+                        );
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One whole block of `band` (0-based) at pixel (`x0`, `y0`), `cw` × `ch` (smaller at
+    /// the right and bottom edges), in the file's data type, native byte order.
+    fn decode_block(
+        &self,
+        band: usize,
+        x0: usize,
+        y0: usize,
+        cw: usize,
+        ch: usize,
+    ) -> Result<Vec<u8>> {
+        let _scope = gdal_log::scope(format!(
+            "reading {}, band {}, block at ({x0}, {y0})",
+            self.path.display(),
+            band + 1
+        ));
+        let open = || {
+            gdal_open::open(&self.path, DataKind::Raster).map_err(|failure| {
+                TilingError::CannotOpen {
+                    path: self.path.clone(),
+                    failure,
+                }
+            })
+        };
+        self.gdal_pool.with(0, open, |ds| {
+            let rb = ds
+                .rasterband(band + 1)
+                .map_err(|e| TilingError::gdal(&self.path, e))?;
+            fn read<P: gdal::raster::GdalType + bytemuck::Pod>(
+                rb: &gdal::raster::RasterBand<'_>,
+                path: &Path,
+                (x0, y0, cw, ch): (usize, usize, usize, usize),
+            ) -> Result<Vec<u8>> {
+                let mut v = vec![P::zeroed(); cw * ch];
+                rb.read_into_slice((x0 as isize, y0 as isize), (cw, ch), (cw, ch), &mut v, None)
+                    .map_err(|e| TilingError::gdal(path, e))?;
+                Ok(bytemuck::cast_slice(&v).to_vec())
+            }
+            let at = (x0, y0, cw, ch);
+            let data = match self.dtype {
+                DataType::U8 => read::<u8>(&rb, &self.path, at),
+                // GDAL 3.6 has no 8-bit signed type: such files are not GDAL's.
+                DataType::I8 => Err(TilingError::unsupported(
+                    &self.path,
+                    "8-bit signed samples read through GDAL",
+                )),
+                DataType::U16 => read::<u16>(&rb, &self.path, at),
+                DataType::I16 => read::<i16>(&rb, &self.path, at),
+                DataType::U32 => read::<u32>(&rb, &self.path, at),
+                DataType::I32 => read::<i32>(&rb, &self.path, at),
+                DataType::U64 => read::<u64>(&rb, &self.path, at),
+                DataType::I64 => read::<i64>(&rb, &self.path, at),
+                DataType::F32 => read::<f32>(&rb, &self.path, at),
+                DataType::F64 => read::<f64>(&rb, &self.path, at),
+            };
+            // The block is kept here: GDAL's own copy in its block cache would only double
+            // the memory it takes.
+            // SAFETY: the band handle is valid while `ds` is borrowed; flushing a band of a
+            // dataset opened read-only only drops its cached blocks.
+            unsafe {
+                gdal_sys::GDALFlushRasterCache(rb.c_rasterband());
+            }
+            data
+        })
+    }
+
+    /// A window read must lie inside the raster, fit the read budget and name bands the
+    /// scene has.
+    fn check_read<T: Sample>(&self, window: &PixelWindow, bands: &[usize]) -> Result<()> {
         if !window.is_inside(self.width, self.height) {
             return Err(TilingError::WindowOutOfBounds {
                 path: self.path.clone(),
@@ -525,8 +689,6 @@ impl Scene {
                 budget: self.budget_bytes,
             });
         }
-        let _scope = gdal_log::scope(format!("reading {}, window {window}", self.path.display()));
-        let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
         if let Some(&b) = bands.iter().find(|&&b| b >= self.bands.len()) {
             return Err(TilingError::NoSuchBand {
                 path: self.path.clone(),
@@ -534,6 +696,21 @@ impl Scene {
                 count: self.bands.len(),
             });
         }
+        Ok(())
+    }
+
+    /// Read through GDAL, whatever reader normally serves this scene (the test oracle,
+    /// and the path for formats the fast reader does not decode). Safe to call from any
+    /// thread: each call takes a dataset of its own from the scene's pool (opened on first
+    /// use, one per concurrent reader at most) and returns it afterwards.
+    pub fn read_window_gdal<T: Sample>(
+        &self,
+        window: &PixelWindow,
+        bands: &[usize],
+    ) -> Result<Array3<T>> {
+        self.check_read::<T>(window, bands)?;
+        let _scope = gdal_log::scope(format!("reading {}, window {window}", self.path.display()));
+        let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
         let open = || {
             gdal_open::open(&self.path, DataKind::Raster).map_err(|failure| {
                 TilingError::CannotOpen {
@@ -566,6 +743,34 @@ impl Scene {
             Ok(())
         })?;
         Ok(out)
+    }
+}
+
+/// Samples `start..start + dst.len()` of `data` (samples of `dtype`, native byte order)
+/// into `dst`.
+fn convert_row<T: Sample>(dtype: DataType, data: &[u8], start: usize, dst: &mut [T]) {
+    macro_rules! convert {
+        ($t:ty, $from:ident) => {{
+            const N: usize = std::mem::size_of::<$t>();
+            let src = &data[start * N..(start + dst.len()) * N];
+            for (d, chunk) in dst.iter_mut().zip(src.chunks_exact(N)) {
+                let mut a = [0u8; N];
+                a.copy_from_slice(chunk);
+                *d = T::$from(<$t>::from_ne_bytes(a));
+            }
+        }};
+    }
+    match dtype {
+        DataType::U8 => convert!(u8, from_u8),
+        DataType::I8 => convert!(i8, from_i8),
+        DataType::U16 => convert!(u16, from_u16),
+        DataType::I16 => convert!(i16, from_i16),
+        DataType::U32 => convert!(u32, from_u32),
+        DataType::I32 => convert!(i32, from_i32),
+        DataType::U64 => convert!(u64, from_u64),
+        DataType::I64 => convert!(i64, from_i64),
+        DataType::F32 => convert!(f32, from_f32),
+        DataType::F64 => convert!(f64, from_f64),
     }
 }
 

@@ -1,9 +1,13 @@
 //! Several dates (and sensors) on one analysis grid, read tile by tile.
 //!
 //! The analysis grid is a north-up CRS + affine + size (by default the grid of the scene
-//! with the finest pixels). A scene already on that grid is read directly by its reader;
-//! any other (another CRS, resolution or extent; 20 m and 60 m Sentinel-2 bands) is warped
-//! onto it by GDAL through an in-memory warped VRT description: bilinear for reflectance,
+//! with the finest pixels). A scene already on that grid is read directly by its reader. A
+//! scene on the same CRS whose pixels are whole multiples of the grid's, on its pixel
+//! edges (20 m and 60 m Sentinel-2 bands under the 10 m ones; another extent at the same
+//! resolution), is read by its own reader too, the source window a tile needs once, and
+//! interpolated onto the grid with the warper's arithmetic ([`crate::resample`]). Any
+//! other (another CRS, a resolution that is no whole multiple) is warped onto it by GDAL
+//! through an in-memory warped VRT description. Either way: bilinear for reflectance,
 //! nearest neighbour for categorical bands (SCL), exact transformation (`-et 0`), with
 //! pixels outside a scene's footprint read as nodata. Tiles are read only when they run,
 //! so memory follows the number of tiles in flight, not the scene size.
@@ -18,6 +22,7 @@ use crate::gdal_open::{self, DataKind};
 use crate::geo::{Crs, GeoTransform};
 use crate::grid::{Tile, TileGrid};
 use crate::pool::DatasetPool;
+use crate::resample::ScaledGrid;
 use crate::scene::Scene;
 use crate::window::PixelWindow;
 use chrono::NaiveDate;
@@ -100,6 +105,10 @@ pub struct StackOptions {
     pub bands: Option<Vec<String>>,
     /// Resampling of continuous bands (categorical bands always use nearest).
     pub continuous: Resampling,
+    /// Put every scene that is not on the grid through GDAL's warper, even one whose
+    /// pixels are whole multiples of the grid's (the oracle the integer-scale reader is
+    /// tested against; slower).
+    pub always_gdal_warp: bool,
 }
 
 impl Default for StackOptions {
@@ -108,6 +117,7 @@ impl Default for StackOptions {
             grid: None,
             bands: None,
             continuous: Resampling::Bilinear,
+            always_gdal_warp: false,
         }
     }
 }
@@ -118,6 +128,13 @@ impl Default for StackOptions {
 pub enum Placement {
     /// Already on the grid: read directly.
     Direct,
+    /// Each scene pixel is `factor` × `factor` grid pixels, on the grid's pixel edges:
+    /// read by the scene's reader and interpolated ([`crate::resample`]).
+    Scaled {
+        #[serde(flatten)]
+        scaled: ScaledGrid,
+        resampling: Resampling,
+    },
     /// Warped by GDAL; the VRT descriptions are kept per resampling.
     Warped {
         #[serde(skip)]
@@ -173,6 +190,9 @@ pub struct TileData {
     pub values: Array4<f32>,
     /// Time spent reading and decoding this tile (all dates and bands), for phase timings.
     pub read_time: std::time::Duration,
+    /// The part of `read_time` spent putting scenes onto the grid: interpolating scaled
+    /// scenes, and the whole of each GDAL warped read (which decodes its source too).
+    pub warp_time: std::time::Duration,
 }
 
 impl TileData {
@@ -219,8 +239,18 @@ impl SceneStack {
         let mut stack_scenes = Vec::with_capacity(scenes.len());
         for scene in scenes {
             let own = AnalysisGrid::of_scene(&scene)?;
+            let scaled = ScaledGrid::detect(&own, &grid).filter(|_| {
+                !opts.always_gdal_warp
+                    && matches!(opts.continuous, Resampling::Bilinear | Resampling::Nearest)
+            });
             let placement = if own.same_as(&grid) {
                 Placement::Direct
+            } else if let Some(scaled) = scaled {
+                check_overlap(&scene, &own, &grid)?;
+                Placement::Scaled {
+                    scaled,
+                    resampling: opts.continuous,
+                }
             } else {
                 check_overlap(&scene, &own, &grid)?;
                 Placement::Warped {
@@ -356,13 +386,15 @@ impl SceneStack {
             (self.layers.len(), self.band_names.len(), w.rows, w.cols),
             f32::NAN,
         );
+        let mut warp_time = std::time::Duration::ZERO;
         for (li, mut dst) in values.axis_iter_mut(Axis(0)).enumerate() {
-            self.fill_layer(li, &w, &mut dst)?;
+            warp_time += self.fill_layer(li, &w, &mut dst)?;
         }
         Ok(TileData {
             tile: *tile,
             values,
             read_time: started.elapsed(),
+            warp_time,
         })
     }
 
@@ -400,20 +432,23 @@ impl SceneStack {
             // Pixels past the grid's edge are not read: they must be NaN.
             values.fill(f32::NAN);
         }
-        self.fill_layer(layer, &w, &mut values.view_mut())
+        self.fill_layer(layer, &w, &mut values.view_mut())?;
+        Ok(())
     }
 
     /// Fill `dst` (bands, rows, cols of `w`) with layer `li`: every pixel of `w` inside the
-    /// grid is written, the others are left as they are (NaN on entry).
+    /// grid is written, the others are left as they are (NaN on entry). Returns the time
+    /// spent putting scenes onto the grid (see [`TileData::warp_time`]).
     fn fill_layer(
         &self,
         li: usize,
         w: &PixelWindow,
         dst: &mut ndarray::ArrayViewMut3<'_, f32>,
-    ) -> Result<()> {
+    ) -> Result<std::time::Duration> {
+        let mut warp_time = std::time::Duration::ZERO;
         let inside = w.intersection(&PixelWindow::full(self.grid.width, self.grid.height));
         if inside.is_empty() {
-            return Ok(());
+            return Ok(warp_time);
         }
         let (r0, c0) = (
             (inside.row_off - w.row_off) as usize,
@@ -433,14 +468,14 @@ impl SceneStack {
             let band_idx: Vec<usize> = bands.iter().map(|(_, b)| *b).collect();
             let (rows, cols) = (r0..r0 + inside.rows, c0..c0 + inside.cols);
             // Stored values → reflectance × 10 000 (exactly (1, 0) where they are that
-            // already, and for categorical bands), declared nodata → NaN (warped views
-            // carry NaN already).
+            // already, and for categorical bands), declared nodata → NaN (warped and
+            // scaled reads carry NaN already).
             let conversions: Vec<(f32, f32, f32)> = bands
                 .iter()
                 .map(|(_, band)| {
                     let nodata = match ss.placement {
                         Placement::Direct => ss.scene.bands[*band].nodata.map(|v| v as f32),
-                        Placement::Warped { .. } => None,
+                        Placement::Scaled { .. } | Placement::Warped { .. } => None,
                     };
                     let (gain, bias) = ss.scene.bands[*band].radiometry.to_canonical();
                     (nodata.unwrap_or(f32::NAN), gain, bias)
@@ -475,7 +510,17 @@ impl SceneStack {
                 (placement, _) => {
                     let data = match placement {
                         Placement::Direct => ss.scene.read_window::<f32>(&inside, &band_idx)?,
-                        Placement::Warped { .. } => self.read_warped(si, &inside, &band_idx)?,
+                        Placement::Scaled { .. } => {
+                            let (data, took) = self.read_scaled(si, &inside, &band_idx)?;
+                            warp_time += took;
+                            data
+                        }
+                        Placement::Warped { .. } => {
+                            let started = std::time::Instant::now();
+                            let data = self.read_warped(si, &inside, &band_idx)?;
+                            warp_time += started.elapsed();
+                            data
+                        }
                     };
                     for (k, (bi, _)) in bands.iter().enumerate() {
                         let mut d = dst.slice_mut(s![*bi, rows.clone(), cols.clone()]);
@@ -496,7 +541,7 @@ impl SceneStack {
             }
             self.window_reads.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(warp_time)
     }
 
     /// Give the fast readers' decoded-chunk caches a budget for a run over `grid`: none
@@ -512,11 +557,14 @@ impl SceneStack {
                     && grid.tile_size % st.chunk_height == 0
             })
         };
+        // Scaled scenes read a source pixel past each tile's edge for bilinear: their
+        // neighbours share those chunks.
         let shared = grid.halo > 0
-            || self
-                .scenes
-                .iter()
-                .any(|s| matches!(s.placement, Placement::Direct) && !aligned(&s.scene));
+            || self.scenes.iter().any(|s| match s.placement {
+                Placement::Direct => !aligned(&s.scene),
+                Placement::Scaled { .. } => true,
+                Placement::Warped { .. } => false,
+            });
         let per_scene = if shared {
             total_bytes / self.scenes.len().max(1)
         } else {
@@ -526,6 +574,53 @@ impl SceneStack {
             s.scene.set_chunk_cache(per_scene);
         }
         per_scene
+    }
+
+    /// Read `bands` of scaled scene `scene` over grid window `window` (inside the grid):
+    /// the source window it needs, once, through the scene's reader, declared nodata made
+    /// NaN, then interpolated. Returns the values and the time the interpolation took.
+    fn read_scaled(
+        &self,
+        scene: usize,
+        window: &PixelWindow,
+        bands: &[usize],
+    ) -> Result<(ndarray::Array3<f32>, std::time::Duration)> {
+        let ss = &self.scenes[scene];
+        let Placement::Scaled {
+            scaled, resampling, ..
+        } = &ss.placement
+        else {
+            return Err(TilingError::Alignment {
+                reason: "internal: scene is not scaled".into(),
+            });
+        };
+        let mut out =
+            ndarray::Array3::<f32>::from_elem((bands.len(), window.rows, window.cols), f32::NAN);
+        let Some(src_win) = scaled.source_window(window) else {
+            return Ok((out, std::time::Duration::ZERO));
+        };
+        let mut src = ss.scene.read_window::<f32>(&src_win, bands)?;
+        let started = std::time::Instant::now();
+        for (k, &b) in bands.iter().enumerate() {
+            let info = &ss.scene.bands[b];
+            let mut plane = src.index_axis_mut(Axis(0), k);
+            if let Some(nd) = info.nodata.map(|v| v as f32) {
+                plane.mapv_inplace(|v| if v == nd { f32::NAN } else { v });
+            }
+            let alg = if info.common_name.is_some_and(|c| c.is_categorical()) {
+                Resampling::Nearest
+            } else {
+                *resampling
+            };
+            scaled.resample(
+                plane.view(),
+                &src_win,
+                window,
+                alg,
+                out.index_axis_mut(Axis(0), k),
+            );
+        }
+        Ok((out, started.elapsed()))
     }
 
     fn read_warped(
@@ -600,10 +695,44 @@ impl SceneStack {
         Ok(out)
     }
 
+    /// The order tiles are read in: row by row, except where scenes are read block by
+    /// block through a decoded-block cache (JPEG 2000 band files): then down the columns
+    /// of strips as high as the tallest such block on the grid (2048 grid rows for a 20 m
+    /// band in 1024² blocks), so the tiles that share a block are read one after the
+    /// other, while it is in the cache.
+    pub fn tile_order(&self, grid: &TileGrid) -> Vec<Tile> {
+        let block_rows = self
+            .scenes
+            .iter()
+            .filter_map(|s| {
+                let (_, bh) = s.scene.gdal_block_size()?;
+                match &s.placement {
+                    Placement::Direct => Some(bh),
+                    Placement::Scaled { scaled, .. } => Some(bh * scaled.factor),
+                    Placement::Warped { .. } => None,
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        let strip = block_rows.div_ceil(grid.tile_size.max(1)).max(1);
+        let (across, down) = (grid.tiles_across(), grid.tiles_down());
+        let mut order = Vec::with_capacity(grid.len());
+        for top in (0..down).step_by(strip) {
+            for col in 0..across {
+                for row in top..(top + strip).min(down) {
+                    order.extend(grid.tile_at(col, row));
+                }
+            }
+        }
+        order
+    }
+
     /// Run `f` on every tile that `skip` does not exclude, in parallel on the rayon pool.
     /// Each tile is read only when it runs, so at most (threads) tiles are in memory;
-    /// skipped tiles are never read. `progress(done, total)` is called after each tile.
-    /// Results come back in tile order; the first error stops the run.
+    /// skipped tiles are never read. The workers take tiles from one queue in
+    /// [`tile_order`](Self::tile_order), so they read neighbouring tiles at the same time.
+    /// `progress(done, total)` is called after each tile. Results come back in tile
+    /// order; the first error stops the run.
     pub fn par_map_tiles<R, F, S>(
         &self,
         grid: &TileGrid,
@@ -624,23 +753,53 @@ impl SceneStack {
                 ),
             });
         }
-        let todo: Vec<Tile> = grid.tiles().filter(|t| !skip(t)).collect();
+        let todo: Vec<Tile> = self
+            .tile_order(grid)
+            .into_iter()
+            .filter(|t| !skip(t))
+            .collect();
         let total = todo.len();
+        let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
         // What the caller said it is doing holds on the workers too.
         let context = gdal_log::Context::capture();
-        todo.into_par_iter()
-            .map(|t| {
+        let workers = rayon::current_num_threads().clamp(1, total.max(1));
+        let per_worker: Vec<Result<Vec<(usize, Tile, R)>>> = (0..workers)
+            .into_par_iter()
+            .map(|_| {
                 let _scope = context.enter();
-                let data = self.read_tile(&t)?;
-                let r = f(data);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(p) = progress {
-                    p(n, total);
+                let mut mine = Vec::new();
+                loop {
+                    if failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(t) = todo.get(k) else {
+                        break;
+                    };
+                    let data = match self.read_tile(t) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    };
+                    mine.push((k, *t, f(data)));
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if let Some(p) = progress {
+                        p(n, total);
+                    }
                 }
-                Ok((t, r))
+                Ok(mine)
             })
-            .collect()
+            .collect();
+        let mut all = Vec::with_capacity(total);
+        for r in per_worker {
+            all.extend(r?);
+        }
+        all.sort_unstable_by_key(|(_, t, _)| t.index);
+        Ok(all.into_iter().map(|(_, t, r)| (t, r)).collect())
     }
 }
 

@@ -67,14 +67,186 @@ fn twenty_and_sixty_metre_bands_land_on_the_ten_metre_grid_without_a_half_pixel_
             }
         }
     }
-    let warped = stack
+    let factors: Vec<usize> = stack
         .scenes
         .iter()
-        .filter(|s| matches!(s.placement, Placement::Warped { .. }))
-        .count();
+        .filter_map(|s| match &s.placement {
+            Placement::Scaled { scaled, .. } => Some(scaled.factor),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        warped, 8,
-        "the eight 20 m and 60 m files are warped, the four 10 m ones are not"
+        (
+            factors.iter().filter(|f| **f == 2).count(),
+            factors.iter().filter(|f| **f == 6).count()
+        ),
+        (6, 2),
+        "the six 20 m and two 60 m files are scaled onto the grid, the four 10 m ones read directly"
+    );
+}
+
+/// Every value of a stack, tile by tile (tiles of `size` with `halo`), as one array of
+/// (dates, bands, rows, cols).
+fn whole_stack(stack: &SceneStack, size: usize, halo: usize) -> ndarray::Array4<f32> {
+    let mut all = ndarray::Array4::<f32>::from_elem(
+        (
+            stack.layers.len(),
+            stack.band_names.len(),
+            stack.grid.height,
+            stack.grid.width,
+        ),
+        -1.0,
+    );
+    let grid = stack.tile_grid(size, halo).unwrap();
+    for tile in grid.tiles() {
+        let data = stack.read_tile(&tile).unwrap();
+        let c = tile.core;
+        all.slice_mut(ndarray::s![
+            ..,
+            ..,
+            c.row_off as usize..c.row_off as usize + c.rows,
+            c.col_off as usize..c.col_off as usize + c.cols
+        ])
+        .assign(&data.core());
+    }
+    all
+}
+
+/// The largest difference between two stacks' values, and whether both have a value at
+/// exactly the same pixels.
+fn compare(a: &ndarray::Array4<f32>, b: &ndarray::Array4<f32>) -> (f32, bool) {
+    let mut worst = 0.0f32;
+    let mut same_nan = true;
+    for (x, y) in a.iter().zip(b.iter()) {
+        if x.is_nan() || y.is_nan() {
+            same_nan &= x.is_nan() && y.is_nan();
+        } else {
+            worst = worst.max((x - y).abs());
+        }
+    }
+    (worst, same_nan)
+}
+
+#[test]
+fn scaled_bands_equal_gdal_warpers_output_on_real_twenty_and_sixty_metre_bands() {
+    for alg in [Resampling::Bilinear, Resampling::Nearest] {
+        let build = |always_gdal_warp| {
+            let opts = StackOptions {
+                continuous: alg,
+                always_gdal_warp,
+                ..Default::default()
+            };
+            SceneStack::build(ben_scenes(), &opts).unwrap()
+        };
+        let (ours, gdal) = (build(false), build(true));
+        assert!(ours
+            .scenes
+            .iter()
+            .all(|s| !matches!(s.placement, Placement::Warped { .. })));
+        assert_eq!(
+            gdal.scenes
+                .iter()
+                .filter(|s| matches!(s.placement, Placement::Warped { .. }))
+                .count(),
+            8
+        );
+        // Tiles that cut through source pixels (37 is odd, no multiple of 6) with a halo.
+        let (a, b) = (whole_stack(&ours, 37, 5), whole_stack(&gdal, 37, 5));
+        let (worst, same_nan) = compare(&a, &b);
+        assert!(same_nan, "{alg:?}: values at different pixels");
+        // Reflectance × 10 000 in f32: a few ulps of the largest values.
+        let tol = if alg == Resampling::Nearest {
+            0.0
+        } else {
+            0.004
+        };
+        assert!(worst <= tol, "{alg:?}: {worst} from GDAL's warper");
+        assert!(a.iter().all(|v| !v.is_nan()), "the patch is all valid");
+    }
+}
+
+#[test]
+fn scaled_bands_leave_out_nodata_and_the_pixels_past_the_scene_as_gdal_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x0, y0) = (500_000.0, 4_000_000.0);
+    let grid_file = dir.path().join("grid_20200601_B02.tif");
+    write_f32(
+        &grid_file,
+        32633,
+        [x0, 10.0, 0.0, y0, 0.0, -10.0],
+        &Array2::from_shape_fn((60, 60), |(r, c)| (r * 60 + c) as f32),
+        "B02",
+    );
+    // 20 m pixels starting 10 grid columns left of and 6 grid rows above the grid, 25 x 25
+    // of them (the grid's columns 40.. and rows 44.. are past the scene), with holes.
+    let src = Array2::from_shape_fn((25, 25), |(r, c)| {
+        if (r * 7 + c * 3) % 11 == 0 {
+            -9999.0
+        } else {
+            ((r * 37 + c * 101) % 997) as f32 + 0.5
+        }
+    });
+    let scaled_file = dir.path().join("other_20200601_B05.tif");
+    write_f32(
+        &scaled_file,
+        32633,
+        [x0 - 100.0, 20.0, 0.0, y0 + 60.0, 0.0, -20.0],
+        &src,
+        "B05",
+    );
+    {
+        let ds = gdal::Dataset::open_ex(
+            &scaled_file,
+            gdal::DatasetOptions {
+                open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut band = ds.rasterband(1).unwrap();
+        band.set_no_data_value(Some(-9999.0)).unwrap();
+    }
+    let build = |always_gdal_warp| {
+        let opts = StackOptions {
+            always_gdal_warp,
+            ..Default::default()
+        };
+        let scenes = vec![
+            Scene::open(&grid_file).unwrap(),
+            Scene::open(&scaled_file).unwrap(),
+        ];
+        SceneStack::build(scenes, &opts).unwrap()
+    };
+    let (ours, gdal) = (build(false), build(true));
+    match &ours.scenes[1].placement {
+        Placement::Scaled { scaled, .. } => {
+            assert_eq!(
+                (scaled.factor, scaled.row_off, scaled.col_off),
+                (2, -6, -10)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let (a, b) = (whole_stack(&ours, 16, 3), whole_stack(&gdal, 16, 3));
+    let (worst, same_nan) = compare(&a, &b);
+    assert!(same_nan, "values at different pixels");
+    assert!(worst <= 0.001, "{worst} from GDAL's warper");
+    let b05 = a.slice(ndarray::s![0, 1, .., ..]);
+    assert!(b05.slice(ndarray::s![44.., ..]).iter().all(|v| v.is_nan()));
+    assert!(b05
+        .slice(ndarray::s![..44, 40..])
+        .iter()
+        .all(|v| v.is_nan()));
+    assert!(b05
+        .slice(ndarray::s![..44, ..40])
+        .iter()
+        .any(|v| v.is_nan()));
+    assert!(
+        b05.slice(ndarray::s![..44, ..40])
+            .iter()
+            .filter(|v| !v.is_nan())
+            .count()
+            > 1500
     );
 }
 

@@ -410,11 +410,12 @@ fn print_timings(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
         .join(", ");
     println!(
         "time: {secs:.1} s wall, {:.3} km²/s over the scene ({km2:.1} km²); tiles {:.1} s wall \
-         (thread-seconds: decode {:.1}, inference {:.1}, aggregation {:.1}), crop type {:.1} s, \
+         (thread-seconds: decode {:.1}, warp {:.1}, inference {:.1}, aggregation {:.1}), crop type {:.1} s, \
          vectorisation {:.1} s; shares: {shares}; peak RSS {}",
         km2 / secs.max(1e-9),
         t.tiles_wall_s,
         t.decode_s,
+        t.warp_s,
         t.inference_s,
         t.aggregation_s,
         t.crop_type_s,

@@ -172,6 +172,9 @@ fn print_text(r: &Report<'_>) {
             let s = &r.stack.scenes[band.scene];
             let how = match &s.placement {
                 Placement::Direct => "direct".to_string(),
+                Placement::Scaled {
+                    scaled, resampling, ..
+                } => format!("scaled ×{}, {resampling:?}", scaled.factor).to_lowercase(),
                 Placement::Warped { resampling, .. } => {
                     format!("warped, {resampling:?}").to_lowercase()
                 }

@@ -4,7 +4,7 @@
 //! at once (positioned reads, no shared cursor, no lock), which GDAL's GTiff driver cannot
 //! do with one dataset. A window read touches only the chunks it intersects.
 
-mod cache;
+pub(crate) mod cache;
 mod decode;
 pub mod geo;
 pub mod ifd;

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::ffi::{CStr, CString};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// The grid every layer of a stack is put on.
 #[derive(Clone, Debug, Serialize)]
@@ -603,7 +603,8 @@ impl SceneStack {
     /// Run `f` on every tile that `skip` does not exclude, in parallel on the rayon pool.
     /// Each tile is read only when it runs, so at most (threads) tiles are in memory;
     /// skipped tiles are never read. `progress(done, total)` is called after each tile.
-    /// Results come back in tile order; the first error stops the run.
+    /// Results come back in tile order; the first error stops the run (a failed read is a
+    /// [`TilingError::Tile`] naming the tile).
     pub fn par_map_tiles<R, F, S>(
         &self,
         grid: &TileGrid,
@@ -616,13 +617,35 @@ impl SceneStack {
         F: Fn(TileData) -> R + Sync,
         S: Fn(&Tile) -> bool + Sync,
     {
+        self.try_par_map_tiles(grid, skip, |d| Ok::<R, TilingError>(f(d)), progress, None)
+    }
+
+    /// [`par_map_tiles`](Self::par_map_tiles) for work that can fail, and can be cancelled:
+    /// `cancel` is checked before each tile is read (a set flag stops the run with
+    /// [`TilingError::Cancelled`]; tiles already running finish), and the first error of
+    /// `f`, or of reading a tile, stops the run. Tiles not yet started are never read.
+    pub fn try_par_map_tiles<R, E, F, S>(
+        &self,
+        grid: &TileGrid,
+        skip: S,
+        f: F,
+        progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+        cancel: Option<&AtomicBool>,
+    ) -> std::result::Result<Vec<(Tile, R)>, E>
+    where
+        R: Send,
+        E: From<TilingError> + Send,
+        F: Fn(TileData) -> std::result::Result<R, E> + Sync,
+        S: Fn(&Tile) -> bool + Sync,
+    {
         if grid.width != self.grid.width || grid.height != self.grid.height {
             return Err(TilingError::InvalidGrid {
                 reason: format!(
                     "tile grid is {}x{} but the stack's analysis grid is {}x{}",
                     grid.width, grid.height, self.grid.width, self.grid.height
                 ),
-            });
+            }
+            .into());
         }
         let todo: Vec<Tile> = grid.tiles().filter(|t| !skip(t)).collect();
         let total = todo.len();
@@ -632,8 +655,21 @@ impl SceneStack {
         todo.into_par_iter()
             .map(|t| {
                 let _scope = context.enter();
-                let data = self.read_tile(&t)?;
-                let r = f(data);
+                if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+                    return Err(TilingError::Cancelled {
+                        tiles_done: done.load(Ordering::Relaxed),
+                        tiles_total: total,
+                    }
+                    .into());
+                }
+                let data = self.read_tile(&t).map_err(|e| TilingError::Tile {
+                    index: t.index,
+                    col: t.col,
+                    row: t.row,
+                    window: t.with_halo,
+                    source: Box::new(e),
+                })?;
+                let r = f(data)?;
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(p) = progress {
                     p(n, total);

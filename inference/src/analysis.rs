@@ -10,15 +10,18 @@ use crate::error::{InferenceError, Result};
 use crate::farmland::{AdminUnits, FarmlandLayer, Parcel};
 use crate::rasterize::{burn, pixel_bbox, ParcelMask, PixelPolygon};
 use crate::rules::{
-    kind_of, ClassCodes, PatchEvidence, PixelKind, PixelSeason, RulesConfig, SeasonMeasures,
+    kind_of, pond_dikes, ClassCodes, PatchEvidence, PixelKind, PixelSeason, RulesConfig,
+    SeasonMeasures,
 };
 use crate::vectorize::{components, majority_smooth, outline};
 use chrono::NaiveDate;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gengdi_models::ModelError;
 use gengdi_tiling::{AnalysisGrid, PixelWindow, SceneStack, TileGrid};
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// 1 mu in square metres.
@@ -38,7 +41,7 @@ pub trait PixelClassifier: Sync {
         band_names: &[&str],
         dn: ArrayView3<f32>,
         valid: ArrayView2<bool>,
-    ) -> std::result::Result<(Array2<u8>, Array2<f32>), String>;
+    ) -> std::result::Result<(Array2<u8>, Array2<f32>), ModelError>;
 }
 
 /// A season classifier (the crop-type model): one series of (date, DN in `bands()` order) per
@@ -50,7 +53,7 @@ pub trait SeasonClassifier: Sync {
     fn classify(
         &self,
         series: &[Vec<(NaiveDate, Vec<f32>)>],
-    ) -> std::result::Result<Vec<(u8, f32)>, String>;
+    ) -> std::result::Result<Vec<(u8, f32)>, ModelError>;
 }
 
 /// Fixed-point scale of accumulated reflectance / NDVI sums.
@@ -261,10 +264,7 @@ pub struct ParcelStatus {
     /// `--admin` layer).
     #[serde(flatten)]
     pub admin: AdminUnits,
-    /// `ok`, `flagged`, `insufficient_observations`, or `not_covered` (no pixel centre of
-    /// the imagery grid lies in the parcel — outside the scenes, or smaller than a pixel —
-    /// or none of its pixels has a value on any date).
-    pub status: String,
+    pub status: ParcelState,
     pub pixels: u64,
     /// Pixels per season kind.
     pub kinds: BTreeMap<String, u64>,
@@ -282,6 +282,45 @@ pub struct ParcelStatus {
     /// crop here drops the parcel's tree-planting patches (`tree_annual_crop_veto`).
     pub tree_check: Option<(String, f32)>,
     pub flags: Vec<String>,
+}
+
+/// What the analysis concluded about a parcel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParcelState {
+    /// Analysed, nothing to report.
+    Ok,
+    /// At least one patch (see the parcel's flags).
+    Flagged,
+    /// Too many of its pixels lack clear observations (`max_insufficient_fraction`).
+    InsufficientObservations,
+    /// No pixel centre of the imagery grid lies in the parcel (outside the scenes, or
+    /// smaller than a pixel), or none of its pixels has a value on any date.
+    NotCovered,
+}
+
+impl ParcelState {
+    /// The name in the outputs (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParcelState::Ok => "ok",
+            ParcelState::Flagged => "flagged",
+            ParcelState::InsufficientObservations => "insufficient_observations",
+            ParcelState::NotCovered => "not_covered",
+        }
+    }
+}
+
+impl std::fmt::Display for ParcelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ParcelState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// One date of a parcel's evidence (compact: one of these per parcel and date is kept).
@@ -426,7 +465,7 @@ pub struct TileMaps<'a> {
 
 /// Where per-tile maps go (e.g. COG writers); called from the worker threads.
 pub trait MapSink: Sync {
-    fn write_tile(&self, maps: &TileMaps<'_>) -> std::result::Result<(), String>;
+    fn write_tile(&self, maps: &TileMaps<'_>) -> Result<()>;
 }
 
 /// Where the bands the analysis reads sit in a stack.
@@ -580,6 +619,19 @@ pub fn analyze_with(
     opts: &AnalysisOptions<'_>,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<AnalysisResult> {
+    analyze_until(input, opts, progress, None)
+}
+
+/// [`analyze_with`] that stops when `cancel` is set (checked before each tile is read:
+/// `InferenceError::Tiling(TilingError::Cancelled { .. })`). A tile that cannot be read is a
+/// `TilingError::Tile`; one that cannot be analysed an [`InferenceError::Tile`]; either stops
+/// the run.
+pub fn analyze_until(
+    input: &AnalysisInput<'_>,
+    opts: &AnalysisOptions<'_>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    cancel: Option<&AtomicBool>,
+) -> Result<AnalysisResult> {
     let stack = input.stack;
     let rules = input.rules;
     let grid = stack.tile_grid(input.tile_size, 0)?;
@@ -622,13 +674,19 @@ pub fn analyze_with(
 
     let tiles_started = Instant::now();
     let merged = std::sync::Mutex::new(Merged::default());
-    let outputs = stack.par_map_tiles(
+    stack.try_par_map_tiles(
         &grid,
         |t| !buckets.contains_key(&t.index),
-        |data| -> std::result::Result<(), String> {
+        |data| -> Result<()> {
+            let tile = data.tile;
+            let in_tile = |source: InferenceError| InferenceError::Tile {
+                index: tile.index,
+                col: tile.col,
+                row: tile.row,
+                source: Box::new(source),
+            };
             let started = Instant::now();
             let mut inference = Duration::ZERO;
-            let tile = data.tile;
             let w = tile.core;
             let mut labels = Array2::<u32>::zeros((w.rows, w.cols));
             for &pi in buckets.get(&tile.index).map(Vec::as_slice).unwrap_or(&[]) {
@@ -656,7 +714,12 @@ pub fn analyze_with(
                 let (mut code, conf) = input
                     .landcover
                     .classify(&model_band_names, dn.view(), is_clear.view())
-                    .map_err(|e| format!("tile {}: {e}", tile.index))?;
+                    .map_err(|source| {
+                        in_tile(InferenceError::Model {
+                            what: "land-cover model",
+                            source,
+                        })
+                    })?;
                 inference += t0.elapsed();
                 ndarray::Zip::from(&mut code)
                     .and(&is_clear)
@@ -674,9 +737,11 @@ pub fn analyze_with(
             let mut baseline_read = Duration::ZERO;
             let mut baseline_warp = Duration::ZERO;
             if let Some((bstack, bb)) = &baseline {
-                let bdata = bstack
-                    .read_tile(&tile)
-                    .map_err(|e| format!("baseline, tile {}: {e}", tile.index))?;
+                let bdata = bstack.read_tile(&tile).map_err(|source| {
+                    in_tile(InferenceError::Baseline {
+                        source: Box::new(source.into()),
+                    })
+                })?;
                 baseline_read = bdata.read_time.saturating_sub(bdata.warp_time);
                 baseline_warp = bdata.warp_time;
                 let bvalues = bdata.core();
@@ -688,7 +753,14 @@ pub fn analyze_with(
                     let (mut code, _) = input
                         .landcover
                         .classify(&model_band_names, dn.view(), is_clear.view())
-                        .map_err(|e| format!("baseline, tile {}: {e}", tile.index))?;
+                        .map_err(|source| {
+                            in_tile(InferenceError::Baseline {
+                                source: Box::new(InferenceError::Model {
+                                    what: "land-cover model",
+                                    source,
+                                }),
+                            })
+                        })?;
                     inference += t0.elapsed();
                     ndarray::Zip::from(&mut code)
                         .and(&is_clear)
@@ -816,24 +888,23 @@ pub fn analyze_with(
                     kind,
                     baseline: base_map.as_ref(),
                 })
-                .map_err(|e| format!("maps, tile {}: {e}", tile.index))?;
+                .map_err(in_tile)?;
             }
             // Merging counts as aggregation.
             out.aggregation = started.elapsed().saturating_sub(inference + baseline_read);
             merged
                 .lock()
-                .map_err(|_| format!("tile {}: another tile's worker failed", tile.index))?
+                .map_err(|_| {
+                    in_tile(InferenceError::Poisoned {
+                        what: "the merged tile results",
+                    })
+                })?
                 .add(out);
             Ok(())
         },
         progress,
+        cancel,
     )?;
-    for (_, out) in outputs {
-        out.map_err(|reason| InferenceError::Config {
-            what: "land-cover model".into(),
-            reason,
-        })?;
-    }
     let Merged {
         acc,
         mut candidates,
@@ -841,9 +912,8 @@ pub fn analyze_with(
         warp,
         inference,
         aggregation,
-    } = merged.into_inner().map_err(|_| InferenceError::Config {
-        what: "analysis".into(),
-        reason: "a worker failed while merging tile results".into(),
+    } = merged.into_inner().map_err(|_| InferenceError::Poisoned {
+        what: "the merged tile results",
     })?;
     let mut timings = PhaseTimings {
         tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
@@ -898,7 +968,7 @@ pub fn analyze_with(
                 parcel_id: parcel.id.clone(),
                 pbf: parcel.pbf,
                 admin: parcel.admin.clone(),
-                status: "not_covered".into(),
+                status: ParcelState::NotCovered,
                 pixels: acc.get(&parcel.index).map_or(0, |a| a.pixels),
                 kinds: BTreeMap::new(),
                 clear_pixels: vec![0; n_dates],
@@ -930,7 +1000,7 @@ pub fn analyze_with(
             parcel_id: parcel.id.clone(),
             pbf: parcel.pbf,
             admin: parcel.admin.clone(),
-            status: "ok".into(),
+            status: ParcelState::Ok,
             pixels: a.pixels,
             kinds,
             clear_pixels: a.dates.iter().map(|d| d.clear).collect(),
@@ -949,7 +1019,7 @@ pub fn analyze_with(
             flags: Vec::new(),
         };
         if insufficient > rules.max_insufficient_fraction {
-            status.status = "insufficient_observations".into();
+            status.status = ParcelState::InsufficientObservations;
             parcels_out.push(status);
             continue;
         }
@@ -994,9 +1064,7 @@ pub fn analyze_with(
                 .then(|| tree_check.get(&parcel.index))
                 .flatten();
             if let Some((class, conf)) = season_check {
-                if (class == "grain" || class == "non_grain")
-                    && *conf >= rules.tree_annual_crop_veto
-                {
+                if rules.tree_planting_vetoed(class, *conf) {
                     tree_planting_vetoed.push(parcel.id.clone());
                     continue;
                 }
@@ -1017,13 +1085,12 @@ pub fn analyze_with(
                 if (comp.len() as f64 * pixel_area_grid) / M2_PER_MU < rules.min_patch_mu {
                     continue;
                 }
-                // Mixed pixels alone are no evidence: a patch needs enough pure pixels.
-                let need = kind.min_pure_mu(rules);
-                if need > 0.0 {
+                let pure_mu = || {
                     let pure = comp.iter().filter(|&&(c, r)| mask.pure(c, r)).count();
-                    if (pure as f64 * pixel_area_grid) / M2_PER_MU < need {
-                        continue;
-                    }
+                    (pure as f64 * pixel_area_grid) / M2_PER_MU
+                };
+                if !rules.enough_pure_pixels(kind, pure_mu) {
+                    continue;
                 }
                 let rings = outline(&comp);
                 let world: Vec<Vec<(f64, f64)>> = rings
@@ -1083,18 +1150,9 @@ pub fn analyze_with(
                     }
                 }
                 if let Some((class, conf)) = season_check {
-                    let verdict = if class == "grain" || class == "non_grain" {
-                        format!(
-                            "below the annual-crop veto's {:.2}",
-                            rules.tree_annual_crop_veto
-                        )
-                    } else {
-                        "not an annual crop".to_string()
-                    };
-                    patch.evidence.push_str(&format!(
-                        "; crop-type model on the season of the parcel's tree-planting pixels: \
-                         {class} ({conf:.2}), {verdict}"
-                    ));
+                    patch
+                        .evidence
+                        .push_str(&rules.describe_tree_check(class, *conf));
                 }
                 patches.push(patch);
             }
@@ -1102,7 +1160,7 @@ pub fn analyze_with(
         // Non-grain use on PBF: the whole parcel.
         if parcel.pbf {
             if let Some((name, conf)) = crop.get(&parcel.index) {
-                if name == "non_grain" && *conf >= rules.non_grain_min_confidence {
+                if rules.non_grain_use(name, *conf) {
                     let area_m2 = area.area_m2(&parcel.polygons)?;
                     if area_m2 / M2_PER_MU >= rules.min_patch_mu {
                         status.flags.push("non_grain_pbf".into());
@@ -1131,7 +1189,7 @@ pub fn analyze_with(
         status.flags.sort();
         status.flags.dedup();
         if !status.flags.is_empty() {
-            status.status = "flagged".into();
+            status.status = ParcelState::Flagged;
         }
         parcels_out.push(status);
     }
@@ -1270,30 +1328,13 @@ type KindGroups<'a> = BTreeMap<PixelKind, Vec<&'a Candidate>>;
 /// abandonment candidates within `dike_px` pixels (8-neighbourhood, step by step) of the
 /// parcel's fishpond candidates join the fishpond group; their positions are returned too.
 fn kind_groups(mine: &[Candidate], dike_px: usize) -> (KindGroups<'_>, HashSet<(i32, i32)>) {
-    let mut pond: HashSet<(i32, i32)> = mine
-        .iter()
-        .filter(|c| c.kind == PixelKind::Fishpond)
-        .map(|c| (c.col, c.row))
-        .collect();
-    let mut dikes: HashSet<(i32, i32)> = HashSet::new();
-    if !pond.is_empty() {
-        for _ in 0..dike_px {
-            let ring: Vec<(i32, i32)> = mine
-                .iter()
-                .filter(|c| c.kind == PixelKind::Abandonment)
-                .map(|c| (c.col, c.row))
-                .filter(|p| !dikes.contains(p))
-                .filter(|&(x, y)| {
-                    (-1..=1).any(|dy| (-1..=1).any(|dx| pond.contains(&(x + dx, y + dy))))
-                })
-                .collect();
-            if ring.is_empty() {
-                break;
-            }
-            pond.extend(ring.iter().copied());
-            dikes.extend(ring);
-        }
-    }
+    let of_kind = |k: PixelKind| {
+        mine.iter()
+            .filter(move |c| c.kind == k)
+            .map(|c| (c.col, c.row))
+    };
+    let abandonment: Vec<(i32, i32)> = of_kind(PixelKind::Abandonment).collect();
+    let dikes = pond_dikes(of_kind(PixelKind::Fishpond), &abandonment, dike_px);
     let mut groups: KindGroups<'_> = BTreeMap::new();
     for c in mine {
         let kind = if dikes.contains(&(c.col, c.row)) {
@@ -1367,9 +1408,9 @@ fn season_classes<'a>(
     let names = ct.class_names();
     let out = ct
         .classify(&series)
-        .map_err(|reason| InferenceError::Config {
-            what: "crop-type model".into(),
-            reason,
+        .map_err(|source| InferenceError::Model {
+            what: "crop-type model",
+            source,
         })?;
     Ok(ids
         .into_iter()

@@ -106,4 +106,33 @@ pub enum InferenceError {
 
     #[error(transparent)]
     Tiling(#[from] gengdi_tiling::TilingError),
+
+    /// A model failed on its inputs (`what`: "land-cover model", "crop-type model").
+    #[error("{what}: {source}")]
+    Model {
+        what: &'static str,
+        #[source]
+        source: gengdi_models::ModelError,
+    },
+
+    /// Reading or classifying the baseline period failed.
+    #[error("baseline: {source}")]
+    Baseline {
+        #[source]
+        source: Box<InferenceError>,
+    },
+
+    /// One tile of an analysis failed; the run stops there.
+    #[error("tile {index} (column {col}, row {row}): {source}")]
+    Tile {
+        index: usize,
+        col: usize,
+        row: usize,
+        #[source]
+        source: Box<InferenceError>,
+    },
+
+    /// A worker panicked while holding `what`, so it cannot be trusted.
+    #[error("{what}: a worker thread panicked while updating it")]
+    Poisoned { what: &'static str },
 }

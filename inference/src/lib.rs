@@ -9,6 +9,7 @@ pub mod labels;
 pub mod maps;
 pub mod models_adapter;
 pub mod output;
+pub mod pipeline;
 pub mod rasterize;
 pub mod rules;
 pub mod stac;

@@ -50,8 +50,10 @@ pub struct ClassMaps {
     baseline: Option<Mutex<CogWriter>>,
 }
 
-fn lock_err<T>(_: T) -> String {
-    "a map writer failed in another thread".into()
+fn lock_err<T>(_: T) -> InferenceError {
+    InferenceError::Poisoned {
+        what: "a class-map writer",
+    }
 }
 
 impl ClassMaps {
@@ -136,10 +138,7 @@ impl ClassMaps {
         writers.extend(self.baseline);
         let mut paths = Vec::with_capacity(writers.len());
         for w in writers {
-            let w = w.into_inner().map_err(|_| InferenceError::Config {
-                what: "class maps".into(),
-                reason: lock_err(()),
-            })?;
+            let w = w.into_inner().map_err(lock_err)?;
             paths.push(w.path().to_path_buf());
             w.finish()?;
         }
@@ -148,23 +147,21 @@ impl ClassMaps {
 }
 
 impl MapSink for ClassMaps {
-    fn write_tile(&self, maps: &TileMaps<'_>) -> std::result::Result<(), String> {
+    fn write_tile(&self, maps: &TileMaps<'_>) -> Result<()> {
         for (w, plane) in self.landcover.iter().zip(maps.landcover) {
             w.lock()
                 .map_err(lock_err)?
-                .write_window::<u8>(0, &maps.window, plane.view())
-                .map_err(|e| e.to_string())?;
+                .write_window::<u8>(0, &maps.window, plane.view())?;
         }
-        self.kind
-            .lock()
-            .map_err(lock_err)?
-            .write_window::<u8>(0, &maps.window, maps.kind.view())
-            .map_err(|e| e.to_string())?;
+        self.kind.lock().map_err(lock_err)?.write_window::<u8>(
+            0,
+            &maps.window,
+            maps.kind.view(),
+        )?;
         if let (Some(w), Some(plane)) = (&self.baseline, maps.baseline) {
             w.lock()
                 .map_err(lock_err)?
-                .write_window::<u8>(0, &maps.window, plane.view())
-                .map_err(|e| e.to_string())?;
+                .write_window::<u8>(0, &maps.window, plane.view())?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDate};
 use gengdi_models::features::N_BANDS;
 use gengdi_models::model::SeasonSeries;
 use gengdi_models::samples::Observation;
-use gengdi_models::{CropTypeModel, LandCoverModel};
+use gengdi_models::{CropTypeModel, LandCoverModel, ModelError};
 use ndarray::{Array2, ArrayView2, ArrayView3};
 
 /// The land-cover model as a [`PixelClassifier`].
@@ -32,11 +32,10 @@ impl PixelClassifier for LandCoverAdapter {
         band_names: &[&str],
         dn: ArrayView3<f32>,
         valid: ArrayView2<bool>,
-    ) -> Result<(Array2<u8>, Array2<f32>), String> {
+    ) -> Result<(Array2<u8>, Array2<f32>), ModelError> {
         self.0
             .classify_image(band_names, dn, valid)
             .map(|m| (m.codes, m.confidence))
-            .map_err(|e| e.to_string())
     }
 }
 
@@ -59,18 +58,23 @@ impl SeasonClassifier for CropTypeAdapter {
             .map(|s| s.to_string())
             .collect()
     }
-    fn classify(&self, series: &[Vec<(NaiveDate, Vec<f32>)>]) -> Result<Vec<(u8, f32)>, String> {
+    fn classify(
+        &self,
+        series: &[Vec<(NaiveDate, Vec<f32>)>],
+    ) -> Result<Vec<(u8, f32)>, ModelError> {
         let window = self.0.window();
         let mut prepared = Vec::with_capacity(series.len());
         for obs in series {
             let mut observations = Vec::with_capacity(obs.len());
             for (date, dn) in obs {
-                let dn: [f32; N_BANDS] = dn.as_slice().try_into().map_err(|_| {
-                    format!(
-                        "a series observation has {} bands, the model needs {N_BANDS}",
-                        dn.len()
-                    )
-                })?;
+                let dn: [f32; N_BANDS] =
+                    dn.as_slice()
+                        .try_into()
+                        .map_err(|_| ModelError::ShapeMismatch {
+                            what: "a season series observation".into(),
+                            expected: format!("{N_BANDS} bands"),
+                            got: format!("{} bands", dn.len()),
+                        })?;
                 observations.push(Observation { date: *date, dn });
             }
             // The season year: the year of the window's first month that holds the first date.
@@ -89,10 +93,7 @@ impl SeasonClassifier for CropTypeAdapter {
                 observations,
             });
         }
-        let c = self
-            .0
-            .classify_series(&prepared)
-            .map_err(|e| e.to_string())?;
+        let c = self.0.classify_series(&prepared)?;
         Ok(c.codes
             .iter()
             .copied()

@@ -3,7 +3,7 @@
 
 use crate::error::{InferenceError, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 /// Thresholds of the season rules. Every field has a default; a TOML file may set any subset.
@@ -111,7 +111,59 @@ impl Default for RulesConfig {
     }
 }
 
+/// Whether a crop-type class is an annual crop.
+fn is_annual_crop(class: &str) -> bool {
+    class == "grain" || class == "non_grain"
+}
+
+/// The rule decisions on a parcel's patches, next to their thresholds.
 impl RulesConfig {
+    /// Tree planting the season model calls an annual crop is a dense summer canopy: the
+    /// crop-type model's `class` of the mean season of a parcel's tree-planting pixels, with
+    /// `confidence`, drops its tree-planting patches (`tree_annual_crop_veto`).
+    pub fn tree_planting_vetoed(&self, class: &str, confidence: f32) -> bool {
+        is_annual_crop(class) && confidence >= self.tree_annual_crop_veto
+    }
+
+    /// The evidence a tree-planting patch carries of the season check it passed.
+    pub fn describe_tree_check(&self, class: &str, confidence: f32) -> String {
+        let verdict = if is_annual_crop(class) {
+            format!(
+                "below the annual-crop veto's {:.2}",
+                self.tree_annual_crop_veto
+            )
+        } else {
+            "not an annual crop".to_string()
+        };
+        format!(
+            "; crop-type model on the season of the parcel's tree-planting pixels: \
+             {class} ({confidence:.2}), {verdict}"
+        )
+    }
+
+    /// Mixed pixels alone are no evidence: whether a patch of `kind` holds enough pure
+    /// pixels (`min_pure_mu`; `pure_mu` is asked only when the kind has a threshold).
+    pub fn enough_pure_pixels(&self, kind: PixelKind, pure_mu: impl FnOnce() -> f64) -> bool {
+        let need = kind.min_pure_mu(self);
+        need <= 0.0 || pure_mu() >= need
+    }
+
+    /// Non-grain use of a PBF parcel: the crop-type model's class of its cultivated season
+    /// is non_grain with at least `non_grain_min_confidence`.
+    pub fn non_grain_use(&self, class: &str, confidence: f32) -> bool {
+        class == "non_grain" && confidence >= self.non_grain_min_confidence
+    }
+
+    /// A fishpond's dikes belong to it: the `abandonment` pixels within `fishpond_dike_px`
+    /// steps (8-neighbourhood, step by step) of the `pond` pixels. Empty without a pond.
+    pub fn pond_dikes(
+        &self,
+        pond: impl IntoIterator<Item = (i32, i32)>,
+        abandonment: &[(i32, i32)],
+    ) -> HashSet<(i32, i32)> {
+        pond_dikes(pond, abandonment, self.fishpond_dike_px)
+    }
+
     pub fn load(path: &Path) -> Result<RulesConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| InferenceError::Config {
             what: path.display().to_string(),
@@ -196,6 +248,35 @@ impl RulesConfig {
         }
         Ok(())
     }
+}
+
+/// [`RulesConfig::pond_dikes`] with `dike_px` steps.
+pub fn pond_dikes(
+    pond: impl IntoIterator<Item = (i32, i32)>,
+    abandonment: &[(i32, i32)],
+    dike_px: usize,
+) -> HashSet<(i32, i32)> {
+    let mut pond: HashSet<(i32, i32)> = pond.into_iter().collect();
+    let mut dikes: HashSet<(i32, i32)> = HashSet::new();
+    if pond.is_empty() {
+        return dikes;
+    }
+    for _ in 0..dike_px {
+        let ring: Vec<(i32, i32)> = abandonment
+            .iter()
+            .copied()
+            .filter(|p| !dikes.contains(p))
+            .filter(|&(x, y)| {
+                (-1..=1).any(|dy| (-1..=1).any(|dx| pond.contains(&(x + dx, y + dy))))
+            })
+            .collect();
+        if ring.is_empty() {
+            break;
+        }
+        pond.extend(ring.iter().copied());
+        dikes.extend(ring);
+    }
+    dikes
 }
 
 /// What a pixel's season says.

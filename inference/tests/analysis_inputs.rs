@@ -808,7 +808,7 @@ fn a_stac_item_collection_gives_the_same_analysis_as_the_scene_files() {
             .map(|p| {
                 (
                     p.parcel_id.clone(),
-                    p.status.clone(),
+                    p.status.to_string(),
                     p.pixels,
                     p.clear_pixels.clone(),
                 )

@@ -13,7 +13,7 @@ use crate::nets::{CropTemporalConfig, LandCoverMlpConfig};
 use crate::samples::DataFingerprint;
 use crate::season::SeasonWindow;
 use crate::split::SplitSummary;
-use crate::train::{EpochLog, TrainConfig};
+use crate::training_config::{EpochLog, TrainConfig};
 use crate::{ModelError, Result};
 
 /// File name of the card in a model folder.

@@ -25,6 +25,7 @@ pub mod samples;
 pub mod season;
 pub mod split;
 pub mod train;
+pub mod training_config;
 
 pub use card::{ModelCard, CARD_FILE, WEIGHTS_FILE};
 pub use classes::{CropTypeClass, LandCoverClass, Task};

@@ -19,8 +19,8 @@ use crate::kernel::PixelKernel;
 use crate::metrics::{EvaluationReport, Metrics};
 use crate::nets::{CropTemporalNet, LandCoverMlp};
 use crate::samples::{hex, Observation, PixelSample, SeriesSample};
+use crate::season::series_tensors;
 use crate::season::{monthly_composite, series_channels, SeasonWindow};
-use crate::train::series_tensors;
 use crate::{ModelError, Result};
 
 /// Pixels per forward pass unless changed with `with_batch_size`.

@@ -2,6 +2,7 @@
 //! crop-type network. Any number of dates is accepted: dates falling in the same month are
 //! averaged, months without a clear date are masked.
 
+use burn::tensor::{Device, Tensor, TensorData};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,25 @@ pub fn series_channels(
         }
     }
     (x, mask)
+}
+
+/// Stack prepared inputs into the network tensors `[n, C, T]` and `[n, 1, T]`.
+pub(crate) fn series_tensors(
+    inputs: &[(Vec<f32>, Vec<f32>)],
+    n_slots: usize,
+    device: &Device,
+) -> (Tensor<3>, Tensor<3>) {
+    let n = inputs.len();
+    let mut x = Vec::with_capacity(n * N_SERIES_CHANNELS * n_slots);
+    let mut m = Vec::with_capacity(n * n_slots);
+    for (xi, mi) in inputs {
+        x.extend_from_slice(xi);
+        m.extend_from_slice(mi);
+    }
+    (
+        Tensor::<3>::from_data(TensorData::new(x, [n, N_SERIES_CHANNELS, n_slots]), device),
+        Tensor::<3>::from_data(TensorData::new(m, [n, 1, n_slots]), device),
+    )
 }
 
 #[cfg(test)]

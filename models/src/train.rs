@@ -5,14 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::card::{
@@ -31,132 +29,13 @@ use crate::nets::{CropTemporalConfig, CropTemporalNet, LandCoverMlp, LandCoverMl
 use crate::rng::SeededRng;
 use crate::samples::{hex, rules, CropTypeSamples, LandCoverSamples, SeriesSample};
 use crate::season::{
-    monthly_composite, series_channels, valid_slot_features, SeasonWindow, N_SERIES_CHANNELS,
+    monthly_composite, series_channels, series_tensors, valid_slot_features, SeasonWindow,
+    N_SERIES_CHANNELS,
 };
-use crate::split::{split_by_group, GroupSplit, SplitSpec};
+use crate::split::{split_by_group, GroupSplit};
 use crate::{ModelError, Result};
 
-/// Training hyper-parameters (saved in the card).
-#[derive(Config, Debug)]
-pub struct TrainConfig {
-    /// Seed of the split, initialisation, batch order and augmentation.
-    #[config(default = 42)]
-    pub seed: u64,
-    /// Maximum epochs.
-    #[config(default = 80)]
-    pub max_epochs: usize,
-    /// Stop after this many epochs without a lower validation loss.
-    #[config(default = 10)]
-    pub patience: usize,
-    /// Mini-batch size.
-    #[config(default = 256)]
-    pub batch_size: usize,
-    /// Adam learning rate.
-    #[config(default = 2e-3)]
-    pub learning_rate: f64,
-    /// Adam weight decay.
-    #[config(default = 1e-4)]
-    pub weight_decay: f32,
-    /// Fraction of groups (per stratum) for validation.
-    #[config(default = 0.15)]
-    pub val_fraction: f64,
-    /// Fraction of groups (per stratum) held out for test metrics.
-    #[config(default = 0.2)]
-    pub test_fraction: f64,
-    /// Class weight = (n / (k × n_class)) ^ power; 0 = unweighted, 1 = balanced.
-    #[config(default = 0.5)]
-    pub class_weight_power: f64,
-    /// Brightness/offset augmentation (and, for crop type, random month dropout).
-    #[config(default = true)]
-    pub augment: bool,
-    /// Gain range of the augmentation: dn × U(1 − g, 1 + g).
-    #[config(default = 0.15)]
-    pub augment_gain: f32,
-    /// Offset range (reflectance, blue band; less in longer bands): U(−o, o).
-    #[config(default = 0.02)]
-    pub augment_offset: f32,
-    /// Land cover: probability that a top-of-atmosphere (L1C, EuroSAT) training pixel is shown
-    /// as surface reflectance instead: its per-band dark-object offsets (DOS1: the 1st
-    /// percentile of the L1C training pixels minus 100 DN) are subtracted, scaled by U(0.5, 1.2)
-    /// for thinner or thicker haze. Teaches the classes that only L1C data has (built-up,
-    /// water) how they look in L2A scenes. 0 or absent (cards of older models) turns it off.
-    #[config(default = "Some(0.5)")]
-    pub l1c_dark_object_p: Option<f64>,
-    /// Crop type: probability of masking each valid month during training.
-    #[config(default = 0.25)]
-    pub slot_dropout: f64,
-    /// Crop type: probability of showing a training series only within a window of the
-    /// growing season (4 to 7 consecutive months starting in March to June), as a batch of a
-    /// few summer scenes shows it to `gengdi analyze`; the rest of the year is masked.
-    /// 0 or absent (cards of older models) turns it off.
-    #[config(default = "None")]
-    pub season_window_p: Option<f64>,
-    /// Land cover: hidden layer widths of the MLP.
-    #[config(default = "vec![64, 64]")]
-    pub hidden: Vec<usize>,
-    /// Crop type: channels of the temporal convolutions.
-    #[config(default = 32)]
-    pub conv_channels: usize,
-    /// Show a progress bar on stderr.
-    #[config(default = true)]
-    pub progress: bool,
-}
-
-impl TrainConfig {
-    fn split_spec(&self) -> SplitSpec {
-        SplitSpec {
-            seed: self.seed,
-            val_fraction: self.val_fraction,
-            test_fraction: self.test_fraction,
-        }
-    }
-    fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 || self.max_epochs == 0 {
-            return Err(ModelError::InvalidConfig(
-                "batch_size and max_epochs must be > 0".into(),
-            ));
-        }
-        if !(0.0..1.0).contains(&(self.val_fraction + self.test_fraction)) {
-            return Err(ModelError::InvalidConfig(
-                "val_fraction + test_fraction must be in [0, 1)".into(),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.l1c_dark_object_p.unwrap_or(0.0)) {
-            return Err(ModelError::InvalidConfig(
-                "l1c_dark_object_p must be a probability in [0, 1]".into(),
-            ));
-        }
-        for (name, p) in [
-            ("season_window_p", self.season_window_p.unwrap_or(0.0)),
-            ("slot_dropout", self.slot_dropout),
-        ] {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(ModelError::InvalidConfig(format!(
-                    "{name} must be a probability in [0, 1], not {p}"
-                )));
-            }
-        }
-        if self.learning_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-            return Err(ModelError::InvalidConfig(
-                "learning_rate must be > 0".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// One epoch of training.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss (class-weighted).
-    pub train_loss: f64,
-    /// Validation loss (class-weighted).
-    pub val_loss: f64,
-    /// Validation accuracy.
-    pub val_accuracy: f64,
-}
+pub use crate::training_config::{load_train_config, EpochLog, TrainConfig};
 
 /// A trained model in memory: the card (id and weights info still empty) and the network.
 pub struct TrainedModel {
@@ -702,25 +581,6 @@ struct CropTypeTask {
     season_window_p: f64,
 }
 
-/// Stack prepared inputs into the network tensors `[n, C, T]` and `[n, 1, T]`.
-pub(crate) fn series_tensors(
-    inputs: &[(Vec<f32>, Vec<f32>)],
-    n_slots: usize,
-    device: &Device,
-) -> (Tensor<3>, Tensor<3>) {
-    let n = inputs.len();
-    let mut x = Vec::with_capacity(n * N_SERIES_CHANNELS * n_slots);
-    let mut m = Vec::with_capacity(n * n_slots);
-    for (xi, mi) in inputs {
-        x.extend_from_slice(xi);
-        m.extend_from_slice(mi);
-    }
-    (
-        Tensor::<3>::from_data(TensorData::new(x, [n, N_SERIES_CHANNELS, n_slots]), device),
-        Tensor::<3>::from_data(TensorData::new(m, [n, 1, n_slots]), device),
-    )
-}
-
 impl TrainTask for CropTypeTask {
     type Net = CropTemporalNet;
     fn logits(
@@ -945,25 +805,6 @@ pub fn held_out_croptype(
         .iter()
         .map(|&r| samples.samples[r].clone())
         .collect())
-}
-
-/// Read a [`TrainConfig`] from a JSON file; fields it does not set keep their defaults.
-pub fn load_train_config(path: &Path) -> Result<TrainConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-    let given: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ModelError::json(path, e))?;
-    let mut merged =
-        serde_json::to_value(TrainConfig::new()).map_err(|e| ModelError::json(path, e))?;
-    match (given, &mut merged) {
-        (serde_json::Value::Object(given), serde_json::Value::Object(base)) => base.extend(given),
-        _ => {
-            return Err(ModelError::InvalidConfig(format!(
-                "{}: a training config is a JSON object",
-                path.display()
-            )))
-        }
-    }
-    serde_json::from_value(merged).map_err(|e| ModelError::json(path, e))
 }
 
 #[cfg(test)]

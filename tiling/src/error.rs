@@ -127,6 +127,25 @@ pub enum TilingError {
 
     #[error("{path}: cannot write: {reason}")]
     Write { path: PathBuf, reason: String },
+
+    /// Reading one tile of a stack failed; `source` says what failed in which file.
+    #[error("tile {index} (column {col}, row {row}; {window}): {source}")]
+    Tile {
+        index: usize,
+        col: usize,
+        row: usize,
+        /// The pixels read (the core grown by the halo) on the analysis grid.
+        window: crate::window::PixelWindow,
+        #[source]
+        source: Box<TilingError>,
+    },
+
+    /// The run was cancelled before every tile was read.
+    #[error("cancelled after {tiles_done} of {tiles_total} tiles")]
+    Cancelled {
+        tiles_done: usize,
+        tiles_total: usize,
+    },
 }
 
 impl TilingError {

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::ffi::{CStr, CString};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// The grid every layer of a stack is put on.
 #[derive(Clone, Debug, Serialize)]
@@ -732,7 +732,8 @@ impl SceneStack {
     /// skipped tiles are never read. The workers take tiles from one queue in
     /// [`tile_order`](Self::tile_order), so they read neighbouring tiles at the same time.
     /// `progress(done, total)` is called after each tile. Results come back in tile
-    /// order; the first error stops the run.
+    /// order; the first error stops the run (a failed read is a [`TilingError::Tile`]
+    /// naming the tile).
     pub fn par_map_tiles<R, F, S>(
         &self,
         grid: &TileGrid,
@@ -745,13 +746,35 @@ impl SceneStack {
         F: Fn(TileData) -> R + Sync,
         S: Fn(&Tile) -> bool + Sync,
     {
+        self.try_par_map_tiles(grid, skip, |d| Ok::<R, TilingError>(f(d)), progress, None)
+    }
+
+    /// [`par_map_tiles`](Self::par_map_tiles) for work that can fail, and can be cancelled:
+    /// `cancel` is checked before each tile is read (a set flag stops the run with
+    /// [`TilingError::Cancelled`]; tiles already running finish), and the first error of
+    /// `f`, or of reading a tile, stops the run. Tiles not yet started are never read.
+    pub fn try_par_map_tiles<R, E, F, S>(
+        &self,
+        grid: &TileGrid,
+        skip: S,
+        f: F,
+        progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+        cancel: Option<&AtomicBool>,
+    ) -> std::result::Result<Vec<(Tile, R)>, E>
+    where
+        R: Send,
+        E: From<TilingError> + Send,
+        F: Fn(TileData) -> std::result::Result<R, E> + Sync,
+        S: Fn(&Tile) -> bool + Sync,
+    {
         if grid.width != self.grid.width || grid.height != self.grid.height {
             return Err(TilingError::InvalidGrid {
                 reason: format!(
                     "tile grid is {}x{} but the stack's analysis grid is {}x{}",
                     grid.width, grid.height, self.grid.width, self.grid.height
                 ),
-            });
+            }
+            .into());
         }
         let todo: Vec<Tile> = self
             .tile_order(grid)
@@ -761,11 +784,11 @@ impl SceneStack {
         let total = todo.len();
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
-        let failed = std::sync::atomic::AtomicBool::new(false);
+        let failed = AtomicBool::new(false);
         // What the caller said it is doing holds on the workers too.
         let context = gdal_log::Context::capture();
         let workers = rayon::current_num_threads().clamp(1, total.max(1));
-        let per_worker: Vec<Result<Vec<(usize, Tile, R)>>> = (0..workers)
+        let per_worker: Vec<std::result::Result<Vec<(Tile, R)>, E>> = (0..workers)
             .into_par_iter()
             .map(|_| {
                 let _scope = context.enter();
@@ -778,14 +801,38 @@ impl SceneStack {
                     let Some(t) = todo.get(k) else {
                         break;
                     };
+                    let fail = |e: E| {
+                        failed.store(true, Ordering::Relaxed);
+                        Err(e)
+                    };
+                    if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+                        return fail(
+                            TilingError::Cancelled {
+                                tiles_done: done.load(Ordering::Relaxed),
+                                tiles_total: total,
+                            }
+                            .into(),
+                        );
+                    }
                     let data = match self.read_tile(t) {
                         Ok(d) => d,
                         Err(e) => {
-                            failed.store(true, Ordering::Relaxed);
-                            return Err(e);
+                            return fail(
+                                TilingError::Tile {
+                                    index: t.index,
+                                    col: t.col,
+                                    row: t.row,
+                                    window: t.with_halo,
+                                    source: Box::new(e),
+                                }
+                                .into(),
+                            )
                         }
                     };
-                    mine.push((k, *t, f(data)));
+                    match f(data) {
+                        Ok(r) => mine.push((*t, r)),
+                        Err(e) => return fail(e),
+                    }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if let Some(p) = progress {
                         p(n, total);
@@ -798,8 +845,8 @@ impl SceneStack {
         for r in per_worker {
             all.extend(r?);
         }
-        all.sort_unstable_by_key(|(_, t, _)| t.index);
-        Ok(all.into_iter().map(|(_, t, r)| (t, r)).collect())
+        all.sort_unstable_by_key(|(t, _)| t.index);
+        Ok(all)
     }
 }
 

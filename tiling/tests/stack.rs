@@ -587,3 +587,119 @@ fn a_layer_read_on_its_own_equals_that_layer_of_the_tile_read_whole_nan_past_the
     }
     assert!(nan_seen, "halos past the edge read as NaN");
 }
+
+/// One worker, so that tiles run one after another in tile order.
+fn one_thread() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_cancelled_run_reads_no_tile_after_the_flag_is_set() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stack = slovenia_stack();
+    let grid = stack.tile_grid(25, 0).unwrap();
+    assert_eq!(grid.len(), 20);
+    // Set before the run: nothing is read.
+    let before = stack.window_reads();
+    let cancel = AtomicBool::new(true);
+    let err = one_thread()
+        .install(|| {
+            stack.try_par_map_tiles(
+                &grid,
+                |_| false,
+                |d| Ok::<_, TilingError>(d.tile.index),
+                None,
+                Some(&cancel),
+            )
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TilingError::Cancelled {
+                tiles_done: 0,
+                tiles_total: 20
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(stack.window_reads(), before);
+    // Set by the progress callback after the first tile: that tile alone was read.
+    cancel.store(false, Ordering::Release);
+    let stop = |_: usize, _: usize| cancel.store(true, Ordering::Release);
+    let err = one_thread()
+        .install(|| {
+            stack.try_par_map_tiles(
+                &grid,
+                |_| false,
+                |d| Ok::<_, TilingError>(d.tile.index),
+                Some(&stop),
+                Some(&cancel),
+            )
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TilingError::Cancelled {
+                tiles_done: 1,
+                tiles_total: 20
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(stack.window_reads() - before, 5, "one tile, five dates");
+}
+
+#[test]
+fn a_tile_that_cannot_be_read_stops_the_run_with_an_error_naming_the_tile() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s2l1c_20150711_13band.tif");
+    std::fs::copy(
+        fixture("eolearn-slovenia-s2/s2l1c_20150711_13band.tif"),
+        &path,
+    )
+    .unwrap();
+    let scene = Scene::open(&path).unwrap();
+    let stack = SceneStack::build(vec![scene], &StackOptions::default()).unwrap();
+    // The file loses its second half after it was opened.
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let grid = stack.tile_grid(64, 2).unwrap();
+    assert_eq!(grid.len(), 4);
+    let err = one_thread()
+        .install(|| stack.par_map_tiles(&grid, |_| false, |d| d.tile.index, None))
+        .unwrap_err();
+    let TilingError::Tile {
+        index,
+        col,
+        row,
+        window,
+        source,
+    } = &err
+    else {
+        panic!("expected a tile error, got {err:?}");
+    };
+    assert_eq!((*index, *col, *row), (0, 0, 0), "{err}");
+    assert_eq!(*window, PixelWindow::new(-2, -2, 68, 68));
+    match source.as_ref() {
+        TilingError::Io { path: p, source } => {
+            assert_eq!(p, &path);
+            assert_eq!(source.kind(), std::io::ErrorKind::UnexpectedEof);
+        }
+        other => panic!("expected a short read, got {other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .starts_with("tile 0 (column 0, row 0; cols -2..66 rows -2..66): "),
+        "{err}"
+    );
+}

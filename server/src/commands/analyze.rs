@@ -2,20 +2,15 @@
 
 use super::scene_args::SceneArgs;
 use crate::util::progress_bar;
-use anyhow::Context;
 use clap::Args;
-use gengdi_inference::admin::{AdminFields, AdminLayer};
-use gengdi_inference::analysis::{
-    analyze_with, AnalysisInput, AnalysisOptions, AnalysisResult, EqualArea, MapSink,
+use gengdi_inference::analysis::{AnalysisResult, EqualArea, ParcelState};
+use gengdi_inference::pipeline::{
+    self, AdminRequest, AnalysisOutput, AnalysisRequest, CancelToken, FarmlandRequest, Models,
+    OutputRequest, ProgressSink, Stage,
 };
-use gengdi_inference::inputs::{build_stack, open_scenes};
-use gengdi_inference::maps::ClassMaps;
-use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
-use gengdi_inference::output::write_patches;
 use gengdi_inference::rules::RulesConfig;
-use gengdi_inference::{FarmlandLayer, FarmlandOptions, FieldMapping};
-use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Task};
-use gengdi_tiling::SceneStack;
+use gengdi_models::{DeviceChoice, Task};
+use gengdi_tiling::AnalysisGrid;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -70,150 +65,91 @@ pub struct AnalyzeArgs {
     pub scene_args: SceneArgs,
 }
 
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let start = Instant::now();
-    let rules = match &args.config {
-        Some(p) => RulesConfig::load(p)?,
-        None => RulesConfig::default(),
-    };
-    let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
-    let device = args.device.device();
-    let lc_dir = registry.active_dir(Task::LandCover)?;
-    let lc = LandCoverModel::load(&lc_dir, &device)
-        .with_context(|| format!("cannot load the land-cover model in {}", lc_dir.display()))?;
-    let ct = if args.no_crop_type {
-        None
-    } else {
-        let dir = registry.active_dir(Task::CropType)?;
-        Some(
-            CropTypeModel::load(&dir, &device)
-                .with_context(|| format!("cannot load the crop-type model in {}", dir.display()))?,
-        )
-    };
-    let lc = LandCoverAdapter(lc);
-    let ct = ct.map(CropTypeAdapter);
-
-    use gengdi_inference::analysis::PixelClassifier;
-    // SCL (the cloud and shadow mask) is used when every date carries one, decided from the
-    // scenes' band names before the stack is built.
-    let bands = lc.bands();
-    let scene_opts = args.scene_args.options_checked()?;
-    let scenes = open_scenes(&args.scenes, &scene_opts, &bands, &["SCL".to_string()])
-        .context("cannot open the scenes")?;
-    let stack = build_stack(scenes, &bands, None)
-        .context("the scenes do not supply the land-cover model's bands on one grid")?;
-    let options = FarmlandOptions {
-        fields: match &args.farmland_fields {
-            Some(s) => FieldMapping::parse(s)?,
-            None => FieldMapping::default(),
-        },
-        layer: args.farmland_layer.clone(),
-    };
-    let mut farmland = FarmlandLayer::read_with(&args.farmland, &options, &stack.grid.crs)?;
-    let r = &farmland.report;
-    tracing::info!(
-        "farmland: layer {}, {} features: {} used ({} repaired, {} curved linearised), {} rejected; fields {}",
-        r.layer,
-        r.features,
-        r.used,
-        r.repaired,
-        r.linearised,
-        r.rejected.len(),
-        r.fields_used
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    for rej in &r.rejected {
-        tracing::info!("  rejected {}: {}", rej.id, rej.reason);
-    }
-    if let Some(path) = &args.admin {
-        let fields = match &args.admin_fields {
-            Some(s) => AdminFields::parse(s)?,
-            None => AdminFields::default(),
+impl AnalyzeArgs {
+    /// The library request these arguments stand for (rules file loaded).
+    pub fn request(&self) -> anyhow::Result<AnalysisRequest> {
+        let rules = match &self.config {
+            Some(p) => RulesConfig::load(p)?,
+            None => RulesConfig::default(),
         };
-        let admin = AdminLayer::read(path, &fields, &stack.grid.crs)?;
-        let r = &admin.report;
-        let a = admin.assign(&mut farmland);
-        tracing::info!(
-            "admin: {} layer(s) ({}), {} features: {} used, {} rejected; parcels given codes {}, already coded {}, outside every unit {}",
-            r.layers.len(),
-            r.layers.join(", "),
-            r.features,
-            r.used,
-            r.rejected.len(),
-            a.filled,
-            a.kept,
-            a.outside
-        );
-        for rej in &r.rejected {
-            tracing::info!("  rejected {}:{}: {}", rej.layer, rej.feature, rej.reason);
+        Ok(AnalysisRequest {
+            scenes: self.scenes.clone(),
+            baseline: self.baseline.clone(),
+            farmland: FarmlandRequest {
+                path: self.farmland.clone(),
+                layer: self.farmland_layer.clone(),
+                fields: self.farmland_fields.clone(),
+            },
+            admin: self.admin.as_ref().map(|path| AdminRequest {
+                path: path.clone(),
+                fields: self.admin_fields.clone(),
+            }),
+            scene_options: self.scene_args.request(),
+            rules,
+            tile_size: self.tile,
+            crop_type: !self.no_crop_type,
+            outputs: OutputRequest {
+                changes: Some(self.out.clone()),
+                maps: self.maps.clone(),
+                parcel_table: self.maps.clone(),
+            },
+        })
+    }
+}
+
+/// The tile progress bar on stderr, shown from the tile stage on (hidden with `--json`).
+struct BarSink {
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
+    hidden: bool,
+}
+
+impl ProgressSink for BarSink {
+    fn stage(&self, stage: Stage) {
+        if stage == Stage::AnalysingTiles {
+            let bar = self.bar.get_or_init(|| progress_bar(0, "analysing"));
+            if self.hidden {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
         }
     }
-    let grid = stack.tile_grid(args.tile, 0)?;
-    let bar = progress_bar(grid.len() as u64, "analysing");
-    if args.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+
+    fn tiles(&self, _done: usize, total: usize) {
+        if let Some(bar) = self.bar.get() {
+            bar.set_length(total as u64);
+            bar.inc(1);
+        }
     }
-    let tick = |_: usize, total: usize| {
-        bar.set_length(total as u64);
-        bar.inc(1)
-    };
-    let input = AnalysisInput {
-        stack: &stack,
-        farmland: &farmland,
-        landcover: &lc,
-        croptype: ct
-            .as_ref()
-            .map(|c| c as &dyn gengdi_inference::analysis::SeasonClassifier),
-        rules: &rules,
-        tile_size: args.tile,
-    };
-    let baseline = if args.baseline.is_empty() {
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let request = args.request()?;
+    let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
+    let lc_dir = registry.active_dir(Task::LandCover)?;
+    let ct_dir = if args.no_crop_type {
         None
     } else {
-        let scenes = open_scenes(&args.baseline, &scene_opts, &bands, &["SCL".to_string()])
-            .context("cannot open the baseline scenes")?;
-        Some(
-            build_stack(scenes, &bands, Some(stack.grid.clone()))
-                .context("the baseline scenes cannot be put on the season's grid")?,
-        )
+        Some(registry.active_dir(Task::CropType)?)
     };
-    let maps = match &args.maps {
-        Some(dir) => Some(ClassMaps::create(
-            dir,
-            &stack,
-            &lc.class_names(),
-            &lc.id(),
-            baseline.is_some(),
-        )?),
-        None => None,
+    let models = Models::load(&lc_dir, ct_dir.as_deref(), args.device)?;
+    let sink = BarSink {
+        bar: std::sync::OnceLock::new(),
+        hidden: args.json,
     };
-    let opts = AnalysisOptions {
-        baseline: baseline.as_ref(),
-        maps: maps.as_ref().map(|m| m as &dyn MapSink),
-    };
-    let result = analyze_with(&input, &opts, Some(&tick))?;
-    bar.finish_and_clear();
-    let map_paths = match maps {
-        Some(m) => m.finish()?,
-        None => Vec::new(),
-    };
-    write_patches(
-        &args.out,
-        &result.patches,
-        &stack.grid.crs,
-        farmland.source_crs.as_ref(),
-    )?;
-    if let Some(dir) = &args.maps {
-        write_parcel_table(dir, &result)?;
+    let output = pipeline::run(&request, &models, &sink, &CancelToken::new());
+    if let Some(bar) = sink.bar.get() {
+        bar.finish_and_clear();
     }
+    let AnalysisOutput {
+        result,
+        grid,
+        map_paths,
+    } = output?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print_summary(&result, &stack, start.elapsed().as_secs_f64());
-        print_timings(&result, &stack, start.elapsed().as_secs_f64());
+        print_summary(&result, &grid, start.elapsed().as_secs_f64());
+        print_timings(&result, &grid, start.elapsed().as_secs_f64());
         println!(
             "wrote {} ({} patches)",
             args.out.display(),
@@ -230,106 +166,23 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_parcel_table(dir: &std::path::Path, result: &AnalysisResult) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(
-        dir.join("parcels.json"),
-        serde_json::to_string_pretty(&result.parcels)?,
-    )?;
-    let mut csv = String::from("parcel_id,pbf,county_code,county_name,township_code,township_name,village_code,village_name,group_code,group_name,status,pixels,flags,crop_type,crop_type_confidence,tree_check,tree_check_confidence,clear_pixels_per_date,mean_ndvi_per_date,class_fractions_per_date\n");
-    for p in &result.parcels {
-        let (ct, cc) = p
-            .crop_type
-            .clone()
-            .map(|(n, c)| (n, format!("{c:.3}")))
-            .unwrap_or_default();
-        let (tc, tcc) = p
-            .tree_check
-            .clone()
-            .map(|(n, c)| (n, format!("{c:.3}")))
-            .unwrap_or_default();
-        let a = &p.admin;
-        let cells = [
-            p.parcel_id.clone(),
-            u8::from(p.pbf).to_string(),
-            a.county_code.clone().unwrap_or_default(),
-            a.county_name.clone().unwrap_or_default(),
-            a.township_code.clone().unwrap_or_default(),
-            a.township_name.clone().unwrap_or_default(),
-            a.village_code.clone().unwrap_or_default(),
-            a.village_name.clone().unwrap_or_default(),
-            a.group_code.clone().unwrap_or_default(),
-            a.group_name.clone().unwrap_or_default(),
-            p.status.clone(),
-            p.pixels.to_string(),
-            p.flags.join(";"),
-            ct,
-            cc,
-            tc,
-            tcc,
-            p.clear_pixels
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(";"),
-            p.mean_ndvi
-                .iter()
-                .map(|v| v.map(|x| format!("{x:.3}")).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(";"),
-            // Per date `class:fraction|class:fraction`, dates separated by `;`.
-            p.evidence
-                .iter()
-                .map(|e| {
-                    e.as_ref()
-                        .map(|e| {
-                            e.class_fractions
-                                .iter()
-                                .zip(&result.class_names)
-                                .filter(|(v, _)| **v > 0.0)
-                                .map(|(v, k)| format!("{k}:{v:.3}"))
-                                .collect::<Vec<_>>()
-                                .join("|")
-                        })
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join(";"),
-        ];
-        csv.push_str(
-            &cells
-                .iter()
-                .map(|c| csv_quote(c))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        csv.push('\n');
-    }
-    std::fs::write(dir.join("parcels.csv"), csv)?;
-    Ok(())
-}
-
-fn csv_quote(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
+fn print_summary(r: &AnalysisResult, grid: &AnalysisGrid, secs: f64) {
     let not_covered = r
         .parcels
         .iter()
-        .filter(|p| p.status == "not_covered")
+        .filter(|p| p.status == ParcelState::NotCovered)
         .count();
     let analysed = r.parcels.len() - not_covered;
     let insufficient = r
         .parcels
         .iter()
-        .filter(|p| p.status == "insufficient_observations")
+        .filter(|p| p.status == ParcelState::InsufficientObservations)
         .count();
-    let flagged = r.parcels.iter().filter(|p| p.status == "flagged").count();
+    let flagged = r
+        .parcels
+        .iter()
+        .filter(|p| p.status == ParcelState::Flagged)
+        .count();
     println!(
         "season {} dates ({}), {} x {} px, {}/{} tiles with farmland, {:.1} s",
         r.dates.len(),
@@ -338,8 +191,8 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
             .map(|d| d.map(|x| x.to_string()).unwrap_or_else(|| "?".into()))
             .collect::<Vec<_>>()
             .join(", "),
-        stack.grid.width,
-        stack.grid.height,
+        grid.width,
+        grid.height,
         r.tiles_with_farmland,
         r.tiles_total,
         secs
@@ -387,18 +240,18 @@ fn print_summary(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
 }
 
 /// Where the time went, the area covered per second and the peak memory.
-fn print_timings(r: &AnalysisResult, stack: &SceneStack, secs: f64) {
+fn print_timings(r: &AnalysisResult, grid: &AnalysisGrid, secs: f64) {
     let t = &r.timings;
     // The scene's footprint on an equal-area basis (edges densified, any CRS).
-    let (w, h) = (stack.grid.width as f64, stack.grid.height as f64);
+    let (w, h) = (grid.width as f64, grid.height as f64);
     let ring: Vec<(f64, f64)> = (0..64)
         .map(|k| (w * k as f64 / 64.0, 0.0))
         .chain((0..64).map(|k| (w, h * k as f64 / 64.0)))
         .chain((0..64).map(|k| (w * (64 - k) as f64 / 64.0, h)))
         .chain((0..64).map(|k| (0.0, h * (64 - k) as f64 / 64.0)))
-        .map(|(c, r)| stack.grid.world_from_pixel.world_from_pixel(c, r))
+        .map(|(c, r)| grid.world_from_pixel.world_from_pixel(c, r))
         .collect();
-    let km2 = EqualArea::for_grid(&stack.grid)
+    let km2 = EqualArea::for_grid(grid)
         .and_then(|a| a.area_m2(&[vec![ring]]))
         .map(|m2| m2 / 1e6)
         .unwrap_or(f64::NAN);

@@ -50,6 +50,21 @@ impl SceneArgs {
         Ok(o)
     }
 
+    /// The library's scene options as a request (the calibration file is read when the
+    /// analysis runs).
+    pub fn request(&self) -> gengdi_inference::pipeline::SceneRequest {
+        gengdi_inference::pipeline::SceneRequest {
+            band_names: self.band_names.clone(),
+            sensor: self.sensor,
+            nodata: self.nodata,
+            date: self.date,
+            force_gdal: self.gdal,
+            scale: self.scale,
+            offset: self.offset,
+            calibration: self.calibration.clone(),
+        }
+    }
+
     pub fn options(&self) -> SceneOptions {
         let radiometry = (self.scale.is_some() || self.offset.is_some()).then(|| Radiometry {
             scale: self.scale.unwrap_or(1.0),

@@ -87,6 +87,21 @@ async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
         let _ = stopped.await;
     }));
 
+    let (status, m) = http(addr, "GET", "/api/v1/models", &admin, None).await;
+    assert_eq!(status, 200);
+    let tasks: Vec<&str> = m["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(tasks, vec!["landcover", "croptype"]);
+    assert!(m["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["id"].as_str().is_some_and(|i| !i.is_empty())));
+
     let (status, f) = http(
         addr,
         "POST",

@@ -113,6 +113,12 @@ async fn each_role_reaches_exactly_its_endpoints() {
             Some(&verdict),
             [S::CREATED, F, S::CREATED, F],
         ),
+        (
+            "GET",
+            "/api/v1/models".into(),
+            None,
+            [S::OK, S::OK, F, S::OK],
+        ),
     ];
     for (method, uri, body, expected) in &matrix {
         for (role, want) in Role::ALL.iter().zip(expected) {

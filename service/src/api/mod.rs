@@ -8,6 +8,7 @@
 //! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
 //! | `GET /api/v1/changes`, `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
+//! | `GET /api/v1/models` (the models the analyses run) | admin, centre, researcher |
 //!
 //! An inspector sees only patches whose location code starts with their region's code: a
 //! patch elsewhere is 404, as if it did not exist.
@@ -97,6 +98,7 @@ pub fn app(state: AppState) -> Router {
             "/changes/{id}/verdicts",
             post(changes::verdict).get(changes::verdicts),
         )
+        .route("/models", get(models))
         .method_not_allowed_fallback(method_not_allowed);
     let limit = state.0.body_limit;
     Router::new()
@@ -111,6 +113,16 @@ pub fn app(state: AppState) -> Router {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// `GET /api/v1/models` → `{items: [{task, id}]}`.
+async fn models(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    who: crate::auth::Principal,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::auth::Role;
+    who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
+    Ok(Json(serde_json::json!({ "items": state.jobs().models() })))
 }
 
 async fn not_found() -> ApiError {

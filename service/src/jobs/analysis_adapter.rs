@@ -17,7 +17,7 @@ use gengdi_inference::{FarmlandLayer, FarmlandOptions, FieldMapping};
 use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Registry, Task};
 use gengdi_tiling::SceneOptions;
 
-use super::{CancelToken, JobError, JobExecutor, JobSpec, ProgressSink};
+use super::{CancelToken, JobError, JobExecutor, JobSpec, ModelInfo, ProgressSink};
 use crate::error::{Result, ServiceError};
 use crate::geometry::{bbox, geojson_multipolygon, ToWgs84};
 use crate::store::{AdminCodes, NewPatch};
@@ -61,6 +61,21 @@ pub struct AnalysisExecutor {
 }
 
 impl JobExecutor for AnalysisExecutor {
+    fn models(&self) -> Vec<ModelInfo> {
+        use gengdi_inference::analysis::SeasonClassifier;
+        let mut m = vec![ModelInfo {
+            task: Task::LandCover.name().to_string(),
+            id: self.models.landcover.id(),
+        }];
+        if let Some(ct) = &self.models.croptype {
+            m.push(ModelInfo {
+                task: Task::CropType.name().to_string(),
+                id: ct.id(),
+            });
+        }
+        m
+    }
+
     fn run(
         &self,
         job: &JobSpec,

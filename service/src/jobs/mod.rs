@@ -85,8 +85,21 @@ pub enum JobError {
     Failed(#[from] ServiceError),
 }
 
+/// A model the jobs use, as `GET /api/v1/models` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ModelInfo {
+    /// `landcover` or `croptype`.
+    pub task: String,
+    pub id: String,
+}
+
 /// Runs one job, synchronously, on a blocking thread. Implementations hold their models.
 pub trait JobExecutor: Send + Sync + 'static {
+    /// The models the jobs run (none by default).
+    fn models(&self) -> Vec<ModelInfo> {
+        Vec::new()
+    }
+
     fn run(
         &self,
         job: &JobSpec,
@@ -121,6 +134,11 @@ impl Jobs {
             running: Mutex::new(HashMap::new()),
             progress_interval: Duration::from_millis(200),
         }
+    }
+
+    /// The models the executor runs.
+    pub fn models(&self) -> Vec<ModelInfo> {
+        self.executor.models()
     }
 
     /// Tell the worker a job was queued.

@@ -92,8 +92,8 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The patches this principal may see. An inspector without a region sees none (the
-    /// store never creates one; the empty scope below matches no code).
+    /// The patches this principal may see. An inspector without a region sees none
+    /// (`gengdi token create` refuses to make one; the scope below matches no code).
     pub fn scope(&self) -> Scope {
         match (self.role, &self.region) {
             (Role::Inspector, Some(r)) => Scope::Region(r.clone()),

@@ -39,6 +39,10 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// List, show and activate model versions in the registry.
     Models(commands::models::ModelsArgs),
+    /// The HTTP API: farmland layers, batches (analysed by a worker), changes and verdicts.
+    Serve(commands::serve::ServeArgs),
+    /// Create, list and revoke the API's bearer tokens.
+    Token(commands::token::TokenArgs),
 }
 
 fn main() {
@@ -61,6 +65,8 @@ fn main() {
         Command::Train(a) => commands::train::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Models(a) => commands::models::run(a),
+        Command::Serve(a) => commands::serve::run(a),
+        Command::Token(a) => commands::token::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", error_line(&e));

@@ -7,5 +7,7 @@ pub mod info;
 pub mod models;
 pub mod sample_args;
 pub mod scene_args;
+pub mod serve;
 pub mod tiles;
+pub mod token;
 pub mod train;

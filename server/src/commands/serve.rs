@@ -1,0 +1,71 @@
+//! `gengdi serve`: the HTTP API over the embedded store, with the analysis worker.
+
+use anyhow::Context;
+use clap::Args;
+use gengdi_models::DeviceChoice;
+use gengdi_service::config::ConfigFile;
+use gengdi_service::jobs::analysis_adapter::{AnalysisExecutor, Models};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Where the database and stored farmland layers live [default: ./gengdi-data].
+    #[arg(long, value_name = "DIR", env = "GENGDI_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR", env = "GENGDI_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Requests may only name files under this folder [default: <data dir>/import].
+    #[arg(long, value_name = "DIR", env = "GENGDI_IMPORT_ROOT")]
+    pub import_root: Option<PathBuf>,
+    /// Settings file (TOML: data_dir, listen, import_root, body_limit, tile, crop_type); flags and GENGDI_* variables override it.
+    #[arg(long, value_name = "FILE", env = "GENGDI_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
+    pub registry: Option<PathBuf>,
+    /// Burn device: ndarray or flex.
+    #[arg(long, default_value = "ndarray", env = "GENGDI_DEVICE")]
+    pub device: DeviceChoice,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(p) => ConfigFile::load(p)?,
+        None => ConfigFile::default(),
+    };
+    let flags = ConfigFile {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        import_root: args.import_root,
+        ..ConfigFile::default()
+    };
+    let config = flags.or(file).resolve()?;
+    let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
+    tracing::info!("models: {registry}");
+    let models = Models::load(&registry.registry, args.device, config.crop_type)
+        .with_context(|| format!("cannot load the models of {registry}"))?;
+    let executor = Arc::new(AnalysisExecutor {
+        models: Arc::new(models),
+        tile: config.tile,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    println!(
+        "gengdi serve: http://{} (data {}, import root {})",
+        config.listen,
+        config.data_dir.display(),
+        config.import_root.display()
+    );
+    runtime.block_on(gengdi_service::serve(config, executor, async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot wait for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("shutting down");
+    }))?;
+    Ok(())
+}

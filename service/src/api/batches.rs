@@ -1,0 +1,209 @@
+//! `/api/v1/batches`: submit an analysis (scenes × a farmland layer), follow and cancel it.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath};
+use super::AppState;
+use crate::auth::{Principal, Role};
+use crate::store::{BatchCreated, BatchRecord, CancelOutcome, JobStatus, NewBatch, Progress};
+
+const ROLES: [Role; 2] = [Role::Admin, Role::Centre];
+
+/// The header that makes a submission safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// `POST /api/v1/batches`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// Scene files, directories or STAC JSON, under the import root.
+    pub scenes: Vec<String>,
+    /// A registered farmland layer's id.
+    pub farmland: i64,
+    pub name: Option<String>,
+}
+
+/// A batch as clients see it (scene paths relative to the import root).
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchView {
+    pub id: i64,
+    pub name: Option<String>,
+    pub farmland: i64,
+    pub scenes: Vec<String>,
+    pub status: JobStatus,
+    pub progress: Progress,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+    pub patches: Option<i64>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+fn view(state: &AppState, b: BatchRecord) -> BatchView {
+    let root = state.import_root();
+    BatchView {
+        id: b.id,
+        name: b.name,
+        farmland: b.farmland,
+        scenes: b
+            .scenes
+            .iter()
+            .map(|s| root.relative(std::path::Path::new(s)))
+            .collect(),
+        status: b.status,
+        progress: b.progress,
+        error: b.error,
+        cancel_requested: b.cancel_requested,
+        patches: b.patches,
+        attempts: b.attempts,
+        created_at: b.created_at,
+        started_at: b.started_at,
+        finished_at: b.finished_at,
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key: 1 to 200 visible ASCII characters")
+        })?;
+    Ok(Some(key.to_string()))
+}
+
+/// `POST /api/v1/batches` → 202 `{id, status}`; the same `Idempotency-Key` with the same
+/// request gives the same batch again, with another request 409.
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Result<ApiJson<BatchRequest>, ApiError>,
+) -> ApiResult<impl IntoResponse> {
+    who.require(&ROLES)?;
+    let ApiJson(request) = body?;
+    let key = idempotency_key(&headers)?;
+    if request.scenes.is_empty() {
+        return Err(ApiError::bad_request("scenes: name at least one scene"));
+    }
+    let mut scenes = Vec::with_capacity(request.scenes.len());
+    for s in &request.scenes {
+        scenes.push(state.import_root().resolve(s)?.display().to_string());
+    }
+    if state.store().farmland(request.farmland).await?.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "farmland: no farmland layer {}",
+            request.farmland
+        ))
+        .with_details(serde_json::json!({"farmland": request.farmland})));
+    }
+    let idempotency = match key {
+        Some(k) => {
+            let canonical =
+                serde_json::to_vec(&request).map_err(|e| ApiError::internal(e.to_string()))?;
+            Some((k, hex::encode(Sha256::digest(&canonical))))
+        }
+        None => None,
+    };
+    let created = state
+        .store()
+        .create_batch(NewBatch {
+            name: request.name,
+            farmland: request.farmland,
+            scenes,
+            created_by: who.token_id,
+            idempotency,
+        })
+        .await?;
+    let (batch, replayed) = match created {
+        BatchCreated::New(b) => {
+            state.jobs().wake();
+            (b, false)
+        }
+        BatchCreated::Replayed(b) => (b, true),
+        BatchCreated::KeyReused => {
+            return Err(ApiError::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was sent before with another request",
+            ))
+        }
+    };
+    let location = format!("/api/v1/batches/{}", batch.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [
+            (header::LOCATION, location),
+            (
+                header::HeaderName::from_static("idempotent-replayed"),
+                replayed.to_string(),
+            ),
+        ],
+        Json(serde_json::json!({"id": batch.id, "status": batch.status})),
+    ))
+}
+
+/// `GET /api/v1/batches` → `{items}`.
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<serde_json::Value>> {
+    who.require(&ROLES)?;
+    let items: Vec<BatchView> = state
+        .store()
+        .list_batches()
+        .await?
+        .into_iter()
+        .map(|b| view(&state, b))
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+/// `GET /api/v1/batches/{id}`: status and progress.
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<BatchView>> {
+    who.require(&ROLES)?;
+    let b = state
+        .store()
+        .batch(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no batch {id}")))?;
+    Ok(Json(view(&state, b)))
+}
+
+/// `POST /api/v1/batches/{id}/cancel`: a queued job is cancelled at once (200), a running
+/// one is asked to stop (202); a finished one is 409.
+pub async fn cancel(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<impl IntoResponse> {
+    who.require(&ROLES)?;
+    match state.store().cancel_batch(id).await? {
+        CancelOutcome::Cancelled(b) => Ok((StatusCode::OK, Json(view(&state, b)))),
+        CancelOutcome::Requested(b) => {
+            state.jobs().cancel_running(id);
+            Ok((StatusCode::ACCEPTED, Json(view(&state, b))))
+        }
+        CancelOutcome::AlreadyFinished(b) => Err(ApiError::conflict(
+            "job_finished",
+            format!("batch {id} is already {}", b.status.name()),
+        )),
+        CancelOutcome::NotFound => Err(ApiError::not_found(format!("no batch {id}"))),
+    }
+}

@@ -1,0 +1,204 @@
+//! `/api/v1/changes`: suspected-change patches, scoped to the caller's region, and their
+//! field verdicts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::AppState;
+use crate::auth::{check_region_code, Principal, Role};
+use crate::store::{ChangeFilter, NewVerdict, PatchStatus, Verdict};
+
+const READERS: [Role; 4] = [Role::Admin, Role::Centre, Role::Inspector, Role::Researcher];
+const VERIFIERS: [Role; 2] = [Role::Admin, Role::Inspector];
+
+/// Largest page.
+pub const MAX_LIMIT: u32 = 1000;
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: u32 = 100;
+
+/// `GET /api/v1/changes` query.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeQuery {
+    pub batch: Option<i64>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    /// Administrative code prefix.
+    pub region: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS 84).
+    pub bbox: Option<String>,
+    pub min_mu: Option<f64>,
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn parse_bbox(s: &str) -> ApiResult<[f64; 4]> {
+    let bad =
+        || ApiError::bad_request("bbox: min_lon,min_lat,max_lon,max_lat (four numbers, min ≤ max)");
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    match v.as_slice() {
+        &[x0, y0, x1, y1] if v.iter().all(|x| x.is_finite()) && x0 <= x1 && y0 <= y1 => {
+            Ok([x0, y0, x1, y1])
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn filter(q: ChangeQuery) -> ApiResult<ChangeFilter> {
+    let status = match &q.status {
+        Some(s) => Some(PatchStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "status {s:?}: one of open, confirmed, false_positive, rectified"
+            ))
+        })?),
+        None => None,
+    };
+    if let Some(r) = &q.region {
+        check_region_code(r).map_err(ApiError::from)?;
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit}: 1 to {MAX_LIMIT}"
+        )));
+    }
+    if q.min_mu.is_some_and(|m| !m.is_finite()) {
+        return Err(ApiError::bad_request("min_mu: a finite number"));
+    }
+    let after = match &q.cursor {
+        Some(c) => Some(c.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_cursor",
+                "cursor: pass next_cursor of the previous page",
+            )
+        })?),
+        None => None,
+    };
+    Ok(ChangeFilter {
+        batch: q.batch,
+        kind: q.kind,
+        status,
+        region: q.region,
+        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+        min_mu: q.min_mu,
+        limit,
+        after,
+    })
+}
+
+/// `GET /api/v1/changes` → `{items, next_cursor, total}` (ordered by id; `next_cursor` is
+/// null on the last page).
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    query: Result<ApiQuery<ChangeQuery>, ApiError>,
+) -> ApiResult<Json<serde_json::Value>> {
+    who.require(&READERS)?;
+    let ApiQuery(q) = query?;
+    let f = filter(q)?;
+    let page = state.store().list_changes(&who.scope(), &f).await?;
+    Ok(Json(serde_json::json!({
+        "items": page.items,
+        "next_cursor": page.next_after.map(|a| a.to_string()),
+        "total": page.total,
+    })))
+}
+
+/// `GET /api/v1/changes/{id}`: the patch with its geometry (GeoJSON, WGS 84) and verdicts.
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    who.require(&READERS)?;
+    let scope = who.scope();
+    let patch = state
+        .store()
+        .change(&scope, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no change {id}")))?;
+    let verdicts = state.store().verdicts(&scope, id).await?;
+    let mut v = serde_json::to_value(&patch).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "verdicts".into(),
+            serde_json::to_value(&verdicts).unwrap_or_default(),
+        );
+    }
+    Ok(Json(v))
+}
+
+/// `POST /api/v1/changes/{id}/verdicts`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictRequest {
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Largest note, in characters.
+pub const MAX_NOTE: usize = 4000;
+
+/// `POST /api/v1/changes/{id}/verdicts` → 201 `{patch, status, verdict}`: the verdict is
+/// appended to the audit table and becomes the patch's status.
+pub async fn verdict(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+    body: Result<ApiJson<VerdictRequest>, ApiError>,
+) -> ApiResult<impl IntoResponse> {
+    who.require(&VERIFIERS)?;
+    let ApiJson(req) = body?;
+    if req.note.chars().count() > MAX_NOTE {
+        return Err(ApiError::bad_request(format!(
+            "note: at most {MAX_NOTE} characters"
+        )));
+    }
+    let recorded = state
+        .store()
+        .record_verdict(
+            &who.scope(),
+            id,
+            NewVerdict {
+                verdict: req.verdict,
+                note: req.note,
+                token_id: who.token_id,
+                actor: who.name.clone(),
+                role: who.role,
+            },
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no change {id}")))?;
+    let (patch, v) = recorded;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"patch": patch.id, "status": patch.status, "verdict": v})),
+    ))
+}
+
+/// `GET /api/v1/changes/{id}/verdicts` → `{items}`, oldest first.
+pub async fn verdicts(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    who.require(&READERS)?;
+    let scope = who.scope();
+    if state.store().change(&scope, id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no change {id}")));
+    }
+    let items = state.store().verdicts(&scope, id).await?;
+    Ok(Json(serde_json::json!({ "items": items })))
+}

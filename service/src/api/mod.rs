@@ -1,0 +1,138 @@
+//! The HTTP API: [`app`] builds the router over an [`AppState`], so tests drive it
+//! in-process and `gengdi serve` binds it to a port.
+//!
+//! | endpoint | roles |
+//! |---|---|
+//! | `GET /healthz` | no token |
+//! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` | admin, centre |
+//! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
+//! | `GET /api/v1/changes`, `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
+//! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
+//! | `GET /api/v1/models` (the models the analyses run) | admin, centre, researcher |
+//!
+//! An inspector sees only patches whose location code starts with their region's code: a
+//! patch elsewhere is 404, as if it did not exist.
+
+pub mod batches;
+pub mod changes;
+pub mod error;
+pub mod extract;
+pub mod farmland;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+use crate::config::ServiceConfig;
+use crate::error::Result;
+use crate::jobs::Jobs;
+use crate::paths::ImportRoot;
+use crate::store::Store;
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    jobs: Arc<Jobs>,
+    import_root: ImportRoot,
+    data_dir: PathBuf,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("import_root", &self.0.import_root)
+            .field("data_dir", &self.0.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state for `config` (the import root is created if missing).
+    pub fn new(config: &ServiceConfig, store: Arc<dyn Store>, jobs: Arc<Jobs>) -> Result<AppState> {
+        Ok(AppState(Arc::new(Inner {
+            store,
+            jobs,
+            import_root: ImportRoot::new(&config.import_root)?,
+            data_dir: config.data_dir.clone(),
+            body_limit: config.body_limit,
+        })))
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
+    }
+
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        &self.0.jobs
+    }
+
+    pub fn import_root(&self) -> &ImportRoot {
+        &self.0.import_root
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.0.data_dir
+    }
+}
+
+/// The router: every route, JSON errors for unknown routes and methods, a body limit and
+/// request tracing.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/farmland", post(farmland::create).get(farmland::list))
+        .route("/farmland/{id}", get(farmland::get))
+        .route("/batches", post(batches::create).get(batches::list))
+        .route("/batches/{id}", get(batches::get))
+        .route("/batches/{id}/cancel", post(batches::cancel))
+        .route("/changes", get(changes::list))
+        .route("/changes/{id}", get(changes::get))
+        .route(
+            "/changes/{id}/verdicts",
+            post(changes::verdict).get(changes::verdicts),
+        )
+        .route("/models", get(models))
+        .method_not_allowed_fallback(method_not_allowed);
+    let limit = state.0.body_limit;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// `GET /api/v1/models` → `{items: [{task, id}]}`.
+async fn models(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    who: crate::auth::Principal,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::auth::Role;
+    who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
+    Ok(Json(serde_json::json!({ "items": state.jobs().models() })))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}

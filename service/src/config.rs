@@ -1,0 +1,136 @@
+//! The service's settings: defaults, then a TOML file, then what the caller overrides (the
+//! `gengdi serve` flags and `GENGDI_*` environment variables, merged by the binary).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, ServiceError};
+
+/// Default data dir.
+pub const DEFAULT_DATA_DIR: &str = "./gengdi-data";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default request body limit: 1 MiB (requests are JSON; files are named by path).
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// Default analysis tile side in pixels (as `gengdi analyze --tile`).
+pub const DEFAULT_TILE: usize = 512;
+
+/// Everything `gengdi serve` needs to know.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceConfig {
+    /// Where the database and the stored farmland copies live.
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Requests may only name files under this folder (default: `<data dir>/import`).
+    pub import_root: PathBuf,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Analysis tile side in pixels.
+    pub tile: usize,
+    /// Run the crop-type model (non-grain on PBF flags).
+    pub crop_type: bool,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        let data_dir = PathBuf::from(DEFAULT_DATA_DIR);
+        ServiceConfig {
+            import_root: data_dir.join("import"),
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit: DEFAULT_BODY_LIMIT,
+            tile: DEFAULT_TILE,
+            crop_type: true,
+        }
+    }
+}
+
+/// The TOML file: every key optional.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub import_root: Option<PathBuf>,
+    pub body_limit: Option<usize>,
+    pub tile: Option<usize>,
+    pub crop_type: Option<bool>,
+}
+
+impl ConfigFile {
+    /// Read a TOML settings file; unknown keys are an error.
+    pub fn load(path: &Path) -> Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServiceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ServiceError::Config {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// `self`'s values over `other`'s.
+    pub fn or(self, other: ConfigFile) -> ConfigFile {
+        ConfigFile {
+            data_dir: self.data_dir.or(other.data_dir),
+            listen: self.listen.or(other.listen),
+            import_root: self.import_root.or(other.import_root),
+            body_limit: self.body_limit.or(other.body_limit),
+            tile: self.tile.or(other.tile),
+            crop_type: self.crop_type.or(other.crop_type),
+        }
+    }
+
+    /// The settings, defaults filling what is unset; the import root defaults to
+    /// `<data dir>/import`.
+    pub fn resolve(self) -> Result<ServiceConfig> {
+        let d = ServiceConfig::default();
+        let data_dir = self.data_dir.unwrap_or(d.data_dir);
+        let tile = self.tile.unwrap_or(d.tile);
+        if !(16..=8192).contains(&tile) {
+            return Err(ServiceError::Config {
+                what: "tile".into(),
+                reason: format!("{tile}: must be 16 to 8192 pixels"),
+            });
+        }
+        Ok(ServiceConfig {
+            import_root: self.import_root.unwrap_or_else(|| data_dir.join("import")),
+            data_dir,
+            listen: self.listen.unwrap_or(d.listen),
+            body_limit: self.body_limit.unwrap_or(d.body_limit),
+            tile,
+            crop_type: self.crop_type.unwrap_or(d.crop_type),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_the_defaults() {
+        let file: ConfigFile =
+            toml::from_str("data_dir = \"/srv/gengdi\"\nlisten = \"0.0.0.0:9000\"\ntile = 256\n")
+                .unwrap();
+        let flags = ConfigFile {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 7000))),
+            ..ConfigFile::default()
+        };
+        let c = flags.or(file).resolve().ok();
+        assert_eq!(
+            c,
+            Some(ServiceConfig {
+                data_dir: "/srv/gengdi".into(),
+                listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
+                import_root: "/srv/gengdi/import".into(),
+                body_limit: DEFAULT_BODY_LIMIT,
+                tile: 256,
+                crop_type: true,
+            })
+        );
+        assert!(toml::from_str::<ConfigFile>("listn = \"x\"").is_err());
+    }
+}

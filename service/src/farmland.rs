@@ -1,0 +1,178 @@
+//! Registering a farmland layer: a file under the import root is copied into the data dir,
+//! read with inference's farmland reader (in WGS 84) and summarised.
+
+use gengdi_inference::analysis::M2_PER_MU;
+use gengdi_inference::farmland::ROLES;
+use gengdi_inference::{FarmlandLayer, FarmlandOptions, FieldMapping};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, ServiceError};
+use crate::geometry::{bbox, wgs84, EqualAreaLonLat};
+use crate::paths::ImportRoot;
+use crate::store::NewFarmland;
+
+/// `POST /api/v1/farmland`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FarmlandRequest {
+    /// The layer file, relative to the import root (or absolute inside it).
+    pub path: String,
+    /// The layer to read, when the file holds several that can hold polygons.
+    pub layer: Option<String>,
+    /// Attribute mapping, role → field (roles: id, pbf, land_class, land_class_name,
+    /// location, location_name, county, township, village, group, area).
+    pub mapping: Option<BTreeMap<String, String>>,
+    /// A name to list the layer by (default: the file name).
+    pub name: Option<String>,
+}
+
+/// The mapping as `role=FIELD,…` (the form `gengdi analyze --farmland-fields` takes).
+pub fn mapping_spec(mapping: &BTreeMap<String, String>) -> Result<String> {
+    let mut parts = Vec::new();
+    for (role, field) in mapping {
+        if !ROLES.contains(&role.as_str()) {
+            return Err(ServiceError::Invalid(format!(
+                "mapping: unknown role {role:?}; roles: {}",
+                ROLES.join(", ")
+            )));
+        }
+        if field.is_empty() || field.contains([',', '=']) {
+            return Err(ServiceError::Invalid(format!(
+                "mapping: {role}: {field:?} is not a field name"
+            )));
+        }
+        parts.push(format!("{role}={field}"));
+    }
+    Ok(parts.join(","))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ServiceError + '_ {
+    move |source| ServiceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Copy `file` (and, for a Shapefile, the files beside it with the same stem) into `dir`.
+fn copy_layer(file: &Path, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = file
+        .file_name()
+        .ok_or_else(|| ServiceError::Invalid(format!("{}: not a file", file.display())))?;
+    let is_shp = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("shp"));
+    let mut files = vec![file.to_path_buf()];
+    if let (true, Some(parent), Some(stem)) = (is_shp, file.parent(), file.file_stem()) {
+        for entry in std::fs::read_dir(parent).map_err(io(parent))? {
+            let p = entry.map_err(io(parent))?.path();
+            if p != file && p.is_file() && p.file_stem() == Some(stem) {
+                files.push(p);
+            }
+        }
+    }
+    for f in &files {
+        if let Some(n) = f.file_name() {
+            let to = dir.join(n);
+            std::fs::copy(f, &to).map_err(io(f))?;
+        }
+    }
+    Ok(dir.join(name))
+}
+
+/// Import the layer `request` names: copy it under `data_dir/farmland/`, read it, sum the
+/// areas. Blocking (GDAL): run it on the blocking pool.
+pub fn import(
+    root: &ImportRoot,
+    data_dir: &Path,
+    request: &FarmlandRequest,
+    created_by: i64,
+) -> Result<NewFarmland> {
+    let source = root.resolve(&request.path)?;
+    if !source.is_file() {
+        return Err(ServiceError::Invalid(format!(
+            "{}: not a file (name the layer file)",
+            request.path
+        )));
+    }
+    let mapping = match &request.mapping {
+        Some(m) => mapping_spec(m)?,
+        None => String::new(),
+    };
+    let fields = if mapping.is_empty() {
+        FieldMapping::default()
+    } else {
+        FieldMapping::parse(&mapping)?
+    };
+    let mut salt = [0u8; 8];
+    getrandom::fill(&mut salt).map_err(|e| ServiceError::Random(e.to_string()))?;
+    let dir = data_dir.join("farmland").join(hex::encode(salt));
+    let stored = copy_layer(&source, &dir)?;
+    let read = FarmlandLayer::read_with(
+        &stored,
+        &FarmlandOptions {
+            fields,
+            layer: request.layer.clone(),
+        },
+        &wgs84()?,
+    );
+    let layer = match read {
+        Ok(l) => l,
+        Err(e) => {
+            if let Err(rm) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!("cannot remove {}: {rm}", dir.display());
+            }
+            return Err(e.into());
+        }
+    };
+    let (area_mu, pbf_area_mu) = areas_mu(&layer)?;
+    let r = &layer.report;
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    Ok(NewFarmland {
+        name: request.name.clone().unwrap_or_else(|| {
+            source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }),
+        source: root.relative(&source),
+        stored_path: stored.display().to_string(),
+        layer: r.layer.clone(),
+        mapping,
+        features: count(r.features),
+        parcels: count(layer.parcels.len()),
+        used: count(r.used),
+        repaired: count(r.repaired),
+        rejected: count(r.rejected.len()),
+        area_mu,
+        pbf_area_mu,
+        fields_used: serde_json::to_value(&r.fields_used)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?,
+        created_by,
+    })
+}
+
+/// Sum of the parcels' areas and of the PBF parcels' areas, in mu, on an equal-area
+/// projection centred on the layer.
+fn areas_mu(layer: &FarmlandLayer) -> Result<(f64, f64)> {
+    let all: Vec<Vec<Vec<(f64, f64)>>> = layer
+        .parcels
+        .iter()
+        .flat_map(|p| p.polygons.iter().cloned())
+        .collect();
+    let Some([x0, y0, x1, y1]) = bbox(&all) else {
+        return Ok((0.0, 0.0));
+    };
+    let ea = EqualAreaLonLat::centred((x0 + x1) / 2.0, (y0 + y1) / 2.0)?;
+    let (mut total, mut pbf) = (0.0, 0.0);
+    for p in &layer.parcels {
+        let a = ea.area_m2(&p.polygons)? / M2_PER_MU;
+        total += a;
+        if p.pbf {
+            pbf += a;
+        }
+    }
+    Ok((total, pbf))
+}

@@ -1,0 +1,97 @@
+//! The gengdi HTTP service, as a library so that the API is tested in-process
+//! ([`api::app`] over an [`api::AppState`]) and over a real port; `gengdi serve` in the
+//! `gengdi-server` binary is a thin shell over [`serve`].
+//!
+//! - [`store`]: the [`store::Store`] trait (tokens, farmland layers, batches and jobs, patches,
+//!   verdicts) and its embedded SQLite implementation: **rusqlite 0.39 on the system SQLite**,
+//!   not sqlx: the embedded store's calls are short and synchronous, run on tokio's blocking
+//!   pool, and need no async driver; the SQLite must be the system one that GDAL also loads
+//!   (a bundled second copy crashes GDAL's GeoPackage driver in the same process), and
+//!   rusqlite 0.43 needs a newer system SQLite than Debian 12's 3.40.1. The coming
+//!   PostgreSQL/PostGIS backend implements the same trait with its own driver. Schema
+//!   migrations are numbered, recorded in `schema_version`; patch bounding
+//!   boxes are in an R*Tree; verdicts are append-only by trigger.
+//! - [`auth`]: roles, bearer tokens (stored as SHA-256 digests), region scopes.
+//! - [`api`]: the axum router and its handlers; errors are JSON `{code, message, details?}`.
+//! - [`jobs`]: the worker and the [`jobs::JobExecutor`] seam; [`jobs::analysis_adapter`] runs
+//!   an analysis as `gengdi analyze` does, until the library pipeline replaces it.
+//! - [`farmland`]: registering a farmland layer from the import root.
+//! - [`paths`]: the import root; requests cannot name files outside it.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod farmland;
+pub mod geometry;
+pub mod jobs;
+pub mod paths;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use api::{app, AppState};
+pub use config::ServiceConfig;
+pub use error::{Result, ServiceError};
+
+use jobs::{JobExecutor, Jobs};
+use store::Store;
+
+/// The state of a service over `store` and `executor`, and its job worker (started on the
+/// current tokio runtime; it first puts jobs a stopped run left `running` back in the queue).
+pub fn start(
+    config: &ServiceConfig,
+    store: Arc<dyn Store>,
+    executor: Arc<dyn JobExecutor>,
+) -> Result<(AppState, tokio::task::JoinHandle<()>)> {
+    let jobs = Arc::new(Jobs::new(Arc::clone(&store), executor));
+    let state = AppState::new(config, store, Arc::clone(&jobs))?;
+    let worker = tokio::spawn(jobs.run_worker());
+    Ok((state, worker))
+}
+
+/// Serve `state` on `listener` until `shutdown` completes (requests in flight finish).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let addr = listener.local_addr().map_err(|source| ServiceError::Io {
+        path: "listener".into(),
+        source,
+    })?;
+    tracing::info!("serving on http://{addr}");
+    axum::serve(listener, api::app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| ServiceError::Io {
+            path: format!("http://{addr}").into(),
+            source,
+        })
+}
+
+/// `gengdi serve`: open the store in the data dir, start the worker, bind and serve until
+/// `shutdown`. A job running at shutdown stays `running` in the store and is queued again
+/// (and rerun from its start) by the next run.
+pub async fn serve(
+    config: ServiceConfig,
+    executor: Arc<dyn JobExecutor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let data_dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || store::SqliteStore::open(&data_dir))
+        .await
+        .map_err(|e| ServiceError::Join(e.to_string()))??;
+    tracing::info!("store: {}", store.path().display());
+    let (state, worker) = start(&config, Arc::new(store), executor)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServiceError::Io {
+            path: config.listen.to_string().into(),
+            source,
+        })?;
+    let served = serve_on(listener, state, shutdown).await;
+    worker.abort();
+    served
+}

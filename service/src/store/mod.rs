@@ -1,0 +1,411 @@
+//! What the service keeps: tokens, farmland layers, batches and their jobs, patches and
+//! verdicts, behind the [`Store`] trait so that a PostgreSQL/PostGIS backend can replace the
+//! embedded SQLite one ([`sqlite::SqliteStore`]) without touching the handlers.
+//!
+//! Region scoping lives here: every patch query takes a [`Scope`] and applies it in the query
+//! itself.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Role, Scope};
+use crate::error::Result;
+
+pub use sqlite::SqliteStore;
+
+/// A token as stored (never the token itself: its digest).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub region: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A token to store.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+    pub region: Option<String>,
+    /// [`crate::auth::token_digest`] of the token.
+    pub digest: String,
+}
+
+/// A registered farmland layer and what its reader reported.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FarmlandRecord {
+    pub id: i64,
+    pub name: String,
+    /// The path the request named, relative to the import root.
+    pub source: String,
+    /// The copy under the data dir that analyses read.
+    #[serde(skip)]
+    pub stored_path: String,
+    /// The layer read.
+    pub layer: String,
+    /// The attribute mapping as `role=FIELD,…` (empty: the defaults).
+    pub mapping: String,
+    /// Features in the layer.
+    pub features: i64,
+    /// Parcels kept (features with a usable geometry).
+    pub parcels: i64,
+    /// Features used (valid, or repaired), as the reader counts them.
+    pub used: i64,
+    pub repaired: i64,
+    pub rejected: i64,
+    /// Sum of the used parcels' areas on an equal-area projection, in mu.
+    pub area_mu: f64,
+    /// The same over the permanent basic farmland parcels.
+    pub pbf_area_mu: f64,
+    /// Which field each role was read from.
+    pub fields_used: serde_json::Value,
+    pub created_at: String,
+}
+
+/// A farmland layer to store (its id comes from the store).
+#[derive(Clone, Debug)]
+pub struct NewFarmland {
+    pub name: String,
+    pub source: String,
+    pub stored_path: String,
+    pub layer: String,
+    pub mapping: String,
+    pub features: i64,
+    pub parcels: i64,
+    pub used: i64,
+    pub repaired: i64,
+    pub rejected: i64,
+    pub area_mu: f64,
+    pub pbf_area_mu: f64,
+    pub fields_used: serde_json::Value,
+    pub created_by: i64,
+}
+
+/// Where a job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Done,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|j| j.name() == s)
+    }
+
+    /// Done, failed or cancelled: nothing more will happen to the job.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+/// How far a running job is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// `queued`, `opening_scenes`, `reading_farmland`, `analysing`, `storing`, `done`, ….
+    pub stage: String,
+    pub tiles_done: u64,
+    pub tiles_total: u64,
+}
+
+/// A batch (scenes × a farmland layer) and its analysis job.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BatchRecord {
+    pub id: i64,
+    pub name: Option<String>,
+    pub farmland: i64,
+    /// Canonical scene paths (under the import root).
+    pub scenes: Vec<String>,
+    pub status: JobStatus,
+    pub progress: Progress,
+    /// Why the job failed.
+    pub error: Option<String>,
+    /// A cancellation was asked for while the job was running.
+    pub cancel_requested: bool,
+    /// Patches stored when the job was done.
+    pub patches: Option<i64>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// A batch to create.
+#[derive(Clone, Debug)]
+pub struct NewBatch {
+    pub name: Option<String>,
+    pub farmland: i64,
+    pub scenes: Vec<String>,
+    pub created_by: i64,
+    /// The `Idempotency-Key` header and a digest of the request it came with.
+    pub idempotency: Option<(String, String)>,
+}
+
+/// What [`Store::create_batch`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchCreated {
+    /// A new batch, queued.
+    New(BatchRecord),
+    /// The same key and request were sent before: that batch.
+    Replayed(BatchRecord),
+    /// The same key came with another request.
+    KeyReused,
+}
+
+/// What [`Store::cancel_batch`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CancelOutcome {
+    /// It was queued and is now cancelled.
+    Cancelled(BatchRecord),
+    /// It is running; cancellation is requested and takes effect at the job's next check.
+    Requested(BatchRecord),
+    /// It had already finished (done, failed or cancelled).
+    AlreadyFinished(BatchRecord),
+    NotFound,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug)]
+pub enum JobOutcome {
+    Done(Vec<NewPatch>),
+    Failed(String),
+    Cancelled,
+}
+
+/// Administrative units of a patch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AdminCodes {
+    pub county_code: Option<String>,
+    pub township_code: Option<String>,
+    pub village_code: Option<String>,
+    pub group_code: Option<String>,
+    /// The most detailed of the codes: the one region scoping matches by prefix.
+    pub location_code: Option<String>,
+    pub county_name: Option<String>,
+    pub township_name: Option<String>,
+    pub village_name: Option<String>,
+    pub group_name: Option<String>,
+}
+
+/// A patch to store (from an analysis result).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewPatch {
+    /// The analysis's id of the patch.
+    pub reference: String,
+    pub kind: String,
+    pub parcel: String,
+    pub pbf: bool,
+    pub area_m2: f64,
+    pub area_mu: f64,
+    pub admin: AdminCodes,
+    pub class_before: String,
+    pub class_after: String,
+    pub dates: Vec<String>,
+    pub confidence: f64,
+    pub model_version: String,
+    pub evidence: String,
+    /// GeoJSON geometry text, WGS 84 longitude / latitude.
+    pub geometry: String,
+    /// `[min_lon, min_lat, max_lon, max_lat]`.
+    pub bbox: [f64; 4],
+}
+
+/// A patch's verification status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchStatus {
+    Open,
+    Confirmed,
+    FalsePositive,
+    Rectified,
+}
+
+impl PatchStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            PatchStatus::Open => "open",
+            PatchStatus::Confirmed => "confirmed",
+            PatchStatus::FalsePositive => "false_positive",
+            PatchStatus::Rectified => "rectified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PatchStatus> {
+        [
+            PatchStatus::Open,
+            PatchStatus::Confirmed,
+            PatchStatus::FalsePositive,
+            PatchStatus::Rectified,
+        ]
+        .into_iter()
+        .find(|p| p.name() == s)
+    }
+}
+
+/// A field verdict: what the inspector found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Confirmed,
+    FalsePositive,
+    Rectified,
+}
+
+impl Verdict {
+    /// The patch status a verdict leads to.
+    pub fn status(self) -> PatchStatus {
+        match self {
+            Verdict::Confirmed => PatchStatus::Confirmed,
+            Verdict::FalsePositive => PatchStatus::FalsePositive,
+            Verdict::Rectified => PatchStatus::Rectified,
+        }
+    }
+}
+
+/// A stored patch.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChangeRecord {
+    pub id: i64,
+    pub batch: i64,
+    pub reference: String,
+    pub kind: String,
+    pub status: PatchStatus,
+    pub area_m2: f64,
+    pub area_mu: f64,
+    pub parcel: String,
+    pub pbf: bool,
+    pub admin: AdminCodes,
+    pub class_before: String,
+    pub class_after: String,
+    pub dates: Vec<String>,
+    pub confidence: f64,
+    pub model_version: String,
+    pub evidence: String,
+    pub bbox: [f64; 4],
+    /// GeoJSON geometry (WGS 84); only filled by [`Store::change`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<serde_json::Value>,
+}
+
+/// Filters of a change list (all optional; `limit` is checked by the caller).
+#[derive(Clone, Debug, Default)]
+pub struct ChangeFilter {
+    pub batch: Option<i64>,
+    pub kind: Option<String>,
+    pub status: Option<PatchStatus>,
+    /// Administrative code prefix.
+    pub region: Option<String>,
+    /// `[min_lon, min_lat, max_lon, max_lat]`: patches whose bounding box meets it.
+    pub bbox: Option<[f64; 4]>,
+    pub min_mu: Option<f64>,
+    pub limit: u32,
+    /// Patches with ids above this one (keyset pagination).
+    pub after: Option<i64>,
+}
+
+/// One page of changes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChangePage {
+    pub items: Vec<ChangeRecord>,
+    /// The last id of this page when more follow.
+    pub next_after: Option<i64>,
+    /// Patches matching the filters (all pages).
+    pub total: i64,
+}
+
+/// A verdict to append.
+#[derive(Clone, Debug)]
+pub struct NewVerdict {
+    pub verdict: Verdict,
+    pub note: String,
+    pub token_id: i64,
+    pub actor: String,
+    pub role: Role,
+}
+
+/// One row of the append-only audit table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VerdictRecord {
+    pub id: i64,
+    pub patch: i64,
+    pub verdict: Verdict,
+    pub note: String,
+    pub from_status: PatchStatus,
+    pub to_status: PatchStatus,
+    pub token_id: i64,
+    pub actor: String,
+    pub role: Role,
+    pub at: String,
+}
+
+/// Everything the service keeps. Implementations must be cheap to share (`Arc<dyn Store>`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Tokens.
+    async fn create_token(&self, new: NewToken) -> Result<TokenRecord>;
+    /// The token with this digest, revoked or not.
+    async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// Revoke a token; `false` when there is no such token or it was already revoked.
+    async fn revoke_token(&self, id: i64) -> Result<bool>;
+
+    // Farmland layers.
+    async fn insert_farmland(&self, new: NewFarmland) -> Result<FarmlandRecord>;
+    async fn farmland(&self, id: i64) -> Result<Option<FarmlandRecord>>;
+    async fn list_farmland(&self) -> Result<Vec<FarmlandRecord>>;
+
+    // Batches and their jobs.
+    async fn create_batch(&self, new: NewBatch) -> Result<BatchCreated>;
+    async fn batch(&self, id: i64) -> Result<Option<BatchRecord>>;
+    async fn list_batches(&self) -> Result<Vec<BatchRecord>>;
+    async fn cancel_batch(&self, id: i64) -> Result<CancelOutcome>;
+    /// Take the oldest queued job and mark it running.
+    async fn claim_job(&self) -> Result<Option<BatchRecord>>;
+    async fn update_progress(&self, id: i64, progress: Progress) -> Result<()>;
+    /// End a running job; its patches (when done) are stored in the same transaction.
+    async fn finish_job(&self, id: i64, outcome: JobOutcome) -> Result<BatchRecord>;
+    /// Put jobs left running (by a process that stopped) back in the queue; returns how many.
+    async fn requeue_running(&self) -> Result<usize>;
+
+    // Patches and verdicts (always scoped).
+    async fn list_changes(&self, scope: &Scope, filter: &ChangeFilter) -> Result<ChangePage>;
+    async fn change(&self, scope: &Scope, id: i64) -> Result<Option<ChangeRecord>>;
+    /// Append a verdict and set the patch's status; `None` when the patch is not in scope.
+    async fn record_verdict(
+        &self,
+        scope: &Scope,
+        patch: i64,
+        verdict: NewVerdict,
+    ) -> Result<Option<(ChangeRecord, VerdictRecord)>>;
+    async fn verdicts(&self, scope: &Scope, patch: i64) -> Result<Vec<VerdictRecord>>;
+}

@@ -1,0 +1,260 @@
+//! Shared by the service's tests: a service over a fresh data dir, tokens of every role,
+//! requests sent in-process.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use gengdi_service::auth::{new_token, token_digest, Role};
+use gengdi_service::jobs::{CancelToken, JobError, JobExecutor, JobSpec, Jobs, ProgressSink};
+use gengdi_service::store::{
+    AdminCodes, BatchCreated, JobOutcome, NewBatch, NewFarmland, NewPatch, NewToken, SqliteStore,
+    Store,
+};
+use gengdi_service::{app, AppState, ServiceConfig};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// An executor for tests that never runs (the router tests start no worker).
+pub struct Never;
+
+impl JobExecutor for Never {
+    fn run(
+        &self,
+        _: &JobSpec,
+        _: &ProgressSink,
+        _: &CancelToken,
+    ) -> Result<Vec<NewPatch>, JobError> {
+        Err(JobError::Cancelled)
+    }
+}
+
+pub struct Tokens {
+    pub admin: String,
+    pub centre: String,
+    /// Inspector of county 640502.
+    pub inspector: String,
+    /// Inspector of county 640521.
+    pub inspector_other: String,
+    /// Inspector of a county with no patches.
+    pub inspector_empty: String,
+    pub researcher: String,
+    pub revoked: String,
+}
+
+impl Tokens {
+    pub fn of(&self, role: Role) -> &str {
+        match role {
+            Role::Admin => &self.admin,
+            Role::Centre => &self.centre,
+            Role::Inspector => &self.inspector,
+            Role::Researcher => &self.researcher,
+        }
+    }
+}
+
+pub struct TestService {
+    pub dir: tempfile::TempDir,
+    pub config: ServiceConfig,
+    pub store: Arc<SqliteStore>,
+    pub state: AppState,
+    pub tokens: Tokens,
+}
+
+pub async fn token(
+    store: &SqliteStore,
+    role: Role,
+    region: Option<&str>,
+    name: &str,
+) -> (i64, String) {
+    let t = new_token().unwrap();
+    let rec = store
+        .create_token(NewToken {
+            name: name.into(),
+            role,
+            region: region.map(String::from),
+            digest: token_digest(&t),
+        })
+        .await
+        .unwrap();
+    (rec.id, t)
+}
+
+/// A service over a new data dir, no worker running.
+pub async fn service() -> TestService {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServiceConfig {
+        data_dir: dir.path().join("data"),
+        import_root: dir.path().join("import"),
+        body_limit: 4096,
+        ..ServiceConfig::default()
+    };
+    let store = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
+    let tokens = Tokens {
+        admin: token(&store, Role::Admin, None, "admin").await.1,
+        centre: token(&store, Role::Centre, None, "centre").await.1,
+        inspector: token(&store, Role::Inspector, Some("640502"), "inspector 640502")
+            .await
+            .1,
+        inspector_other: token(&store, Role::Inspector, Some("640521"), "inspector 640521")
+            .await
+            .1,
+        inspector_empty: token(&store, Role::Inspector, Some("640522"), "inspector 640522")
+            .await
+            .1,
+        researcher: token(&store, Role::Researcher, None, "researcher").await.1,
+        revoked: {
+            let (id, t) = token(&store, Role::Admin, None, "gone").await;
+            assert!(store.revoke_token(id).await.unwrap());
+            t
+        },
+    };
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let jobs = Arc::new(Jobs::new(dyn_store.clone(), Arc::new(Never)));
+    let state = AppState::new(&config, dyn_store, jobs).unwrap();
+    TestService {
+        dir,
+        config,
+        store,
+        state,
+        tokens,
+    }
+}
+
+impl TestService {
+    pub fn app(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    /// Send a request; the status and the JSON body (Null when empty).
+    pub async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(
+                body.map(|b| Body::from(b.to_string()))
+                    .unwrap_or_else(Body::empty),
+            )
+            .unwrap();
+        self.send_request(req).await
+    }
+
+    pub async fn send_request(&self, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+        let res = self.app().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        let json = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, json)
+    }
+
+    /// A farmland record (no file behind it) and a done batch holding `patches`; returns
+    /// (farmland id, batch id).
+    pub async fn seed(&self, patches: Vec<NewPatch>) -> (i64, i64) {
+        let admin = self.store.list_tokens().await.unwrap()[0].id;
+        let f = self
+            .store
+            .insert_farmland(NewFarmland {
+                name: "seed".into(),
+                source: "seed.gpkg".into(),
+                stored_path: "/nonexistent/seed.gpkg".into(),
+                layer: "parcels".into(),
+                mapping: String::new(),
+                features: 2,
+                parcels: 2,
+                used: 2,
+                repaired: 0,
+                rejected: 0,
+                area_mu: 30.0,
+                pbf_area_mu: 15.0,
+                fields_used: serde_json::json!({"id": "TBBH"}),
+                created_by: admin,
+            })
+            .await
+            .unwrap();
+        let BatchCreated::New(b) = self
+            .store
+            .create_batch(NewBatch {
+                name: Some("seed".into()),
+                farmland: f.id,
+                scenes: vec!["/nonexistent/a.tif".into()],
+                created_by: admin,
+                idempotency: None,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("not new")
+        };
+        let claimed = self.store.claim_job().await.unwrap().unwrap();
+        assert_eq!(claimed.id, b.id);
+        self.store
+            .finish_job(b.id, JobOutcome::Done(patches))
+            .await
+            .unwrap();
+        (f.id, b.id)
+    }
+}
+
+/// A patch in village `village` (12 digits) with a square bbox at (`x`, `y`).
+pub fn patch(reference: &str, kind: &str, village: &str, x: f64, y: f64, mu: f64) -> NewPatch {
+    let sq = vec![vec![vec![
+        (x, y),
+        (x + 0.001, y),
+        (x + 0.001, y + 0.001),
+        (x, y + 0.001),
+    ]]];
+    NewPatch {
+        reference: reference.into(),
+        kind: kind.into(),
+        parcel: format!("P-{reference}"),
+        pbf: true,
+        area_m2: mu * 2000.0 / 3.0,
+        area_mu: mu,
+        admin: AdminCodes {
+            county_code: Some(village[..6].into()),
+            township_code: Some(village[..9].into()),
+            village_code: Some(village.into()),
+            group_code: None,
+            location_code: Some(village.into()),
+            county_name: None,
+            township_name: None,
+            village_name: None,
+            group_name: None,
+        },
+        class_before: "cropland".into(),
+        class_after: "water".into(),
+        dates: vec!["2024-04-20".into(), "2024-06-10".into()],
+        confidence: 0.9,
+        model_version: "test".into(),
+        evidence: "test".into(),
+        geometry: gengdi_service::geometry::geojson_multipolygon(&sq).to_string(),
+        bbox: gengdi_service::geometry::bbox(&sq).unwrap(),
+    }
+}
+
+/// Three patches: two in county 640502 (ids 1, 2), one in 640521 (id 3).
+pub fn three_patches() -> Vec<NewPatch> {
+    vec![
+        patch("a1", "fishpond", "640502101001", 105.10, 37.50, 12.5),
+        patch("a2", "abandonment", "640502104002", 105.20, 37.52, 3.25),
+        patch("b1", "construction", "640521100003", 105.60, 37.30, 7.0),
+    ]
+}

@@ -1,0 +1,67 @@
+//! The embedded store on its own: schema versioning, WAL, restart behaviour of jobs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use gengdi_service::store::{JobStatus, SqliteStore, Store};
+
+#[tokio::test]
+async fn a_restart_puts_jobs_left_running_back_in_the_queue() {
+    let s = common::service().await;
+    let (farmland, done) = s.seed(vec![]).await;
+    let admin = s.store.list_tokens().await.unwrap()[0].id;
+    let new = |name: &str| gengdi_service::store::NewBatch {
+        name: Some(name.into()),
+        farmland,
+        scenes: vec!["/x.tif".into()],
+        created_by: admin,
+        idempotency: None,
+    };
+    s.store.create_batch(new("interrupted")).await.unwrap();
+    s.store.create_batch(new("waiting")).await.unwrap();
+    let running = s.store.claim_job().await.unwrap().unwrap();
+    assert_eq!(
+        (running.id, running.status, running.attempts),
+        (2, JobStatus::Running, 1)
+    );
+    drop(s.store);
+
+    // The process stops; another opens the same data dir.
+    let store = SqliteStore::open(&s.config.data_dir).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.requeue_running().await.unwrap(), 1);
+    let statuses: Vec<(i64, JobStatus)> = store
+        .list_batches()
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| (b.id, b.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (done, JobStatus::Done),
+            (2, JobStatus::Queued),
+            (3, JobStatus::Queued)
+        ]
+    );
+    // The interrupted job is taken first again, on its second attempt.
+    let again = store.claim_job().await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (2, 2));
+}
+
+#[tokio::test]
+async fn the_database_is_in_wal_mode_with_an_rtree_of_patch_boxes() {
+    let s = common::service().await;
+    s.seed(common::three_patches()).await;
+    assert!(s.config.data_dir.join("gengdi.sqlite-wal").exists());
+    // The R*Tree holds one box per patch (a count through the raw statement path).
+    let n = s
+        .store
+        .execute_raw(
+            "UPDATE patches SET evidence = evidence WHERE id IN (SELECT id FROM patch_bbox)".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+}

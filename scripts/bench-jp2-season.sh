@@ -4,6 +4,7 @@
 # JPEG 2000 files (docs/benchmarks.md, "Full tile from JPEG 2000 products").
 #
 #   scripts/bench-jp2-season.sh [WORK_DIR]        # default /work/bench; needs ~20 GB free
+#   GENGDI=/path/to/gengdi scripts/bench-jp2-season.sh   # a given binary, no build
 #
 # Steps (each skipped when its output exists): a release build; the generated season
 # (`gengdi-season`, ~2 min, 9.4 GB); the same season as six L2A .SAFE products
@@ -18,8 +19,10 @@ SEASON=$WORK/tile100v2
 SAFE=$WORK/tile100v2-safe
 mkdir -p "$WORK"
 
-cargo build --release --locked -p gengdi-server -p gengdi-fixtures --bins
-GENGDI=$PWD/target/release/gengdi
+if [ -z "${GENGDI:-}" ]; then # GENGDI=path/to/gengdi measures that binary instead
+    cargo build --release --locked -p gengdi-server -p gengdi-fixtures --bins
+    GENGDI=$PWD/target/release/gengdi
+fi
 if [ ! -f "$SEASON/farmland.gpkg" ]; then
     target/release/gengdi-season --out "$SEASON" --size-px 10980 --farmland-fraction 1.0
 fi

@@ -55,6 +55,10 @@ pub enum ServiceError {
     #[error(transparent)]
     Inference(#[from] gengdi_inference::InferenceError),
 
+    /// An analysis failed (its inputs, a tile, a model); the source says which.
+    #[error(transparent)]
+    Analysis(Box<gengdi_inference::pipeline::PipelineError>),
+
     /// Loading a model failed.
     #[error(transparent)]
     Model(#[from] gengdi_models::ModelError),

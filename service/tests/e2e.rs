@@ -8,7 +8,7 @@ use gengdi_fixtures::season::{generate_season, SeasonSpec};
 use gengdi_inference::analysis::M2_PER_MU;
 use gengdi_models::{DeviceChoice, Registry};
 use gengdi_service::auth::Role;
-use gengdi_service::jobs::analysis_adapter::{AnalysisExecutor, Models};
+use gengdi_service::jobs::analysis_adapter::{load_models, AnalysisExecutor};
 use gengdi_service::store::{SqliteStore, Store};
 use gengdi_service::ServiceConfig;
 use serde_json::{json, Value};
@@ -74,7 +74,7 @@ async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
     let (_, inspector) = common::token(&store, Role::Inspector, Some("640502"), "inspector").await;
     let registry =
         Registry::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/weights"));
-    let models = Models::load(&registry, DeviceChoice::NdArray, true).unwrap();
+    let models = load_models(&registry, DeviceChoice::NdArray, true).unwrap();
     let executor = Arc::new(AnalysisExecutor {
         models: Arc::new(models),
         tile: config.tile,

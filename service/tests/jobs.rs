@@ -22,7 +22,7 @@ impl JobExecutor for Scripted {
         progress: &ProgressSink,
         cancel: &CancelToken,
     ) -> Result<Vec<NewPatch>, JobError> {
-        progress.stage("analysing");
+        progress.stage_name("analysing");
         progress.tiles(1, 4);
         let name = job.scenes[0]
             .file_name()

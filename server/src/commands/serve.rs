@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use gengdi_models::DeviceChoice;
 use gengdi_service::config::ConfigFile;
-use gengdi_service::jobs::analysis_adapter::{AnalysisExecutor, Models};
+use gengdi_service::jobs::analysis_adapter::{load_models, AnalysisExecutor};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = flags.or(file).resolve()?;
     let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
     tracing::info!("models: {registry}");
-    let models = Models::load(&registry.registry, args.device, config.crop_type)
+    let models = load_models(&registry.registry, args.device, config.crop_type)
         .with_context(|| format!("cannot load the models of {registry}"))?;
     let executor = Arc::new(AnalysisExecutor {
         models: Arc::new(models),

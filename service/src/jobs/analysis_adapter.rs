@@ -1,21 +1,16 @@
-//! The one place that runs an analysis for the service, doing what `gengdi analyze` does
-//! (open the scenes, stack them, read the farmland, `inference::analysis`), with the
-//! service's progress and cancellation. It is to be replaced by the library pipeline
-//! (`inference::pipeline::run(request, models, progress, cancel)`) once that exists: only
-//! this file changes.
-//!
-//! Cancellation is checked between stages (the analysis call itself cannot be interrupted
-//! yet); a cancelled job stores no patches.
+//! The one place that runs an analysis for the service: a batch becomes an
+//! [`AnalysisRequest`] and goes through the library call `gengdi analyze` makes too
+//! ([`pipeline::run`]), with the service's progress and cancellation (checked between
+//! stages and before each tile is read). A cancelled job stores no patches.
 
 use std::sync::Arc;
 
-use gengdi_inference::analysis::{analyze, AnalysisInput, PatchRecord, PixelClassifier};
-use gengdi_inference::inputs::{build_stack, open_scenes};
-use gengdi_inference::models_adapter::{CropTypeAdapter, LandCoverAdapter};
+use gengdi_inference::analysis::PatchRecord;
+use gengdi_inference::pipeline::{
+    self, AnalysisRequest, FarmlandRequest, OutputRequest, PipelineError, SceneRequest,
+};
 use gengdi_inference::rules::RulesConfig;
-use gengdi_inference::{FarmlandLayer, FarmlandOptions, FieldMapping};
-use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, Registry, Task};
-use gengdi_tiling::SceneOptions;
+use gengdi_models::{DeviceChoice, Registry, Task};
 
 use super::{CancelToken, JobError, JobExecutor, JobSpec, ModelInfo, ProgressSink};
 use crate::error::{Result, ServiceError};
@@ -23,33 +18,20 @@ use crate::geometry::{bbox, geojson_multipolygon, ToWgs84};
 use crate::store::{AdminCodes, NewPatch};
 
 /// The models an analysis uses, loaded once and shared by every job.
-#[derive(Debug)]
-pub struct Models {
-    pub landcover: LandCoverAdapter,
-    pub croptype: Option<CropTypeAdapter>,
-}
+pub use gengdi_inference::pipeline::Models;
 
-impl Models {
-    /// The active land-cover (and, with `crop_type`, crop-type) model of `registry`.
-    pub fn load(registry: &Registry, device: DeviceChoice, crop_type: bool) -> Result<Models> {
-        let device = device.device();
-        let landcover = LandCoverAdapter(LandCoverModel::load(
-            &registry.active_dir(Task::LandCover)?,
-            &device,
-        )?);
-        let croptype = if crop_type {
-            Some(CropTypeAdapter(CropTypeModel::load(
-                &registry.active_dir(Task::CropType)?,
-                &device,
-            )?))
-        } else {
-            None
-        };
-        Ok(Models {
-            landcover,
-            croptype,
-        })
-    }
+/// The active land-cover (and, with `crop_type`, crop-type) model of `registry`.
+pub fn load_models(registry: &Registry, device: DeviceChoice, crop_type: bool) -> Result<Models> {
+    let lc = registry.active_dir(Task::LandCover)?;
+    let ct = if crop_type {
+        Some(registry.active_dir(Task::CropType)?)
+    } else {
+        None
+    };
+    Models::load(&lc, ct.as_deref(), device).map_err(|e| ServiceError::Config {
+        what: "models".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Runs batches as `gengdi analyze` would, with default rules and scene options.
@@ -62,7 +44,7 @@ pub struct AnalysisExecutor {
 
 impl JobExecutor for AnalysisExecutor {
     fn models(&self) -> Vec<ModelInfo> {
-        use gengdi_inference::analysis::SeasonClassifier;
+        use gengdi_inference::analysis::{PixelClassifier, SeasonClassifier};
         let mut m = vec![ModelInfo {
             task: Task::LandCover.name().to_string(),
             id: self.models.landcover.id(),
@@ -86,11 +68,23 @@ impl JobExecutor for AnalysisExecutor {
     }
 }
 
-fn check(cancel: &CancelToken) -> std::result::Result<(), JobError> {
-    if cancel.is_cancelled() {
-        Err(JobError::Cancelled)
-    } else {
-        Ok(())
+/// The analysis request of a batch: its scenes and farmland, default rules and scene
+/// options, no files written (the patches go to the store).
+pub fn request(job: &JobSpec, tile: usize, crop_type: bool) -> AnalysisRequest {
+    AnalysisRequest {
+        scenes: job.scenes.clone(),
+        baseline: Vec::new(),
+        farmland: FarmlandRequest {
+            path: job.farmland.clone(),
+            layer: Some(job.farmland_layer.clone()),
+            fields: (!job.farmland_mapping.is_empty()).then(|| job.farmland_mapping.clone()),
+        },
+        admin: None,
+        scene_options: SceneRequest::default(),
+        rules: RulesConfig::default(),
+        tile_size: tile,
+        crop_type,
+        outputs: OutputRequest::default(),
     }
 }
 
@@ -102,59 +96,16 @@ pub fn run(
     progress: &ProgressSink,
     cancel: &CancelToken,
 ) -> std::result::Result<Vec<NewPatch>, JobError> {
-    check(cancel)?;
-    progress.stage("opening_scenes");
-    let lc = &models.landcover;
-    let bands = lc.bands();
-    let scenes = open_scenes(
-        &job.scenes,
-        &SceneOptions::default(),
-        &bands,
-        &["SCL".to_string()],
-    )
-    .map_err(ServiceError::from)?;
-    let stack = build_stack(scenes, &bands, None).map_err(ServiceError::from)?;
-    check(cancel)?;
-    progress.stage("reading_farmland");
-    let fields = if job.farmland_mapping.is_empty() {
-        FieldMapping::default()
-    } else {
-        FieldMapping::parse(&job.farmland_mapping).map_err(ServiceError::from)?
+    let req = request(job, tile, models.croptype.is_some());
+    let out = match pipeline::run(&req, models, progress, cancel) {
+        Ok(out) => out,
+        Err(PipelineError::Cancelled) => return Err(JobError::Cancelled),
+        Err(e) => return Err(JobError::Failed(ServiceError::Analysis(Box::new(e)))),
     };
-    let farmland = FarmlandLayer::read_with(
-        &job.farmland,
-        &FarmlandOptions {
-            fields,
-            layer: Some(job.farmland_layer.clone()),
-        },
-        &stack.grid.crs,
-    )
-    .map_err(ServiceError::from)?;
-    check(cancel)?;
-    let total = stack
-        .tile_grid(tile, 0)
-        .map_err(|e| ServiceError::Inference(e.into()))?
-        .len() as u64;
-    progress.tiles(0, total);
-    progress.stage("analysing");
-    let rules = RulesConfig::default();
-    let input = AnalysisInput {
-        stack: &stack,
-        farmland: &farmland,
-        landcover: lc,
-        croptype: models
-            .croptype
-            .as_ref()
-            .map(|c| c as &dyn gengdi_inference::analysis::SeasonClassifier),
-        rules: &rules,
-        tile_size: tile,
-    };
-    let tick = |_: usize, total: usize| progress.tile_done(total as u64);
-    let result = analyze(&input, Some(&tick)).map_err(ServiceError::from)?;
-    check(cancel)?;
-    progress.stage("storing");
-    let to_wgs84 = ToWgs84::from(&stack.grid.crs)?;
-    let patches = result
+    progress.stage_name("storing");
+    let to_wgs84 = ToWgs84::from(&out.grid.crs)?;
+    let patches = out
+        .result
         .patches
         .iter()
         .map(|p| new_patch(p, &to_wgs84))

@@ -10,34 +10,23 @@ pub mod analysis_adapter;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ServiceError;
 use crate::store::{BatchRecord, JobOutcome, NewPatch, Progress, Store};
 
-/// Asks a running job to stop; the executor checks it between its stages.
-#[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+/// Asks a running job to stop: the analysis checks it between its stages and before each
+/// tile is read.
+pub use gengdi_inference::pipeline::CancelToken;
 
 /// Where an executor reports its progress (from any thread); the worker stores it.
 #[derive(Clone, Debug, Default)]
 pub struct ProgressSink(Arc<Mutex<Progress>>);
 
 impl ProgressSink {
-    /// Enter a stage.
-    pub fn stage(&self, stage: &str) {
+    /// Enter a stage (by name: the analysis's own stages are named as they serialise).
+    pub fn stage_name(&self, stage: &str) {
         if let Ok(mut p) = self.0.lock() {
             p.stage = stage.to_string();
         }
@@ -61,6 +50,20 @@ impl ProgressSink {
 
     pub fn get(&self) -> Progress {
         self.0.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+impl gengdi_inference::pipeline::ProgressSink for ProgressSink {
+    fn stage(&self, stage: gengdi_inference::pipeline::Stage) {
+        let name = serde_json::to_value(stage)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("{stage:?}"));
+        self.stage_name(&name);
+    }
+
+    fn tiles(&self, done: usize, total: usize) {
+        ProgressSink::tiles(self, done as u64, total as u64);
     }
 }
 
@@ -232,7 +235,7 @@ impl Jobs {
     async fn execute(&self, spec: JobSpec, cancel: CancelToken) -> JobOutcome {
         let id = spec.batch;
         let progress = ProgressSink::default();
-        progress.stage("starting");
+        progress.stage_name("starting");
         let executor = Arc::clone(&self.executor);
         let (p, c) = (progress.clone(), cancel.clone());
         let mut task = tokio::task::spawn_blocking(move || executor.run(&spec, &p, &c));

@@ -67,18 +67,19 @@ pub fn open_scenes(
     }
     // `opts.chunk_cache_bytes` is the budget of the whole stack, not of each scene: a season
     // of many dates would otherwise keep many times the budget in decoded chunks. The
-    // scenes GDAL reads block by block (JPEG 2000 band files) pool their shares in one
-    // cache, used where the tiles are.
-    let per_scene = opts.chunk_cache_bytes / scenes.len().max(1);
-    let mut blocky = 0;
+    // scenes GDAL reads block by block (JPEG 2000 band files) share one cache of
+    // `opts.block_cache_bytes`, used where the tiles are.
+    let fast = scenes
+        .iter()
+        .filter(|s| s.gdal_block_size().is_none())
+        .count();
+    let per_scene = opts.chunk_cache_bytes / fast.max(1);
     for s in &mut scenes {
-        if s.gdal_block_size().is_some() {
-            blocky += 1;
-        } else {
+        if s.gdal_block_size().is_none() {
             s.set_chunk_cache(per_scene);
         }
     }
-    Scene::share_block_cache(&mut scenes, per_scene * blocky);
+    Scene::share_block_cache(&mut scenes, opts.block_cache_bytes);
     Ok(scenes)
 }
 

@@ -26,6 +26,8 @@ pub struct BlockCache {
     /// Blocks being decoded now: readers of the same block wait for the first one.
     in_flight: Mutex<HashMap<usize, Slot>>,
     decoded: AtomicUsize,
+    /// Every block decoded at least once.
+    distinct: Mutex<std::collections::HashSet<usize>>,
 }
 
 /// Bits of a cache key below a scene's own number: band (12 bits) and block (32 bits).
@@ -47,6 +49,7 @@ impl BlockCache {
             cache: ChunkCache::new(capacity),
             in_flight: Mutex::new(HashMap::new()),
             decoded: AtomicUsize::new(0),
+            distinct: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -76,6 +79,10 @@ impl BlockCache {
         let got = slot.get_or_init(|| match decode() {
             Ok(data) => {
                 self.decoded.fetch_add(1, Ordering::Relaxed);
+                self.distinct
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key);
                 let data = Arc::new(data);
                 self.cache.insert(key, Arc::clone(&data));
                 Some(data)
@@ -108,9 +115,30 @@ impl BlockCache {
         self.decoded.load(Ordering::Relaxed)
     }
 
+    /// Different blocks decoded so far (with a cache; `blocks_decoded` over this is how
+    /// many times the average block was decoded).
+    pub fn distinct_blocks(&self) -> usize {
+        self.distinct
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
     /// (hits, misses) of the cache so far.
     pub fn stats(&self) -> (u64, u64) {
         self.cache.stats()
+    }
+}
+
+impl Drop for BlockCache {
+    fn drop(&mut self) {
+        let decoded = self.blocks_decoded();
+        if decoded > 0 {
+            tracing::info!(
+                "block cache: {decoded} block decodes of {} different blocks",
+                self.distinct_blocks()
+            );
+        }
     }
 }
 
@@ -140,6 +168,7 @@ mod tests {
         });
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(cache.blocks_decoded(), 1);
+        assert_eq!(cache.distinct_blocks(), 1);
     }
 
     #[test]

@@ -137,6 +137,7 @@ fn tiles_read_by_several_workers_decode_each_block_once() {
     assert!(sums.windows(2).all(|w| w[0].0.index < w[1].0.index));
     // B02: 2 x 2 blocks of 64 over 120²; B05: 2 x 2 blocks of 32 over 60².
     assert_eq!(cache.blocks_decoded(), 8);
+    assert_eq!(cache.distinct_blocks(), 8);
 
     // The same values through GDAL's own reads, tile by tile.
     let plain: Vec<Scene> = [&b02, &b05]

@@ -625,15 +625,7 @@ impl Scene {
             self.path.display(),
             band + 1
         ));
-        let open = || {
-            gdal_open::open(&self.path, DataKind::Raster).map_err(|failure| {
-                TilingError::CannotOpen {
-                    path: self.path.clone(),
-                    failure,
-                }
-            })
-        };
-        self.gdal_pool.with(0, open, |ds| {
+        self.with_gdal_dataset(|ds| {
             let rb = ds
                 .rasterband(band + 1)
                 .map_err(|e| TilingError::gdal(&self.path, e))?;
@@ -673,6 +665,20 @@ impl Scene {
             }
             data
         })
+    }
+
+    /// Run `f` with one of this scene's pooled GDAL datasets (opened on first use, one per
+    /// concurrent reader at most).
+    fn with_gdal_dataset<R>(&self, f: impl FnOnce(&gdal::Dataset) -> Result<R>) -> Result<R> {
+        let open = || {
+            gdal_open::open(&self.path, DataKind::Raster).map_err(|failure| {
+                TilingError::CannotOpen {
+                    path: self.path.clone(),
+                    failure,
+                }
+            })
+        };
+        self.gdal_pool.with(0, open, f)
     }
 
     /// A window read must lie inside the raster, fit the read budget and name bands the
@@ -720,15 +726,7 @@ impl Scene {
         self.check_read::<T>(window, bands)?;
         let _scope = gdal_log::scope(format!("reading {}, window {window}", self.path.display()));
         let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
-        let open = || {
-            gdal_open::open(&self.path, DataKind::Raster).map_err(|failure| {
-                TilingError::CannotOpen {
-                    path: self.path.clone(),
-                    failure,
-                }
-            })
-        };
-        self.gdal_pool.with(0, open, |ds| {
+        self.with_gdal_dataset(|ds| {
             for (i, &b) in bands.iter().enumerate() {
                 let band = ds
                     .rasterband(b + 1)

@@ -6,6 +6,7 @@
 //! turns each pixel's season into a kind (rules.rs) and accumulates per-parcel evidence
 //! in integers (fixed point), so the result is identical whatever the tile size.
 
+use crate::checkpoint::TileCheckpoints;
 use crate::error::{InferenceError, Result};
 use crate::farmland::{AdminUnits, FarmlandLayer, Parcel};
 use crate::rasterize::{burn, pixel_bbox, ParcelMask, PixelPolygon};
@@ -60,7 +61,7 @@ pub trait SeasonClassifier: Sync {
 const Q: f64 = 16.0;
 const QC: f64 = 1000.0;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct DateAcc {
     clear: u64,
     class_counts: Vec<u64>,
@@ -76,7 +77,7 @@ struct DateAcc {
     woody: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct ParcelAcc {
     pixels: u64,
     /// Pixels with a value (model bands not nodata) on at least one date.
@@ -144,6 +145,7 @@ impl ParcelAcc {
 }
 
 /// A pixel whose season is a violation.
+#[derive(Serialize, Deserialize)]
 struct Candidate {
     parcel: u32,
     /// Grid column and row (GDAL raster sizes are C ints, so i32 holds them).
@@ -164,13 +166,19 @@ struct Candidate {
 // fully farmed 10980² tile); keep them as small as before the evidence was added.
 const _: () = assert!(std::mem::size_of::<Candidate>() <= 48);
 
-#[derive(Default)]
+/// What one tile contributes to the result; its sums and candidates are what a checkpoint
+/// keeps (the timings are not: a tile read back from a checkpoint took no time).
+#[derive(Default, Serialize, Deserialize)]
 struct TileOut {
     parcels: HashMap<u32, ParcelAcc>,
     candidates: Vec<Candidate>,
+    #[serde(skip)]
     decode: Duration,
+    #[serde(skip)]
     warp: Duration,
+    #[serde(skip)]
     inference: Duration,
+    #[serde(skip)]
     aggregation: Duration,
 }
 
@@ -448,6 +456,10 @@ pub struct AnalysisOptions<'a> {
     pub baseline: Option<&'a SceneStack>,
     /// Receives each analysed tile's per-pixel maps (see [`MapSink`]).
     pub maps: Option<&'a dyn MapSink>,
+    /// Each finished tile's output is written here, and tiles found here are merged instead
+    /// of analysed again (see [`crate::checkpoint`]). Class maps are not checkpointed: a
+    /// run with both refuses to start.
+    pub checkpoints: Option<&'a TileCheckpoints>,
 }
 
 /// Per-pixel maps of one analysed tile (only tiles with farmland are analysed; pixels of
@@ -672,11 +684,46 @@ pub fn analyze_until(
     let buckets = bucket_parcels(&grid, &pixel_polys);
     let tiles_with_farmland = buckets.len();
 
+    if opts.checkpoints.is_some() && opts.maps.is_some() {
+        return Err(InferenceError::Config {
+            what: "checkpoints".into(),
+            reason: "tile checkpoints do not hold class maps: a resumable run cannot write maps"
+                .into(),
+        });
+    }
     let tiles_started = Instant::now();
-    let merged = std::sync::Mutex::new(Merged::default());
+    let mut merged = Merged::default();
+    // Tiles a stopped run of this analysis finished.
+    let mut resumed = HashSet::new();
+    if let Some(cp) = opts.checkpoints {
+        for index in cp.finished()? {
+            if !buckets.contains_key(&index) {
+                continue;
+            }
+            if let Some(out) = cp.load::<TileOut>(index) {
+                merged.add(out);
+                resumed.insert(index);
+            }
+        }
+        if !resumed.is_empty() {
+            tracing::info!(
+                "analysis: {} of {} tiles with farmland read back from {}",
+                resumed.len(),
+                tiles_with_farmland,
+                cp.dir().display()
+            );
+        }
+    }
+    let n_resumed = resumed.len();
+    let progress_all = |done: usize, total: usize| {
+        if let Some(p) = progress {
+            p(done + n_resumed, total + n_resumed);
+        }
+    };
+    let merged = std::sync::Mutex::new(merged);
     stack.try_par_map_tiles(
         &grid,
-        |t| !buckets.contains_key(&t.index),
+        |t| !buckets.contains_key(&t.index) || resumed.contains(&t.index),
         |data| -> Result<()> {
             let tile = data.tile;
             let in_tile = |source: InferenceError| InferenceError::Tile {
@@ -890,7 +937,10 @@ pub fn analyze_until(
                 })
                 .map_err(in_tile)?;
             }
-            // Merging counts as aggregation.
+            if let Some(cp) = opts.checkpoints {
+                cp.save(tile.index, &out).map_err(in_tile)?;
+            }
+            // Merging (and checkpointing) counts as aggregation.
             out.aggregation = started.elapsed().saturating_sub(inference + baseline_read);
             merged
                 .lock()
@@ -902,7 +952,7 @@ pub fn analyze_until(
                 .add(out);
             Ok(())
         },
-        progress,
+        Some(&progress_all),
         cancel,
     )?;
     let Merged {

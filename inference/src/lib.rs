@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod analysis;
+pub mod checkpoint;
 pub mod error;
 pub mod farmland;
 pub mod inputs;

@@ -13,6 +13,7 @@ use crate::analysis::{
     analyze_until, AnalysisInput, AnalysisOptions, AnalysisResult, MapSink, PixelClassifier,
     SeasonClassifier,
 };
+use crate::checkpoint::TileCheckpoints;
 use crate::error::InferenceError;
 use crate::farmland::{FarmlandLayer, FarmlandOptions, FieldMapping};
 use crate::inputs::{build_stack, open_scenes};
@@ -58,6 +59,49 @@ pub struct AnalysisRequest {
     pub crop_type: bool,
     #[serde(default)]
     pub outputs: OutputRequest,
+    /// Keep each finished tile here, and resume from the tiles found here (see
+    /// [`crate::checkpoint`]): a run stopped by a kill, a cancellation or a restart, run again
+    /// with the same request, analyses only the tiles it had not finished and gives the same
+    /// result. Tiles of another request or other models are discarded. Not with
+    /// `outputs.maps`. The directory is left in place: [`remove_checkpoint`] it once the
+    /// result is kept.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// What tells one analysis's checkpoints from another's: the request (less where it writes
+/// its outputs and checkpoints), the size and modification time of every scene file it
+/// names, the models' ids and gengdi's version.
+pub fn checkpoint_fingerprint(req: &AnalysisRequest, models: &Models) -> String {
+    use sha2::{Digest, Sha256};
+    let mut what = req.clone();
+    what.outputs = OutputRequest::default();
+    what.checkpoint = None;
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&what).unwrap_or_default());
+    for path in req.scenes.iter().chain(&req.baseline) {
+        let meta = std::fs::metadata(path).ok();
+        let size = meta.as_ref().map(|m| m.len());
+        let modified = meta
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos());
+        h.update(format!("\n{}:{size:?}:{modified:?}", path.display()));
+    }
+    h.update(format!("\nlandcover {}", models.landcover.id()));
+    if let Some(ct) = &models.croptype {
+        h.update(format!("\ncroptype {}", ct.id()));
+    }
+    h.update(format!("\ngengdi {}", env!("CARGO_PKG_VERSION")));
+    hex::encode(h.finalize())
+}
+
+/// Remove the checkpoint directory of `req` (if it names one).
+pub fn remove_checkpoint(req: &AnalysisRequest) -> Result<(), PipelineError> {
+    match &req.checkpoint {
+        Some(dir) => Ok(TileCheckpoints::at(dir).remove()?),
+        None => Ok(()),
+    }
 }
 
 fn default_tile_size() -> usize {
@@ -398,6 +442,14 @@ pub fn run(
     cancel: &CancelToken,
 ) -> Result<AnalysisOutput, PipelineError> {
     cancel.check()?;
+    if req.checkpoint.is_some() && req.outputs.maps.is_some() {
+        return Err(InferenceError::Config {
+            what: "checkpoint".into(),
+            reason: "tile checkpoints do not hold class maps: a resumable run cannot write maps"
+                .into(),
+        }
+        .into());
+    }
     let croptype = if req.crop_type {
         Some(
             models
@@ -460,9 +512,17 @@ pub fn run(
         rules: &req.rules,
         tile_size: req.tile_size,
     };
+    let checkpoints = match &req.checkpoint {
+        Some(dir) => Some(TileCheckpoints::open(
+            dir,
+            &checkpoint_fingerprint(req, models),
+        )?),
+        None => None,
+    };
     let opts = AnalysisOptions {
         baseline: baseline.as_ref(),
         maps: maps.as_ref().map(|m| m as &dyn MapSink),
+        checkpoints: checkpoints.as_ref(),
     };
     let tick = |done: usize, total: usize| progress.tiles(done, total);
     let result = analyze_until(&input, &opts, Some(&tick), Some(cancel.0.as_ref()))

@@ -381,7 +381,7 @@ pub struct PixelSeason {
 
 /// What the rules look at in one pixel's season: clear dates, dates per class group, and the
 /// NDVI extremes. A patch's evidence is the mean of these over its pixels.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeasonMeasures {
     pub clear: u8,
     pub water: u8,

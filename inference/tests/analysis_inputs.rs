@@ -429,6 +429,7 @@ fn class_maps_agree_with_the_parcels_and_patches_and_open_in_gdal() {
         let opts = AnalysisOptions {
             baseline: None,
             maps: Some(&maps as &dyn MapSink),
+            checkpoints: None,
         };
         let r = analyze_with(&input, &opts, None).unwrap();
         let paths = maps.finish().unwrap();
@@ -612,6 +613,7 @@ fn a_baseline_period_decides_class_before_whatever_the_tile_size() {
             &AnalysisOptions {
                 baseline: Some(&baseline),
                 maps: None,
+                checkpoints: None,
             },
             None,
         )
@@ -666,6 +668,7 @@ fn a_baseline_period_decides_class_before_whatever_the_tile_size() {
         &AnalysisOptions {
             baseline: Some(&other),
             maps: None,
+            checkpoints: None,
         },
         None,
     )

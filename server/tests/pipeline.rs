@@ -45,6 +45,7 @@ fn slovenia_request(scenes: Vec<PathBuf>, out: &Path) -> AnalysisRequest {
             maps: Some(out.join("maps")),
             parcel_table: Some(out.join("maps")),
         },
+        checkpoint: None,
     }
 }
 
@@ -307,4 +308,149 @@ fn the_library_call_gives_what_the_cli_gives() {
     }
     assert_eq!(output.map_paths.len(), 6, "5 dates and the season kinds");
     assert!(!output.result.patches.is_empty());
+}
+
+/// The Slovenia request in 32 px tiles (4 x 4 tiles), with no class maps (checkpoints do not
+/// hold them) and with the parcel table.
+fn resumable_request(out: &Path, checkpoint: Option<PathBuf>) -> AnalysisRequest {
+    let mut req = slovenia_request(slovenia_scenes(), out);
+    req.tile_size = 32;
+    req.outputs.maps = None;
+    req.outputs.parcel_table = Some(out.join("table"));
+    req.checkpoint = checkpoint;
+    req
+}
+
+fn tile_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("tile-") && name.ends_with(".bin")
+        })
+        .count()
+}
+
+/// Runs `req` on one worker, cancelled once `stop_after` tiles are done.
+fn run_stopped(req: &AnalysisRequest, models: &Models, stop_after: usize) -> PipelineError {
+    let cancel = CancelToken::new();
+    let stop = cancel.clone();
+    let rec = Recorder {
+        on_tile: Some(Box::new(move |done| {
+            if done >= stop_after {
+                stop.cancel()
+            }
+        })),
+        ..Default::default()
+    };
+    one_thread()
+        .install(|| pipeline::run(req, models, &rec, &cancel))
+        .unwrap_err()
+}
+
+#[test]
+fn a_stopped_run_resumes_from_its_finished_tiles_and_gives_the_uninterrupted_result() {
+    let models = models();
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = pipeline::run(
+        &resumable_request(plain_dir.path(), None),
+        &models,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let total = plain.result.tiles_with_farmland;
+    assert!(total >= 12, "{total} tiles with farmland");
+    assert!(!plain.result.patches.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let cp = dir.path().join("checkpoint");
+    let req = resumable_request(dir.path(), Some(cp.clone()));
+    let err = run_stopped(&req, &models, 5);
+    assert!(matches!(err, PipelineError::Cancelled), "{err:?}");
+    assert_eq!(tile_files(&cp), 5, "the five finished tiles are kept");
+    assert!(!dir.path().join("changes.geojson").exists());
+
+    // Run again: only the other tiles are analysed, and progress counts the kept ones.
+    let rec = Recorder::default();
+    let resumed = pipeline::run(&req, &models, &rec, &CancelToken::new()).unwrap();
+    let mut tiles = rec.tiles.lock().unwrap().clone();
+    tiles.sort();
+    assert_eq!(
+        tiles,
+        (6..=total).map(|d| (d, total)).collect::<Vec<_>>(),
+        "tiles 1-5 came from the checkpoint"
+    );
+    assert_eq!(tile_files(&cp), total);
+    assert_eq!(
+        without_timings(serde_json::to_value(&resumed.result).unwrap()),
+        without_timings(serde_json::to_value(&plain.result).unwrap())
+    );
+    for file in ["changes.geojson", "table/parcels.csv", "table/parcels.json"] {
+        assert_eq!(
+            std::fs::read(dir.path().join(file)).unwrap(),
+            std::fs::read(plain_dir.path().join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    pipeline::remove_checkpoint(&req).unwrap();
+    assert!(!cp.exists());
+}
+
+#[test]
+fn checkpoints_of_another_request_are_discarded_and_damaged_ones_redone() {
+    let models = models();
+    let dir = tempfile::tempdir().unwrap();
+    let cp = dir.path().join("checkpoint");
+    let req = resumable_request(dir.path(), Some(cp.clone()));
+    run_stopped(&req, &models, 3);
+    assert_eq!(tile_files(&cp), 3);
+
+    // Other rules, same checkpoint directory: every tile is analysed again.
+    let mut other = req.clone();
+    other.rules.min_patch_mu *= 2.0;
+    run_stopped(&other, &models, 2);
+    assert_eq!(tile_files(&cp), 2, "the first request's tiles were removed");
+
+    // A tile file cut short (a full disk) is analysed again, not merged.
+    let first = std::fs::read_dir(&cp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "bin"))
+        .unwrap();
+    let bytes = std::fs::read(&first).unwrap();
+    std::fs::write(&first, &bytes[..bytes.len() / 3]).unwrap();
+    let rec = Recorder::default();
+    let resumed = pipeline::run(&other, &models, &rec, &CancelToken::new()).unwrap();
+    let total = resumed.result.tiles_with_farmland;
+    let mut tiles = rec.tiles.lock().unwrap().clone();
+    tiles.sort();
+    assert_eq!(
+        tiles.first(),
+        Some(&(2, total)),
+        "one tile kept, one redone"
+    );
+    let plain_dir = tempfile::tempdir().unwrap();
+    let mut plain = other.clone();
+    plain.checkpoint = None;
+    plain.outputs.changes = Some(plain_dir.path().join("changes.geojson"));
+    plain.outputs.parcel_table = None;
+    let plain = pipeline::run(&plain, &models, &NoProgress, &CancelToken::new()).unwrap();
+    assert_eq!(
+        without_timings(serde_json::to_value(&resumed.result).unwrap()),
+        without_timings(serde_json::to_value(&plain.result).unwrap())
+    );
+}
+
+#[test]
+fn a_resumable_run_refuses_class_maps_before_reading_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = resumable_request(dir.path(), Some(dir.path().join("cp")));
+    req.outputs.maps = Some(dir.path().join("maps"));
+    let rec = Recorder::default();
+    let err = pipeline::run(&req, &models(), &rec, &CancelToken::new()).unwrap_err();
+    assert!(err.to_string().contains("class maps"), "{err}");
+    assert!(rec.stages.lock().unwrap().is_empty());
+    assert!(!dir.path().join("cp").exists());
 }

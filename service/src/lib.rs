@@ -45,7 +45,9 @@ pub fn start(
     store: Arc<dyn Store>,
     executor: Arc<dyn JobExecutor>,
 ) -> Result<(AppState, tokio::task::JoinHandle<()>)> {
-    let jobs = Arc::new(Jobs::new(Arc::clone(&store), executor));
+    let jobs = Arc::new(
+        Jobs::new(Arc::clone(&store), executor).with_checkpoints(config.data_dir.join("jobs")),
+    );
     let state = AppState::new(config, store, Arc::clone(&jobs))?;
     let worker = tokio::spawn(jobs.run_worker());
     Ok((state, worker))
@@ -72,8 +74,9 @@ pub async fn serve_on(
 }
 
 /// `gengdi serve`: open the store in the data dir, start the worker, bind and serve until
-/// `shutdown`. A job running at shutdown stays `running` in the store and is queued again
-/// (and rerun from its start) by the next run.
+/// `shutdown`; then stop the worker: a job running at shutdown stops after its tiles in
+/// flight and is queued again, to resume from its finished tiles in the next run (as does a
+/// job left `running` by a process that was killed).
 pub async fn serve(
     config: ServiceConfig,
     executor: Arc<dyn JobExecutor>,
@@ -91,7 +94,14 @@ pub async fn serve(
             path: config.listen.to_string().into(),
             source,
         })?;
+    let jobs = Arc::clone(state.jobs());
     let served = serve_on(listener, state, shutdown).await;
-    worker.abort();
+    jobs.shutdown();
+    match tokio::time::timeout(std::time::Duration::from_secs(120), worker).await {
+        Ok(_) => {}
+        Err(_) => tracing::warn!(
+            "the running job did not stop within 120 s: leaving it for the next start to resume"
+        ),
+    }
     served
 }

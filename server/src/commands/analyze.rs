@@ -50,6 +50,9 @@ pub struct AnalyzeArgs {
     /// Tile side in pixels.
     #[arg(long, default_value_t = 512)]
     pub tile: usize,
+    /// Keep each finished tile in DIR and resume from the tiles found there: run the same command again after an interruption (Ctrl-C, a kill, a reboot) and only the unfinished tiles are analysed, with the same result. Tiles of another analysis in DIR are discarded; DIR is removed when the analysis succeeds. Not with --maps.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
     #[arg(long, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
     pub registry: Option<PathBuf>,
     /// Burn device: ndarray or flex.
@@ -93,6 +96,7 @@ impl AnalyzeArgs {
                 maps: self.maps.clone(),
                 parcel_table: self.maps.clone(),
             },
+            checkpoint: self.checkpoint.clone(),
         })
     }
 }
@@ -113,10 +117,10 @@ impl ProgressSink for BarSink {
         }
     }
 
-    fn tiles(&self, _done: usize, total: usize) {
+    fn tiles(&self, done: usize, total: usize) {
         if let Some(bar) = self.bar.get() {
             bar.set_length(total as u64);
-            bar.inc(1);
+            bar.set_position(done as u64);
         }
     }
 }
@@ -145,6 +149,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         grid,
         map_paths,
     } = output?;
+    // The result is written: the finished tiles are no longer needed.
+    pipeline::remove_checkpoint(&request)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {

@@ -60,12 +60,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.data_dir.display(),
         config.import_root.display()
     );
-    runtime.block_on(gengdi_service::serve(config, executor, async {
+    runtime.block_on(gengdi_service::serve(config, executor, stop_signal()))?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM: the service then stops taking requests and jobs,
+/// and the running job goes back to the queue with its finished tiles kept.
+async fn stop_signal() {
+    let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot wait for Ctrl-C: {e}");
             std::future::pending::<()>().await;
         }
-        tracing::info!("shutting down");
-    }))?;
-    Ok(())
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot wait for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
 }

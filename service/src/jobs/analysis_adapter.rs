@@ -85,6 +85,7 @@ pub fn request(job: &JobSpec, tile: usize, crop_type: bool) -> AnalysisRequest {
         tile_size: tile,
         crop_type,
         outputs: OutputRequest::default(),
+        checkpoint: job.checkpoint.clone(),
     }
 }
 

@@ -2,6 +2,14 @@
 //! [`JobExecutor`] on tokio's blocking pool, writing progress as it goes and the result (or
 //! the failure) at the end.
 //!
+//! Durability: a job keeps each finished tile under `<checkpoint root>/<batch>/tiles` (see
+//! `gengdi_inference::checkpoint`). A process killed mid-job leaves the job `running`; the
+//! next process queues it again and the analysis resumes from those tiles, with the same
+//! patches as an uninterrupted run (they are stored in one transaction at the end, so none is
+//! lost or stored twice). [`Jobs::shutdown`] (SIGTERM) stops taking jobs, interrupts the
+//! running one after its tiles in flight and puts it back in the queue. A job's tiles are
+//! removed when it ends.
+//!
 //! The executor is the seam: [`analysis_adapter::AnalysisExecutor`] runs today what
 //! `gengdi analyze` runs; a library pipeline call can replace it without touching the worker,
 //! the store or the handlers.
@@ -67,6 +75,37 @@ impl gengdi_inference::pipeline::ProgressSink for ProgressSink {
     }
 }
 
+/// A flag set once, which tasks can wait for.
+#[derive(Debug, Default)]
+struct StopFlag {
+    set: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl StopFlag {
+    fn set(&self) {
+        self.set.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    fn is_set(&self) -> bool {
+        self.set.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Returns once the flag is set.
+    async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// What a job works on.
 #[derive(Clone, Debug)]
 pub struct JobSpec {
@@ -77,6 +116,8 @@ pub struct JobSpec {
     pub farmland: PathBuf,
     pub farmland_layer: String,
     pub farmland_mapping: String,
+    /// Where the job keeps its finished tiles (resumed from when it runs again).
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// Why a job did not produce patches.
@@ -118,6 +159,10 @@ pub struct Jobs {
     executor: Arc<dyn JobExecutor>,
     wake: tokio::sync::Notify,
     running: Mutex<HashMap<i64, CancelToken>>,
+    /// The process is stopping: take no job, put the running one back in the queue.
+    stopping: StopFlag,
+    /// Jobs keep their finished tiles under `<this>/<batch>/tiles`.
+    checkpoint_root: Option<PathBuf>,
     /// How often a running job's progress is written to the store.
     pub progress_interval: Duration,
 }
@@ -135,8 +180,33 @@ impl Jobs {
             executor,
             wake: tokio::sync::Notify::new(),
             running: Mutex::new(HashMap::new()),
+            stopping: StopFlag::default(),
+            checkpoint_root: None,
             progress_interval: Duration::from_millis(200),
         }
+    }
+
+    /// Jobs keep their finished tiles under `root/<batch>/tiles` and resume from them.
+    pub fn with_checkpoints(mut self, root: PathBuf) -> Jobs {
+        self.checkpoint_root = Some(root);
+        self
+    }
+
+    /// Stop: take no more jobs; the running job stops after its tiles in flight (which are
+    /// kept) and goes back to the queue, for the next process to resume. The worker's task
+    /// ends once that is stored.
+    pub fn shutdown(&self) {
+        self.stopping.set();
+        if let Ok(running) = self.running.lock() {
+            for t in running.values() {
+                t.cancel();
+            }
+        }
+    }
+
+    /// [`Jobs::shutdown`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_set()
     }
 
     /// The models the executor runs.
@@ -167,11 +237,16 @@ impl Jobs {
             Err(e) => tracing::error!("jobs: cannot requeue running jobs: {e}"),
         }
         loop {
+            if self.is_stopping() {
+                tracing::info!("jobs: worker stopped");
+                return;
+            }
             match self.store.claim_job().await {
                 Ok(Some(batch)) => self.run_one(batch).await,
                 Ok(None) => {
                     tokio::select! {
                         _ = self.wake.notified() => {}
+                        _ = self.stopping.wait() => {}
                         _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                     }
                 }
@@ -193,7 +268,14 @@ impl Jobs {
             farmland: PathBuf::from(farmland.stored_path),
             farmland_layer: farmland.layer,
             farmland_mapping: farmland.mapping,
+            checkpoint: self.job_dir(batch.id).map(|d| d.join("tiles")),
         })
+    }
+
+    fn job_dir(&self, batch: i64) -> Option<PathBuf> {
+        self.checkpoint_root
+            .as_ref()
+            .map(|r| r.join(batch.to_string()))
     }
 
     /// Run one claimed job to its end.
@@ -211,9 +293,21 @@ impl Jobs {
             Ok(spec) => self.execute(spec, cancel.clone()).await,
             Err(e) => JobOutcome::Failed(e.to_string()),
         };
+        let asked = matches!(self.store.batch(id).await, Ok(Some(b)) if b.cancel_requested);
+        if self.is_stopping() && !asked && !matches!(outcome, JobOutcome::Done(_)) {
+            // Interrupted by the shutdown, not cancelled by a user: back to the queue, its
+            // finished tiles kept.
+            match self.store.release_job(id).await {
+                Ok(_) => tracing::info!("jobs: batch {id} interrupted by the shutdown: queued again, resumes from its finished tiles"),
+                Err(e) => tracing::error!("jobs: batch {id} interrupted, but cannot be queued again (the next start does): {e}"),
+            }
+            if let Ok(mut running) = self.running.lock() {
+                running.remove(&id);
+            }
+            return;
+        }
         // A cancellation asked for while the job ran wins over its result.
-        let cancelled = cancel.is_cancelled()
-            || matches!(self.store.batch(id).await, Ok(Some(b)) if b.cancel_requested);
+        let cancelled = cancel.is_cancelled() || asked;
         let outcome = match outcome {
             JobOutcome::Done(_) if cancelled => JobOutcome::Cancelled,
             o => o,
@@ -224,7 +318,17 @@ impl Jobs {
             JobOutcome::Cancelled => "cancelled".into(),
         };
         match self.store.finish_job(id, outcome).await {
-            Ok(_) => tracing::info!("jobs: batch {id} {what}"),
+            Ok(_) => {
+                tracing::info!("jobs: batch {id} {what}");
+                // Its result is stored: the finished tiles are not needed any more.
+                if let Some(dir) = self.job_dir(id) {
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        if e.kind() != std::io::ErrorKind::NotFound {
+                            tracing::warn!("jobs: cannot remove {}: {e}", dir.display());
+                        }
+                    }
+                }
+            }
             Err(e) => tracing::error!("jobs: batch {id} {what}, but it cannot be stored: {e}"),
         }
         if let Ok(mut running) = self.running.lock() {

@@ -396,6 +396,9 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_job(&self, id: i64, outcome: JobOutcome) -> Result<BatchRecord>;
     /// Put jobs left running (by a process that stopped) back in the queue; returns how many.
     async fn requeue_running(&self) -> Result<usize>;
+    /// Put one running job back in the queue (its process is stopping; it resumes from its
+    /// checkpointed tiles when claimed again); `false` when it was not running.
+    async fn release_job(&self, id: i64) -> Result<bool>;
 
     // Patches and verdicts (always scoped).
     async fn list_changes(&self, scope: &Scope, filter: &ChangeFilter) -> Result<ChangePage>;

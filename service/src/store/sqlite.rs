@@ -896,6 +896,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn release_job(&self, id: i64) -> Result<bool> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE jobs SET status = 'queued', stage = 'interrupted'
+                 WHERE batch_id = ?1 AND status = 'running'",
+                [id],
+            )
+            .map(|n| n > 0)
+            .map_err(sql("releasing a job"))
+        })
+        .await
+    }
+
     async fn requeue_running(&self) -> Result<usize> {
         self.call(|c| {
             c.execute(

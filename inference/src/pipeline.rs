@@ -155,6 +155,29 @@ pub struct SceneRequest {
     pub offset: Option<f64>,
     /// Calibration coefficients (TOML) for scenes delivered as DN (Gaofen).
     pub calibration: Option<PathBuf>,
+    /// Refuse a scene whose header claims more pixels per band than this, before any pixel
+    /// is read (a decompression bomb); no limit when unset.
+    pub max_pixels: Option<u64>,
+}
+
+/// Refuse scenes over `max` pixels per band.
+fn check_pixels(scenes: &[gengdi_tiling::Scene], max: Option<u64>) -> Result<(), InferenceError> {
+    let Some(max) = max else {
+        return Ok(());
+    };
+    for s in scenes {
+        let pixels = (s.width as u64).saturating_mul(s.height as u64);
+        if pixels > max {
+            return Err(InferenceError::Config {
+                what: s.path.display().to_string(),
+                reason: format!(
+                    "the scene claims {} x {} = {pixels} pixels per band, over the limit of {max}",
+                    s.width, s.height
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl SceneRequest {
@@ -468,6 +491,7 @@ pub fn run(
     progress.stage(Stage::OpeningScenes);
     let scene_opts = req.scene_options.options().map_err(InferenceError::from)?;
     let scenes = open_scenes(&req.scenes, &scene_opts, &bands, &optional)
+        .and_then(|s| check_pixels(&s, req.scene_options.max_pixels).map(|()| s))
         .map_err(PipelineError::input(InputFailure::Scenes))?;
     let stack = build_stack(scenes, &bands, None)
         .map_err(PipelineError::input(InputFailure::SceneBands))?;
@@ -486,6 +510,7 @@ pub fn run(
         cancel.check()?;
         progress.stage(Stage::OpeningBaseline);
         let scenes = open_scenes(&req.baseline, &scene_opts, &bands, &optional)
+            .and_then(|s| check_pixels(&s, req.scene_options.max_pixels).map(|()| s))
             .map_err(PipelineError::input(InputFailure::Baseline))?;
         Some(
             build_stack(scenes, &bands, Some(stack.grid.clone()))

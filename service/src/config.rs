@@ -15,6 +15,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// Default analysis tile side in pixels (as `gengdi analyze --tile`).
 pub const DEFAULT_TILE: usize = 512;
+/// Default sustained requests per second per token, and the burst above it.
+pub const DEFAULT_RATE_LIMIT: f64 = 100.0;
+pub const DEFAULT_RATE_BURST: f64 = 200.0;
+/// Default longest time a request may take, in seconds.
+pub const DEFAULT_REQUEST_TIMEOUT_S: f64 = 60.0;
 
 /// Everything `gengdi serve` needs to know.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +35,26 @@ pub struct ServiceConfig {
     pub tile: usize,
     /// Run the crop-type model (non-grain on PBF flags).
     pub crop_type: bool,
+    /// Most pixels per band of a scene a batch may name.
+    pub max_scene_pixels: u64,
+    /// Most bytes a zip archive a request names may unpack to.
+    pub max_unpacked_bytes: u64,
+    /// Requests per second each token may make, sustained (0: no limit) …
+    pub rate_limit: f64,
+    /// … and how many above that it may make at once.
+    pub rate_burst: f64,
+    /// A request taking longer is answered 503 `timeout`.
+    pub request_timeout_s: f64,
+}
+
+impl ServiceConfig {
+    /// The file limits in force.
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            max_scene_pixels: self.max_scene_pixels,
+            max_unpacked_bytes: self.max_unpacked_bytes,
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -42,6 +67,11 @@ impl Default for ServiceConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             tile: DEFAULT_TILE,
             crop_type: true,
+            max_scene_pixels: crate::limits::DEFAULT_MAX_SCENE_PIXELS,
+            max_unpacked_bytes: crate::limits::DEFAULT_MAX_UNPACKED_BYTES,
+            rate_limit: DEFAULT_RATE_LIMIT,
+            rate_burst: DEFAULT_RATE_BURST,
+            request_timeout_s: DEFAULT_REQUEST_TIMEOUT_S,
         }
     }
 }
@@ -56,6 +86,11 @@ pub struct ConfigFile {
     pub body_limit: Option<usize>,
     pub tile: Option<usize>,
     pub crop_type: Option<bool>,
+    pub max_scene_pixels: Option<u64>,
+    pub max_unpacked_bytes: Option<u64>,
+    pub rate_limit: Option<f64>,
+    pub rate_burst: Option<f64>,
+    pub request_timeout_s: Option<f64>,
 }
 
 impl ConfigFile {
@@ -80,6 +115,11 @@ impl ConfigFile {
             body_limit: self.body_limit.or(other.body_limit),
             tile: self.tile.or(other.tile),
             crop_type: self.crop_type.or(other.crop_type),
+            max_scene_pixels: self.max_scene_pixels.or(other.max_scene_pixels),
+            max_unpacked_bytes: self.max_unpacked_bytes.or(other.max_unpacked_bytes),
+            rate_limit: self.rate_limit.or(other.rate_limit),
+            rate_burst: self.rate_burst.or(other.rate_burst),
+            request_timeout_s: self.request_timeout_s.or(other.request_timeout_s),
         }
     }
 
@@ -95,7 +135,32 @@ impl ConfigFile {
                 reason: format!("{tile}: must be 16 to 8192 pixels"),
             });
         }
+        let positive = |what: &str, v: f64, zero_ok: bool| {
+            if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) {
+                Ok(v)
+            } else {
+                Err(ServiceError::Config {
+                    what: what.into(),
+                    reason: format!(
+                        "{v}: must be a positive number{}",
+                        if zero_ok { " or 0" } else { "" }
+                    ),
+                })
+            }
+        };
+        let rate_limit = positive("rate_limit", self.rate_limit.unwrap_or(d.rate_limit), true)?;
+        let rate_burst = positive("rate_burst", self.rate_burst.unwrap_or(d.rate_burst), false)?;
+        let request_timeout_s = positive(
+            "request_timeout_s",
+            self.request_timeout_s.unwrap_or(d.request_timeout_s),
+            false,
+        )?;
         Ok(ServiceConfig {
+            max_scene_pixels: self.max_scene_pixels.unwrap_or(d.max_scene_pixels),
+            max_unpacked_bytes: self.max_unpacked_bytes.unwrap_or(d.max_unpacked_bytes),
+            rate_limit,
+            rate_burst,
+            request_timeout_s,
             import_root: self.import_root.unwrap_or_else(|| data_dir.join("import")),
             data_dir,
             listen: self.listen.unwrap_or(d.listen),
@@ -129,8 +194,18 @@ mod tests {
                 body_limit: DEFAULT_BODY_LIMIT,
                 tile: 256,
                 crop_type: true,
+                ..ServiceConfig::default()
             })
         );
+        for bad in [
+            "rate_limit = -1",
+            "rate_burst = 0",
+            "request_timeout_s = nan",
+        ] {
+            let file: ConfigFile = toml::from_str(bad).unwrap();
+            let err = file.resolve().unwrap_err().to_string();
+            assert!(err.contains(bad.split(' ').next().unwrap()), "{bad}: {err}");
+        }
         assert!(toml::from_str::<ConfigFile>("listn = \"x\"").is_err());
     }
 }

@@ -71,6 +71,10 @@ pub enum ServiceError {
     #[error("configuration {what}: {reason}")]
     Config { what: String, reason: String },
 
+    /// A file a request names claims more than a configured limit (pixels, unpacked bytes).
+    #[error("{path}: {reason}")]
+    TooLarge { path: PathBuf, reason: String },
+
     /// Randomness for a token could not be drawn from the operating system.
     #[error("cannot draw random bytes for a token: {0}")]
     Random(String),

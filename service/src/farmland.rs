@@ -89,6 +89,7 @@ pub fn import(
     data_dir: &Path,
     request: &FarmlandRequest,
     created_by: i64,
+    limits: &crate::limits::Limits,
 ) -> Result<NewFarmland> {
     let source = root.resolve(&request.path)?;
     if !source.is_file() {
@@ -96,6 +97,12 @@ pub fn import(
             "{}: not a file (name the layer file)",
             request.path
         )));
+    }
+    if source
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+    {
+        crate::limits::check_zip(&source, limits)?;
     }
     let mapping = match &request.mapping {
         Some(m) => mapping_spec(m)?,

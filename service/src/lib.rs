@@ -25,6 +25,7 @@ pub mod error;
 pub mod farmland;
 pub mod geometry;
 pub mod jobs;
+pub mod limits;
 pub mod paths;
 pub mod store;
 

@@ -78,6 +78,7 @@ async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
     let executor = Arc::new(AnalysisExecutor {
         models: Arc::new(models),
         tile: config.tile,
+        max_scene_pixels: config.max_scene_pixels,
     });
     let (state, worker) = gengdi_service::start(&config, store.clone(), executor).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

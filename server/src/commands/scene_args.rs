@@ -62,6 +62,7 @@ impl SceneArgs {
             scale: self.scale,
             offset: self.offset,
             calibration: self.calibration.clone(),
+            max_pixels: None,
         }
     }
 

@@ -49,6 +49,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let executor = Arc::new(AnalysisExecutor {
         models: Arc::new(models),
         tile: config.tile,
+        max_scene_pixels: config.max_scene_pixels,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

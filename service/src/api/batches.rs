@@ -99,10 +99,21 @@ pub async fn create(
     if request.scenes.is_empty() {
         return Err(ApiError::bad_request("scenes: name at least one scene"));
     }
-    let mut scenes = Vec::with_capacity(request.scenes.len());
+    let mut resolved = Vec::with_capacity(request.scenes.len());
     for s in &request.scenes {
-        scenes.push(state.import_root().resolve(s)?.display().to_string());
+        resolved.push(state.import_root().resolve(s)?);
     }
+    // What the files claim (pixels, unpacked bytes) is checked before any is decoded.
+    let limits = *state.limits();
+    let resolved = tokio::task::spawn_blocking(move || {
+        for p in &resolved {
+            crate::limits::check_input(p, &limits)?;
+        }
+        Ok::<_, crate::error::ServiceError>(resolved)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the scene check stopped abnormally: {e}")))??;
+    let scenes: Vec<String> = resolved.iter().map(|p| p.display().to_string()).collect();
     if state.store().farmland(request.farmland).await?.is_none() {
         return Err(ApiError::bad_request(format!(
             "farmland: no farmland layer {}",

@@ -99,6 +99,11 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "path_not_found", e.to_string())
             }
             ServiceError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            ServiceError::TooLarge { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "input_too_large",
+                e.to_string(),
+            ),
             // The layer or the scenes a request named cannot be used as they are.
             ServiceError::Inference(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -38,12 +38,15 @@ impl FromRequestParts<AppState> for Principal {
             .await
             .map_err(ApiError::from)?;
         match record {
-            Some(t) if t.revoked_at.is_none() => Ok(Principal {
-                token_id: t.id,
-                name: t.name,
-                role: t.role,
-                region: t.region,
-            }),
+            Some(t) if t.revoked_at.is_none() => {
+                state.take_rate(t.id)?;
+                Ok(Principal {
+                    token_id: t.id,
+                    name: t.name,
+                    role: t.role,
+                    region: t.region,
+                })
+            }
             Some(_) => Err(ApiError::unauthorized("the token has been revoked")),
             None => Err(ApiError::unauthorized("unknown token")),
         }

@@ -23,9 +23,12 @@ pub async fn create(
     who.require(&ROLES)?;
     let ApiJson(request) = body?;
     let (root, data_dir) = (state.import_root().clone(), state.data_dir().to_path_buf());
-    let new = tokio::task::spawn_blocking(move || import(&root, &data_dir, &request, who.token_id))
-        .await
-        .map_err(|e| ApiError::internal(format!("the import stopped abnormally: {e}")))??;
+    let limits = *state.limits();
+    let new = tokio::task::spawn_blocking(move || {
+        import(&root, &data_dir, &request, who.token_id, &limits)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the import stopped abnormally: {e}")))??;
     let rec = state.store().insert_farmland(new).await?;
     let location = format!("/api/v1/farmland/{}", rec.id);
     Ok((

@@ -43,6 +43,38 @@ struct Inner {
     import_root: ImportRoot,
     data_dir: PathBuf,
     body_limit: usize,
+    limits: crate::limits::Limits,
+    rate: RateLimiter,
+    timeout: std::time::Duration,
+}
+
+/// Requests per token: a token bucket each, refilled at `per_s` up to `burst`.
+struct RateLimiter {
+    per_s: f64,
+    burst: f64,
+    buckets: std::sync::Mutex<std::collections::HashMap<i64, (f64, std::time::Instant)>>,
+}
+
+impl RateLimiter {
+    /// Take one request from `token`'s bucket; `Err(seconds to wait)` when it is empty.
+    fn take(&self, token: i64) -> Result<(), f64> {
+        if self.per_s <= 0.0 {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let (level, at) = buckets.entry(token).or_insert((self.burst, now));
+        *level = (*level + now.duration_since(*at).as_secs_f64() * self.per_s).min(self.burst);
+        *at = now;
+        if *level >= 1.0 {
+            *level -= 1.0;
+            Ok(())
+        } else {
+            Err((1.0 - *level) / self.per_s)
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -63,7 +95,34 @@ impl AppState {
             import_root: ImportRoot::new(&config.import_root)?,
             data_dir: config.data_dir.clone(),
             body_limit: config.body_limit,
+            limits: config.limits(),
+            rate: RateLimiter {
+                per_s: config.rate_limit,
+                burst: config.rate_burst,
+                buckets: Default::default(),
+            },
+            timeout: std::time::Duration::from_secs_f64(config.request_timeout_s),
         })))
+    }
+
+    /// The limits on files requests name.
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.0.limits
+    }
+
+    /// Count a request of `token` against its rate; 429 when it is over.
+    pub fn take_rate(&self, token: i64) -> Result<(), ApiError> {
+        self.0.rate.take(token).map_err(|wait| {
+            ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "more than {} requests per second with this token; retry in {:.2} s",
+                    self.0.rate.per_s, wait
+                ),
+            )
+            .with_details(serde_json::json!({"retry_after_s": wait}))
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -101,11 +160,29 @@ pub fn app(state: AppState) -> Router {
         .route("/models", get(models))
         .method_not_allowed_fallback(method_not_allowed);
     let limit = state.0.body_limit;
+    let timeout = state.0.timeout;
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                use axum::response::IntoResponse;
+                match tokio::time::timeout(timeout, next.run(req)).await {
+                    Ok(res) => res,
+                    Err(_) => ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "timeout",
+                        format!(
+                            "the request took longer than {:.0} s (request_timeout_s)",
+                            timeout.as_secs_f64()
+                        ),
+                    )
+                    .into_response(),
+                }
+            },
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

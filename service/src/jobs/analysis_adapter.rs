@@ -40,6 +40,8 @@ pub struct AnalysisExecutor {
     pub models: Arc<Models>,
     /// Tile side in pixels.
     pub tile: usize,
+    /// Scenes claiming more pixels per band are refused before a pixel is read.
+    pub max_scene_pixels: u64,
 }
 
 impl JobExecutor for AnalysisExecutor {
@@ -64,7 +66,9 @@ impl JobExecutor for AnalysisExecutor {
         progress: &ProgressSink,
         cancel: &CancelToken,
     ) -> std::result::Result<Vec<NewPatch>, JobError> {
-        run(job, &self.models, self.tile, progress, cancel)
+        let mut req = request(job, self.tile, self.models.croptype.is_some());
+        req.scene_options.max_pixels = Some(self.max_scene_pixels);
+        run(&req, &self.models, progress, cancel)
     }
 }
 
@@ -89,16 +93,15 @@ pub fn request(job: &JobSpec, tile: usize, crop_type: bool) -> AnalysisRequest {
     }
 }
 
-/// Analyse one batch; the patches come back in WGS 84 with their bounding boxes.
+/// Run a batch's analysis request; the patches come back in WGS 84 with their bounding
+/// boxes.
 pub fn run(
-    job: &JobSpec,
+    req: &AnalysisRequest,
     models: &Models,
-    tile: usize,
     progress: &ProgressSink,
     cancel: &CancelToken,
 ) -> std::result::Result<Vec<NewPatch>, JobError> {
-    let req = request(job, tile, models.croptype.is_some());
-    let out = match pipeline::run(&req, models, progress, cancel) {
+    let out = match pipeline::run(req, models, progress, cancel) {
         Ok(out) => out,
         Err(PipelineError::Cancelled) => return Err(JobError::Cancelled),
         Err(e) => return Err(JobError::Failed(ServiceError::Analysis(Box::new(e)))),

@@ -80,15 +80,24 @@ pub async fn token(
     (rec.id, t)
 }
 
-/// A service over a new data dir, no worker running.
+/// A service over a new data dir, no worker running, no rate limit (the role matrix sends
+/// hundreds of requests a second with one token).
 pub async fn service() -> TestService {
+    service_with(|_| {}).await
+}
+
+/// [`service`] with settings changed by `change`.
+#[allow(dead_code)]
+pub async fn service_with(change: impl FnOnce(&mut ServiceConfig)) -> TestService {
     let dir = tempfile::tempdir().unwrap();
-    let config = ServiceConfig {
+    let mut config = ServiceConfig {
         data_dir: dir.path().join("data"),
         import_root: dir.path().join("import"),
         body_limit: 4096,
+        rate_limit: 0.0,
         ..ServiceConfig::default()
     };
+    change(&mut config);
     let store = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
     let tokens = Tokens {
         admin: token(&store, Role::Admin, None, "admin").await.1,

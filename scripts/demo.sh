@@ -45,3 +45,7 @@ $gengdi analyze --scenes docs/examples/slovenia.stac.json \
     --config fixtures/slovenia-rules.toml \
     --admin docs/examples/slovenia-admin.geojson --baseline $data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif \
     --out $out/slovenia_changes.gpkg --maps $out/slovenia_stac_maps --tile 64
+echo
+echo "== the service: gengdi serve on the demo season, the batch submitted through the API"
+echo "   (scripts/serve-demo.sh; keeps serving until Ctrl-C when run from a terminal)"
+scripts/serve-demo.sh

@@ -4,7 +4,7 @@
 # pkg-config. Idempotent: does nothing when everything is present.
 set -euo pipefail
 
-packages=(libgdal-dev gdal-bin python3-gdal libsqlite3-dev pkg-config)
+packages=(libgdal-dev gdal-bin python3-gdal libsqlite3-dev pkg-config curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

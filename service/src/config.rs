@@ -16,6 +16,11 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// Default analysis tile side in pixels (as `gengdi analyze --tile`).
 pub const DEFAULT_TILE: usize = 512;
 
+/// Default cropland target (耕地保有量), in mu: the city's commitment.
+pub const DEFAULT_CROPLAND_TARGET_MU: f64 = 4_401_200.0;
+/// Default permanent basic farmland target (永久基本农田), in mu.
+pub const DEFAULT_PBF_TARGET_MU: f64 = 3_434_500.0;
+
 /// Everything `gengdi serve` needs to know.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceConfig {
@@ -30,6 +35,10 @@ pub struct ServiceConfig {
     pub tile: usize,
     /// Run the crop-type model (non-grain on PBF flags).
     pub crop_type: bool,
+    /// Cropland area the statistics compare the farmland layers with, in mu.
+    pub cropland_target_mu: f64,
+    /// Permanent basic farmland area the statistics compare with, in mu.
+    pub pbf_target_mu: f64,
 }
 
 impl Default for ServiceConfig {
@@ -42,6 +51,8 @@ impl Default for ServiceConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             tile: DEFAULT_TILE,
             crop_type: true,
+            cropland_target_mu: DEFAULT_CROPLAND_TARGET_MU,
+            pbf_target_mu: DEFAULT_PBF_TARGET_MU,
         }
     }
 }
@@ -56,6 +67,8 @@ pub struct ConfigFile {
     pub body_limit: Option<usize>,
     pub tile: Option<usize>,
     pub crop_type: Option<bool>,
+    pub cropland_target_mu: Option<f64>,
+    pub pbf_target_mu: Option<f64>,
 }
 
 impl ConfigFile {
@@ -80,6 +93,8 @@ impl ConfigFile {
             body_limit: self.body_limit.or(other.body_limit),
             tile: self.tile.or(other.tile),
             crop_type: self.crop_type.or(other.crop_type),
+            cropland_target_mu: self.cropland_target_mu.or(other.cropland_target_mu),
+            pbf_target_mu: self.pbf_target_mu.or(other.pbf_target_mu),
         }
     }
 
@@ -95,6 +110,20 @@ impl ConfigFile {
                 reason: format!("{tile}: must be 16 to 8192 pixels"),
             });
         }
+        let target = |what: &str, v: Option<f64>, default: f64| match v {
+            None => Ok(default),
+            Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            Some(v) => Err(ServiceError::Config {
+                what: what.into(),
+                reason: format!("{v}: must be a non-negative number of mu"),
+            }),
+        };
+        let cropland_target_mu = target(
+            "cropland_target_mu",
+            self.cropland_target_mu,
+            d.cropland_target_mu,
+        )?;
+        let pbf_target_mu = target("pbf_target_mu", self.pbf_target_mu, d.pbf_target_mu)?;
         Ok(ServiceConfig {
             import_root: self.import_root.unwrap_or_else(|| data_dir.join("import")),
             data_dir,
@@ -102,6 +131,8 @@ impl ConfigFile {
             body_limit: self.body_limit.unwrap_or(d.body_limit),
             tile,
             crop_type: self.crop_type.unwrap_or(d.crop_type),
+            cropland_target_mu,
+            pbf_target_mu,
         })
     }
 }
@@ -129,8 +160,16 @@ mod tests {
                 body_limit: DEFAULT_BODY_LIMIT,
                 tile: 256,
                 crop_type: true,
+                cropland_target_mu: 4_401_200.0,
+                pbf_target_mu: 3_434_500.0,
             })
         );
         assert!(toml::from_str::<ConfigFile>("listn = \"x\"").is_err());
+        let file: ConfigFile =
+            toml::from_str("cropland_target_mu = 1000.5\npbf_target_mu = 800").unwrap();
+        let c = file.resolve().unwrap();
+        assert_eq!((c.cropland_target_mu, c.pbf_target_mu), (1000.5, 800.0));
+        let bad: ConfigFile = toml::from_str("pbf_target_mu = -1.0").unwrap();
+        assert!(bad.resolve().is_err());
     }
 }

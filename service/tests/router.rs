@@ -119,6 +119,12 @@ async fn each_role_reaches_exactly_its_endpoints() {
             None,
             [S::OK, S::OK, F, S::OK],
         ),
+        (
+            "GET",
+            "/api/v1/stats?level=township".into(),
+            None,
+            [S::OK, S::OK, S::OK, S::OK],
+        ),
     ];
     for (method, uri, body, expected) in &matrix {
         for (role, want) in Role::ALL.iter().zip(expected) {

@@ -94,6 +94,7 @@ fn filter(q: ChangeQuery) -> ApiResult<ChangeFilter> {
         min_mu: q.min_mu,
         limit,
         after,
+        geometry: false,
     })
 }
 

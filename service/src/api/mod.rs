@@ -9,6 +9,7 @@
 //! | `GET /api/v1/changes`, `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
 //! | `GET /api/v1/models` (the models the analyses run) | admin, centre, researcher |
+//! | `GET /api/v1/stats?level=&region=&batch=&from=&to=` (per unit, in/out balance, targets: [`stats`]) | admin, centre, researcher; inspector within their region (no targets) |
 //!
 //! An inspector sees only patches whose location code starts with their region's code: a
 //! patch elsewhere is 404, as if it did not exist.
@@ -18,6 +19,7 @@ pub mod changes;
 pub mod error;
 pub mod extract;
 pub mod farmland;
+pub mod stats;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -43,6 +45,8 @@ struct Inner {
     import_root: ImportRoot,
     data_dir: PathBuf,
     body_limit: usize,
+    /// (cropland, PBF) targets in mu.
+    targets: (f64, f64),
 }
 
 impl std::fmt::Debug for AppState {
@@ -63,6 +67,7 @@ impl AppState {
             import_root: ImportRoot::new(&config.import_root)?,
             data_dir: config.data_dir.clone(),
             body_limit: config.body_limit,
+            targets: (config.cropland_target_mu, config.pbf_target_mu),
         })))
     }
 
@@ -80,6 +85,11 @@ impl AppState {
 
     pub fn data_dir(&self) -> &Path {
         &self.0.data_dir
+    }
+
+    /// The (cropland, PBF) targets, in mu.
+    pub fn targets(&self) -> (f64, f64) {
+        self.0.targets
     }
 }
 
@@ -99,6 +109,7 @@ pub fn app(state: AppState) -> Router {
             post(changes::verdict).get(changes::verdicts),
         )
         .route("/models", get(models))
+        .route("/stats", get(stats::stats))
         .method_not_allowed_fallback(method_not_allowed);
     let limit = state.0.body_limit;
     Router::new()

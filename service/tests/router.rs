@@ -97,6 +97,12 @@ async fn each_role_reaches_exactly_its_endpoints() {
         ),
         (
             "GET",
+            "/api/v1/changes?format=geojson".into(),
+            None,
+            [S::OK, S::OK, S::OK, S::OK],
+        ),
+        (
+            "GET",
             "/api/v1/changes/1".into(),
             None,
             [S::OK, S::OK, S::OK, S::OK],

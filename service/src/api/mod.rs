@@ -6,7 +6,7 @@
 //! | `GET /healthz` | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` | admin, centre |
 //! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
-//! | `GET /api/v1/changes`, `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
+//! | `GET /api/v1/changes` (`format=geojson\|csv\|gpkg`: the whole selection as a file, [`export`]), `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
 //! | `GET /api/v1/models` (the models the analyses run) | admin, centre, researcher |
 //! | `GET /api/v1/stats?level=&region=&batch=&from=&to=` (per unit, in/out balance, targets: [`stats`]) | admin, centre, researcher; inspector within their region (no targets) |
@@ -17,6 +17,7 @@
 pub mod batches;
 pub mod changes;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod farmland;
 pub mod stats;

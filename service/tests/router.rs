@@ -45,7 +45,8 @@ async fn missing_wrong_and_revoked_tokens_are_401_with_a_json_error() {
 }
 
 /// Every endpoint with a request each role may or may not make; the statuses say which
-/// (403 = refused by role; anything else = the handler ran).
+/// (403 = refused by role; anything else = the handler ran). `/healthz` and `/metrics` take
+/// no token (tests `healthz_answers_without_a_token`, `metrics.rs`).
 #[tokio::test]
 async fn each_role_reaches_exactly_its_endpoints() {
     let s = service().await;

@@ -4,6 +4,7 @@
 //! | endpoint | roles |
 //! |---|---|
 //! | `GET /healthz` | no token |
+//! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` | admin, centre |
 //! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
 //! | `GET /api/v1/changes` (`format=geojson\|csv\|gpkg`: the whole selection as a file, [`export`]), `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
@@ -20,6 +21,7 @@ pub mod error;
 pub mod export;
 pub mod extract;
 pub mod farmland;
+pub mod metrics;
 pub mod stats;
 
 use axum::extract::DefaultBodyLimit;
@@ -48,6 +50,7 @@ struct Inner {
     body_limit: usize,
     /// (cropland, PBF) targets in mu.
     targets: (f64, f64),
+    http_metrics: metrics::HttpMetrics,
 }
 
 impl std::fmt::Debug for AppState {
@@ -69,6 +72,7 @@ impl AppState {
             data_dir: config.data_dir.clone(),
             body_limit: config.body_limit,
             targets: (config.cropland_target_mu, config.pbf_target_mu),
+            http_metrics: metrics::HttpMetrics::default(),
         })))
     }
 
@@ -86,6 +90,11 @@ impl AppState {
 
     pub fn data_dir(&self) -> &Path {
         &self.0.data_dir
+    }
+
+    /// Request latencies, for `/metrics`.
+    pub fn http_metrics(&self) -> &metrics::HttpMetrics {
+        &self.0.http_metrics
     }
 
     /// The (cropland, PBF) targets, in mu.
@@ -115,10 +124,15 @@ pub fn app(state: AppState) -> Router {
     let limit = state.0.body_limit;
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

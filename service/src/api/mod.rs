@@ -4,6 +4,7 @@
 //! | endpoint | roles |
 //! |---|---|
 //! | `GET /healthz` | no token |
+//! | `GET /openapi.json` (OpenAPI 3.1, written from the route table: [`openapi`]) | no token |
 //! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` | admin, centre |
 //! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
@@ -22,10 +23,10 @@ pub mod export;
 pub mod extract;
 pub mod farmland;
 pub mod metrics;
+pub mod openapi;
 pub mod stats;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,29 +104,17 @@ impl AppState {
     }
 }
 
-/// The router: every route, JSON errors for unknown routes and methods, a body limit and
+/// The router: every route of [`openapi::routes`] (the table `/openapi.json` is written
+/// from), JSON errors for unknown routes and methods, a body limit, request metrics and
 /// request tracing.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/farmland", post(farmland::create).get(farmland::list))
-        .route("/farmland/{id}", get(farmland::get))
-        .route("/batches", post(batches::create).get(batches::list))
-        .route("/batches/{id}", get(batches::get))
-        .route("/batches/{id}/cancel", post(batches::cancel))
-        .route("/changes", get(changes::list))
-        .route("/changes/{id}", get(changes::get))
-        .route(
-            "/changes/{id}/verdicts",
-            post(changes::verdict).get(changes::verdicts),
-        )
-        .route("/models", get(models))
-        .route("/stats", get(stats::stats))
-        .method_not_allowed_fallback(method_not_allowed);
     let limit = state.0.body_limit;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics::metrics))
-        .nest("/api/v1", api)
+    let mut router = Router::new();
+    // Routes of one path with several methods merge into one method router.
+    for r in openapi::routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

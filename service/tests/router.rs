@@ -128,6 +128,12 @@ async fn each_role_reaches_exactly_its_endpoints() {
         ),
         (
             "GET",
+            "/api/v1/models/lc-1".into(),
+            None,
+            [S::NOT_FOUND, S::NOT_FOUND, F, S::NOT_FOUND],
+        ),
+        (
+            "GET",
             "/api/v1/stats?level=township".into(),
             None,
             [S::OK, S::OK, S::OK, S::OK],

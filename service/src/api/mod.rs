@@ -10,7 +10,7 @@
 //! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
 //! | `GET /api/v1/changes` (`format=geojson\|csv\|gpkg`: the whole selection as a file, [`export`]), `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
-//! | `GET /api/v1/models` (the models the analyses run) | admin, centre, researcher |
+//! | `GET /api/v1/models` (the models the analyses run), `GET /api/v1/models/{id}` (one's model card) | admin, centre, researcher |
 //! | `GET /api/v1/stats?level=&region=&batch=&from=&to=` (per unit, in/out balance, targets: [`stats`]) | admin, centre, researcher; inspector within their region (no targets) |
 //!
 //! An inspector sees only patches whose location code starts with their region's code: a
@@ -138,6 +138,20 @@ async fn models(
     use crate::auth::Role;
     who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
     Ok(Json(serde_json::json!({ "items": state.jobs().models() })))
+}
+
+/// `GET /api/v1/models/{id}` → the model card (as the registry's `card.json`) of a model
+/// the analyses run, by its exact id; any other id is 404.
+async fn model(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    who: crate::auth::Principal,
+    extract::ApiPath(id): extract::ApiPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::auth::Role;
+    who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
+    state.jobs().model_card(&id).map(Json).ok_or_else(|| {
+        ApiError::not_found(format!("no model {id:?} among the models the analyses run"))
+    })
 }
 
 async fn not_found() -> ApiError {

@@ -59,6 +59,7 @@ pub fn routes() -> Vec<Route> {
         r(Method::POST, "/api/v1/changes/{id}/verdicts", "Record a field verdict: {verdict: confirmed|false_positive|rectified, note} -> 201", Some("admin; inspector within their region"), &[], post(changes::verdict)),
         r(Method::GET, "/api/v1/changes/{id}/verdicts", "A patch's verdicts, oldest first: {items}", Some(ALL_READERS), &[], get(changes::verdicts)),
         r(Method::GET, "/api/v1/models", "The models the analyses run: {items: [{task, id}]}", Some("admin, centre, researcher"), &[], get(super::models)),
+        r(Method::GET, "/api/v1/models/{id}", "The model card of a model the analyses run (by exact id)", Some("admin, centre, researcher"), &[], get(super::model)),
         r(Method::GET, "/api/v1/stats", "Patches and mu per administrative unit by kind and status, the in/out balance of a period, farmland against the targets", Some("admin, centre, researcher; inspector within their region (no targets)"), &["level", "region", "batch", "from", "to"], get(stats::stats)),
     ]
 }
@@ -77,7 +78,14 @@ pub fn spec() -> serde_json::Value {
     for r in routes() {
         let mut params: Vec<Value> = path_params(r.path)
             .into_iter()
-            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "integer"}}))
+            .map(|p| {
+                let ty = if r.path.starts_with("/api/v1/models/") {
+                    "string"
+                } else {
+                    "integer"
+                };
+                json!({"name": p, "in": "path", "required": true, "schema": {"type": ty}})
+            })
             .collect();
         params.extend(r.query.iter().map(
             |q| json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}),

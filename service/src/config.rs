@@ -21,6 +21,11 @@ pub const DEFAULT_RATE_BURST: f64 = 200.0;
 /// Default longest time a request may take, in seconds.
 pub const DEFAULT_REQUEST_TIMEOUT_S: f64 = 60.0;
 
+/// Default cropland target (耕地保有量), in mu: the city's commitment.
+pub const DEFAULT_CROPLAND_TARGET_MU: f64 = 4_401_200.0;
+/// Default permanent basic farmland target (永久基本农田), in mu.
+pub const DEFAULT_PBF_TARGET_MU: f64 = 3_434_500.0;
+
 /// Everything `gengdi serve` needs to know.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceConfig {
@@ -45,6 +50,10 @@ pub struct ServiceConfig {
     pub rate_burst: f64,
     /// A request taking longer is answered 503 `timeout`.
     pub request_timeout_s: f64,
+    /// Cropland area the statistics compare the farmland layers with, in mu.
+    pub cropland_target_mu: f64,
+    /// Permanent basic farmland area the statistics compare with, in mu.
+    pub pbf_target_mu: f64,
 }
 
 impl ServiceConfig {
@@ -72,6 +81,8 @@ impl Default for ServiceConfig {
             rate_limit: DEFAULT_RATE_LIMIT,
             rate_burst: DEFAULT_RATE_BURST,
             request_timeout_s: DEFAULT_REQUEST_TIMEOUT_S,
+            cropland_target_mu: DEFAULT_CROPLAND_TARGET_MU,
+            pbf_target_mu: DEFAULT_PBF_TARGET_MU,
         }
     }
 }
@@ -91,6 +102,8 @@ pub struct ConfigFile {
     pub rate_limit: Option<f64>,
     pub rate_burst: Option<f64>,
     pub request_timeout_s: Option<f64>,
+    pub cropland_target_mu: Option<f64>,
+    pub pbf_target_mu: Option<f64>,
 }
 
 impl ConfigFile {
@@ -120,6 +133,8 @@ impl ConfigFile {
             rate_limit: self.rate_limit.or(other.rate_limit),
             rate_burst: self.rate_burst.or(other.rate_burst),
             request_timeout_s: self.request_timeout_s.or(other.request_timeout_s),
+            cropland_target_mu: self.cropland_target_mu.or(other.cropland_target_mu),
+            pbf_target_mu: self.pbf_target_mu.or(other.pbf_target_mu),
         }
     }
 
@@ -155,6 +170,20 @@ impl ConfigFile {
             self.request_timeout_s.unwrap_or(d.request_timeout_s),
             false,
         )?;
+        let target = |what: &str, v: Option<f64>, default: f64| match v {
+            None => Ok(default),
+            Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            Some(v) => Err(ServiceError::Config {
+                what: what.into(),
+                reason: format!("{v}: must be a non-negative number of mu"),
+            }),
+        };
+        let cropland_target_mu = target(
+            "cropland_target_mu",
+            self.cropland_target_mu,
+            d.cropland_target_mu,
+        )?;
+        let pbf_target_mu = target("pbf_target_mu", self.pbf_target_mu, d.pbf_target_mu)?;
         Ok(ServiceConfig {
             max_scene_pixels: self.max_scene_pixels.unwrap_or(d.max_scene_pixels),
             max_unpacked_bytes: self.max_unpacked_bytes.unwrap_or(d.max_unpacked_bytes),
@@ -167,6 +196,8 @@ impl ConfigFile {
             body_limit: self.body_limit.unwrap_or(d.body_limit),
             tile,
             crop_type: self.crop_type.unwrap_or(d.crop_type),
+            cropland_target_mu,
+            pbf_target_mu,
         })
     }
 }
@@ -207,5 +238,11 @@ mod tests {
             assert!(err.contains(bad.split(' ').next().unwrap()), "{bad}: {err}");
         }
         assert!(toml::from_str::<ConfigFile>("listn = \"x\"").is_err());
+        let file: ConfigFile =
+            toml::from_str("cropland_target_mu = 1000.5\npbf_target_mu = 800").unwrap();
+        let c = file.resolve().unwrap();
+        assert_eq!((c.cropland_target_mu, c.pbf_target_mu), (1000.5, 800.0));
+        let bad: ConfigFile = toml::from_str("pbf_target_mu = -1.0").unwrap();
+        assert!(bad.resolve().is_err());
     }
 }

@@ -97,6 +97,16 @@ async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
         .map(|x| x["task"].as_str().unwrap())
         .collect();
     assert_eq!(tasks, vec!["landcover", "croptype"]);
+    // Each model's card, by the id the list names.
+    for item in m["items"].as_array().unwrap() {
+        let id = item["id"].as_str().unwrap();
+        let (status, card) = http(addr, "GET", &format!("/api/v1/models/{id}"), &admin, None).await;
+        assert_eq!(status, 200, "{card}");
+        assert_eq!(
+            (card["id"].as_str(), &card["task"]),
+            (Some(id), &item["task"])
+        );
+    }
     assert!(m["items"]
         .as_array()
         .unwrap()

@@ -45,7 +45,8 @@ async fn missing_wrong_and_revoked_tokens_are_401_with_a_json_error() {
 }
 
 /// Every endpoint with a request each role may or may not make; the statuses say which
-/// (403 = refused by role; anything else = the handler ran).
+/// (403 = refused by role; anything else = the handler ran). `/healthz` and `/metrics` take
+/// no token (tests `healthz_answers_without_a_token`, `metrics.rs`).
 #[tokio::test]
 async fn each_role_reaches_exactly_its_endpoints() {
     let s = service().await;
@@ -97,6 +98,12 @@ async fn each_role_reaches_exactly_its_endpoints() {
         ),
         (
             "GET",
+            "/api/v1/changes?format=geojson".into(),
+            None,
+            [S::OK, S::OK, S::OK, S::OK],
+        ),
+        (
+            "GET",
             "/api/v1/changes/1".into(),
             None,
             [S::OK, S::OK, S::OK, S::OK],
@@ -118,6 +125,18 @@ async fn each_role_reaches_exactly_its_endpoints() {
             "/api/v1/models".into(),
             None,
             [S::OK, S::OK, F, S::OK],
+        ),
+        (
+            "GET",
+            "/api/v1/models/lc-1".into(),
+            None,
+            [S::NOT_FOUND, S::NOT_FOUND, F, S::NOT_FOUND],
+        ),
+        (
+            "GET",
+            "/api/v1/stats?level=township".into(),
+            None,
+            [S::OK, S::OK, S::OK, S::OK],
         ),
     ];
     for (method, uri, body, expected) in &matrix {

@@ -20,7 +20,13 @@ pub struct ServeArgs {
     /// Requests may only name files under this folder [default: <data dir>/import].
     #[arg(long, value_name = "DIR", env = "GENGDI_IMPORT_ROOT")]
     pub import_root: Option<PathBuf>,
-    /// Settings file (TOML: data_dir, listen, import_root, body_limit, tile, crop_type); flags and GENGDI_* variables override it.
+    /// Cropland target the statistics compare the farmland layers with, in mu [default: 4401200].
+    #[arg(long, value_name = "MU", env = "GENGDI_CROPLAND_TARGET_MU")]
+    pub cropland_target_mu: Option<f64>,
+    /// Permanent basic farmland target, in mu [default: 3434500].
+    #[arg(long, value_name = "MU", env = "GENGDI_PBF_TARGET_MU")]
+    pub pbf_target_mu: Option<f64>,
+    /// Settings file (TOML: data_dir, listen, import_root, body_limit, tile, crop_type, cropland_target_mu, pbf_target_mu); flags and GENGDI_* variables override it.
     #[arg(long, value_name = "FILE", env = "GENGDI_CONFIG")]
     pub config: Option<PathBuf>,
     #[arg(long, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
@@ -39,6 +45,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         listen: args.listen,
         import_root: args.import_root,
+        cropland_target_mu: args.cropland_target_mu,
+        pbf_target_mu: args.pbf_target_mu,
         ..ConfigFile::default()
     };
     let config = flags.or(file).resolve()?;

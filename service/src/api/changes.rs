@@ -3,11 +3,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
+use super::export;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::auth::{check_region_code, Principal, Role};
@@ -36,6 +37,8 @@ pub struct ChangeQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// `geojson`, `csv` or `gpkg`: the whole selection as a file ([`super::export`]).
+    pub format: Option<String>,
 }
 
 fn parse_bbox(s: &str) -> ApiResult<[f64; 4]> {
@@ -94,25 +97,38 @@ fn filter(q: ChangeQuery) -> ApiResult<ChangeFilter> {
         min_mu: q.min_mu,
         limit,
         after,
+        geometry: false,
     })
 }
 
 /// `GET /api/v1/changes` → `{items, next_cursor, total}` (ordered by id; `next_cursor` is
-/// null on the last page).
+/// null on the last page); with `format`, the whole selection as a file
+/// ([`super::export`]).
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
     query: Result<ApiQuery<ChangeQuery>, ApiError>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     who.require(&READERS)?;
-    let ApiQuery(q) = query?;
+    let ApiQuery(mut q) = query?;
+    if let Some(format) = q.format.take() {
+        let format = export::Format::parse(&format)?;
+        if q.limit.is_some() || q.cursor.is_some() {
+            return Err(ApiError::bad_request(
+                "limit and cursor page the list; an export (format) holds the whole selection",
+            ));
+        }
+        let records = export::collect(&state, &who.scope(), filter(q)?).await?;
+        return export::respond(&state, format, records).await;
+    }
     let f = filter(q)?;
     let page = state.store().list_changes(&who.scope(), &f).await?;
     Ok(Json(serde_json::json!({
         "items": page.items,
         "next_cursor": page.next_after.map(|a| a.to_string()),
         "total": page.total,
-    })))
+    }))
+    .into_response())
 }
 
 /// `GET /api/v1/changes/{id}`: the patch with its geometry (GeoJSON, WGS 84) and verdicts.

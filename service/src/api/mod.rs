@@ -4,11 +4,14 @@
 //! | endpoint | roles |
 //! |---|---|
 //! | `GET /healthz` | no token |
+//! | `GET /openapi.json` (OpenAPI 3.1, written from the route table: [`openapi`]) | no token |
+//! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` | admin, centre |
 //! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
-//! | `GET /api/v1/changes`, `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
+//! | `GET /api/v1/changes` (`format=geojson\|csv\|gpkg`: the whole selection as a file, [`export`]), `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
-//! | `GET /api/v1/models` (the models the analyses run) | admin, centre, researcher |
+//! | `GET /api/v1/models` (the models the analyses run), `GET /api/v1/models/{id}` (one's model card) | admin, centre, researcher |
+//! | `GET /api/v1/stats?level=&region=&batch=&from=&to=` (per unit, in/out balance, targets: [`stats`]) | admin, centre, researcher; inspector within their region (no targets) |
 //!
 //! An inspector sees only patches whose location code starts with their region's code: a
 //! patch elsewhere is 404, as if it did not exist.
@@ -16,11 +19,14 @@
 pub mod batches;
 pub mod changes;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod farmland;
+pub mod metrics;
+pub mod openapi;
+pub mod stats;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +52,9 @@ struct Inner {
     limits: crate::limits::Limits,
     rate: RateLimiter,
     timeout: std::time::Duration,
+    /// (cropland, PBF) targets in mu.
+    targets: (f64, f64),
+    http_metrics: metrics::HttpMetrics,
 }
 
 /// Requests per token: a token bucket each, refilled at `per_s` up to `burst`.
@@ -102,6 +111,8 @@ impl AppState {
                 buckets: Default::default(),
             },
             timeout: std::time::Duration::from_secs_f64(config.request_timeout_s),
+            targets: (config.cropland_target_mu, config.pbf_target_mu),
+            http_metrics: metrics::HttpMetrics::default(),
         })))
     }
 
@@ -140,30 +151,30 @@ impl AppState {
     pub fn data_dir(&self) -> &Path {
         &self.0.data_dir
     }
+
+    /// Request latencies, for `/metrics`.
+    pub fn http_metrics(&self) -> &metrics::HttpMetrics {
+        &self.0.http_metrics
+    }
+
+    /// The (cropland, PBF) targets, in mu.
+    pub fn targets(&self) -> (f64, f64) {
+        self.0.targets
+    }
 }
 
-/// The router: every route, JSON errors for unknown routes and methods, a body limit and
+/// The router: every route of [`openapi::routes`] (the table `/openapi.json` is written
+/// from), JSON errors for unknown routes and methods, a body limit, request metrics and
 /// request tracing.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/farmland", post(farmland::create).get(farmland::list))
-        .route("/farmland/{id}", get(farmland::get))
-        .route("/batches", post(batches::create).get(batches::list))
-        .route("/batches/{id}", get(batches::get))
-        .route("/batches/{id}/cancel", post(batches::cancel))
-        .route("/changes", get(changes::list))
-        .route("/changes/{id}", get(changes::get))
-        .route(
-            "/changes/{id}/verdicts",
-            post(changes::verdict).get(changes::verdicts),
-        )
-        .route("/models", get(models))
-        .method_not_allowed_fallback(method_not_allowed);
     let limit = state.0.body_limit;
     let timeout = state.0.timeout;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .nest("/api/v1", api)
+    let mut router = Router::new();
+    // Routes of one path with several methods merge into one method router.
+    for r in openapi::routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(
@@ -184,6 +195,10 @@ pub fn app(state: AppState) -> Router {
             },
         ))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -200,6 +215,20 @@ async fn models(
     use crate::auth::Role;
     who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
     Ok(Json(serde_json::json!({ "items": state.jobs().models() })))
+}
+
+/// `GET /api/v1/models/{id}` → the model card (as the registry's `card.json`) of a model
+/// the analyses run, by its exact id; any other id is 404.
+async fn model(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    who: crate::auth::Principal,
+    extract::ApiPath(id): extract::ApiPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::auth::Role;
+    who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
+    state.jobs().model_card(&id).map(Json).ok_or_else(|| {
+        ApiError::not_found(format!("no model {id:?} among the models the analyses run"))
+    })
 }
 
 async fn not_found() -> ApiError {

@@ -60,6 +60,20 @@ impl JobExecutor for AnalysisExecutor {
         m
     }
 
+    fn model_card(&self, id: &str) -> Option<serde_json::Value> {
+        let lc = self.models.landcover.0.card();
+        let card = if lc.id == id {
+            serde_json::to_value(lc)
+        } else {
+            let ct = self.models.croptype.as_ref()?.0.card();
+            if ct.id != id {
+                return None;
+            }
+            serde_json::to_value(ct)
+        };
+        card.ok()
+    }
+
     fn run(
         &self,
         job: &JobSpec,

@@ -144,6 +144,12 @@ pub trait JobExecutor: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The card (as the registry's `card.json` holds it) of one of [`JobExecutor::models`],
+    /// by its exact id; `None` for any other id.
+    fn model_card(&self, _id: &str) -> Option<serde_json::Value> {
+        None
+    }
+
     fn run(
         &self,
         job: &JobSpec,
@@ -212,6 +218,11 @@ impl Jobs {
     /// The models the executor runs.
     pub fn models(&self) -> Vec<ModelInfo> {
         self.executor.models()
+    }
+
+    /// The card of a model the executor runs, by id.
+    pub fn model_card(&self, id: &str) -> Option<serde_json::Value> {
+        self.executor.model_card(id)
     }
 
     /// Tell the worker a job was queued.

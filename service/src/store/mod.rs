@@ -331,6 +331,8 @@ pub struct ChangeFilter {
     pub limit: u32,
     /// Patches with ids above this one (keyset pagination).
     pub after: Option<i64>,
+    /// Fill each record's `geometry` (exports).
+    pub geometry: bool,
 }
 
 /// One page of changes.
@@ -366,6 +368,88 @@ pub struct VerdictRecord {
     pub actor: String,
     pub role: Role,
     pub at: String,
+}
+
+/// An administrative level of the five-level grid below the city.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminLevel {
+    #[default]
+    County,
+    Township,
+    Village,
+    /// Village group.
+    Group,
+}
+
+impl AdminLevel {
+    pub const ALL: [AdminLevel; 4] = [
+        AdminLevel::County,
+        AdminLevel::Township,
+        AdminLevel::Village,
+        AdminLevel::Group,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AdminLevel::County => "county",
+            AdminLevel::Township => "township",
+            AdminLevel::Village => "village",
+            AdminLevel::Group => "group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AdminLevel> {
+        AdminLevel::ALL.into_iter().find(|l| l.name() == s)
+    }
+}
+
+/// What [`Store::stats`] groups: patches of one level's units, optionally of one region and
+/// one batch, over a period of days (inclusive, `YYYY-MM-DD`; open-ended when unset).
+#[derive(Clone, Debug, Default)]
+pub struct StatsFilter {
+    pub level: AdminLevel,
+    /// Administrative code prefix (of the location code, as the change list filters).
+    pub region: Option<String>,
+    pub batch: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Patches of one unit, kind and status: those found in the period (stored by an analysis
+/// on one of its days) and those restored in it (status `rectified`, with a `rectified`
+/// verdict recorded on one of its days).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatsRow {
+    /// The unit's code at the level (None: patches without one).
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub kind: String,
+    pub status: PatchStatus,
+    pub found: i64,
+    pub found_mu: f64,
+    pub restored: i64,
+    pub restored_mu: f64,
+}
+
+/// A running job, for the metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningJob {
+    pub batch: i64,
+    pub tiles_done: u64,
+    pub tiles_total: u64,
+    /// Seconds since it was claimed.
+    pub elapsed_s: f64,
+}
+
+/// The job table in numbers, for the metrics.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobSummary {
+    /// Jobs per status (every status, zeros included).
+    pub counts: Vec<(JobStatus, i64)>,
+    /// Tiles done, summed over every job.
+    pub tiles_done: u64,
+    pub running: Vec<RunningJob>,
 }
 
 /// Everything the service keeps. Implementations must be cheap to share (`Arc<dyn Store>`).
@@ -411,4 +495,12 @@ pub trait Store: Send + Sync + 'static {
         verdict: NewVerdict,
     ) -> Result<Option<(ChangeRecord, VerdictRecord)>>;
     async fn verdicts(&self, scope: &Scope, patch: i64) -> Result<Vec<VerdictRecord>>;
+
+    /// Patches grouped by unit (at the filter's level), kind and status; rows with neither a
+    /// patch found nor one restored in the period are left out. Ordered by code, kind,
+    /// status.
+    async fn stats(&self, scope: &Scope, filter: &StatsFilter) -> Result<Vec<StatsRow>>;
+
+    /// Jobs per status, tiles done and the running jobs.
+    async fn job_summary(&self) -> Result<JobSummary>;
 }

@@ -966,19 +966,30 @@ impl Store for SqliteStore {
             }
             let limit = i64::from(f.limit.max(1));
             let q = format!(
-                "SELECT {PATCH_COLUMNS} FROM patches p{} ORDER BY p.id LIMIT {}",
+                "SELECT {PATCH_COLUMNS}, {} FROM patches p{} ORDER BY p.id LIMIT {}",
+                if f.geometry { "p.geometry" } else { "NULL" },
                 cond.sql(),
                 limit + 1
             );
             let mut st = c.prepare(&q).map_err(sql("listing patches"))?;
             let rows = st
-                .query_map(rusqlite::params_from_iter(cond.params.iter()), patch_row)
+                .query_map(rusqlite::params_from_iter(cond.params.iter()), |r| {
+                    Ok((patch_row(r)?, r.get::<_, Option<String>>(28)?))
+                })
                 .map_err(sql("listing patches"))?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql("listing patches"))?;
             let mut items = rows
                 .into_iter()
-                .map(patch_record)
+                .map(|(row, geom)| {
+                    let mut rec = patch_record(row)?;
+                    if let Some(g) = geom {
+                        rec.geometry = Some(serde_json::from_str(&g).map_err(|e| {
+                            corrupt("patches.geometry")(e.to_string())
+                        })?);
+                    }
+                    Ok(rec)
+                })
                 .collect::<Result<Vec<_>>>()?;
             let more = items.len() as i64 > limit;
             items.truncate(limit as usize);
@@ -1064,6 +1075,148 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql("listing verdicts"))?;
             rows.into_iter().map(verdict_record).collect()
+        })
+        .await
+    }
+    async fn stats(&self, scope: &Scope, filter: &StatsFilter) -> Result<Vec<StatsRow>> {
+        let scope = scope.clone();
+        let f = filter.clone();
+        self.call(move |c| {
+            // The level names a column; never text from the request.
+            let col = match f.level {
+                AdminLevel::County => "county",
+                AdminLevel::Township => "township",
+                AdminLevel::Village => "village",
+                AdminLevel::Group => "group",
+            };
+            let from = f.from.clone().unwrap_or_else(|| "0000-01-01".into());
+            let to = f.to.clone().unwrap_or_else(|| "9999-12-31".into());
+            let mut params: Vec<rusqlite::types::Value> =
+                vec![from.clone().into(), to.clone().into(), from.into(), to.into()];
+            let mut cond = Conditions::default();
+            cond.scope(&scope);
+            if let Some(b) = f.batch {
+                cond.push("p.batch_id = ?", [b.into()]);
+            }
+            if let Some(r) = &f.region {
+                cond.push(
+                    "substr(p.location_code, 1, length(?)) = ?",
+                    [r.clone().into(), r.clone().into()],
+                );
+            }
+            params.extend(cond.params.iter().cloned());
+            let q = format!(
+                "SELECT q.code, max(q.name), q.kind, q.status,
+                        sum(q.found), total(CASE WHEN q.found THEN q.area_mu END),
+                        sum(q.restored), total(CASE WHEN q.restored THEN q.area_mu END)
+                 FROM (SELECT p.{col}_code AS code, p.{col}_name AS name, p.kind, p.status, p.area_mu,
+                         (substr(p.created_at, 1, 10) BETWEEN ? AND ?) AS found,
+                         (p.status = 'rectified' AND EXISTS (
+                            SELECT 1 FROM verdicts v WHERE v.patch_id = p.id
+                              AND v.to_status = 'rectified'
+                              AND substr(v.at, 1, 10) BETWEEN ? AND ?)) AS restored
+                       FROM patches p{}) q
+                 WHERE q.found OR q.restored
+                 GROUP BY q.code, q.kind, q.status
+                 ORDER BY q.code, q.kind, q.status",
+                cond.sql()
+            );
+            let mut st = c.prepare(&q).map_err(sql("grouping patches"))?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, f64>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, f64>(7)?,
+                    ))
+                })
+                .map_err(sql("grouping patches"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("grouping patches"))?;
+            rows.into_iter()
+                .map(
+                    |(code, name, kind, status, found, found_mu, restored, restored_mu)| {
+                        Ok(StatsRow {
+                            code,
+                            name,
+                            kind,
+                            status: PatchStatus::parse(&status).ok_or_else(|| {
+                                corrupt("patches.status")(format!("unknown status {status:?}"))
+                            })?,
+                            found,
+                            found_mu,
+                            restored,
+                            restored_mu,
+                        })
+                    },
+                )
+                .collect()
+        })
+        .await
+    }
+
+    async fn job_summary(&self) -> Result<JobSummary> {
+        self.call(|c| {
+            let mut st = c
+                .prepare("SELECT status, count(*), total(tiles_done) FROM jobs GROUP BY status")
+                .map_err(sql("counting jobs"))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, f64>(2)?,
+                    ))
+                })
+                .map_err(sql("counting jobs"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("counting jobs"))?;
+            let mut summary = JobSummary {
+                counts: [
+                    JobStatus::Queued,
+                    JobStatus::Running,
+                    JobStatus::Done,
+                    JobStatus::Failed,
+                    JobStatus::Cancelled,
+                ]
+                .into_iter()
+                .map(|s| (s, 0))
+                .collect(),
+                ..JobSummary::default()
+            };
+            for (status, n, tiles) in rows {
+                let s = JobStatus::parse(&status)
+                    .ok_or_else(|| corrupt("jobs.status")(format!("unknown status {status:?}")))?;
+                if let Some(slot) = summary.counts.iter_mut().find(|(k, _)| *k == s) {
+                    slot.1 = n;
+                }
+                summary.tiles_done += tiles.max(0.0) as u64;
+            }
+            let mut st = c
+                .prepare(
+                    "SELECT batch_id, tiles_done, tiles_total,
+                            (julianday('now') - julianday(started_at)) * 86400.0
+                     FROM jobs WHERE status = 'running' ORDER BY batch_id",
+                )
+                .map_err(sql("listing running jobs"))?;
+            summary.running = st
+                .query_map([], |r| {
+                    Ok(RunningJob {
+                        batch: r.get(0)?,
+                        tiles_done: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        tiles_total: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                        elapsed_s: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                    })
+                })
+                .map_err(sql("listing running jobs"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("listing running jobs"))?;
+            Ok(summary)
         })
         .await
     }

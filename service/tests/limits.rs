@@ -273,14 +273,52 @@ async fn each_token_has_its_own_request_rate() {
 
 #[tokio::test]
 async fn a_request_past_its_time_limit_is_a_json_503() {
-    let s = service_with(|c| c.request_timeout_s = 1e-9).await;
-    // Anything that waits on the store is past a nanosecond.
-    let (status, e) = s
+    use axum::routing::get;
+    use tower::ServiceExt;
+    // The middleware `app` puts around every route, over a route that takes 2 s.
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                "late"
+            }),
+        )
+        .route("/fast", get(|| async { "ok" }))
+        .layer(axum::middleware::from_fn_with_state(
+            std::time::Duration::from_millis(50),
+            gengdi_service::api::time_limit,
+        ));
+    let call = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            let res = app
+                .oneshot(
+                    axum::http::Request::get(uri)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let started = std::time::Instant::now();
+    let (status, body) = call("/slow").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["code"], "timeout");
+    assert!(e["message"].as_str().unwrap().contains("0.05 s"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(call("/fast").await, (StatusCode::OK, "ok".to_string()));
+    // The service's router carries it (a request within the limit is answered).
+    let s = service_with(|c| c.request_timeout_s = 5.0).await;
+    let (status, _) = s
         .send("GET", "/api/v1/farmland", Some(&s.tokens.admin), None)
         .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
-    assert_eq!(e["code"], "timeout");
-    // What answers at once still does.
-    let (status, _) = s.send("GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
 }

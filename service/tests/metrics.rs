@@ -150,7 +150,7 @@ async fn metrics_count_jobs_tiles_and_requests_by_route_template() {
         .sum();
     assert_eq!(total, 7.0);
     assert!(
-        !text.contains("999") && !text.contains("/no/such"),
+        !text.contains("changes/999") && !text.contains("/no/such"),
         "{text}"
     );
     // Buckets are cumulative and end at the count.

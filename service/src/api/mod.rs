@@ -177,23 +177,7 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(
-            move |req: axum::extract::Request, next: axum::middleware::Next| async move {
-                use axum::response::IntoResponse;
-                match tokio::time::timeout(timeout, next.run(req)).await {
-                    Ok(res) => res,
-                    Err(_) => ApiError::new(
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "timeout",
-                        format!(
-                            "the request took longer than {:.0} s (request_timeout_s)",
-                            timeout.as_secs_f64()
-                        ),
-                    )
-                    .into_response(),
-                }
-            },
-        ))
+        .layer(axum::middleware::from_fn_with_state(timeout, time_limit))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -201,6 +185,27 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Answer 503 `timeout` (JSON) for a request still running after `limit`.
+pub async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} s (request_timeout_s)",
+                limit.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 async fn healthz() -> Json<serde_json::Value> {

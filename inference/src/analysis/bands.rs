@@ -33,7 +33,7 @@ impl CloudMask {
     fn is_clear(self, v: f32, rules: &RulesConfig) -> bool {
         v.is_finite()
             && match self {
-                CloudMask::Scl(_) => !rules.scl_not_clear.contains(&(v as u8)),
+                CloudMask::Scl(_) => rules.scl_clear(v as u8),
                 CloudMask::QaPixel(_) => {
                     gengdi_tiling::product::landsat::qa_pixel_is_clear(v as u16)
                 }
@@ -102,9 +102,14 @@ impl StackBands {
             }
             match self.mask {
                 Some(m) => m.is_clear(layer[[m.band(), r, c]], rules),
-                None => spectral_clear(
-                    layer, r, c, self.blue, self.green, self.nir, self.swir, rules,
-                ),
+                None => {
+                    let refl = |b: usize| layer[[b, r, c]] / 10000.0;
+                    rules.spectral_clear(
+                        self.blue.map(refl),
+                        refl(self.nir),
+                        self.green.zip(self.swir).map(|(g, s)| (refl(g), refl(s))),
+                    )
+                }
             }
         })
     }
@@ -130,36 +135,6 @@ fn band_pos(stack: &SceneStack, names: &[&str]) -> Option<usize> {
             .iter()
             .position(|b| b.eq_ignore_ascii_case(n))
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn spectral_clear(
-    layer: &ndarray::ArrayView3<f32>,
-    r: usize,
-    c: usize,
-    blue: Option<usize>,
-    green: Option<usize>,
-    nir: usize,
-    swir: Option<usize>,
-    rules: &RulesConfig,
-) -> bool {
-    let refl = |b: usize| layer[[b, r, c]] / 10000.0;
-    if let Some(b) = blue {
-        if refl(b) > rules.cloud_blue_reflectance {
-            return false;
-        }
-    }
-    if refl(nir) < rules.shadow_nir_reflectance {
-        // Dark in the NIR: water is dark too; MNDWI tells them apart.
-        if let (Some(g), Some(s)) = (green, swir) {
-            let (gv, sv) = (refl(g), refl(s));
-            if gv + sv > 0.0 && (gv - sv) / (gv + sv) > 0.0 {
-                return true;
-            }
-        }
-        return false;
-    }
-    true
 }
 
 #[cfg(test)]

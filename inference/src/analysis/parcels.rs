@@ -166,7 +166,7 @@ fn season_classes<'a>(
                 })
             })
             .collect();
-        if obs.len() >= input.rules.min_clear_dates {
+        if input.rules.enough_clear_dates(obs.len()) {
             ids.push(p.index);
             series.push(obs);
         }
@@ -262,9 +262,8 @@ pub(super) fn parcel_verdict<'a>(
         tree_check: checks.tree_check.get(&parcel.index).cloned(),
         flags: Vec::new(),
     };
-    let insufficient =
-        a.kinds[PixelKind::InsufficientObservations as usize] as f64 / a.pixels.max(1) as f64;
-    if insufficient > rules.max_insufficient_fraction {
+    let insufficient = a.kinds[PixelKind::InsufficientObservations as usize];
+    if rules.too_few_observations(insufficient, a.pixels) {
         status.status = ParcelState::InsufficientObservations;
         return ParcelVerdict::Final(status);
     }

@@ -10,7 +10,7 @@ use super::M2_PER_MU;
 use crate::error::Result;
 use crate::farmland::Parcel;
 use crate::rasterize::{ParcelMask, PixelPolygon};
-use crate::rules::{pond_dikes, PatchEvidence, PixelKind, RulesConfig};
+use crate::rules::{PatchEvidence, PixelKind, RulesConfig};
 use crate::vectorize::{components, majority_smooth, outline, Component};
 use chrono::NaiveDate;
 use gengdi_tiling::GeoTransform;
@@ -93,7 +93,7 @@ pub(super) fn pixel_patches(
     let Some(mask) = candidate_mask(p.pixel_polys, mine) else {
         return Ok(out);
     };
-    let (groups, dike_pixels) = kind_groups(mine, ctx.rules.fishpond_dike_px);
+    let (groups, dike_pixels) = kind_groups(mine, ctx.rules);
     for (kind, group) in groups {
         // Tree planting the season model calls an annual crop is a dense summer canopy.
         let season_check = (kind == PixelKind::TreePlanting)
@@ -166,7 +166,7 @@ fn group_patches(
         .collect();
     let mut patches = Vec::new();
     for comp in components(&pixels) {
-        if (comp.len() as f64 * ctx.pixel_area_grid) / M2_PER_MU < rules.min_patch_mu {
+        if !rules.reaches_mapping_unit((comp.len() as f64 * ctx.pixel_area_grid) / M2_PER_MU) {
             continue;
         }
         let pure_mu = || {
@@ -239,12 +239,7 @@ fn component_patch(
             .iter()
             .filter(|&&(c, r)| group.dike_pixels.contains(&(c as i32, r as i32)))
             .count();
-        if dikes > 0 {
-            patch.evidence.push_str(&format!(
-                "; {dikes} px of it are the pond's dikes (bare or grassy rim, \
-                 fishpond_dike_px)"
-            ));
-        }
+        patch.evidence.push_str(&rules.describe_dikes(dikes));
     }
     if let Some((class, conf)) = group.season_check {
         patch
@@ -272,7 +267,7 @@ pub(super) fn non_grain_patch(
         return Ok(None);
     }
     let area_m2 = ctx.area.area_m2(&p.parcel.polygons)?;
-    if area_m2 / M2_PER_MU < rules.min_patch_mu {
+    if !rules.reaches_mapping_unit(area_m2 / M2_PER_MU) {
         return Ok(None);
     }
     let mut patch = make_patch(
@@ -286,11 +281,7 @@ pub(super) fn non_grain_patch(
         p.parcel.polygons.clone(),
     );
     let dates_used = p.acc.dates.iter().filter(|d| d.cultivated > 0).count();
-    patch.evidence = format!(
-        "crop-type model: non_grain with confidence {conf:.2} (rule >= {:.2}) \
-         on the mean spectra of the parcel's cultivated pixels, {dates_used} dates",
-        rules.non_grain_min_confidence
-    );
+    patch.evidence = rules.describe_non_grain(*conf, dates_used);
     Ok(Some(patch))
 }
 
@@ -375,16 +366,19 @@ fn make_patch(
 type KindGroups<'a> = BTreeMap<PixelKind, Vec<&'a Candidate>>;
 
 /// A parcel's candidates grouped by kind, in kind order. A fishpond's dikes belong to it:
-/// abandonment candidates within `dike_px` pixels (8-neighbourhood, step by step) of the
-/// parcel's fishpond candidates join the fishpond group; their positions are returned too.
-fn kind_groups(mine: &[Candidate], dike_px: usize) -> (KindGroups<'_>, HashSet<(i32, i32)>) {
+/// the abandonment candidates the rules call its dikes ([`RulesConfig::pond_dikes`]) join
+/// the fishpond group; their positions are returned too.
+fn kind_groups<'a>(
+    mine: &'a [Candidate],
+    rules: &RulesConfig,
+) -> (KindGroups<'a>, HashSet<(i32, i32)>) {
     let of_kind = |k: PixelKind| {
         mine.iter()
             .filter(move |c| c.kind == k)
             .map(|c| (c.col, c.row))
     };
     let abandonment: Vec<(i32, i32)> = of_kind(PixelKind::Abandonment).collect();
-    let dikes = pond_dikes(of_kind(PixelKind::Fishpond), &abandonment, dike_px);
+    let dikes = rules.pond_dikes(of_kind(PixelKind::Fishpond), &abandonment);
     let mut groups: KindGroups<'_> = BTreeMap::new();
     for c in mine {
         let kind = if dikes.contains(&(c.col, c.row)) {
@@ -401,6 +395,13 @@ fn kind_groups(mine: &[Candidate], dike_px: usize) -> (KindGroups<'_>, HashSet<(
 mod tests {
     use super::*;
     use crate::rules::SeasonMeasures;
+
+    fn dike_px(fishpond_dike_px: usize) -> RulesConfig {
+        RulesConfig {
+            fishpond_dike_px,
+            ..RulesConfig::default()
+        }
+    }
 
     fn cand(col: i32, row: i32, kind: PixelKind) -> Candidate {
         Candidate {
@@ -434,7 +435,7 @@ mod tests {
             }
         }
         mine.push(cand(14, 11, PixelKind::Abandonment));
-        let (groups, dikes) = kind_groups(&mine, 1);
+        let (groups, dikes) = kind_groups(&mine, &dike_px(1));
         assert_eq!(groups[&PixelKind::Fishpond].len(), 9 + 15);
         assert_eq!(dikes.len(), 15);
         assert_eq!(
@@ -444,14 +445,14 @@ mod tests {
         );
         assert_eq!(groups[&PixelKind::Construction].len(), 1);
         // Two steps reach it; without dikes nothing moves.
-        let (groups, _) = kind_groups(&mine, 2);
+        let (groups, _) = kind_groups(&mine, &dike_px(2));
         assert!(!groups.contains_key(&PixelKind::Abandonment));
-        let (groups, dikes) = kind_groups(&mine, 0);
+        let (groups, dikes) = kind_groups(&mine, &dike_px(0));
         assert_eq!(groups[&PixelKind::Fishpond].len(), 9);
         assert!(dikes.is_empty());
         // No pond, no dikes.
         let no_pond: Vec<Candidate> = (0..5).map(|c| cand(c, 0, PixelKind::Abandonment)).collect();
-        let (groups, dikes) = kind_groups(&no_pond, 1);
+        let (groups, dikes) = kind_groups(&no_pond, &dike_px(1));
         assert_eq!(groups[&PixelKind::Abandonment].len(), 5);
         assert!(dikes.is_empty());
     }

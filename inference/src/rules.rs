@@ -421,6 +421,87 @@ impl PixelKind {
     }
 }
 
+/// The kind of a suspected-change patch: one of the pixel-level violations, or non-grain use
+/// of a PBF parcel (the whole parcel). Serialised, displayed and parsed as its
+/// [`name`](ChangeKind::name) (`abandonment`, `construction`, `fishpond`, `non_grain_pbf`,
+/// `tree_planting`); the variants are in the alphabetical order of their names, so sorting
+/// kinds sorts their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Abandonment,
+    Construction,
+    Fishpond,
+    /// Non-grain use on permanent basic farmland (crop-type model over the season).
+    NonGrainPbf,
+    TreePlanting,
+}
+
+impl ChangeKind {
+    pub const ALL: [ChangeKind; 5] = [
+        ChangeKind::Abandonment,
+        ChangeKind::Construction,
+        ChangeKind::Fishpond,
+        ChangeKind::NonGrainPbf,
+        ChangeKind::TreePlanting,
+    ];
+
+    /// The name in the outputs (as serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Abandonment => "abandonment",
+            ChangeKind::Construction => "construction",
+            ChangeKind::Fishpond => "fishpond",
+            ChangeKind::NonGrainPbf => "non_grain_pbf",
+            ChangeKind::TreePlanting => "tree_planting",
+        }
+    }
+
+    /// The patch kind of a pixel-level violation (None for a kind that is no violation).
+    pub fn of_pixel(kind: PixelKind) -> Option<ChangeKind> {
+        match kind {
+            PixelKind::Abandonment => Some(ChangeKind::Abandonment),
+            PixelKind::TreePlanting => Some(ChangeKind::TreePlanting),
+            PixelKind::Fishpond => Some(ChangeKind::Fishpond),
+            PixelKind::Construction => Some(ChangeKind::Construction),
+            PixelKind::None | PixelKind::Cultivated | PixelKind::InsufficientObservations => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ChangeKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<ChangeKind, String> {
+        ChangeKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown change kind {s:?} (one of abandonment, construction, fishpond, non_grain_pbf, tree_planting)"
+                )
+            })
+    }
+}
+
+impl PartialEq<str> for ChangeKind {
+    fn eq(&self, other: &str) -> bool {
+        self.name() == other
+    }
+}
+
+impl PartialEq<&str> for ChangeKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
 /// The land-cover classes the rules know, by the model's class names.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClassCodes {
@@ -726,6 +807,43 @@ mod tests {
             "crop-type model: non_grain with confidence 0.73 (rule >= 0.60) on the mean spectra \
              of the parcel's cultivated pixels, 4 dates"
         );
+    }
+
+    #[test]
+    fn change_kinds_are_named_serialised_and_parsed_as_their_old_strings() {
+        let names = [
+            "abandonment",
+            "construction",
+            "fishpond",
+            "non_grain_pbf",
+            "tree_planting",
+        ];
+        for (k, name) in ChangeKind::ALL.into_iter().zip(names) {
+            assert_eq!(k.name(), name);
+            assert_eq!(k.to_string(), name);
+            assert_eq!(k, name);
+            assert_eq!(name.parse::<ChangeKind>(), Ok(k));
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<ChangeKind>(&format!("\"{name}\"")).unwrap(),
+                k
+            );
+        }
+        let mut sorted = ChangeKind::ALL;
+        sorted.sort_by_key(|k| k.name());
+        assert_eq!(
+            sorted,
+            ChangeKind::ALL,
+            "variants in the order of their names"
+        );
+        assert!("trees".parse::<ChangeKind>().is_err());
+        for k in PixelKind::ALL_VIOLATIONS {
+            assert_eq!(
+                ChangeKind::of_pixel(k).map(ChangeKind::name),
+                Some(k.name())
+            );
+        }
+        assert_eq!(ChangeKind::of_pixel(PixelKind::Cultivated), None);
     }
 
     #[test]

@@ -26,10 +26,11 @@ mod parcels;
 mod patches;
 mod tile;
 
+pub use crate::rules::ChangeKind;
 pub use area::EqualArea;
 pub use evidence::DateEvidence;
 pub use parcels::{ParcelState, ParcelStatus};
-pub use patches::PatchRecord;
+pub use patches::{PatchRecord, PatchState};
 
 use crate::error::{InferenceError, Result};
 use crate::farmland::FarmlandLayer;
@@ -351,7 +352,7 @@ pub fn analyze_until(
         }
         let non_grain = patches::non_grain_patch(&pctx, &view, checks.crop.get(&parcel.index))?;
         for patch in found.patches.into_iter().chain(non_grain) {
-            status.flags.push(patch.kind.clone());
+            status.flags.push(patch.kind);
             patches.push(patch);
         }
         status.finish();

@@ -6,7 +6,7 @@ use super::evidence::{date_evidence, DateEvidence};
 use super::AnalysisInput;
 use crate::error::{InferenceError, Result};
 use crate::farmland::{AdminUnits, Parcel};
-use crate::rules::{PixelKind, RulesConfig};
+use crate::rules::{ChangeKind, PixelKind, RulesConfig};
 use chrono::NaiveDate;
 use gengdi_tiling::SceneStack;
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,8 @@ pub struct ParcelStatus {
     /// with confidence (parcels with such pixels, when a crop-type model is loaded). An annual
     /// crop here drops the parcel's tree-planting patches (`tree_annual_crop_veto`).
     pub tree_check: Option<(String, f32)>,
-    pub flags: Vec<String>,
+    /// The kinds of its patches, in the order of their names.
+    pub flags: Vec<ChangeKind>,
 }
 
 /// What the analysis concluded about a parcel.

@@ -10,18 +10,18 @@ use super::M2_PER_MU;
 use crate::error::Result;
 use crate::farmland::Parcel;
 use crate::rasterize::{ParcelMask, PixelPolygon};
-use crate::rules::{PatchEvidence, PixelKind, RulesConfig};
+use crate::rules::{ChangeKind, PatchEvidence, PixelKind, RulesConfig};
 use crate::vectorize::{components, majority_smooth, outline, Component};
 use chrono::NaiveDate;
 use gengdi_tiling::GeoTransform;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A suspected-change patch (图斑).
 #[derive(Clone, Debug, Serialize)]
 pub struct PatchRecord {
     pub id: String,
-    pub kind: String,
+    pub kind: ChangeKind,
     pub parcel_id: String,
     pub pbf: bool,
     pub area_m2: f64,
@@ -40,12 +40,41 @@ pub struct PatchRecord {
     pub dates: Vec<NaiveDate>,
     pub confidence: f64,
     pub model_version: String,
-    pub status: String,
+    pub status: PatchState,
     /// What triggered the patch, in words, with each rule's threshold.
     pub evidence: String,
     /// Polygons → rings → (x, y) in the analysis grid's CRS.
     #[serde(skip)]
     pub polygons: Vec<Vec<Vec<(f64, f64)>>>,
+}
+
+/// Where a patch stands. The analysis reports every patch as pending verification in the
+/// field (the service tracks verdicts with its own statuses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchState {
+    Pending,
+}
+
+impl PatchState {
+    /// The name in the outputs (as serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            PatchState::Pending => "pending",
+        }
+    }
+}
+
+impl std::fmt::Display for PatchState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq<&str> for PatchState {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
 }
 
 /// What turning parcels' evidence into patches needs, set up once per analysis.
@@ -105,8 +134,13 @@ pub(super) fn pixel_patches(
                 continue;
             }
         }
+        // Candidates are violations only, each with its patch kind.
+        let Some(change) = ChangeKind::of_pixel(kind) else {
+            continue;
+        };
         let group = KindGroup {
             kind,
+            change,
             candidates: &group,
             dike_pixels: &dike_pixels,
             season_check,
@@ -134,6 +168,8 @@ fn candidate_mask(pixel_polys: &[PixelPolygon], mine: &[Candidate]) -> Option<Pa
 /// One kind's candidates of a parcel.
 struct KindGroup<'a, 'c> {
     kind: PixelKind,
+    /// The kind of its patches.
+    change: ChangeKind,
     candidates: &'a [&'c Candidate],
     /// The parcel's abandonment pixels that joined its fishpond as dikes.
     dike_pixels: &'a HashSet<(i32, i32)>,
@@ -226,7 +262,7 @@ fn component_patch(
     let mut patch = make_patch(
         ctx,
         p,
-        kind.name(),
+        group.change,
         class_before(ctx, p.parcel, &base_votes),
         after,
         area_m2,
@@ -273,7 +309,7 @@ pub(super) fn non_grain_patch(
     let mut patch = make_patch(
         ctx,
         p,
-        "non_grain_pbf",
+        ChangeKind::NonGrainPbf,
         class_before(ctx, p.parcel, &p.acc.baseline),
         "non_grain".into(),
         area_m2,
@@ -307,11 +343,9 @@ fn class_before(ctx: &PatchContext<'_>, parcel: &Parcel, counts: &[u64]) -> Stri
 
 /// Stable ids: parcel, kind, then position.
 pub(super) fn assign_ids(patches: &mut [PatchRecord]) {
-    let mut per_key: HashMap<(String, String), usize> = HashMap::new();
+    let mut per_key: HashMap<(String, ChangeKind), usize> = HashMap::new();
     for p in patches {
-        let n = per_key
-            .entry((p.parcel_id.clone(), p.kind.clone()))
-            .or_insert(0);
+        let n = per_key.entry((p.parcel_id.clone(), p.kind)).or_insert(0);
         *n += 1;
         p.id = format!("{}:{}:{}", p.parcel_id, p.kind, n);
     }
@@ -327,7 +361,7 @@ fn smooth_in_parcel(pixels: &[(i64, i64)], parcel: &ParcelMask) -> Vec<(i64, i64
 fn make_patch(
     ctx: &PatchContext<'_>,
     p: &ParcelView<'_>,
-    kind: &str,
+    kind: ChangeKind,
     before: String,
     after: String,
     area_m2: f64,
@@ -337,7 +371,7 @@ fn make_patch(
     let parcel = p.parcel;
     PatchRecord {
         id: String::new(),
-        kind: kind.to_string(),
+        kind,
         parcel_id: parcel.id.clone(),
         pbf: parcel.pbf,
         area_m2: (area_m2 * 100.0).round() / 100.0,
@@ -356,7 +390,7 @@ fn make_patch(
         dates: p.clear_dates.to_vec(),
         confidence: (confidence * 1000.0).round() / 1000.0,
         model_version: ctx.model_version.to_string(),
-        status: "pending".into(),
+        status: PatchState::Pending,
         evidence: String::new(),
         polygons,
     }

@@ -34,12 +34,13 @@ pub use patches::{PatchRecord, PatchState};
 
 use crate::error::{InferenceError, Result};
 use crate::farmland::FarmlandLayer;
+use crate::rasterize::PixelPolygon;
 use crate::rules::RulesConfig;
 use accumulate::Merged;
 use bands::StackBands;
 use chrono::NaiveDate;
 use gengdi_models::ModelError;
-use gengdi_tiling::{PixelWindow, SceneStack};
+use gengdi_tiling::{PixelWindow, SceneStack, TileGrid};
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use parcels::{ParcelVerdict, SeasonChecks};
 use patches::{ParcelView, PatchContext};
@@ -237,6 +238,7 @@ pub fn analyze_until(
     let tiles_with_farmland = buckets.len();
 
     let ctx = TileContext {
+        stack,
         landcover: input.landcover,
         parcels: &input.farmland.parcels,
         rules: input.rules,
@@ -251,12 +253,83 @@ pub fn analyze_until(
         maps: opts.maps,
     };
     let tiles_started = Instant::now();
+    let merged = run_tiles(&ctx, &grid, progress, cancel)?;
+    let mut timings = PhaseTimings {
+        tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
+        decode_s: merged.decode.as_secs_f64(),
+        warp_s: merged.warp.as_secs_f64(),
+        inference_s: merged.inference.as_secs_f64(),
+        aggregation_s: merged.aggregation.as_secs_f64(),
+        ..Default::default()
+    };
+
+    let dates: Vec<Option<NaiveDate>> = stack.layers.iter().map(|l| l.date).collect();
+    let model_version = match input.croptype {
+        Some(ct) => format!("{}+{}", input.landcover.id(), ct.id()),
+        None => input.landcover.id(),
+    };
+    let area = EqualArea::for_grid(&stack.grid)?;
+    let (px_w, px_h) = gt.pixel_size();
+
+    let crop_started = Instant::now();
+    let checks = SeasonChecks::of(input, &merged.acc, stack)?;
+    timings.crop_type_s = crop_started.elapsed().as_secs_f64();
+    let vector_started = Instant::now();
+
+    let pctx = PatchContext {
+        rules: input.rules,
+        class_names: &class_names,
+        model_version: &model_version,
+        area: &area,
+        gt,
+        pixel_area_grid: px_w * px_h,
+    };
+    let Outcomes {
+        parcels,
+        mut patches,
+        tree_planting_vetoed,
+    } = parcel_outcomes(
+        input,
+        &pctx,
+        &merged,
+        &checks,
+        &pixel_polys,
+        &model_bands,
+        &dates,
+    )?;
+    patches::assign_ids(&mut patches);
+    timings.vectorisation_s = vector_started.elapsed().as_secs_f64();
+    Ok(AnalysisResult {
+        dates,
+        tiles_total: grid.len(),
+        tiles_with_farmland,
+        parcels,
+        patches,
+        model_version,
+        timings,
+        class_names,
+        baseline_dates: opts
+            .baseline
+            .map(|b| b.layers.iter().map(|l| l.date).collect())
+            .unwrap_or_default(),
+        tree_planting_vetoed,
+    })
+}
+
+/// Every tile with farmland through [`tile::analyze_tile`], each tile's output merged as it
+/// comes; the candidates sorted by parcel, kind, row and column.
+fn run_tiles(
+    ctx: &TileContext<'_>,
+    grid: &TileGrid,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    cancel: Option<&AtomicBool>,
+) -> Result<Merged> {
     let merged = Mutex::new(Merged::default());
-    stack.try_par_map_tiles(
-        &grid,
-        |t| !buckets.contains_key(&t.index),
+    ctx.stack.try_par_map_tiles(
+        grid,
+        |t| !ctx.buckets.contains_key(&t.index),
         |data| -> Result<()> {
-            let out = tile::analyze_tile(&ctx, &data)?;
+            let out = tile::analyze_tile(ctx, &data)?;
             merged
                 .lock()
                 .map_err(|_| InferenceError::Tile {
@@ -273,61 +346,47 @@ pub fn analyze_until(
         progress,
         cancel,
     )?;
-    let Merged {
-        acc,
-        mut candidates,
-        decode,
-        warp,
-        inference,
-        aggregation,
-    } = merged.into_inner().map_err(|_| InferenceError::Poisoned {
+    let mut merged = merged.into_inner().map_err(|_| InferenceError::Poisoned {
         what: "the merged tile results",
     })?;
-    let mut timings = PhaseTimings {
-        tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
-        decode_s: decode.as_secs_f64(),
-        warp_s: warp.as_secs_f64(),
-        inference_s: inference.as_secs_f64(),
-        aggregation_s: aggregation.as_secs_f64(),
-        ..Default::default()
-    };
-    candidates.sort_by_key(|c| (c.parcel, c.kind, c.row, c.col));
+    merged
+        .candidates
+        .sort_by_key(|c| (c.parcel, c.kind, c.row, c.col));
+    Ok(merged)
+}
 
-    let dates: Vec<Option<NaiveDate>> = stack.layers.iter().map(|l| l.date).collect();
-    let model_version = match input.croptype {
-        Some(ct) => format!("{}+{}", input.landcover.id(), ct.id()),
-        None => input.landcover.id(),
-    };
-    let area = EqualArea::for_grid(&stack.grid)?;
-    let (px_w, px_h) = gt.pixel_size();
+/// Every parcel's status and patches (ids not yet assigned), in the farmland layer's order.
+#[derive(Default)]
+struct Outcomes {
+    parcels: Vec<ParcelStatus>,
+    patches: Vec<PatchRecord>,
+    tree_planting_vetoed: Vec<String>,
+}
 
-    let crop_started = Instant::now();
-    let checks = SeasonChecks::of(input, &acc, stack)?;
-    timings.crop_type_s = crop_started.elapsed().as_secs_f64();
-    let vector_started = Instant::now();
-
-    let pctx = PatchContext {
-        rules: input.rules,
-        class_names: &class_names,
-        model_version: &model_version,
-        area: &area,
-        gt,
-        pixel_area_grid: px_w * px_h,
-    };
-    let mut parcels_out = Vec::new();
-    let mut patches = Vec::new();
-    let mut tree_planting_vetoed = Vec::new();
+/// Each parcel's verdict from its merged evidence, and the patches of the analysed ones.
+fn parcel_outcomes(
+    input: &AnalysisInput<'_>,
+    pctx: &PatchContext<'_>,
+    merged: &Merged,
+    checks: &SeasonChecks,
+    pixel_polys: &[Vec<PixelPolygon>],
+    model_bands: &[String],
+    dates: &[Option<NaiveDate>],
+) -> Result<Outcomes> {
+    let mut out = Outcomes::default();
+    let (acc, candidates) = (&merged.acc, &merged.candidates);
+    let n_dates = dates.len();
     for (pi, parcel) in input.farmland.parcels.iter().enumerate() {
         let a = acc.get(&parcel.index);
         let (mut status, a) =
-            match parcels::parcel_verdict(parcel, a, &model_bands, &checks, input.rules, n_dates) {
+            match parcels::parcel_verdict(parcel, a, model_bands, checks, input.rules, n_dates) {
                 ParcelVerdict::Final(status) => {
-                    parcels_out.push(status);
+                    out.parcels.push(status);
                     continue;
                 }
                 ParcelVerdict::Analysed { status, acc } => (status, acc),
             };
-        let clear_dates = parcels::clear_dates(a, &dates);
+        let clear_dates = parcels::clear_dates(a, dates);
         let view = ParcelView {
             parcel,
             pixel_polys: &pixel_polys[pi],
@@ -346,35 +405,19 @@ pub fn analyze_until(
             &[]
         };
         let found =
-            patches::pixel_patches(&pctx, &view, mine, checks.tree_check.get(&parcel.index))?;
+            patches::pixel_patches(pctx, &view, mine, checks.tree_check.get(&parcel.index))?;
         if found.tree_planting_vetoed {
-            tree_planting_vetoed.push(parcel.id.clone());
+            out.tree_planting_vetoed.push(parcel.id.clone());
         }
-        let non_grain = patches::non_grain_patch(&pctx, &view, checks.crop.get(&parcel.index))?;
+        let non_grain = patches::non_grain_patch(pctx, &view, checks.crop.get(&parcel.index))?;
         for patch in found.patches.into_iter().chain(non_grain) {
             status.flags.push(patch.kind);
-            patches.push(patch);
+            out.patches.push(patch);
         }
         status.finish();
-        parcels_out.push(status);
+        out.parcels.push(status);
     }
-    patches::assign_ids(&mut patches);
-    timings.vectorisation_s = vector_started.elapsed().as_secs_f64();
-    Ok(AnalysisResult {
-        dates,
-        tiles_total: grid.len(),
-        tiles_with_farmland,
-        parcels: parcels_out,
-        patches,
-        model_version,
-        timings,
-        class_names,
-        baseline_dates: opts
-            .baseline
-            .map(|b| b.layers.iter().map(|l| l.date).collect())
-            .unwrap_or_default(),
-        tree_planting_vetoed,
-    })
+    Ok(out)
 }
 
 /// The baseline stack and its bands; it must be on the season's grid.

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// What every tile of one analysis needs, set up once.
 pub(super) struct TileContext<'a> {
+    /// The season's scenes.
+    pub stack: &'a SceneStack,
     pub landcover: &'a dyn PixelClassifier,
     pub parcels: &'a [Parcel],
     pub rules: &'a RulesConfig,

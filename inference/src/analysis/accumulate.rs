@@ -4,7 +4,8 @@
 //! A tile's [`TileOut`] is a plain value: the sums of its pixels per parcel and its
 //! candidates. Merging is addition of integers and concatenation of candidates (sorted
 //! afterwards), so the result does not depend on the order the tiles finish in, nor on the
-//! tile size.
+//! tile size. A `TileOut` depends only on its tile's pixels and the run's inputs
+//! (`tile::analyze_tile`), so one kept from an earlier run merges the same as a fresh one.
 
 use crate::rules::{PixelKind, SeasonMeasures};
 use std::collections::{BTreeMap, HashMap};

@@ -7,7 +7,7 @@
 //! in integers (fixed point), so the result is identical whatever the tile size.
 //!
 //! The stages, one module each:
-//! - `tile`: one tile's work, from its pixels to its [`accumulate::TileOut`] (bands.rs says
+//! - `tile`: one tile's work, from its pixels to its `TileOut` (`bands` says
 //!   which pixels are clear);
 //! - `accumulate`: the per-parcel sums and violating pixels a tile produces, and their merge;
 //! - `parcels`: the crop-type model over parcels' seasons, and each parcel's

@@ -44,7 +44,7 @@ fn value(p: &PatchRecord, field: &str) -> Option<FieldValue> {
     let s = |v: &Option<String>| v.clone().map(FieldValue::StringValue);
     Some(match field {
         "id" => FieldValue::StringValue(p.id.clone()),
-        "kind" => FieldValue::StringValue(p.kind.clone()),
+        "kind" => FieldValue::StringValue(p.kind.to_string()),
         "parcel_id" => FieldValue::StringValue(p.parcel_id.clone()),
         "pbf" => FieldValue::IntegerValue(i32::from(p.pbf)),
         "area_m2" => FieldValue::RealValue(p.area_m2),
@@ -69,7 +69,7 @@ fn value(p: &PatchRecord, field: &str) -> Option<FieldValue> {
         ),
         "confidence" => FieldValue::RealValue(p.confidence),
         "model_version" => FieldValue::StringValue(p.model_version.clone()),
-        "status" => FieldValue::StringValue(p.status.clone()),
+        "status" => FieldValue::StringValue(p.status.to_string()),
         "evidence" => FieldValue::StringValue(p.evidence.clone()),
         _ => return None,
     })

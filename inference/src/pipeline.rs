@@ -677,7 +677,11 @@ pub fn write_parcel_table(dir: &Path, result: &AnalysisResult) -> Result<(), Pip
             a.group_name.clone().unwrap_or_default(),
             p.status.to_string(),
             p.pixels.to_string(),
-            p.flags.join(";"),
+            p.flags
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(";"),
             ct,
             cc,
             tc,

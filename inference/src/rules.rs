@@ -1,5 +1,9 @@
 //! The rules that turn a pixel's season of evidence into a kind, with a documented default
-//! for every threshold (all settable in a TOML file, see `RulesConfig`).
+//! for every threshold (all settable in a TOML file, see `RulesConfig`), and every other
+//! decision that compares a measure against one of those thresholds: which pixels are a
+//! clear view, which parcels have too few observations, which patches are kept (mapping
+//! unit, pure pixels, the tree-planting season veto), a fishpond's dikes, non-grain use on
+//! PBF. The analysis (`crate::analysis`) calls these and decides nothing by itself.
 
 use crate::error::{InferenceError, Result};
 use serde::{Deserialize, Serialize};
@@ -116,8 +120,60 @@ fn is_annual_crop(class: &str) -> bool {
     class == "grain" || class == "non_grain"
 }
 
-/// The rule decisions on a parcel's patches, next to their thresholds.
+/// The rule decisions, next to their thresholds: every comparison of a measure against a
+/// threshold of the configuration is one of these (the analysis only calls them).
 impl RulesConfig {
+    /// Whether the value of a Sentinel-2 scene-classification (SCL) band says a pixel is a
+    /// clear view: its class is not in `scl_not_clear`.
+    pub fn scl_clear(&self, class: u8) -> bool {
+        !self.scl_not_clear.contains(&class)
+    }
+
+    /// Without a cloud-mask band, whether a pixel's reflectances (0–1) say it is a clear
+    /// view: not a cloud (`blue`, when the stack has it, not above `cloud_blue_reflectance`)
+    /// and not a shadow (`nir` not below `shadow_nir_reflectance`), except that a pixel dark
+    /// in the NIR is still clear when it is water: water is dark too, and MNDWI (of
+    /// `green_swir`, when the stack has both) above 0 tells them apart.
+    pub fn spectral_clear(
+        &self,
+        blue: Option<f32>,
+        nir: f32,
+        green_swir: Option<(f32, f32)>,
+    ) -> bool {
+        if let Some(b) = blue {
+            if b > self.cloud_blue_reflectance {
+                return false;
+            }
+        }
+        if nir < self.shadow_nir_reflectance {
+            if let Some((gv, sv)) = green_swir {
+                if gv + sv > 0.0 && (gv - sv) / (gv + sv) > 0.0 {
+                    return true;
+                }
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Whether a season of `clear` dates is enough to decide on (`min_clear_dates`): for a
+    /// pixel (fewer and it is `insufficient_observations`) and for the crop-type model's
+    /// series of a parcel (fewer and the parcel gets no class).
+    pub fn enough_clear_dates(&self, clear: usize) -> bool {
+        clear >= self.min_clear_dates
+    }
+
+    /// Whether a parcel is reported as `insufficient_observations` rather than analysed:
+    /// more than `max_insufficient_fraction` of its `pixels` are `insufficient` ones.
+    pub fn too_few_observations(&self, insufficient: u64, pixels: u64) -> bool {
+        insufficient as f64 / pixels.max(1) as f64 > self.max_insufficient_fraction
+    }
+
+    /// Whether a patch of `area_mu` reaches the minimum mapping unit (`min_patch_mu`).
+    pub fn reaches_mapping_unit(&self, area_mu: f64) -> bool {
+        area_mu >= self.min_patch_mu
+    }
+
     /// Tree planting the season model calls an annual crop is a dense summer canopy: the
     /// crop-type model's `class` of the mean season of a parcel's tree-planting pixels, with
     /// `confidence`, drops its tree-planting patches (`tree_annual_crop_veto`).
@@ -156,12 +212,33 @@ impl RulesConfig {
 
     /// A fishpond's dikes belong to it: the `abandonment` pixels within `fishpond_dike_px`
     /// steps (8-neighbourhood, step by step) of the `pond` pixels. Empty without a pond.
+    /// They join the pond's patch instead of ringing it with abandonment.
     pub fn pond_dikes(
         &self,
         pond: impl IntoIterator<Item = (i32, i32)>,
         abandonment: &[(i32, i32)],
     ) -> HashSet<(i32, i32)> {
         pond_dikes(pond, abandonment, self.fishpond_dike_px)
+    }
+
+    /// The evidence a fishpond patch carries of the `dikes` pixels of it that were
+    /// abandonment pixels on the pond's rim (`fishpond_dike_px`); empty without any.
+    pub fn describe_dikes(&self, dikes: usize) -> String {
+        if dikes == 0 {
+            return String::new();
+        }
+        format!("; {dikes} px of it are the pond's dikes (bare or grassy rim, fishpond_dike_px)")
+    }
+
+    /// The evidence of a non-grain PBF patch: the crop-type model's `confidence` in
+    /// non_grain over `dates` dates of the parcel's cultivated pixels, against
+    /// `non_grain_min_confidence`.
+    pub fn describe_non_grain(&self, confidence: f32, dates: usize) -> String {
+        format!(
+            "crop-type model: non_grain with confidence {confidence:.2} (rule >= {:.2}) \
+             on the mean spectra of the parcel's cultivated pixels, {dates} dates",
+            self.non_grain_min_confidence
+        )
     }
 
     pub fn load(path: &Path) -> Result<RulesConfig> {
@@ -344,6 +421,87 @@ impl PixelKind {
     }
 }
 
+/// The kind of a suspected-change patch: one of the pixel-level violations, or non-grain use
+/// of a PBF parcel (the whole parcel). Serialised, displayed and parsed as its
+/// [`name`](ChangeKind::name) (`abandonment`, `construction`, `fishpond`, `non_grain_pbf`,
+/// `tree_planting`); the variants are in the alphabetical order of their names, so sorting
+/// kinds sorts their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Abandonment,
+    Construction,
+    Fishpond,
+    /// Non-grain use on permanent basic farmland (crop-type model over the season).
+    NonGrainPbf,
+    TreePlanting,
+}
+
+impl ChangeKind {
+    pub const ALL: [ChangeKind; 5] = [
+        ChangeKind::Abandonment,
+        ChangeKind::Construction,
+        ChangeKind::Fishpond,
+        ChangeKind::NonGrainPbf,
+        ChangeKind::TreePlanting,
+    ];
+
+    /// The name in the outputs (as serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Abandonment => "abandonment",
+            ChangeKind::Construction => "construction",
+            ChangeKind::Fishpond => "fishpond",
+            ChangeKind::NonGrainPbf => "non_grain_pbf",
+            ChangeKind::TreePlanting => "tree_planting",
+        }
+    }
+
+    /// The patch kind of a pixel-level violation (None for a kind that is no violation).
+    pub fn of_pixel(kind: PixelKind) -> Option<ChangeKind> {
+        match kind {
+            PixelKind::Abandonment => Some(ChangeKind::Abandonment),
+            PixelKind::TreePlanting => Some(ChangeKind::TreePlanting),
+            PixelKind::Fishpond => Some(ChangeKind::Fishpond),
+            PixelKind::Construction => Some(ChangeKind::Construction),
+            PixelKind::None | PixelKind::Cultivated | PixelKind::InsufficientObservations => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ChangeKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<ChangeKind, String> {
+        ChangeKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown change kind {s:?} (one of abandonment, construction, fishpond, non_grain_pbf, tree_planting)"
+                )
+            })
+    }
+}
+
+impl PartialEq<str> for ChangeKind {
+    fn eq(&self, other: &str) -> bool {
+        self.name() == other
+    }
+}
+
+impl PartialEq<&str> for ChangeKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
 /// The land-cover classes the rules know, by the model's class names.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClassCodes {
@@ -427,7 +585,7 @@ pub fn pixel_kind(season: &PixelSeason, classes: &ClassCodes, rules: &RulesConfi
 /// The kind of a season's measures under `rules`.
 pub fn kind_of(m: &SeasonMeasures, rules: &RulesConfig) -> PixelKind {
     let n = usize::from(m.clear);
-    if n < rules.min_clear_dates {
+    if !rules.enough_clear_dates(n) {
         return PixelKind::InsufficientObservations;
     }
     let frac = |k: u8| f64::from(k) / n as f64;
@@ -618,6 +776,74 @@ mod tests {
             PatchEvidence::default().describe(PixelKind::Fishpond, &r),
             ""
         );
+    }
+
+    #[test]
+    fn the_clear_sky_parcel_and_patch_decisions_read_their_thresholds() {
+        let r = RulesConfig::default();
+        assert!(r.scl_clear(4) && r.scl_clear(6));
+        assert!(!r.scl_clear(9) && !r.scl_clear(3));
+        assert!(r.spectral_clear(Some(0.05), 0.3, None));
+        assert!(!r.spectral_clear(Some(0.3), 0.3, None), "cloud");
+        assert!(!r.spectral_clear(None, 0.01, None), "shadow");
+        assert!(r.spectral_clear(None, 0.01, Some((0.06, 0.01))), "water");
+        assert!(!r.spectral_clear(None, 0.01, Some((0.01, 0.06))));
+        assert!(r.enough_clear_dates(3) && !r.enough_clear_dates(2));
+        assert!(r.too_few_observations(6, 10) && !r.too_few_observations(5, 10));
+        assert!(!r.too_few_observations(0, 0));
+        assert!(r.reaches_mapping_unit(0.5) && !r.reaches_mapping_unit(0.49));
+        assert!(r.non_grain_use("non_grain", 0.6) && !r.non_grain_use("non_grain", 0.59));
+        assert!(!r.non_grain_use("grain", 0.9));
+        assert!(r.tree_planting_vetoed("grain", 0.0) && !r.tree_planting_vetoed("orchard", 0.9));
+        assert!(r.enough_pure_pixels(PixelKind::Abandonment, || 0.0));
+        assert!(!r.enough_pure_pixels(PixelKind::TreePlanting, || 0.4));
+        assert_eq!(r.describe_dikes(0), "");
+        assert_eq!(
+            r.describe_dikes(3),
+            "; 3 px of it are the pond's dikes (bare or grassy rim, fishpond_dike_px)"
+        );
+        assert_eq!(
+            r.describe_non_grain(0.734, 4),
+            "crop-type model: non_grain with confidence 0.73 (rule >= 0.60) on the mean spectra \
+             of the parcel's cultivated pixels, 4 dates"
+        );
+    }
+
+    #[test]
+    fn change_kinds_are_named_serialised_and_parsed_as_their_old_strings() {
+        let names = [
+            "abandonment",
+            "construction",
+            "fishpond",
+            "non_grain_pbf",
+            "tree_planting",
+        ];
+        for (k, name) in ChangeKind::ALL.into_iter().zip(names) {
+            assert_eq!(k.name(), name);
+            assert_eq!(k.to_string(), name);
+            assert_eq!(k, name);
+            assert_eq!(name.parse::<ChangeKind>(), Ok(k));
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<ChangeKind>(&format!("\"{name}\"")).unwrap(),
+                k
+            );
+        }
+        let mut sorted = ChangeKind::ALL;
+        sorted.sort_by_key(|k| k.name());
+        assert_eq!(
+            sorted,
+            ChangeKind::ALL,
+            "variants in the order of their names"
+        );
+        assert!("trees".parse::<ChangeKind>().is_err());
+        for k in PixelKind::ALL_VIOLATIONS {
+            assert_eq!(
+                ChangeKind::of_pixel(k).map(ChangeKind::name),
+                Some(k.name())
+            );
+        }
+        assert_eq!(ChangeKind::of_pixel(PixelKind::Cultivated), None);
     }
 
     #[test]

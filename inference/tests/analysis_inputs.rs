@@ -529,7 +529,7 @@ fn class_maps_agree_with_the_parcels_and_patches_and_open_in_gdal() {
     let mut checked = 0;
     for patch in r.patches.iter().filter(|p| p.kind != "non_grain_pbf") {
         let code = (0..=6u8)
-            .find(|&k| PixelKind::from_code(k).name() == patch.kind)
+            .find(|&k| patch.kind == PixelKind::from_code(k).name())
             .unwrap();
         let pix: Vec<Vec<Vec<(f64, f64)>>> = patch
             .polygons

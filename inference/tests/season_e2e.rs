@@ -208,7 +208,13 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
     let key = |r: &AnalysisResult| -> Vec<(String, String, String)> {
         r.patches
             .iter()
-            .map(|p| (p.id.clone(), p.kind.clone(), format!("{:.2}", p.area_m2)))
+            .map(|p| {
+                (
+                    p.id.clone(),
+                    p.kind.to_string(),
+                    format!("{:.2}", p.area_m2),
+                )
+            })
             .collect()
     };
     assert_eq!(
@@ -221,7 +227,7 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
         .result
         .patches
         .iter()
-        .map(|p| (p.parcel_id.clone(), p.kind.clone()))
+        .map(|p| (p.parcel_id.clone(), p.kind.to_string()))
         .collect();
     let mut report = String::new();
     let mut scores: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
@@ -279,7 +285,7 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
     let mut found_area: BTreeMap<(String, String), f64> = BTreeMap::new();
     for p in &a.result.patches {
         *found_area
-            .entry((p.parcel_id.clone(), p.kind.clone()))
+            .entry((p.parcel_id.clone(), p.kind.to_string()))
             .or_default() += p.area_m2;
     }
     let mut within: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -421,7 +427,7 @@ fn patches_are_written_as_rfc7946_geojson_a_geopackage_in_the_farmland_crs_and_c
     let evidence = FIELDS.iter().position(|f| *f == "evidence").unwrap();
     // Every patch says what triggered it.
     for p in patches {
-        let lead = match p.kind.as_str() {
+        let lead = match p.kind.name() {
             "fishpond" => "open water on ",
             "construction" => "built-up on ",
             "tree_planting" => "tree or orchard on ",

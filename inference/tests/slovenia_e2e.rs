@@ -160,7 +160,7 @@ fn the_pure_pixel_test_only_removes_patches_and_removes_the_forest_edge_strips()
     let key = |p: &gengdi_inference::analysis::PatchRecord| {
         (
             p.parcel_id.clone(),
-            p.kind.clone(),
+            p.kind,
             format!("{:.2}", p.area_m2),
             format!("{:?}", p.polygons),
         )

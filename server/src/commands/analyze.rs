@@ -221,7 +221,7 @@ fn print_summary(r: &AnalysisResult, grid: &AnalysisGrid, secs: f64) {
                     (Some(c), None) => c.clone(),
                     (None, _) => "-".into(),
                 },
-                p.kind.clone(),
+                p.kind.to_string(),
             ))
             .or_default();
         e.0 += 1;

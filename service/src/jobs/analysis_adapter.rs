@@ -143,7 +143,7 @@ fn new_patch(p: &PatchRecord, to_wgs84: &ToWgs84) -> Result<NewPatch> {
         .or_else(|| p.county_code.clone());
     Ok(NewPatch {
         reference: p.id.clone(),
-        kind: p.kind.clone(),
+        kind: p.kind.to_string(),
         parcel: p.parcel_id.clone(),
         pbf: p.pbf,
         area_m2: p.area_m2,

@@ -1,0 +1,494 @@
+//! One season analysis: a scene stack × the farmland layer → per-parcel evidence →
+//! suspected-change patches.
+//!
+//! Tiles run in parallel and only where farmland lies; each tile rasterises its parcels
+//! (pixel-centre rule, tile-exact), classifies every clear farmland pixel of every date,
+//! turns each pixel's season into a kind (rules.rs) and accumulates per-parcel evidence
+//! in integers (fixed point), so the result is identical whatever the tile size.
+//!
+//! The stages, one module each:
+//! - `tile`: one tile's work, from its pixels to its `TileOut` (`bands` says
+//!   which pixels are clear);
+//! - `accumulate`: the per-parcel sums and violating pixels a tile produces, and their merge;
+//! - `parcels`: the crop-type model over parcels' seasons, and each parcel's
+//!   [`ParcelStatus`] (with `evidence`: its per-date evidence);
+//! - `patches`: a parcel's violating pixels → [`PatchRecord`]s (with `area`: equal-area
+//!   measurement).
+//!
+//! Every comparison of a measure against a threshold of the [`RulesConfig`] is in
+//! [`crate::rules`]; this module only orchestrates.
+
+mod accumulate;
+mod area;
+mod bands;
+mod evidence;
+mod parcels;
+mod patches;
+mod tile;
+
+pub use crate::rules::ChangeKind;
+pub use area::EqualArea;
+pub use evidence::DateEvidence;
+pub use parcels::{ParcelState, ParcelStatus};
+pub use patches::{PatchRecord, PatchState};
+
+use crate::checkpoint::TileCheckpoints;
+use crate::error::{InferenceError, Result};
+use crate::farmland::FarmlandLayer;
+use crate::rasterize::PixelPolygon;
+use crate::rules::RulesConfig;
+use accumulate::Merged;
+use bands::StackBands;
+use chrono::NaiveDate;
+use gengdi_models::ModelError;
+use gengdi_tiling::{PixelWindow, SceneStack, TileGrid};
+use ndarray::{Array2, ArrayView2, ArrayView3};
+use parcels::{ParcelVerdict, SeasonChecks};
+use patches::{ParcelView, PatchContext};
+use serde::Serialize;
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::time::Instant;
+use tile::TileContext;
+
+/// 1 mu in square metres.
+pub const M2_PER_MU: f64 = 2000.0 / 3.0;
+
+/// A per-pixel land-cover classifier (the land-cover model behind a small interface, so the
+/// analysis can be driven by any model version).
+pub trait PixelClassifier: Sync {
+    fn id(&self) -> String;
+    /// Bands the model needs, by name.
+    fn bands(&self) -> Vec<String>;
+    /// Class names; code = index + 1, 0 = no data.
+    fn class_names(&self) -> Vec<String>;
+    /// `dn`: bands × rows × cols in `band_names` order; returns codes and confidence.
+    fn classify(
+        &self,
+        band_names: &[&str],
+        dn: ArrayView3<f32>,
+        valid: ArrayView2<bool>,
+    ) -> std::result::Result<(Array2<u8>, Array2<f32>), ModelError>;
+}
+
+/// A season classifier (the crop-type model): one series of (date, DN in `bands()` order) per
+/// parcel → (code, confidence); code = class index + 1, 0 = no decision.
+pub trait SeasonClassifier: Sync {
+    fn id(&self) -> String;
+    fn bands(&self) -> Vec<String>;
+    fn class_names(&self) -> Vec<String>;
+    fn classify(
+        &self,
+        series: &[Vec<(NaiveDate, Vec<f32>)>],
+    ) -> std::result::Result<Vec<(u8, f32)>, ModelError>;
+}
+
+/// Where the time of one analysis went. The tile phases run on every worker thread at once:
+/// their figures are thread-seconds summed over workers (their shares are what matters); the
+/// parcel phases run after the tiles, on one thread, and are wall seconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PhaseTimings {
+    /// Reading and decoding the tiles' pixels (but for `warp_s`).
+    pub decode_s: f64,
+    /// Putting scenes that are not on the analysis grid onto it: interpolating 20 m / 60 m
+    /// bands and other whole-multiple scenes, and the whole of each GDAL warped read
+    /// (which decodes its source as well).
+    pub warp_s: f64,
+    /// The land-cover model on every clear farmland pixel of every date.
+    pub inference_s: f64,
+    /// Clear-sky masks, rasterising parcels, the season rules per pixel, per-parcel sums (and
+    /// writing the class-map tiles when maps are asked for).
+    pub aggregation_s: f64,
+    /// Wall time of the parallel tile phase (the three above, spread over the workers).
+    pub tiles_wall_s: f64,
+    /// The crop-type model over the PBF parcels' season series (wall).
+    pub crop_type_s: f64,
+    /// Patches: connected components, outlines, equal-area areas, parcel verdicts (wall).
+    pub vectorisation_s: f64,
+}
+
+impl PhaseTimings {
+    /// Shares of decode / warp / inference / aggregation / vectorisation (incl. crop type)
+    /// in the total, with the thread-summed tile phases scaled to the tile phase's wall time.
+    pub fn shares(&self) -> [(&'static str, f64); 5] {
+        let busy = self.decode_s + self.warp_s + self.inference_s + self.aggregation_s;
+        let scale = if busy > 0.0 {
+            self.tiles_wall_s / busy
+        } else {
+            0.0
+        };
+        let parts = [
+            ("decode", self.decode_s * scale),
+            ("warp", self.warp_s * scale),
+            ("inference", self.inference_s * scale),
+            ("aggregation", self.aggregation_s * scale),
+            ("vectorisation", self.vectorisation_s + self.crop_type_s),
+        ];
+        let total: f64 = parts
+            .iter()
+            .map(|p| p.1)
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
+        parts.map(|(n, v)| (n, v / total))
+    }
+}
+
+/// Everything one analysis produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnalysisResult {
+    pub dates: Vec<Option<NaiveDate>>,
+    pub tiles_total: usize,
+    pub tiles_with_farmland: usize,
+    pub parcels: Vec<ParcelStatus>,
+    pub patches: Vec<PatchRecord>,
+    pub model_version: String,
+    pub timings: PhaseTimings,
+    /// The land-cover classes, in the order of [`DateEvidence::class_fractions`].
+    pub class_names: Vec<String>,
+    /// Dates of the baseline period (empty without one).
+    pub baseline_dates: Vec<Option<NaiveDate>>,
+    /// Parcels whose tree-planting pixels the crop-type model called an annual crop over the
+    /// season, so their tree-planting patches were not reported (`tree_annual_crop_veto`).
+    pub tree_planting_vetoed: Vec<String>,
+}
+
+/// What the analysis needs.
+pub struct AnalysisInput<'a> {
+    pub stack: &'a SceneStack,
+    pub farmland: &'a FarmlandLayer,
+    pub landcover: &'a dyn PixelClassifier,
+    pub croptype: Option<&'a dyn SeasonClassifier>,
+    pub rules: &'a RulesConfig,
+    pub tile_size: usize,
+}
+
+/// What an analysis may do besides the season: a baseline period and class maps.
+#[derive(Default)]
+pub struct AnalysisOptions<'a> {
+    /// Scenes of an earlier period, on the season stack's grid (build them with
+    /// `StackOptions { grid: Some(season.grid.clone()), .. }`, which warps other grids onto
+    /// it). A patch's `class_before` becomes the dominant land-cover class of the clear
+    /// baseline observations of its pixels (the register's land class when it has none).
+    pub baseline: Option<&'a SceneStack>,
+    /// Receives each analysed tile's per-pixel maps (see [`MapSink`]).
+    pub maps: Option<&'a dyn MapSink>,
+    /// Each finished tile's output is written here, and tiles found here are merged instead
+    /// of analysed again (see [`crate::checkpoint`]). Class maps are not checkpointed: a
+    /// run with both refuses to start.
+    pub checkpoints: Option<&'a TileCheckpoints>,
+}
+
+/// Per-pixel maps of one analysed tile (only tiles with farmland are analysed; pixels of
+/// other tiles are never written). Codes: 0 = not farmland / not clear / no data.
+pub struct TileMaps<'a> {
+    /// The tile's pixels on the analysis grid.
+    pub window: PixelWindow,
+    /// Land-cover code (class index + 1) of each clear farmland pixel, one plane per date.
+    pub landcover: &'a [Array2<u8>],
+    /// [`PixelKind`] code of each farmland pixel (0 outside farmland).
+    pub kind: &'a Array2<u8>,
+    /// Dominant land-cover code of the clear baseline observations of each farmland pixel.
+    pub baseline: Option<&'a Array2<u8>>,
+}
+
+/// Where per-tile maps go (e.g. COG writers); called from the worker threads.
+pub trait MapSink: Sync {
+    fn write_tile(&self, maps: &TileMaps<'_>) -> Result<()>;
+}
+
+/// Run the analysis.
+pub fn analyze(
+    input: &AnalysisInput<'_>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<AnalysisResult> {
+    analyze_with(input, &AnalysisOptions::default(), progress)
+}
+
+/// Run the analysis with a baseline period and / or class maps.
+pub fn analyze_with(
+    input: &AnalysisInput<'_>,
+    opts: &AnalysisOptions<'_>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<AnalysisResult> {
+    analyze_until(input, opts, progress, None)
+}
+
+/// [`analyze_with`] that stops when `cancel` is set (checked before each tile is read:
+/// `InferenceError::Tiling(TilingError::Cancelled { .. })`). A tile that cannot be read is a
+/// `TilingError::Tile`; one that cannot be analysed an [`InferenceError::Tile`]; either stops
+/// the run.
+pub fn analyze_until(
+    input: &AnalysisInput<'_>,
+    opts: &AnalysisOptions<'_>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    cancel: Option<&AtomicBool>,
+) -> Result<AnalysisResult> {
+    let stack = input.stack;
+    let grid = stack.tile_grid(input.tile_size, 0)?;
+    let model_bands = input.landcover.bands();
+    let bands = StackBands::of(stack, &model_bands, "scene stack")?;
+    let baseline = baseline_bands(stack, opts.baseline, &model_bands)?;
+    let class_names = input.landcover.class_names();
+    let n_dates = stack.layers.len();
+
+    // Parcels in pixel space, bucketed by tile.
+    let gt = stack.grid.world_from_pixel;
+    let pixel_polys: Vec<_> = input
+        .farmland
+        .parcels
+        .iter()
+        .map(|p| p.pixel_polygons(&gt))
+        .collect();
+    let buckets = tile::bucket_parcels(&grid, &pixel_polys);
+    let tiles_with_farmland = buckets.len();
+
+    let ctx = TileContext {
+        stack,
+        landcover: input.landcover,
+        parcels: &input.farmland.parcels,
+        rules: input.rules,
+        bands: &bands,
+        model_band_names: model_bands.iter().map(String::as_str).collect(),
+        baseline: baseline.as_ref().map(|(s, b)| (*s, b)),
+        classes: crate::rules::ClassCodes::from_names(&class_names),
+        n_dates,
+        n_classes: class_names.len(),
+        pixel_polys: &pixel_polys,
+        buckets: &buckets,
+        maps: opts.maps,
+    };
+    let tiles_started = Instant::now();
+    let merged = run_tiles(&ctx, &grid, opts.checkpoints, progress, cancel)?;
+    let mut timings = PhaseTimings {
+        tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
+        decode_s: merged.decode.as_secs_f64(),
+        warp_s: merged.warp.as_secs_f64(),
+        inference_s: merged.inference.as_secs_f64(),
+        aggregation_s: merged.aggregation.as_secs_f64(),
+        ..Default::default()
+    };
+
+    let dates: Vec<Option<NaiveDate>> = stack.layers.iter().map(|l| l.date).collect();
+    let model_version = match input.croptype {
+        Some(ct) => format!("{}+{}", input.landcover.id(), ct.id()),
+        None => input.landcover.id(),
+    };
+    let area = EqualArea::for_grid(&stack.grid)?;
+    let (px_w, px_h) = gt.pixel_size();
+
+    let crop_started = Instant::now();
+    let checks = SeasonChecks::of(input, &merged.acc, stack)?;
+    timings.crop_type_s = crop_started.elapsed().as_secs_f64();
+    let vector_started = Instant::now();
+
+    let pctx = PatchContext {
+        rules: input.rules,
+        class_names: &class_names,
+        model_version: &model_version,
+        area: &area,
+        gt,
+        pixel_area_grid: px_w * px_h,
+    };
+    let Outcomes {
+        parcels,
+        mut patches,
+        tree_planting_vetoed,
+    } = parcel_outcomes(
+        input,
+        &pctx,
+        &merged,
+        &checks,
+        &pixel_polys,
+        &model_bands,
+        &dates,
+    )?;
+    patches::assign_ids(&mut patches);
+    timings.vectorisation_s = vector_started.elapsed().as_secs_f64();
+    Ok(AnalysisResult {
+        dates,
+        tiles_total: grid.len(),
+        tiles_with_farmland,
+        parcels,
+        patches,
+        model_version,
+        timings,
+        class_names,
+        baseline_dates: opts
+            .baseline
+            .map(|b| b.layers.iter().map(|l| l.date).collect())
+            .unwrap_or_default(),
+        tree_planting_vetoed,
+    })
+}
+
+/// Every tile with farmland through [`tile::analyze_tile`], each tile's output merged as it
+/// comes; the candidates sorted by parcel, kind, row and column.
+fn run_tiles(
+    ctx: &TileContext<'_>,
+    grid: &TileGrid,
+    checkpoints: Option<&TileCheckpoints>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    cancel: Option<&AtomicBool>,
+) -> Result<Merged> {
+    if checkpoints.is_some() && ctx.maps.is_some() {
+        return Err(InferenceError::Config {
+            what: "checkpoints".into(),
+            reason: "tile checkpoints do not hold class maps: a resumable run cannot write maps"
+                .into(),
+        });
+    }
+    let mut merged = Merged::default();
+    // Tiles a stopped run of this analysis finished.
+    let mut resumed = std::collections::HashSet::new();
+    if let Some(cp) = checkpoints {
+        for index in cp.finished()? {
+            if !ctx.buckets.contains_key(&index) {
+                continue;
+            }
+            if let Some(out) = cp.load::<accumulate::TileOut>(index) {
+                merged.add(out);
+                resumed.insert(index);
+            }
+        }
+        if !resumed.is_empty() {
+            tracing::info!(
+                "analysis: {} of {} tiles with farmland read back from {}",
+                resumed.len(),
+                ctx.buckets.len(),
+                cp.dir().display()
+            );
+        }
+    }
+    let n_resumed = resumed.len();
+    let progress_all = |done: usize, total: usize| {
+        if let Some(p) = progress {
+            p(done + n_resumed, total + n_resumed);
+        }
+    };
+    let merged = Mutex::new(merged);
+    ctx.stack.try_par_map_tiles(
+        grid,
+        |t| !ctx.buckets.contains_key(&t.index) || resumed.contains(&t.index),
+        |data| -> Result<()> {
+            let mut out = tile::analyze_tile(ctx, &data)?;
+            if let Some(cp) = checkpoints {
+                let started = Instant::now();
+                cp.save(data.tile.index, &out)
+                    .map_err(|source| InferenceError::Tile {
+                        index: data.tile.index,
+                        col: data.tile.col,
+                        row: data.tile.row,
+                        source: Box::new(source),
+                    })?;
+                // Checkpointing counts as aggregation.
+                out.aggregation += started.elapsed();
+            }
+            merged
+                .lock()
+                .map_err(|_| InferenceError::Tile {
+                    index: data.tile.index,
+                    col: data.tile.col,
+                    row: data.tile.row,
+                    source: Box::new(InferenceError::Poisoned {
+                        what: "the merged tile results",
+                    }),
+                })?
+                .add(out);
+            Ok(())
+        },
+        Some(&progress_all),
+        cancel,
+    )?;
+    let mut merged = merged.into_inner().map_err(|_| InferenceError::Poisoned {
+        what: "the merged tile results",
+    })?;
+    merged
+        .candidates
+        .sort_by_key(|c| (c.parcel, c.kind, c.row, c.col));
+    Ok(merged)
+}
+
+/// Every parcel's status and patches (ids not yet assigned), in the farmland layer's order.
+#[derive(Default)]
+struct Outcomes {
+    parcels: Vec<ParcelStatus>,
+    patches: Vec<PatchRecord>,
+    tree_planting_vetoed: Vec<String>,
+}
+
+/// Each parcel's verdict from its merged evidence, and the patches of the analysed ones.
+fn parcel_outcomes(
+    input: &AnalysisInput<'_>,
+    pctx: &PatchContext<'_>,
+    merged: &Merged,
+    checks: &SeasonChecks,
+    pixel_polys: &[Vec<PixelPolygon>],
+    model_bands: &[String],
+    dates: &[Option<NaiveDate>],
+) -> Result<Outcomes> {
+    let mut out = Outcomes::default();
+    let (acc, candidates) = (&merged.acc, &merged.candidates);
+    let n_dates = dates.len();
+    for (pi, parcel) in input.farmland.parcels.iter().enumerate() {
+        let a = acc.get(&parcel.index);
+        let (mut status, a) =
+            match parcels::parcel_verdict(parcel, a, model_bands, checks, input.rules, n_dates) {
+                ParcelVerdict::Final(status) => {
+                    out.parcels.push(status);
+                    continue;
+                }
+                ParcelVerdict::Analysed { status, acc } => (status, acc),
+            };
+        let clear_dates = parcels::clear_dates(a, dates);
+        let view = ParcelView {
+            parcel,
+            pixel_polys: &pixel_polys[pi],
+            acc: a,
+            clear_dates: &clear_dates,
+        };
+        // Pixel-level violations, on the parcels the rules monitor.
+        let lo = candidates.partition_point(|c| c.parcel < parcel.index);
+        let hi = candidates.partition_point(|c| c.parcel <= parcel.index);
+        let mine = if input
+            .rules
+            .monitors(parcel.land_class.as_deref(), parcel.pbf)
+        {
+            &candidates[lo..hi]
+        } else {
+            &[]
+        };
+        let found =
+            patches::pixel_patches(pctx, &view, mine, checks.tree_check.get(&parcel.index))?;
+        if found.tree_planting_vetoed {
+            out.tree_planting_vetoed.push(parcel.id.clone());
+        }
+        let non_grain = patches::non_grain_patch(pctx, &view, checks.crop.get(&parcel.index))?;
+        for patch in found.patches.into_iter().chain(non_grain) {
+            status.flags.push(patch.kind);
+            out.patches.push(patch);
+        }
+        status.finish();
+        out.parcels.push(status);
+    }
+    Ok(out)
+}
+
+/// The baseline stack and its bands; it must be on the season's grid.
+fn baseline_bands<'a>(
+    stack: &SceneStack,
+    baseline: Option<&'a SceneStack>,
+    model_bands: &[String],
+) -> Result<Option<(&'a SceneStack, StackBands)>> {
+    let Some(b) = baseline else { return Ok(None) };
+    if !b.grid.same_as(&stack.grid) {
+        return Err(InferenceError::Config {
+            what: "baseline".into(),
+            reason: format!(
+                "the baseline stack is on a {} x {} grid in {}, not on the season's {} x {} grid in {}; build it on the season's grid",
+                b.grid.width, b.grid.height, b.grid.crs.name,
+                stack.grid.width, stack.grid.height, stack.grid.crs.name
+            ),
+        });
+    }
+    Ok(Some((b, StackBands::of(b, model_bands, "baseline stack")?)))
+}

@@ -60,6 +60,47 @@ impl ToWgs84 {
     }
 }
 
+/// Reprojects polygons from WGS 84 longitude / latitude to another CRS (a scene's).
+pub struct FromWgs84 {
+    t: CoordTransform,
+}
+
+impl FromWgs84 {
+    pub fn to(crs: &Crs) -> Result<FromWgs84> {
+        let dst = crs.to_spatial_ref().map_err(proj)?;
+        Ok(FromWgs84 {
+            t: CoordTransform::new(&wgs84_srs()?, &dst).map_err(proj)?,
+        })
+    }
+
+    pub fn polygons(&self, polygons: &[Vec<Vec<(f64, f64)>>]) -> Result<Polygons> {
+        transform_all(&self.t, polygons)
+    }
+}
+
+/// The polygons of a GeoJSON Polygon or MultiPolygon geometry; `None` for anything else.
+pub fn polygons_of_geojson(geometry: &serde_json::Value) -> Option<Polygons> {
+    fn ring(v: &serde_json::Value) -> Option<Vec<(f64, f64)>> {
+        v.as_array()?
+            .iter()
+            .map(|p| {
+                let p = p.as_array()?;
+                let (x, y) = (p.first()?.as_f64()?, p.get(1)?.as_f64()?);
+                (x.is_finite() && y.is_finite()).then_some((x, y))
+            })
+            .collect()
+    }
+    fn polygon(v: &serde_json::Value) -> Option<Vec<Vec<(f64, f64)>>> {
+        v.as_array()?.iter().map(ring).collect()
+    }
+    let coords = geometry.get("coordinates")?;
+    match geometry.get("type")?.as_str()? {
+        "Polygon" => Some(vec![polygon(coords)?]),
+        "MultiPolygon" => coords.as_array()?.iter().map(polygon).collect(),
+        _ => None,
+    }
+}
+
 /// Areas of WGS 84 polygons on a Lambert azimuthal equal-area projection centred on a point
 /// (the layer's centre), as the analysis measures patches.
 pub struct EqualAreaLonLat {

@@ -52,6 +52,24 @@ async fn http(
     )
 }
 
+/// A GET through the router in-process (for bodies that are not JSON); status and bytes.
+async fn in_process(state: &gengdi_service::AppState, path: &str, token: &str) -> (u16, Vec<u8>) {
+    use tower::ServiceExt;
+    let req = axum::http::Request::get(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = gengdi_service::app(state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 26)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +102,7 @@ async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gengdi_service::serve_on(listener, state, async {
+    let server = tokio::spawn(gengdi_service::serve_on(listener, state.clone(), async {
         let _ = stopped.await;
     }));
 
@@ -213,6 +231,46 @@ async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
         x0 < x1 && y0 < y1 && (-180.0..180.0).contains(&x0) && (-90.0..90.0).contains(&y0),
         "{one}"
     );
+
+    // Chips of that patch on every date of the season (the generated scenes, as analysed):
+    // PNGs with the outline drawn and the scene around it; another date lists the season's.
+    for scene in &season.scenes {
+        let (status, bytes) = in_process(
+            &state,
+            &format!("/api/v1/changes/{first}/chips/{}.png", scene.date),
+            &admin,
+        )
+        .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgba);
+        assert!(info.width.max(info.height) <= 512 && info.width.min(info.height) > 16);
+        let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks_exact(4).collect();
+        assert!(
+            px.iter().any(|p| *p == [255, 255, 0, 255]),
+            "{}",
+            scene.date
+        );
+        assert!(
+            px.iter().any(|p| p[3] == 255 && *p != [255, 255, 0, 255]),
+            "{}",
+            scene.date
+        );
+    }
+    let (status, bytes) = in_process(
+        &state,
+        &format!("/api/v1/changes/{first}/chips/2024-01-01.png"),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    let dates: Vec<String> = season.scenes.iter().map(|s| s.date.to_string()).collect();
+    assert_eq!(body["details"]["dates"], json!(dates));
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();

@@ -38,12 +38,13 @@ async fn the_document_and_the_router_serve_the_same_routes() {
         .map(|r| (r.path.to_string(), r.method.as_str().to_ascii_lowercase()))
         .collect();
     assert_eq!(in_doc, in_table);
-    assert_eq!(in_doc.len(), 17);
+    assert_eq!(in_doc.len(), 18);
     for expected in [
         ("/api/v1/stats", "get"),
         ("/api/v1/changes/{id}/verdicts", "post"),
         ("/api/v1/changes/{id}/verdicts", "get"),
         ("/metrics", "get"),
+        ("/api/v1/changes/{id}/chips/{date}.png", "get"),
     ] {
         assert!(
             in_doc.contains(&(expected.0.to_string(), expected.1.to_string())),
@@ -55,6 +56,15 @@ async fn the_document_and_the_router_serve_the_same_routes() {
     assert_eq!(op["parameters"][0]["name"], "id");
     assert_eq!(op["parameters"][0]["in"], "path");
     assert_eq!(op["security"], serde_json::json!([{"bearer": []}]));
+    let chip = &doc["paths"]["/api/v1/changes/{id}/chips/{date}.png"]["get"]["parameters"];
+    assert_eq!(
+        (&chip[0]["name"], &chip[0]["schema"]["type"]),
+        (&serde_json::json!("id"), &serde_json::json!("integer"))
+    );
+    assert_eq!(
+        (&chip[1]["name"], &chip[1]["schema"]["type"]),
+        (&serde_json::json!("date"), &serde_json::json!("string"))
+    );
     assert_eq!(
         doc["paths"]["/healthz"]["get"]["security"],
         serde_json::json!([])
@@ -62,7 +72,7 @@ async fn the_document_and_the_router_serve_the_same_routes() {
 
     let paths: BTreeSet<&String> = in_doc.iter().map(|(p, _)| p).collect();
     for path in paths {
-        let uri = path.replace("{id}", "1");
+        let uri = path.replace("{id}", "1").replace("{date}", "2024-04-20");
         for m in METHODS {
             let req = Request::builder()
                 .method(m.to_ascii_uppercase().as_str())

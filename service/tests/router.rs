@@ -114,6 +114,14 @@ async fn each_role_reaches_exactly_its_endpoints() {
             None,
             [S::OK, S::OK, S::OK, S::OK],
         ),
+        // The seeded batch's scene file does not exist: the chip cannot be drawn (422)
+        // once the handler runs (service/tests/chips.rs draws real ones).
+        (
+            "GET",
+            "/api/v1/changes/1/chips/2024-04-20.png".into(),
+            None,
+            [S::UNPROCESSABLE_ENTITY; 4],
+        ),
         (
             "POST",
             "/api/v1/changes/1/verdicts".into(),
@@ -215,6 +223,7 @@ async fn an_inspector_sees_and_verifies_only_their_county() {
     for (method, uri, body) in [
         ("GET", "/api/v1/changes/1", None),
         ("GET", "/api/v1/changes/1/verdicts", None),
+        ("GET", "/api/v1/changes/1/chips/2024-04-20.png", None),
         (
             "POST",
             "/api/v1/changes/1/verdicts",

@@ -9,6 +9,7 @@
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` | admin, centre |
 //! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
 //! | `GET /api/v1/changes` (`format=geojson\|csv\|gpkg`: the whole selection as a file, [`export`]), `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
+//! | `GET /api/v1/changes/{id}/chips/{date}.png` (true-colour PNG of the patch on one date of its batch, outlined: [`chips`]) | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
 //! | `GET /api/v1/models` (the models the analyses run), `GET /api/v1/models/{id}` (one's model card) | admin, centre, researcher |
 //! | `GET /api/v1/stats?level=&region=&batch=&from=&to=` (per unit, in/out balance, targets: [`stats`]) | admin, centre, researcher; inspector within their region (no targets) |
@@ -18,6 +19,7 @@
 
 pub mod batches;
 pub mod changes;
+pub mod chips;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -172,7 +174,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     // Routes of one path with several methods merge into one method router.
     for r in openapi::routes() {
-        router = router.route(r.path, r.handler);
+        router = router.route(&openapi::router_path(r.path), r.handler);
     }
     router
         .fallback(not_found)

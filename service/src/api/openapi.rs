@@ -10,7 +10,7 @@
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
 
-use super::{batches, changes, farmland, metrics, stats, AppState};
+use super::{batches, changes, chips, farmland, metrics, stats, AppState};
 
 /// One method on one path.
 pub struct Route {
@@ -58,17 +58,34 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/api/v1/changes/{id}", "One patch with its GeoJSON geometry (WGS 84) and verdicts", Some(ALL_READERS), &[], get(changes::get)),
         r(Method::POST, "/api/v1/changes/{id}/verdicts", "Record a field verdict: {verdict: confirmed|false_positive|rectified, note} -> 201", Some("admin; inspector within their region"), &[], post(changes::verdict)),
         r(Method::GET, "/api/v1/changes/{id}/verdicts", "A patch's verdicts, oldest first: {items}", Some(ALL_READERS), &[], get(changes::verdicts)),
+        r(Method::GET, "/api/v1/changes/{id}/chips/{date}.png", "A true-colour PNG chip of the patch on one date of its batch (YYYY-MM-DD or YYYYMMDD), its outline in yellow; 404 with the batch's dates for another date", Some(ALL_READERS), &[], get(chips::chip)),
         r(Method::GET, "/api/v1/models", "The models the analyses run: {items: [{task, id}]}", Some("admin, centre, researcher"), &[], get(super::models)),
         r(Method::GET, "/api/v1/models/{id}", "The model card of a model the analyses run (by exact id)", Some("admin, centre, researcher"), &[], get(super::model)),
         r(Method::GET, "/api/v1/stats", "Patches and mu per administrative unit by kind and status, the in/out balance of a period, farmland against the targets", Some("admin, centre, researcher; inspector within their region (no targets)"), &["level", "region", "batch", "from", "to"], get(stats::stats)),
     ]
 }
 
-/// The path parameters of a template (`{id}` → `id`).
+/// The path parameters of a template (`{id}` → `id`, `{date}.png` → `date`).
 fn path_params(path: &str) -> Vec<&str> {
     path.split('/')
-        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.split_once('}')))
+        .map(|(name, _)| name)
         .collect()
+}
+
+/// The template the router matches: a parameter with a static suffix (`{date}.png`), which
+/// the router cannot match, becomes the whole segment (`{date}`); the handler checks the
+/// suffix.
+pub fn router_path(path: &str) -> String {
+    path.split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.split_once('}')) {
+                Some((name, suffix)) if !suffix.is_empty() => format!("{{{name}}}"),
+                _ => seg.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The OpenAPI 3.1 document of [`routes`].
@@ -79,7 +96,7 @@ pub fn spec() -> serde_json::Value {
         let mut params: Vec<Value> = path_params(r.path)
             .into_iter()
             .map(|p| {
-                let ty = if r.path.starts_with("/api/v1/models/") {
+                let ty = if p != "id" || r.path.starts_with("/api/v1/models/") {
                     "string"
                 } else {
                     "integer"

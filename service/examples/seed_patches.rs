@@ -1,0 +1,116 @@
+//! Fill a data dir's store with N synthetic patches (for the API load benchmark,
+//! `scripts/bench-api.sh`): one farmland record, one done batch, patches spread over ten
+//! counties × ten townships × ten villages, the five kinds and a 1° × 1° area.
+//!
+//! `cargo run --example seed_patches -- DATA_DIR N`
+
+use gengdi_service::store::{
+    AdminCodes, BatchCreated, JobOutcome, NewBatch, NewFarmland, NewPatch, NewToken, SqliteStore,
+    Store,
+};
+use std::path::PathBuf;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().ok_or("usage: seed_patches DATA_DIR N")?);
+    let n: usize = args.next().ok_or("usage: seed_patches DATA_DIR N")?.parse()?;
+    let store = SqliteStore::open(&dir)?;
+    let owner = store
+        .create_token(NewToken {
+            name: "seed".into(),
+            role: gengdi_service::auth::Role::Admin,
+            region: None,
+            digest: "seed-token-not-usable".into(),
+        })
+        .await?;
+    let f = store
+        .insert_farmland(NewFarmland {
+            name: "seed".into(),
+            source: "seed.gpkg".into(),
+            stored_path: "/nonexistent/seed.gpkg".into(),
+            layer: "parcels".into(),
+            mapping: String::new(),
+            features: n as i64,
+            parcels: n as i64,
+            used: n as i64,
+            repaired: 0,
+            rejected: 0,
+            area_mu: n as f64 * 10.0,
+            pbf_area_mu: n as f64 * 5.0,
+            fields_used: serde_json::json!({}),
+            created_by: owner.id,
+        })
+        .await?;
+    let BatchCreated::New(b) = store
+        .create_batch(NewBatch {
+            name: Some("seed".into()),
+            farmland: f.id,
+            scenes: vec!["/nonexistent/a.tif".into()],
+            created_by: owner.id,
+            idempotency: None,
+        })
+        .await?
+    else {
+        return Err("the batch exists".into());
+    };
+    store.claim_job().await?;
+    let kinds = [
+        "abandonment",
+        "tree_planting",
+        "fishpond",
+        "construction",
+        "non_grain_pbf",
+    ];
+    // A small LCG: the same patches every run.
+    let mut state: u64 = 20_261_129;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let patches: Vec<NewPatch> = (0..n)
+        .map(|i| {
+            let county = format!("6405{:02}", 1 + i % 10);
+            let township = format!("{county}{:03}", 1 + (i / 10) % 10);
+            let village = format!("{township}{:03}", 1 + (i / 100) % 10);
+            let (lon, lat) = (105.0 + next(), 37.0 + next());
+            let d = 0.0005 + 0.001 * next();
+            let ring = [
+                [lon, lat],
+                [lon + d, lat],
+                [lon + d, lat + d],
+                [lon, lat + d],
+                [lon, lat],
+            ];
+            NewPatch {
+                reference: format!("seed-{i}"),
+                kind: kinds[i % kinds.len()].into(),
+                parcel: format!("P{i}"),
+                pbf: i % 2 == 0,
+                area_m2: 667.0 * (1.0 + 20.0 * next()),
+                area_mu: 1.0 + 20.0 * next(),
+                admin: AdminCodes {
+                    county_code: Some(county),
+                    township_code: Some(township),
+                    location_code: Some(village.clone()),
+                    village_code: Some(village),
+                    ..Default::default()
+                },
+                class_before: "annual_crop".into(),
+                class_after: "bare".into(),
+                dates: vec!["2024-04-20".into(), "2024-09-25".into()],
+                confidence: 0.8,
+                model_version: "seed".into(),
+                evidence: "{}".into(),
+                geometry: serde_json::json!({"type": "MultiPolygon", "coordinates": [[ring]]})
+                    .to_string(),
+                bbox: [lon, lat, lon + d, lat + d],
+            }
+        })
+        .collect();
+    store.finish_job(b.id, JobOutcome::Done(patches)).await?;
+    println!("{n} patches stored in batch {} of {}", b.id, dir.display());
+    Ok(())
+}

@@ -14,7 +14,10 @@ use std::path::PathBuf;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: seed_patches DATA_DIR N")?);
-    let n: usize = args.next().ok_or("usage: seed_patches DATA_DIR N")?.parse()?;
+    let n: usize = args
+        .next()
+        .ok_or("usage: seed_patches DATA_DIR N")?
+        .parse()?;
     let store = SqliteStore::open(&dir)?;
     let owner = store
         .create_token(NewToken {

@@ -54,6 +54,9 @@ pub struct ServiceConfig {
     pub cropland_target_mu: f64,
     /// Permanent basic farmland area the statistics compare with, in mu.
     pub pbf_target_mu: f64,
+    /// Labelled tables training jobs add (`tables: true`); default: the repository's shipped
+    /// tables when found ([`crate::jobs::training::default_training_tables`]), else none.
+    pub training_tables: Vec<PathBuf>,
 }
 
 impl ServiceConfig {
@@ -83,6 +86,7 @@ impl Default for ServiceConfig {
             request_timeout_s: DEFAULT_REQUEST_TIMEOUT_S,
             cropland_target_mu: DEFAULT_CROPLAND_TARGET_MU,
             pbf_target_mu: DEFAULT_PBF_TARGET_MU,
+            training_tables: crate::jobs::training::default_training_tables(),
         }
     }
 }
@@ -104,6 +108,7 @@ pub struct ConfigFile {
     pub request_timeout_s: Option<f64>,
     pub cropland_target_mu: Option<f64>,
     pub pbf_target_mu: Option<f64>,
+    pub training_tables: Option<Vec<PathBuf>>,
 }
 
 impl ConfigFile {
@@ -135,6 +140,7 @@ impl ConfigFile {
             request_timeout_s: self.request_timeout_s.or(other.request_timeout_s),
             cropland_target_mu: self.cropland_target_mu.or(other.cropland_target_mu),
             pbf_target_mu: self.pbf_target_mu.or(other.pbf_target_mu),
+            training_tables: self.training_tables.or(other.training_tables),
         }
     }
 
@@ -198,6 +204,9 @@ impl ConfigFile {
             crop_type: self.crop_type.unwrap_or(d.crop_type),
             cropland_target_mu,
             pbf_target_mu,
+            training_tables: self
+                .training_tables
+                .unwrap_or_else(crate::jobs::training::default_training_tables),
         })
     }
 }

@@ -40,16 +40,25 @@ use jobs::{JobExecutor, Jobs};
 use store::Store;
 
 /// The state of a service over `store` and `executor`, and its job worker (started on the
-/// current tokio runtime; it first puts jobs a stopped run left `running` back in the queue).
+/// current tokio runtime; it first puts jobs a stopped run left `running` back in the queue)
+/// and its training worker (likewise).
 pub fn start(
     config: &ServiceConfig,
     store: Arc<dyn Store>,
     executor: Arc<dyn JobExecutor>,
 ) -> Result<(AppState, tokio::task::JoinHandle<()>)> {
     let jobs = Arc::new(
-        Jobs::new(Arc::clone(&store), executor).with_checkpoints(config.data_dir.join("jobs")),
+        Jobs::new(Arc::clone(&store), executor)
+            .with_checkpoints(config.data_dir.join("jobs"))
+            .with_training(
+                config.data_dir.join("training"),
+                config.training_tables.clone(),
+            ),
     );
     let state = AppState::new(config, store, Arc::clone(&jobs))?;
+    // Training jobs have a worker of their own (a job left running at shutdown is queued
+    // again by the next start).
+    tokio::spawn(Arc::clone(&jobs).run_training_worker());
     let worker = tokio::spawn(jobs.run_worker());
     Ok((state, worker))
 }

@@ -93,11 +93,11 @@ async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
     let registry =
         Registry::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/weights"));
     let models = load_models(&registry, DeviceChoice::NdArray, true).unwrap();
-    let executor = Arc::new(AnalysisExecutor {
-        models: Arc::new(models),
-        tile: config.tile,
-        max_scene_pixels: config.max_scene_pixels,
-    });
+    let executor = Arc::new(AnalysisExecutor::new(
+        models,
+        config.tile,
+        config.max_scene_pixels,
+    ));
     let (state, worker) = gengdi_service::start(&config, store.clone(), executor).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -26,10 +26,12 @@ impl JobExecutor for TwoModels {
             ModelInfo {
                 task: "landcover".into(),
                 id: "lc-3f2a".into(),
+                active: None,
             },
             ModelInfo {
                 task: "croptype".into(),
                 id: "ct-77b0".into(),
+                active: None,
             },
         ]
     }

@@ -146,6 +146,27 @@ async fn each_role_reaches_exactly_its_endpoints() {
             None,
             [S::OK, S::OK, S::OK, S::OK],
         ),
+        // Training and activation: admin and researcher (this service has no registry: 400;
+        // no verdict labels a class and no tables: 422).
+        (
+            "POST",
+            "/api/v1/models/lc-1/activate".into(),
+            None,
+            [S::BAD_REQUEST, F, F, S::BAD_REQUEST],
+        ),
+        (
+            "POST",
+            "/api/v1/training".into(),
+            Some(r#"{"task": "landcover", "tables": false, "batches": []}"#),
+            [S::UNPROCESSABLE_ENTITY, F, F, S::UNPROCESSABLE_ENTITY],
+        ),
+        ("GET", "/api/v1/training".into(), None, [S::OK, F, F, S::OK]),
+        (
+            "GET",
+            "/api/v1/training/1".into(),
+            None,
+            [S::NOT_FOUND, F, F, S::NOT_FOUND],
+        ),
     ];
     for (method, uri, body, expected) in &matrix {
         for (role, want) in Role::ALL.iter().zip(expected) {

@@ -18,6 +18,16 @@ async fn a_restart_puts_jobs_left_running_back_in_the_queue() {
         idempotency: None,
     };
     s.store.create_batch(new("interrupted")).await.unwrap();
+    let training = s
+        .store
+        .create_training_job(serde_json::json!({"task": "landcover"}), 3, admin)
+        .await
+        .unwrap();
+    let claimed = s.store.claim_training_job().await.unwrap().unwrap();
+    assert_eq!(
+        (claimed.id, claimed.status, claimed.attempts),
+        (training.id, JobStatus::Running, 1)
+    );
     s.store.create_batch(new("waiting")).await.unwrap();
     let running = s.store.claim_job().await.unwrap().unwrap();
     assert_eq!(
@@ -28,8 +38,12 @@ async fn a_restart_puts_jobs_left_running_back_in_the_queue() {
 
     // The process stops; another opens the same data dir.
     let store = SqliteStore::open(&s.config.data_dir).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.requeue_running().await.unwrap(), 1);
+    // A training job left running is queued again too, and starts over.
+    assert_eq!(store.requeue_running_training().await.unwrap(), 1);
+    let again = store.claim_training_job().await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (training.id, 2));
     let statuses: Vec<(i64, JobStatus)> = store
         .list_batches()
         .await

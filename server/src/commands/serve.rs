@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use gengdi_models::DeviceChoice;
 use gengdi_service::config::ConfigFile;
-use gengdi_service::jobs::analysis_adapter::{load_models, AnalysisExecutor};
+use gengdi_service::jobs::analysis_adapter::{data_dir_registry, load_models, AnalysisExecutor};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,10 +26,11 @@ pub struct ServeArgs {
     /// Permanent basic farmland target, in mu [default: 3434500].
     #[arg(long, value_name = "MU", env = "GENGDI_PBF_TARGET_MU")]
     pub pbf_target_mu: Option<f64>,
-    /// Settings file (TOML: data_dir, listen, import_root, body_limit, tile, crop_type, cropland_target_mu, pbf_target_mu); flags and GENGDI_* variables override it.
+    /// Settings file (TOML: data_dir, listen, import_root, body_limit, tile, crop_type, cropland_target_mu, pbf_target_mu, training_tables); flags and GENGDI_* variables override it.
     #[arg(long, value_name = "FILE", env = "GENGDI_CONFIG")]
     pub config: Option<PathBuf>,
-    #[arg(long, value_name = "DIR", help = crate::registry::REGISTRY_HELP)]
+    /// The registry copied into <data dir>/models on the first start (the service then runs, activates and trains models there). [default: $GENGDI_REGISTRY, else a registry installed beside the executable, else the models built into gengdi]
+    #[arg(long, value_name = "DIR")]
     pub registry: Option<PathBuf>,
     /// Burn device: ndarray or flex.
     #[arg(long, default_value = "ndarray", env = "GENGDI_DEVICE")]
@@ -50,15 +51,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..ConfigFile::default()
     };
     let config = flags.or(file).resolve()?;
-    let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
-    tracing::info!("models: {registry}");
-    let models = load_models(&registry.registry, args.device, config.crop_type)
-        .with_context(|| format!("cannot load the models of {registry}"))?;
-    let executor = Arc::new(AnalysisExecutor {
-        models: Arc::new(models),
-        tile: config.tile,
-        max_scene_pixels: config.max_scene_pixels,
-    });
+    // The service keeps its own registry in the data dir (activation and training write
+    // there): filled from the located one (built in, installed or given) on the first start.
+    let located = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
+    let registry = data_dir_registry(&config.data_dir, &located.registry)
+        .with_context(|| format!("cannot copy the models of {located} into the data dir"))?;
+    tracing::info!(
+        "models: {} (first filled from {located})",
+        registry.root().display()
+    );
+    let models = load_models(&registry, args.device, config.crop_type)
+        .with_context(|| format!("cannot load the models of {}", registry.root().display()))?;
+    let executor = Arc::new(
+        AnalysisExecutor::new(models, config.tile, config.max_scene_pixels)
+            .with_registry(registry, args.device),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -10,7 +10,7 @@
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
 
-use super::{batches, changes, chips, farmland, metrics, stats, AppState};
+use super::{batches, changes, chips, farmland, metrics, stats, training, AppState};
 
 /// One method on one path.
 pub struct Route {
@@ -61,6 +61,10 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/api/v1/changes/{id}/chips/{date}.png", "A true-colour PNG chip of the patch on one date of its batch (YYYY-MM-DD or YYYYMMDD), its outline in yellow; 404 with the batch's dates for another date", Some(ALL_READERS), &[], get(chips::chip)),
         r(Method::GET, "/api/v1/models", "The models the analyses run: {items: [{task, id}]}", Some("admin, centre, researcher"), &[], get(super::models)),
         r(Method::GET, "/api/v1/models/{id}", "The model card of a model the analyses run (by exact id)", Some("admin, centre, researcher"), &[], get(super::model)),
+        r(Method::POST, "/api/v1/models/{id}/activate", "Make a model of the registry its task's active one, for batches that start from now on -> {activated, items}", Some("admin, researcher"), &[], post(training::activate)),
+        r(Method::POST, "/api/v1/training", "Queue a training job: {task: landcover, batches?, epochs?, seed?, tables?} -> 202 {id, status}", Some("admin, researcher"), &[], post(training::create)),
+        r(Method::GET, "/api/v1/training", "Training jobs: {items}", Some("admin, researcher"), &[], get(training::list)),
+        r(Method::GET, "/api/v1/training/{id}", "One training job: status, stage, epochs, result (the new model and the active one's metrics on its held-out split)", Some("admin, researcher"), &[], get(training::get)),
         r(Method::GET, "/api/v1/stats", "Patches and mu per administrative unit by kind and status, the in/out balance of a period, farmland against the targets", Some("admin, centre, researcher; inspector within their region (no targets)"), &["level", "region", "batch", "from", "to"], get(stats::stats)),
     ]
 }
@@ -123,7 +127,7 @@ pub fn spec() -> serde_json::Value {
             o.insert("x-roles".into(), json!(roles));
         }
         let success = match (r.method.as_str(), r.path) {
-            ("POST", "/api/v1/batches") => "202",
+            ("POST", "/api/v1/batches") | ("POST", "/api/v1/training") => "202",
             ("POST", "/api/v1/farmland") | ("POST", "/api/v1/changes/{id}/verdicts") => "201",
             _ => "200",
         };

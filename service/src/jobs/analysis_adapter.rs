@@ -3,7 +3,8 @@
 //! ([`pipeline::run`]), with the service's progress and cancellation (checked between
 //! stages and before each tile is read). A cancelled job stores no patches.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
 
 use gengdi_inference::analysis::PatchRecord;
 use gengdi_inference::pipeline::{
@@ -34,38 +35,147 @@ pub fn load_models(registry: &Registry, device: DeviceChoice, crop_type: bool) -
     })
 }
 
-/// Runs batches as `gengdi analyze` would, with default rules and scene options.
+/// The service's own registry: `<data dir>/models`. When it holds no task folder yet, the
+/// registry `from` (the one `gengdi serve` located: built in, installed or given) is copied
+/// into it first (hidden entries left out). Returns it, writable: activation and training
+/// write here, never into `from`.
+pub fn data_dir_registry(data_dir: &Path, from: &Registry) -> Result<Registry> {
+    let dir = data_dir.join("models");
+    let has_models = Task::ALL.iter().any(|t| dir.join(t.name()).is_dir());
+    if !has_models {
+        let n = copy_dir(from.root(), &dir)?;
+        tracing::info!(
+            "models: copied {n} files of {} into {}",
+            from.root().display(),
+            dir.display()
+        );
+    }
+    Ok(Registry::new(dir))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<usize> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ServiceError::Io { path, source }
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    let mut n = 0;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            n += copy_dir(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(io(&dst))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Runs batches as `gengdi analyze` would, with default rules and scene options; with a
+/// registry (see [`AnalysisExecutor::with_registry`]) it also activates models and trains.
 #[derive(Debug)]
 pub struct AnalysisExecutor {
-    pub models: Arc<Models>,
+    /// The models jobs start with; activation swaps them (a running job keeps its own).
+    models: RwLock<Arc<Models>>,
+    /// Where models are activated and trained into.
+    registry: Option<Registry>,
+    device: DeviceChoice,
+    /// One activation at a time.
+    activating: Mutex<()>,
     /// Tile side in pixels.
     pub tile: usize,
     /// Scenes claiming more pixels per band are refused before a pixel is read.
     pub max_scene_pixels: u64,
 }
 
+impl AnalysisExecutor {
+    /// An executor running `models`, without a registry (no activation, no training).
+    pub fn new(models: Models, tile: usize, max_scene_pixels: u64) -> AnalysisExecutor {
+        AnalysisExecutor {
+            models: RwLock::new(Arc::new(models)),
+            registry: None,
+            device: DeviceChoice::default(),
+            activating: Mutex::new(()),
+            tile,
+            max_scene_pixels,
+        }
+    }
+
+    /// Activate and train in `registry` (writable: the data dir's, [`data_dir_registry`]),
+    /// loading models on `device`.
+    pub fn with_registry(mut self, registry: Registry, device: DeviceChoice) -> AnalysisExecutor {
+        self.registry = Some(registry);
+        self.device = device;
+        self
+    }
+
+    /// The models a job starting now runs.
+    pub fn models_now(&self) -> Arc<Models> {
+        match self.models.read() {
+            Ok(m) => Arc::clone(&m),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn registry(&self) -> std::result::Result<&Registry, ServiceError> {
+        self.registry
+            .as_ref()
+            .ok_or_else(|| ServiceError::Invalid("this service has no model registry".into()))
+    }
+}
+
 impl JobExecutor for AnalysisExecutor {
     fn models(&self) -> Vec<ModelInfo> {
         use gengdi_inference::analysis::{PixelClassifier, SeasonClassifier};
+        if let Some(registry) = &self.registry {
+            match registry.list() {
+                Ok(entries) => {
+                    return entries
+                        .into_iter()
+                        .map(|e| ModelInfo {
+                            task: e.task.name().to_string(),
+                            id: e.id,
+                            active: Some(e.active),
+                        })
+                        .collect()
+                }
+                Err(e) => tracing::error!("models: cannot list {}: {e}", registry.root().display()),
+            }
+        }
+        let models = self.models_now();
         let mut m = vec![ModelInfo {
             task: Task::LandCover.name().to_string(),
-            id: self.models.landcover.id(),
+            id: models.landcover.id(),
+            active: None,
         }];
-        if let Some(ct) = &self.models.croptype {
+        if let Some(ct) = &models.croptype {
             m.push(ModelInfo {
                 task: Task::CropType.name().to_string(),
                 id: ct.id(),
+                active: None,
             });
         }
         m
     }
 
     fn model_card(&self, id: &str) -> Option<serde_json::Value> {
-        let lc = self.models.landcover.0.card();
+        if let Some(registry) = &self.registry {
+            let entry = registry.list().ok()?.into_iter().find(|e| e.id == id)?;
+            return gengdi_models::ModelCard::load(&entry.dir)
+                .ok()
+                .and_then(|c| serde_json::to_value(c).ok());
+        }
+        let models = self.models_now();
+        let lc = models.landcover.0.card();
         let card = if lc.id == id {
             serde_json::to_value(lc)
         } else {
-            let ct = self.models.croptype.as_ref()?.0.card();
+            let ct = models.croptype.as_ref()?.0.card();
             if ct.id != id {
                 return None;
             }
@@ -80,9 +190,53 @@ impl JobExecutor for AnalysisExecutor {
         progress: &ProgressSink,
         cancel: &CancelToken,
     ) -> std::result::Result<Vec<NewPatch>, JobError> {
-        let mut req = request(job, self.tile, self.models.croptype.is_some());
+        let models = self.models_now();
+        let mut req = request(job, self.tile, models.croptype.is_some());
         req.scene_options.max_pixels = Some(self.max_scene_pixels);
-        run(&req, &self.models, progress, cancel)
+        run(&req, &models, progress, cancel)
+    }
+
+    fn activate(&self, id: &str) -> std::result::Result<Option<ModelInfo>, ServiceError> {
+        let registry = self.registry()?;
+        let _one = self.activating.lock().map_err(|_| ServiceError::Poisoned)?;
+        let Some(entry) = registry.list()?.into_iter().find(|e| e.id == id) else {
+            return Ok(None);
+        };
+        let previous = registry.active_id(entry.task)?;
+        registry.activate(&entry.id)?;
+        let crop_type = self.models_now().croptype.is_some();
+        match load_models(registry, self.device, crop_type) {
+            Ok(models) => {
+                match self.models.write() {
+                    Ok(mut m) => *m = Arc::new(models),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(models),
+                }
+                tracing::info!("models: {} {} activated", entry.task, entry.id);
+                Ok(Some(ModelInfo {
+                    task: entry.task.name().to_string(),
+                    id: entry.id,
+                    active: Some(true),
+                }))
+            }
+            Err(e) => {
+                // The models in use stay; so does the registry's active one.
+                if let Some(p) = previous {
+                    if let Err(back) = registry.activate(&p) {
+                        tracing::error!("models: cannot re-activate {p}: {back}");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn train(
+        &self,
+        spec: &super::training::TrainingSpec,
+        progress: &ProgressSink,
+    ) -> std::result::Result<serde_json::Value, JobError> {
+        let registry = self.registry()?;
+        super::train_adapter::train(registry, self.device, &self.models_now(), spec, progress)
     }
 }
 

@@ -15,6 +15,8 @@
 //! the store or the handlers.
 
 pub mod analysis_adapter;
+mod train_adapter;
+pub mod training;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -135,6 +137,9 @@ pub struct ModelInfo {
     /// `landcover` or `croptype`.
     pub task: String,
     pub id: String,
+    /// With a registry: whether it is its task's active model (the one analyses run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
 }
 
 /// Runs one job, synchronously, on a blocking thread. Implementations hold their models.
@@ -156,6 +161,26 @@ pub trait JobExecutor: Send + Sync + 'static {
         progress: &ProgressSink,
         cancel: &CancelToken,
     ) -> Result<Vec<NewPatch>, JobError>;
+
+    /// Make the model `id` (exact) its task's active model, for the jobs that start from now
+    /// on; `Ok(None)` when there is no such model. By default models cannot be activated.
+    fn activate(&self, _id: &str) -> Result<Option<ModelInfo>, ServiceError> {
+        Err(ServiceError::Invalid(
+            "this service has no model registry to activate models in".into(),
+        ))
+    }
+
+    /// Train a model (see [`training`]): the result is what the job shows (the new model
+    /// and both models' held-out metrics). By default the service does not train.
+    fn train(
+        &self,
+        _spec: &training::TrainingSpec,
+        _progress: &ProgressSink,
+    ) -> Result<serde_json::Value, JobError> {
+        Err(JobError::Failed(ServiceError::Invalid(
+            "this service has no model registry to train into".into(),
+        )))
+    }
 }
 
 /// The job queue's in-process side: the executor, a wake-up for the worker and the cancel
@@ -171,6 +196,10 @@ pub struct Jobs {
     checkpoint_root: Option<PathBuf>,
     /// How often a running job's progress is written to the store.
     pub progress_interval: Duration,
+    /// Training jobs: their wake-up, the folder their label files go to, the tables added.
+    wake_training: tokio::sync::Notify,
+    training_dir: Option<PathBuf>,
+    training_tables: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -189,7 +218,140 @@ impl Jobs {
             stopping: StopFlag::default(),
             checkpoint_root: None,
             progress_interval: Duration::from_millis(200),
+            wake_training: tokio::sync::Notify::new(),
+            training_dir: None,
+            training_tables: Vec::new(),
         }
+    }
+
+    /// Training jobs write their label files under `dir/<job>/` and add `tables`.
+    pub fn with_training(mut self, dir: PathBuf, tables: Vec<PathBuf>) -> Jobs {
+        self.training_dir = Some(dir);
+        self.training_tables = tables;
+        self
+    }
+
+    /// The tables training jobs add (when a request keeps `tables: true`).
+    pub fn training_tables(&self) -> &[PathBuf] {
+        &self.training_tables
+    }
+
+    /// Make a model active (blocking: the executor loads it); `None`: no such model.
+    pub fn activate(&self, id: &str) -> Result<Option<ModelInfo>, ServiceError> {
+        self.executor.activate(id)
+    }
+
+    /// Tell the training worker a job was queued.
+    pub fn wake_training(&self) {
+        self.wake_training.notify_one();
+    }
+
+    /// Put training jobs a stopped process left running back in the queue, then run them,
+    /// one at a time, until [`Jobs::shutdown`] (a job running then is left to the next start,
+    /// which queues it again: training has no checkpoints and starts over).
+    pub async fn run_training_worker(self: Arc<Self>) {
+        match self.store.requeue_running_training().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!("training: {n} job(s) left running by the last run queued again")
+            }
+            Err(e) => tracing::error!("training: cannot requeue running jobs: {e}"),
+        }
+        loop {
+            if self.is_stopping() {
+                return;
+            }
+            match self.store.claim_training_job().await {
+                Ok(Some(job)) => self.run_training(job).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.wake_training.notified() => {}
+                        _ = self.stopping.wait() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("training: cannot claim a job: {e}");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+    }
+
+    async fn run_training(&self, job: crate::store::TrainingJobRecord) {
+        use crate::store::TrainingOutcome;
+        let id = job.id;
+        tracing::info!("training: job {id} started (attempt {})", job.attempts);
+        let progress = ProgressSink::default();
+        let outcome = match self.training_spec(&job).await {
+            Err(e) => TrainingOutcome::Failed(e.to_string()),
+            Ok(spec) => {
+                progress.stage_name("samples");
+                let executor = Arc::clone(&self.executor);
+                let p = progress.clone();
+                let mut task = tokio::task::spawn_blocking(move || executor.train(&spec, &p));
+                let mut tick = tokio::time::interval(self.progress_interval);
+                let mut last = Progress::default();
+                let joined = loop {
+                    tokio::select! {
+                        r = &mut task => break r,
+                        _ = tick.tick() => {
+                            let now = progress.get();
+                            if now != last {
+                                if let Err(e) = self.store.update_training_progress(id, now.stage.clone(), now.tiles_done).await {
+                                    tracing::warn!("training: job {id}: cannot store progress: {e}");
+                                }
+                                last = now;
+                            }
+                        }
+                    }
+                };
+                let now = progress.get();
+                if let Err(e) = self
+                    .store
+                    .update_training_progress(id, now.stage, now.tiles_done)
+                    .await
+                {
+                    tracing::warn!("training: job {id}: cannot store progress: {e}");
+                }
+                match joined {
+                    Ok(Ok(result)) => TrainingOutcome::Done(result),
+                    Ok(Err(JobError::Cancelled)) => TrainingOutcome::Cancelled,
+                    Ok(Err(JobError::Failed(e))) => TrainingOutcome::Failed(e.to_string()),
+                    Err(e) => TrainingOutcome::Failed(format!("the job stopped abnormally: {e}")),
+                }
+            }
+        };
+        let what = match &outcome {
+            TrainingOutcome::Done(r) => format!("done, model {}", r["model"]["id"]),
+            TrainingOutcome::Failed(e) => format!("failed: {e}"),
+            TrainingOutcome::Cancelled => "cancelled".into(),
+        };
+        match self.store.finish_training_job(id, outcome).await {
+            Ok(_) => tracing::info!("training: job {id} {what}"),
+            Err(e) => tracing::error!("training: job {id} {what}, but it cannot be stored: {e}"),
+        }
+    }
+
+    async fn training_spec(
+        &self,
+        job: &crate::store::TrainingJobRecord,
+    ) -> Result<training::TrainingSpec, ServiceError> {
+        let request: training::AcceptedRequest = serde_json::from_value(job.request.clone())
+            .map_err(|e| ServiceError::Invalid(format!("the stored request: {e}")))?;
+        let dir = self
+            .training_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(job.id.to_string());
+        training::spec(
+            self.store.as_ref(),
+            job.id,
+            &request,
+            &self.training_tables,
+            &dir,
+        )
+        .await
     }
 
     /// Jobs keep their finished tiles under `root/<batch>/tiles` and resume from them.

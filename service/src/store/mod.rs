@@ -6,6 +6,7 @@
 //! itself.
 
 pub mod sqlite;
+mod sqlite_training;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -452,6 +453,37 @@ pub struct JobSummary {
     pub running: Vec<RunningJob>,
 }
 
+/// A training job as stored: what was asked, how far it is, what it gave.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainingJobRecord {
+    pub id: i64,
+    /// The request as accepted (`{task, batches, epochs, seed, tables}`, defaults filled).
+    pub request: serde_json::Value,
+    pub status: JobStatus,
+    /// `queued`, `samples`, `training`, `evaluating`, `saving`, `done`, ….
+    pub stage: String,
+    /// Epochs run so far (known when training ends) of at most `epochs`.
+    pub epoch: u64,
+    pub epochs: u64,
+    /// The new model and both models' metrics on its held-out split (when done).
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    /// The token that asked for it.
+    pub created_by: i64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// How a training job ended.
+#[derive(Clone, Debug)]
+pub enum TrainingOutcome {
+    Done(serde_json::Value),
+    Failed(String),
+    Cancelled,
+}
+
 /// Everything the service keeps. Implementations must be cheap to share (`Arc<dyn Store>`).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -503,4 +535,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Jobs per status, tiles done and the running jobs.
     async fn job_summary(&self) -> Result<JobSummary>;
+
+    // Training jobs (one queue of their own, beside the batches').
+    /// Queue a training job: `request` as accepted, `epochs` its maximum.
+    async fn create_training_job(
+        &self,
+        request: serde_json::Value,
+        epochs: u64,
+        created_by: i64,
+    ) -> Result<TrainingJobRecord>;
+    async fn training_job(&self, id: i64) -> Result<Option<TrainingJobRecord>>;
+    async fn list_training_jobs(&self) -> Result<Vec<TrainingJobRecord>>;
+    /// Take the oldest queued training job and mark it running.
+    async fn claim_training_job(&self) -> Result<Option<TrainingJobRecord>>;
+    async fn update_training_progress(&self, id: i64, stage: String, epoch: u64) -> Result<()>;
+    async fn finish_training_job(
+        &self,
+        id: i64,
+        outcome: TrainingOutcome,
+    ) -> Result<TrainingJobRecord>;
+    /// Put training jobs left running by a stopped process back in the queue; how many.
+    async fn requeue_running_training(&self) -> Result<usize>;
 }

@@ -132,6 +132,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER verdicts_append_only_delete BEFORE DELETE ON verdicts
     BEGIN SELECT RAISE(ABORT, 'verdicts are append-only'); END;
     "#,
+    // 2: training jobs (POST /api/v1/training).
+    r#"
+    CREATE TABLE training_jobs (
+        id          INTEGER PRIMARY KEY,
+        request     TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','cancelled')),
+        stage       TEXT NOT NULL DEFAULT 'queued',
+        epoch       INTEGER NOT NULL DEFAULT 0,
+        epochs      INTEGER NOT NULL,
+        result      TEXT,
+        error       TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        created_by  INTEGER NOT NULL REFERENCES tokens(id),
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        started_at  TEXT,
+        finished_at TEXT
+    );
+    CREATE INDEX training_jobs_status ON training_jobs(status, id);
+    "#,
 ];
 
 /// The embedded SQLite store.
@@ -235,7 +254,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn corrupt(what: &'static str) -> impl Fn(String) -> ServiceError {
+pub(super) fn corrupt(what: &'static str) -> impl Fn(String) -> ServiceError {
     move |reason| ServiceError::Corrupt { what, reason }
 }
 
@@ -1219,5 +1238,45 @@ impl Store for SqliteStore {
             Ok(summary)
         })
         .await
+    }
+
+    async fn create_training_job(
+        &self,
+        request: serde_json::Value,
+        epochs: u64,
+        created_by: i64,
+    ) -> Result<TrainingJobRecord> {
+        self.call(move |c| super::sqlite_training::create(c, &request, epochs, created_by))
+            .await
+    }
+
+    async fn training_job(&self, id: i64) -> Result<Option<TrainingJobRecord>> {
+        self.call(move |c| super::sqlite_training::get(c, id)).await
+    }
+
+    async fn list_training_jobs(&self) -> Result<Vec<TrainingJobRecord>> {
+        self.call(super::sqlite_training::list).await
+    }
+
+    async fn claim_training_job(&self) -> Result<Option<TrainingJobRecord>> {
+        self.call(super::sqlite_training::claim).await
+    }
+
+    async fn update_training_progress(&self, id: i64, stage: String, epoch: u64) -> Result<()> {
+        self.call(move |c| super::sqlite_training::progress(c, id, &stage, epoch))
+            .await
+    }
+
+    async fn finish_training_job(
+        &self,
+        id: i64,
+        outcome: TrainingOutcome,
+    ) -> Result<TrainingJobRecord> {
+        self.call(move |c| super::sqlite_training::finish(c, id, &outcome))
+            .await
+    }
+
+    async fn requeue_running_training(&self) -> Result<usize> {
+        self.call(super::sqlite_training::requeue).await
     }
 }

@@ -1,0 +1,369 @@
+//! Training jobs: `POST /api/v1/training` queues one; a worker of its own (one job at a time,
+//! on tokio's blocking pool, like the batch worker) builds the samples and hands them to the
+//! [`super::JobExecutor`], which trains, saves the new model into the data dir's registry (not
+//! activated) and evaluates the active model on the new model's held-out split.
+//!
+//! Samples: the shipped tables (`training_tables`, when the request keeps `tables: true`) plus
+//! the field verdicts of the chosen batches, as labelled polygons read over each batch's
+//! scenes by the code `gengdi train --labels` runs ([`gengdi_inference::labels`]). A patch's
+//! polygon is labelled by its current status:
+//!
+//! | status | land-cover class |
+//! |---|---|
+//! | `confirmed` `tree_planting` | `class_after` if `tree` or `orchard`, else `tree` |
+//! | `confirmed` `fishpond` | `water` |
+//! | `confirmed` `construction` | `built` |
+//! | `confirmed` `abandonment` | `class_after` if `bare` or `grass`, else `bare` |
+//! | `confirmed` `non_grain_pbf` | skipped (a crop-type finding: the land is still cropland) |
+//! | `false_positive` | the parcel's register class (`class_before`) as land cover, see [`register_class`]; skipped when it has none |
+//!
+//! The labels of a batch are written to `<data dir>/training/<job>/verdicts-b<batch>.geojson`
+//! (WGS 84, property `class`), kept with the job as the record of what it was trained on.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use gengdi_models::{LandCoverClass, Task};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Scope;
+use crate::error::{Result, ServiceError};
+use crate::store::{ChangeFilter, ChangeRecord, PatchStatus, Store};
+
+/// Largest `epochs` a request may ask for.
+pub const MAX_EPOCHS: usize = 500;
+
+/// `POST /api/v1/training`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingRequest {
+    /// `landcover` (the only task verdicts label).
+    pub task: String,
+    /// Batches whose verdicts label samples (default: every batch with verdicts).
+    #[serde(default)]
+    pub batches: Option<Vec<i64>>,
+    /// Maximum epochs (default: the training config's, 80).
+    #[serde(default)]
+    pub epochs: Option<usize>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Add the shipped labelled tables (default true).
+    #[serde(default)]
+    pub tables: Option<bool>,
+}
+
+/// What a training job works on (built by the worker, run by the executor).
+#[derive(Clone, Debug)]
+pub struct TrainingSpec {
+    pub job: i64,
+    pub task: Task,
+    /// Labelled tables (EuroSAT, WorldCereal) to load first.
+    pub tables: Vec<PathBuf>,
+    /// One label file per batch, read over that batch's scenes.
+    pub label_sets: Vec<LabelSet>,
+    pub epochs: usize,
+    pub seed: Option<u64>,
+}
+
+/// The verdict labels of one batch.
+#[derive(Clone, Debug)]
+pub struct LabelSet {
+    pub batch: i64,
+    /// GeoJSON polygons, property `class`.
+    pub labels: PathBuf,
+    /// The batch's scenes (canonical paths).
+    pub scenes: Vec<PathBuf>,
+}
+
+/// The land-cover class a `confirmed` patch of `kind` labels its pixels with.
+pub fn confirmed_class(kind: &str, class_after: &str) -> Option<LandCoverClass> {
+    use LandCoverClass as C;
+    let allowed: &[C] = match kind {
+        "tree_planting" => &[C::Tree, C::Orchard],
+        "fishpond" => &[C::Water],
+        "construction" => &[C::Built],
+        "abandonment" => &[C::Bare, C::Grass],
+        _ => return None,
+    };
+    let after = class_named(class_after);
+    allowed
+        .iter()
+        .copied()
+        .find(|c| Some(*c) == after)
+        .or(allowed.first().copied())
+}
+
+fn class_named(name: &str) -> Option<LandCoverClass> {
+    LandCoverClass::ALL
+        .into_iter()
+        .find(|c| c.name() == name.trim())
+}
+
+/// The land-cover class of a parcel's register land class (`class_before`): a land-cover
+/// class name as is; `cropland` → `annual_crop`; a GB/T 21010 code (third national land
+/// survey) by its prefix: 01 cropland → `annual_crop`, 0203 rubber → `tree`, other 02
+/// gardens → `orchard`, 03 forest → `tree`, 04 grassland → `grass`, 05–10 built land and
+/// roads → `built`, 1101–1107 water → `water`, 1109 hydraulic works → `built`, 1204–1207
+/// saline, sand, bare soil and rock → `bare`; the survey's names alike (水田 水浇地 旱地 耕地 →
+/// `annual_crop`, 果园 茶园 园地 → `orchard`, …林… → `tree`, …草… → `grass`, 坑塘 水库 河流
+/// 湖泊 水面 → `water`, 裸 沙地 盐碱 → `bare`, 住宅 建设 工矿 道路 → `built`). Anything
+/// else (swamp, glacier, facility farmland, field ridges, idle land, unknown) is `None`.
+pub fn register_class(class_before: &str) -> Option<LandCoverClass> {
+    use LandCoverClass as C;
+    let s = class_before.trim();
+    if let Some(c) = class_named(s) {
+        return Some(c);
+    }
+    if s.eq_ignore_ascii_case("cropland") {
+        return Some(C::AnnualCrop);
+    }
+    if s.len() >= 2 && s.chars().all(|c| c.is_ascii_digit()) {
+        let major: u32 = s[..2].parse().ok()?;
+        let minor = s.get(2..4).and_then(|m| m.parse::<u32>().ok());
+        return match (major, minor) {
+            (1, _) => Some(C::AnnualCrop),
+            (2, Some(3)) => Some(C::Tree),
+            (2, _) => Some(C::Orchard),
+            (3, _) => Some(C::Tree),
+            (4, _) => Some(C::Grass),
+            (5..=10, _) => Some(C::Built),
+            (11, Some(1..=7)) => Some(C::Water),
+            (11, Some(9)) => Some(C::Built),
+            (12, Some(4..=7)) => Some(C::Bare),
+            _ => None,
+        };
+    }
+    let has = |words: &[&str]| words.iter().any(|w| s.contains(w));
+    if has(&["水田", "水浇地", "旱地", "耕地"]) {
+        Some(C::AnnualCrop)
+    } else if has(&["果园", "茶园", "园地"]) {
+        Some(C::Orchard)
+    } else if has(&["林"]) {
+        Some(C::Tree)
+    } else if has(&["草"]) {
+        Some(C::Grass)
+    } else if has(&["坑塘", "水库", "河流", "湖泊", "水面"]) {
+        Some(C::Water)
+    } else if has(&["裸", "沙地", "盐碱"]) {
+        Some(C::Bare)
+    } else if has(&["住宅", "建设", "工矿", "道路"]) {
+        Some(C::Built)
+    } else {
+        None
+    }
+}
+
+/// The class a patch with a verdict labels its pixels with (`None`: skipped).
+pub fn verdict_class(p: &ChangeRecord) -> Option<LandCoverClass> {
+    match p.status {
+        PatchStatus::Confirmed => confirmed_class(&p.kind, &p.class_after),
+        PatchStatus::FalsePositive => register_class(&p.class_before),
+        _ => None,
+    }
+}
+
+/// The verdict labels of one batch: labelled features and what was skipped, by reason.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BatchLabels {
+    pub batch: i64,
+    /// `(patch, class, GeoJSON geometry)`.
+    #[serde(skip)]
+    pub features: Vec<(i64, LandCoverClass, serde_json::Value)>,
+    /// Labelled patches per class.
+    pub labelled: BTreeMap<String, usize>,
+    /// Patches with a verdict left out, per reason.
+    pub skipped: BTreeMap<String, usize>,
+}
+
+impl BatchLabels {
+    /// The labels as a GeoJSON FeatureCollection (WGS 84).
+    pub fn geojson(&self) -> serde_json::Value {
+        let features: Vec<serde_json::Value> = self
+            .features
+            .iter()
+            .map(|(id, class, geometry)| {
+                serde_json::json!({
+                    "type": "Feature",
+                    "properties": {"class": class.name(), "patch": id},
+                    "geometry": geometry,
+                })
+            })
+            .collect();
+        serde_json::json!({"type": "FeatureCollection", "features": features})
+    }
+}
+
+/// Every patch of `batch` whose status is `status`, with its geometry.
+async fn patches_with_status(
+    store: &dyn Store,
+    batch: i64,
+    status: PatchStatus,
+    geometry: bool,
+) -> Result<Vec<ChangeRecord>> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_changes(
+                &Scope::All,
+                &ChangeFilter {
+                    batch: Some(batch),
+                    status: Some(status),
+                    limit: 500,
+                    after,
+                    geometry,
+                    ..ChangeFilter::default()
+                },
+            )
+            .await?;
+        out.extend(page.items);
+        match page.next_after {
+            Some(a) => after = Some(a),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The verdict labels of `batch` (`geometry`: with the polygons, else only the counts).
+pub async fn batch_labels(store: &dyn Store, batch: i64, geometry: bool) -> Result<BatchLabels> {
+    let mut out = BatchLabels {
+        batch,
+        ..BatchLabels::default()
+    };
+    for status in [PatchStatus::Confirmed, PatchStatus::FalsePositive] {
+        for p in patches_with_status(store, batch, status, geometry).await? {
+            match verdict_class(&p) {
+                Some(class) => {
+                    *out.labelled.entry(class.name().to_string()).or_default() += 1;
+                    if let Some(g) = p.geometry {
+                        out.features.push((p.id, class, g));
+                    }
+                }
+                None => {
+                    let reason = match status {
+                        PatchStatus::Confirmed => {
+                            format!("confirmed {}: no land-cover class", p.kind)
+                        }
+                        _ => format!(
+                            "false_positive: register class {:?} has no land-cover class",
+                            p.class_before
+                        ),
+                    };
+                    *out.skipped.entry(reason).or_default() += 1;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Batches with at least one `confirmed` or `false_positive` patch, by id.
+pub async fn batches_with_verdicts(store: &dyn Store) -> Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for b in store.list_batches().await? {
+        for status in [PatchStatus::Confirmed, PatchStatus::FalsePositive] {
+            let page = store
+                .list_changes(
+                    &Scope::All,
+                    &ChangeFilter {
+                        batch: Some(b.id),
+                        status: Some(status),
+                        limit: 1,
+                        ..ChangeFilter::default()
+                    },
+                )
+                .await?;
+            if page.total > 0 {
+                out.push(b.id);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The tables a training job adds by default: the repository's shipped tables
+/// (`fixtures/data/eurosat-ms-samples`, `fixtures/data/worldcereal-s2-timeseries`) found
+/// in the current directory or one above it, else in the executable's folder or one above it
+/// (the checkout of a `target/debug/gengdi`); none when neither has them.
+pub fn default_training_tables() -> Vec<PathBuf> {
+    const TABLES: [&str; 2] = [
+        "fixtures/data/eurosat-ms-samples",
+        "fixtures/data/worldcereal-s2-timeseries",
+    ];
+    let mut bases: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        bases.extend(cwd.ancestors().map(PathBuf::from));
+    }
+    if let Some(bin) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from))
+    {
+        bases.extend(bin.ancestors().map(PathBuf::from));
+    }
+    for base in bases {
+        let found: Vec<PathBuf> = TABLES.iter().map(|t| base.join(t)).collect();
+        if found.iter().all(|p| p.is_dir()) {
+            return found
+                .into_iter()
+                .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+                .collect();
+        }
+    }
+    Vec::new()
+}
+
+/// The accepted form of a request (defaults filled), as stored with the job.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct AcceptedRequest {
+    pub task: String,
+    pub batches: Vec<i64>,
+    pub epochs: usize,
+    pub seed: Option<u64>,
+    pub tables: bool,
+}
+
+/// Build a job's spec: write each batch's labels under `dir` (created).
+pub async fn spec(
+    store: &dyn Store,
+    job: i64,
+    request: &AcceptedRequest,
+    tables: &[PathBuf],
+    dir: &std::path::Path,
+) -> Result<TrainingSpec> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| ServiceError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut label_sets = Vec::new();
+    for &batch in &request.batches {
+        let b = store
+            .batch(batch)
+            .await?
+            .ok_or_else(|| ServiceError::Invalid(format!("batch {batch} is gone")))?;
+        let labels = batch_labels(store, batch, true).await?;
+        if labels.features.is_empty() {
+            continue;
+        }
+        let path = dir.join(format!("verdicts-b{batch}.geojson"));
+        std::fs::write(&path, labels.geojson().to_string()).map_err(io(&path))?;
+        label_sets.push(LabelSet {
+            batch,
+            labels: path,
+            scenes: b.scenes.iter().map(PathBuf::from).collect(),
+        });
+    }
+    Ok(TrainingSpec {
+        job,
+        task: Task::LandCover,
+        tables: if request.tables {
+            tables.to_vec()
+        } else {
+            Vec::new()
+        },
+        label_sets,
+        epochs: request.epochs,
+        seed: request.seed,
+    })
+}

@@ -1,6 +1,6 @@
 //! Fill a data dir's store with N synthetic patches (for the API load benchmark,
 //! `scripts/bench-api.sh`): one farmland record, one done batch, patches spread over ten
-//! counties × ten townships × ten villages, the five kinds and a 1° × 1° area.
+//! counties × ten townships × ten villages, every unit with the five kinds and a 1° × 1° area.
 //!
 //! `cargo run --example seed_patches -- DATA_DIR N`
 
@@ -75,9 +75,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let patches: Vec<NewPatch> = (0..n)
         .map(|i| {
-            let county = format!("6405{:02}", 1 + i % 10);
-            let township = format!("{county}{:03}", 1 + (i / 10) % 10);
-            let village = format!("{township}{:03}", 1 + (i / 100) % 10);
+            // Kinds cycle with i; units with i / 5, so every unit holds every kind.
+            let u = i / kinds.len();
+            let county = format!("6405{:02}", 1 + u % 10);
+            let township = format!("{county}{:03}", 1 + (u / 10) % 10);
+            let village = format!("{township}{:03}", 1 + (u / 100) % 10);
             let (lon, lat) = (105.0 + next(), 37.0 + next());
             let d = 0.0005 + 0.001 * next();
             let ring = [

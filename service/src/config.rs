@@ -13,6 +13,8 @@ pub const DEFAULT_DATA_DIR: &str = "./gengdi-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default request body limit: 1 MiB (requests are JSON; files are named by path).
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// Default largest multipart upload (all its files): 4 GiB, a Sentinel-2 product's zip.
+pub const DEFAULT_UPLOAD_LIMIT: usize = 4 << 30;
 /// Default analysis tile side in pixels (as `gengdi analyze --tile`).
 pub const DEFAULT_TILE: usize = 512;
 /// Default sustained requests per second per token, and the burst above it.
@@ -34,8 +36,10 @@ pub struct ServiceConfig {
     pub listen: SocketAddr,
     /// Requests may only name files under this folder (default: `<data dir>/import`).
     pub import_root: PathBuf,
-    /// Largest request body accepted, in bytes.
+    /// Largest JSON request body accepted, in bytes.
     pub body_limit: usize,
+    /// Largest multipart upload of files (farmland layers, scenes), in bytes.
+    pub upload_limit: usize,
     /// Analysis tile side in pixels.
     pub tile: usize,
     /// Run the crop-type model (non-grain on PBF flags).
@@ -77,6 +81,7 @@ impl Default for ServiceConfig {
             data_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: DEFAULT_BODY_LIMIT,
+            upload_limit: DEFAULT_UPLOAD_LIMIT,
             tile: DEFAULT_TILE,
             crop_type: true,
             max_scene_pixels: crate::limits::DEFAULT_MAX_SCENE_PIXELS,
@@ -99,6 +104,7 @@ pub struct ConfigFile {
     pub listen: Option<SocketAddr>,
     pub import_root: Option<PathBuf>,
     pub body_limit: Option<usize>,
+    pub upload_limit: Option<usize>,
     pub tile: Option<usize>,
     pub crop_type: Option<bool>,
     pub max_scene_pixels: Option<u64>,
@@ -131,6 +137,7 @@ impl ConfigFile {
             listen: self.listen.or(other.listen),
             import_root: self.import_root.or(other.import_root),
             body_limit: self.body_limit.or(other.body_limit),
+            upload_limit: self.upload_limit.or(other.upload_limit),
             tile: self.tile.or(other.tile),
             crop_type: self.crop_type.or(other.crop_type),
             max_scene_pixels: self.max_scene_pixels.or(other.max_scene_pixels),
@@ -200,6 +207,7 @@ impl ConfigFile {
             data_dir,
             listen: self.listen.unwrap_or(d.listen),
             body_limit: self.body_limit.unwrap_or(d.body_limit),
+            upload_limit: self.upload_limit.unwrap_or(d.upload_limit),
             tile,
             crop_type: self.crop_type.unwrap_or(d.crop_type),
             cropland_target_mu,

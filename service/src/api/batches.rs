@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath};
+use super::extract::ApiPath;
+use super::upload::{discard, JsonOrUpload, Upload};
 use super::AppState;
 use crate::auth::{Principal, Role};
 use crate::store::{BatchCreated, BatchRecord, CancelOutcome, JobStatus, NewBatch, Progress};
@@ -91,11 +92,73 @@ pub async fn create(
     State(state): State<AppState>,
     who: Principal,
     headers: HeaderMap,
-    body: Result<ApiJson<BatchRequest>, ApiError>,
-) -> ApiResult<impl IntoResponse> {
-    who.require(&ROLES)?;
-    let ApiJson(request) = body?;
-    let key = idempotency_key(&headers)?;
+    body: Result<JsonOrUpload<BatchRequest>, ApiError>,
+) -> ApiResult<axum::response::Response> {
+    let body = body?;
+    if let Err(e) = who.require(&ROLES) {
+        if let JsonOrUpload::Upload(u) = &body {
+            discard(&state, u).await;
+        }
+        return Err(e);
+    }
+    match body {
+        JsonOrUpload::Json(request) => submit(&state, &who, &headers, request, None)
+            .await
+            .map(|(response, _)| response),
+        JsonOrUpload::Upload(u) => {
+            let submitted = match upload_request(&u) {
+                Ok(request) => submit(&state, &who, &headers, request, Some(&u)).await,
+                Err(e) => Err(e),
+            };
+            // The scenes stay for the batch that reads them; a refused request or a replay
+            // (the first upload's files serve it) leaves nothing behind.
+            if !matches!(&submitted, Ok((_, false))) {
+                discard(&state, &u).await;
+            }
+            submitted.map(|(response, _)| response)
+        }
+    }
+}
+
+/// The request an upload stands for: each scene in a `scenes` file part, `farmland` (an id)
+/// and `name` as text fields.
+fn upload_request(u: &Upload) -> Result<BatchRequest, ApiError> {
+    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", m);
+    for key in u.fields.keys() {
+        if !["farmland", "name"].contains(&key.as_str()) {
+            return Err(invalid(format!(
+                "unknown field `{key}`, expected one of `scenes` (files), `farmland`, `name`"
+            )));
+        }
+    }
+    if let Some((other, _)) = u.files.iter().find(|(f, _)| f != "scenes") {
+        return Err(invalid(format!(
+            "unknown file part `{other}`: send scenes as `scenes`"
+        )));
+    }
+    let farmland = u
+        .fields
+        .get("farmland")
+        .ok_or_else(|| invalid("missing field `farmland`".into()))?
+        .trim()
+        .parse::<i64>()
+        .map_err(|e| invalid(format!("farmland: not a layer id ({e})")))?;
+    Ok(BatchRequest {
+        scenes: u.files_named("scenes"),
+        farmland,
+        name: u.fields.get("name").cloned(),
+    })
+}
+
+/// Queue `request`; the response and whether it was a replay.
+async fn submit(
+    state: &AppState,
+    who: &Principal,
+    headers: &HeaderMap,
+    request: BatchRequest,
+    upload: Option<&Upload>,
+) -> ApiResult<(axum::response::Response, bool)> {
+    let key = idempotency_key(headers)?;
     if request.scenes.is_empty() {
         return Err(ApiError::bad_request("scenes: name at least one scene"));
     }
@@ -122,11 +185,15 @@ pub async fn create(
         .with_details(serde_json::json!({"farmland": request.farmland})));
     }
     let idempotency = match key {
-        Some(k) => {
-            let canonical =
-                serde_json::to_vec(&request).map_err(|e| ApiError::internal(e.to_string()))?;
-            Some((k, hex::encode(Sha256::digest(&canonical))))
-        }
+        // An upload is the same request when its files and fields are (its folder differs).
+        Some(k) => match upload {
+            Some(u) => Some((k, u.digest.clone())),
+            None => {
+                let canonical =
+                    serde_json::to_vec(&request).map_err(|e| ApiError::internal(e.to_string()))?;
+                Some((k, hex::encode(Sha256::digest(&canonical))))
+            }
+        },
         None => None,
     };
     let created = state
@@ -153,7 +220,7 @@ pub async fn create(
         }
     };
     let location = format!("/api/v1/batches/{}", batch.id);
-    Ok((
+    let response = (
         StatusCode::ACCEPTED,
         [
             (header::LOCATION, location),
@@ -163,7 +230,9 @@ pub async fn create(
             ),
         ],
         Json(serde_json::json!({"id": batch.id, "status": batch.status})),
-    ))
+    )
+        .into_response();
+    Ok((response, replayed))
 }
 
 /// `GET /api/v1/batches` → `{items}`.

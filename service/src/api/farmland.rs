@@ -6,7 +6,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath};
+use super::extract::ApiPath;
+use super::upload::{discard, JsonOrUpload, Upload};
 use super::AppState;
 use crate::auth::{Principal, Role};
 use crate::farmland::{import, FarmlandRequest};
@@ -18,17 +19,37 @@ const ROLES: [Role; 2] = [Role::Admin, Role::Centre];
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
-    body: Result<ApiJson<FarmlandRequest>, ApiError>,
+    body: Result<JsonOrUpload<FarmlandRequest>, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
-    who.require(&ROLES)?;
-    let ApiJson(request) = body?;
+    let body = body?;
+    if let Err(e) = who.require(&ROLES) {
+        if let JsonOrUpload::Upload(u) = &body {
+            discard(&state, u).await;
+        }
+        return Err(e);
+    }
+    let (request, upload) = match body {
+        JsonOrUpload::Json(r) => (r, None),
+        JsonOrUpload::Upload(u) => match upload_request(&u) {
+            Ok(r) => (r, Some(u)),
+            Err(e) => {
+                discard(&state, &u).await;
+                return Err(e);
+            }
+        },
+    };
     let (root, data_dir) = (state.import_root().clone(), state.data_dir().to_path_buf());
     let limits = *state.limits();
-    let new = tokio::task::spawn_blocking(move || {
+    let imported = tokio::task::spawn_blocking(move || {
         import(&root, &data_dir, &request, who.token_id, &limits)
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("the import stopped abnormally: {e}")))??;
+    .await;
+    // The layer is copied into the data dir: the uploaded file is not needed any more.
+    if let Some(u) = &upload {
+        discard(&state, u).await;
+    }
+    let new = imported
+        .map_err(|e| ApiError::internal(format!("the import stopped abnormally: {e}")))??;
     let rec = state.store().insert_farmland(new).await?;
     let location = format!("/api/v1/farmland/{}", rec.id);
     Ok((
@@ -36,6 +57,46 @@ pub async fn create(
         [(header::LOCATION, location)],
         Json(rec),
     ))
+}
+
+/// The request an upload stands for: the layer in the `file` part; `layer`, `name` and
+/// `mapping` (a JSON object, role → field) as text fields.
+fn upload_request(u: &Upload) -> Result<FarmlandRequest, ApiError> {
+    let files = u.files_named("file");
+    let [path] = files.as_slice() else {
+        return Err(ApiError::bad_request(format!(
+            "upload the layer as one `file` part ({} given)",
+            files.len()
+        )));
+    };
+    for key in u.fields.keys() {
+        if !["layer", "name", "mapping"].contains(&key.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!(
+                    "unknown field `{key}`, expected one of `file`, `layer`, `name`, `mapping`"
+                ),
+            ));
+        }
+    }
+    let mapping = match u.fields.get("mapping") {
+        Some(m) => Some(serde_json::from_str(m).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("mapping: not a JSON object of role to field ({e})"),
+            )
+        })?),
+        None => None,
+    };
+    let file_name = path.rsplit('/').next().unwrap_or(path).to_string();
+    Ok(FarmlandRequest {
+        path: path.clone(),
+        layer: u.fields.get("layer").cloned(),
+        mapping,
+        name: Some(u.fields.get("name").cloned().unwrap_or(file_name)),
+    })
 }
 
 /// `GET /api/v1/farmland` → `{items}`.

@@ -6,8 +6,8 @@
 //! | `GET /healthz` | no token |
 //! | `GET /openapi.json` (OpenAPI 3.1, written from the route table: [`openapi`]) | no token |
 //! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
-//! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` | admin, centre |
-//! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` | admin, centre |
+//! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` (POST: JSON naming a file, or a multipart upload: [`upload`]) | admin, centre |
+//! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` (POST: JSON or a multipart upload of the scenes) | admin, centre |
 //! | `GET /api/v1/changes` (`format=geojson\|csv\|gpkg`: the whole selection as a file, [`export`]), `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
 //! | `GET /api/v1/changes/{id}/chips/{date}.png` (true-colour PNG of the patch on one date of its batch, outlined: [`chips`]) | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod stats;
 pub mod training;
+pub mod upload;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{Json, Router};
@@ -53,6 +54,7 @@ struct Inner {
     import_root: ImportRoot,
     data_dir: PathBuf,
     body_limit: usize,
+    upload_limit: usize,
     limits: crate::limits::Limits,
     rate: RateLimiter,
     timeout: std::time::Duration,
@@ -108,6 +110,7 @@ impl AppState {
             import_root: ImportRoot::new(&config.import_root)?,
             data_dir: config.data_dir.clone(),
             body_limit: config.body_limit,
+            upload_limit: config.upload_limit,
             limits: config.limits(),
             rate: RateLimiter {
                 per_s: config.rate_limit,
@@ -118,6 +121,16 @@ impl AppState {
             targets: (config.cropland_target_mu, config.pbf_target_mu),
             http_metrics: metrics::HttpMetrics::default(),
         })))
+    }
+
+    /// Largest JSON request body, in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.0.body_limit
+    }
+
+    /// Largest multipart upload (all its files), in bytes.
+    pub fn upload_limit(&self) -> usize {
+        self.0.upload_limit
     }
 
     /// The limits on files requests name.

@@ -7,6 +7,7 @@
 //! error body every failure carries. Request and response bodies are described in the
 //! summaries and the README, not as schemas (the handlers build `serde_json` values).
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
 
@@ -47,10 +48,10 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/healthz", "Liveness: {status, version}", None, &[], get(super::healthz)),
         r(Method::GET, "/metrics", "Prometheus text format 0.0.4: jobs, tiles, request latency", None, &[], get(metrics::metrics)),
         r(Method::GET, "/openapi.json", "This document", None, &[], get(openapi)),
-        r(Method::POST, "/api/v1/farmland", "Register a farmland layer under the import root: {path, layer?, mapping?, name?} -> 201 the layer", centre, &[], post(farmland::create)),
+        r(Method::POST, "/api/v1/farmland", "Register a farmland layer under the import root: {path, layer?, mapping?, name?}, or multipart/form-data with the layer in `file` (fields layer, name, mapping as a JSON object) -> 201 the layer", centre, &[], post(farmland::create).layer(DefaultBodyLimit::disable())),
         r(Method::GET, "/api/v1/farmland", "Farmland layers: {items}", centre, &[], get(farmland::list)),
         r(Method::GET, "/api/v1/farmland/{id}", "One farmland layer", centre, &[], get(farmland::get)),
-        r(Method::POST, "/api/v1/batches", "Queue an analysis: {scenes, farmland, name?} (+ Idempotency-Key) -> 202 {id, status}", centre, &[], post(batches::create)),
+        r(Method::POST, "/api/v1/batches", "Queue an analysis: {scenes, farmland, name?}, or multipart/form-data with each scene in a `scenes` file part and fields farmland, name (+ Idempotency-Key) -> 202 {id, status}", centre, &[], post(batches::create).layer(DefaultBodyLimit::disable())),
         r(Method::GET, "/api/v1/batches", "Batches and their jobs: {items}", centre, &[], get(batches::list)),
         r(Method::GET, "/api/v1/batches/{id}", "One batch: status, progress {stage, tiles_done, tiles_total}", centre, &[], get(batches::get)),
         r(Method::POST, "/api/v1/batches/{id}/cancel", "Cancel a queued or running batch", centre, &[], post(batches::cancel)),

@@ -274,7 +274,18 @@ async fn an_inspector_sees_and_verifies_only_their_county() {
 #[tokio::test]
 async fn change_lists_filter_and_page_by_keyset_cursor() {
     let s = service().await;
-    let (_, batch) = s.seed(three_patches()).await;
+    let mut patches = three_patches();
+    patches[1].pbf = false;
+    let (_, batch) = s.seed(patches).await;
+    let (_, b) = s
+        .send(
+            "GET",
+            &format!("/api/v1/batches/{batch}"),
+            Some(&s.tokens.admin),
+            None,
+        )
+        .await;
+    let today = b["created_at"].as_str().unwrap()[..10].to_string();
     let admin = Some(s.tokens.admin.as_str());
     let (_, p1) = s.send("GET", "/api/v1/changes?limit=2", admin, None).await;
     assert_eq!(p1["items"].as_array().unwrap().len(), 2);
@@ -299,6 +310,11 @@ async fn change_lists_filter_and_page_by_keyset_cursor() {
         ("status=open&kind=construction", vec![3]),
         (&format!("batch={batch}"), vec![1, 2, 3]),
         ("batch=999", vec![]),
+        ("pbf=true", vec![1, 3]),
+        ("pbf=false", vec![2]),
+        (&format!("from={today}&to={today}"), vec![1, 2, 3]),
+        ("from=2999-01-01", vec![]),
+        ("to=2000-01-01", vec![]),
     ] {
         let (status, page) = s
             .send("GET", &format!("/api/v1/changes?{query}"), admin, None)
@@ -666,4 +682,53 @@ async fn a_batch_is_idempotent_by_key_and_cancellable_while_queued() {
         s.store.claim_job().await.unwrap().is_none(),
         "a cancelled job is not run"
     );
+}
+
+#[tokio::test]
+async fn bad_day_filters_are_400_and_a_running_batch_has_an_eta() {
+    let s = service().await;
+    let admin = Some(s.tokens.admin.as_str());
+    for q in ["from=2024-13-01", "to=yesterday", "pbf=maybe"] {
+        let (status, e) = s
+            .send("GET", &format!("/api/v1/changes?{q}"), admin, None)
+            .await;
+        assert!(status.is_client_error(), "{q}: {e}");
+    }
+    let (farmland, _) = s.seed(Vec::new()).await;
+    let owner = s.store.list_tokens().await.unwrap()[0].id;
+    let gengdi_service::store::BatchCreated::New(b) = s
+        .store
+        .create_batch(gengdi_service::store::NewBatch {
+            name: None,
+            farmland,
+            scenes: vec!["/nonexistent/b.tif".into()],
+            created_by: owner,
+            idempotency: None,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("not new")
+    };
+    let uri = format!("/api/v1/batches/{}", b.id);
+    let (_, queued) = s.send("GET", &uri, admin, None).await;
+    assert_eq!(queued["progress"].get("eta_s"), None, "{queued}");
+    assert_eq!(s.store.claim_job().await.unwrap().unwrap().id, b.id);
+    s.store
+        .update_progress(
+            b.id,
+            gengdi_service::store::Progress {
+                stage: "analysing_tiles".into(),
+                tiles_done: 1,
+                tiles_total: 5,
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, running) = s.send("GET", &uri, admin, None).await;
+    assert_eq!(running["progress"]["tiles_done"], 1);
+    // Four tiles left at one tile per >= 0.3 s.
+    let eta = running["progress"]["eta_s"].as_f64().unwrap();
+    assert!((1.1..60.0).contains(&eta), "{running}");
 }

@@ -38,7 +38,7 @@ pub struct BatchView {
     pub farmland: i64,
     pub scenes: Vec<String>,
     pub status: JobStatus,
-    pub progress: Progress,
+    pub progress: ProgressView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub cancel_requested: bool,
@@ -49,8 +49,34 @@ pub struct BatchView {
     pub finished_at: Option<String>,
 }
 
+/// Progress with the time left, estimated from the tiles done since the job started.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProgressView {
+    #[serde(flatten)]
+    pub progress: Progress,
+    /// Seconds left at the pace so far (running jobs with a tile done; else absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_s: Option<f64>,
+}
+
+fn eta_s(b: &BatchRecord) -> Option<f64> {
+    let p = &b.progress;
+    if b.status != JobStatus::Running || p.tiles_done == 0 || p.tiles_total < p.tiles_done {
+        return None;
+    }
+    let started = chrono::DateTime::parse_from_rfc3339(b.started_at.as_deref()?).ok()?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as i64;
+    let elapsed = (now_ms - started.timestamp_millis()).max(0) as f64 / 1000.0;
+    let left = (p.tiles_total - p.tiles_done) as f64;
+    Some((elapsed * left / p.tiles_done as f64 * 10.0).round() / 10.0)
+}
+
 fn view(state: &AppState, b: BatchRecord) -> BatchView {
     let root = state.import_root();
+    let eta = eta_s(&b);
     BatchView {
         id: b.id,
         name: b.name,
@@ -61,7 +87,10 @@ fn view(state: &AppState, b: BatchRecord) -> BatchView {
             .map(|s| root.relative(std::path::Path::new(s)))
             .collect(),
         status: b.status,
-        progress: b.progress,
+        progress: ProgressView {
+            eta_s: eta,
+            progress: b.progress,
+        },
         error: b.error,
         cancel_requested: b.cancel_requested,
         patches: b.patches,

@@ -34,6 +34,12 @@ pub struct ChangeQuery {
     /// `min_lon,min_lat,max_lon,max_lat` (WGS 84).
     pub bbox: Option<String>,
     pub min_mu: Option<f64>,
+    /// Only patches on permanent basic farmland (`true`) or off it (`false`).
+    pub pbf: Option<bool>,
+    /// Patches stored (by the analysis of their batch) on or after / on or before this day,
+    /// `YYYY-MM-DD`.
+    pub from: Option<String>,
+    pub to: Option<String>,
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -78,6 +84,15 @@ fn filter(q: ChangeQuery) -> ApiResult<ChangeFilter> {
     if q.min_mu.is_some_and(|m| !m.is_finite()) {
         return Err(ApiError::bad_request("min_mu: a finite number"));
     }
+    let day = |what: &str, v: &Option<String>| -> ApiResult<Option<String>> {
+        match v {
+            Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map(|d| Some(d.format("%Y-%m-%d").to_string()))
+                .map_err(|_| ApiError::bad_request(format!("{what} {d:?}: a day, YYYY-MM-DD"))),
+            None => Ok(None),
+        }
+    };
+    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
     let after = match &q.cursor {
         Some(c) => Some(c.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
             ApiError::new(
@@ -95,6 +110,9 @@ fn filter(q: ChangeQuery) -> ApiResult<ChangeFilter> {
         region: q.region,
         bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
         min_mu: q.min_mu,
+        pbf: q.pbf,
+        from,
+        to,
         limit,
         after,
         geometry: false,

@@ -329,6 +329,11 @@ pub struct ChangeFilter {
     /// `[min_lon, min_lat, max_lon, max_lat]`: patches whose bounding box meets it.
     pub bbox: Option<[f64; 4]>,
     pub min_mu: Option<f64>,
+    /// On permanent basic farmland or off it.
+    pub pbf: Option<bool>,
+    /// Stored on or after / on or before this day (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    pub to: Option<String>,
     pub limit: u32,
     /// Patches with ids above this one (keyset pagination).
     pub after: Option<i64>,

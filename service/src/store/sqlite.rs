@@ -971,6 +971,15 @@ impl Store for SqliteStore {
             if let Some(m) = f.min_mu {
                 cond.push("p.area_mu >= ?", [m.into()]);
             }
+            if let Some(pbf) = f.pbf {
+                cond.push("p.pbf = ?", [i64::from(pbf).into()]);
+            }
+            if let Some(d) = &f.from {
+                cond.push("substr(p.created_at, 1, 10) >= ?", [d.clone().into()]);
+            }
+            if let Some(d) = &f.to {
+                cond.push("substr(p.created_at, 1, 10) <= ?", [d.clone().into()]);
+            }
             if let Some([x0, y0, x1, y1]) = f.bbox {
                 // The R*Tree finds candidates (its boxes are rounded outwards to 32-bit
                 // floats); the stored boxes decide exactly.

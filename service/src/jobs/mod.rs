@@ -250,32 +250,14 @@ impl Jobs {
     /// one at a time, until [`Jobs::shutdown`] (a job running then is left to the next start,
     /// which queues it again: training has no checkpoints and starts over).
     pub async fn run_training_worker(self: Arc<Self>) {
-        match self.store.requeue_running_training().await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::info!("training: {n} job(s) left running by the last run queued again")
-            }
-            Err(e) => tracing::error!("training: cannot requeue running jobs: {e}"),
-        }
-        loop {
-            if self.is_stopping() {
-                return;
-            }
-            match self.store.claim_training_job().await {
-                Ok(Some(job)) => self.run_training(job).await,
-                Ok(None) => {
-                    tokio::select! {
-                        _ = self.wake_training.notified() => {}
-                        _ = self.stopping.wait() => {}
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::error!("training: cannot claim a job: {e}");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-            }
-        }
+        self.work(
+            "training",
+            self.store.requeue_running_training(),
+            &self.wake_training,
+            || self.store.claim_training_job(),
+            |job| self.run_training(job),
+        )
+        .await
     }
 
     async fn run_training(&self, job: crate::store::TrainingJobRecord) {
@@ -404,27 +386,50 @@ impl Jobs {
     /// Put jobs a stopped process left running back in the queue, then take jobs forever,
     /// one at a time (an analysis uses every core through rayon).
     pub async fn run_worker(self: Arc<Self>) {
-        match self.store.requeue_running().await {
+        self.work(
+            "jobs",
+            self.store.requeue_running(),
+            &self.wake,
+            || self.store.claim_job(),
+            |batch| self.run_one(batch),
+        )
+        .await
+    }
+
+    /// A worker: `requeue` what a stopped process left running, then `claim` and `run` jobs
+    /// one at a time until [`Jobs::shutdown`], waiting for `wake` (or 2 s) when none is queued.
+    async fn work<J, C, R>(
+        &self,
+        what: &str,
+        requeue: impl std::future::Future<Output = crate::error::Result<usize>>,
+        wake: &tokio::sync::Notify,
+        claim: impl Fn() -> C,
+        run: impl Fn(J) -> R,
+    ) where
+        C: std::future::Future<Output = crate::error::Result<Option<J>>>,
+        R: std::future::Future<Output = ()>,
+    {
+        match requeue.await {
             Ok(0) => {}
-            Ok(n) => tracing::info!("jobs: {n} job(s) left running by the last run queued again"),
-            Err(e) => tracing::error!("jobs: cannot requeue running jobs: {e}"),
+            Ok(n) => tracing::info!("{what}: {n} job(s) left running by the last run queued again"),
+            Err(e) => tracing::error!("{what}: cannot requeue running jobs: {e}"),
         }
         loop {
             if self.is_stopping() {
-                tracing::info!("jobs: worker stopped");
+                tracing::info!("{what}: worker stopped");
                 return;
             }
-            match self.store.claim_job().await {
-                Ok(Some(batch)) => self.run_one(batch).await,
+            match claim().await {
+                Ok(Some(job)) => run(job).await,
                 Ok(None) => {
                     tokio::select! {
-                        _ = self.wake.notified() => {}
+                        _ = wake.notified() => {}
                         _ = self.stopping.wait() => {}
                         _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                     }
                 }
                 Err(e) => {
-                    tracing::error!("jobs: cannot claim a job: {e}");
+                    tracing::error!("{what}: cannot claim a job: {e}");
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             }

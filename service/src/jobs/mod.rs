@@ -10,9 +10,9 @@
 //! running one after its tiles in flight and puts it back in the queue. A job's tiles are
 //! removed when it ends.
 //!
-//! The executor is the seam: [`analysis_adapter::AnalysisExecutor`] runs today what
-//! `gengdi analyze` runs; a library pipeline call can replace it without touching the worker,
-//! the store or the handlers.
+//! The executor is the seam: [`analysis_adapter::AnalysisExecutor`] runs the library call
+//! `gengdi analyze` makes (`inference::pipeline::run`); another executor (a remote worker)
+//! can replace it without touching the worker loop, the store or the handlers.
 
 pub mod analysis_adapter;
 mod train_adapter;

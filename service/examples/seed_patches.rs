@@ -47,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let BatchCreated::New(b) = store
         .create_batch(NewBatch {
+            options: Default::default(),
             name: Some("seed".into()),
             farmland: f.id,
             scenes: vec!["/nonexistent/a.tif".into()],

@@ -56,7 +56,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ServiceError + '_ {
 }
 
 /// Copy `file` (and, for a Shapefile, the files beside it with the same stem) into `dir`.
-fn copy_layer(file: &Path, dir: &Path) -> Result<PathBuf> {
+pub(crate) fn copy_layer(file: &Path, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = file
         .file_name()

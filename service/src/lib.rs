@@ -14,10 +14,12 @@
 //! - [`auth`]: roles, bearer tokens (stored as SHA-256 digests), region scopes.
 //! - [`api`]: the axum router and its handlers; errors are JSON `{code, message, details?}`.
 //! - [`jobs`]: the worker and the [`jobs::JobExecutor`] seam; [`jobs::analysis_adapter`] runs
-//!   an analysis as `gengdi analyze` does, until the library pipeline replaces it.
-//! - [`farmland`]: registering a farmland layer from the import root.
+//!   a batch through the library pipeline `gengdi analyze` runs too.
+//! - [`farmland`], [`admin`]: registering a farmland or administrative-boundary layer from
+//!   the import root.
 //! - [`paths`]: the import root; requests cannot name files outside it.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -116,6 +116,7 @@ async fn seed_batch(s: &TestService, scenes: Vec<String>, patches: Vec<NewPatch>
     let BatchCreated::New(b) = s
         .store
         .create_batch(NewBatch {
+            options: Default::default(),
             name: None,
             farmland: f.id,
             scenes,

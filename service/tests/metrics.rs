@@ -32,6 +32,7 @@ async fn metrics_count_jobs_tiles_and_requests_by_route_template() {
         let BatchCreated::New(_) = s
             .store
             .create_batch(NewBatch {
+                options: Default::default(),
                 name: None,
                 farmland,
                 scenes: vec!["/nonexistent/b.tif".into()],

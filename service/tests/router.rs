@@ -699,6 +699,7 @@ async fn bad_day_filters_are_400_and_a_running_batch_has_an_eta() {
     let gengdi_service::store::BatchCreated::New(b) = s
         .store
         .create_batch(gengdi_service::store::NewBatch {
+            options: Default::default(),
             name: None,
             farmland,
             scenes: vec!["/nonexistent/b.tif".into()],

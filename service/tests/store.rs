@@ -11,6 +11,7 @@ async fn a_restart_puts_jobs_left_running_back_in_the_queue() {
     let (farmland, done) = s.seed(vec![]).await;
     let admin = s.store.list_tokens().await.unwrap()[0].id;
     let new = |name: &str| gengdi_service::store::NewBatch {
+        options: Default::default(),
         name: Some(name.into()),
         farmland,
         scenes: vec!["/x.tif".into()],

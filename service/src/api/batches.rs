@@ -12,7 +12,9 @@ use super::extract::ApiPath;
 use super::upload::{discard, JsonOrUpload, Upload};
 use super::AppState;
 use crate::auth::{Principal, Role};
-use crate::store::{BatchCreated, BatchRecord, CancelOutcome, JobStatus, NewBatch, Progress};
+use crate::store::{
+    BatchCreated, BatchOptions, BatchRecord, CancelOutcome, JobStatus, NewBatch, Progress,
+};
 
 const ROLES: [Role; 2] = [Role::Admin, Role::Centre];
 
@@ -27,6 +29,18 @@ pub struct BatchRequest {
     pub scenes: Vec<String>,
     /// A registered farmland layer's id.
     pub farmland: i64,
+    /// A registered administrative-boundary layer's id: parcels whose attributes lack unit
+    /// codes get those of the units they lie in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<i64>,
+    /// Scenes of an earlier (baseline) period, under the import root: classified on the
+    /// season's grid, they give each patch its class before and a before / after chip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline: Vec<String>,
+    /// Thresholds of the season rules to override (an object of `RulesConfig` fields; the
+    /// others keep their defaults). Unknown fields and invalid values are 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<serde_json::Value>,
     pub name: Option<String>,
 }
 
@@ -37,6 +51,12 @@ pub struct BatchView {
     pub name: Option<String>,
     pub farmland: i64,
     pub scenes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub baseline: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<serde_json::Value>,
     pub status: JobStatus,
     pub progress: ProgressView,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,15 +97,20 @@ fn eta_s(b: &BatchRecord) -> Option<f64> {
 fn view(state: &AppState, b: BatchRecord) -> BatchView {
     let root = state.import_root();
     let eta = eta_s(&b);
+    let relative = |paths: &[String]| -> Vec<String> {
+        paths
+            .iter()
+            .map(|s| root.relative(std::path::Path::new(s)))
+            .collect()
+    };
     BatchView {
         id: b.id,
         name: b.name,
         farmland: b.farmland,
-        scenes: b
-            .scenes
-            .iter()
-            .map(|s| root.relative(std::path::Path::new(s)))
-            .collect(),
+        scenes: relative(&b.scenes),
+        admin: b.options.admin,
+        baseline: relative(&b.options.baseline),
+        rules: b.options.rules,
         status: b.status,
         progress: ProgressView {
             eta_s: eta,
@@ -149,34 +174,68 @@ pub async fn create(
     }
 }
 
-/// The request an upload stands for: each scene in a `scenes` file part, `farmland` (an id)
-/// and `name` as text fields.
+/// The request an upload stands for: each scene in a `scenes` file part and each baseline
+/// scene in a `baseline` one; `farmland` and `admin` (ids), `rules` (a JSON object) and
+/// `name` as text fields.
 fn upload_request(u: &Upload) -> Result<BatchRequest, ApiError> {
     let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", m);
     for key in u.fields.keys() {
-        if !["farmland", "name"].contains(&key.as_str()) {
+        if !["farmland", "admin", "rules", "name"].contains(&key.as_str()) {
             return Err(invalid(format!(
-                "unknown field `{key}`, expected one of `scenes` (files), `farmland`, `name`"
+                "unknown field `{key}`, expected one of `scenes`, `baseline` (files), `farmland`, `admin`, `rules`, `name`"
             )));
         }
     }
-    if let Some((other, _)) = u.files.iter().find(|(f, _)| f != "scenes") {
+    if let Some((other, _)) = u
+        .files
+        .iter()
+        .find(|(f, _)| f != "scenes" && f != "baseline")
+    {
         return Err(invalid(format!(
-            "unknown file part `{other}`: send scenes as `scenes`"
+            "unknown file part `{other}`: send scenes as `scenes`, baseline scenes as `baseline`"
         )));
     }
-    let farmland = u
-        .fields
-        .get("farmland")
-        .ok_or_else(|| invalid("missing field `farmland`".into()))?
-        .trim()
-        .parse::<i64>()
-        .map_err(|e| invalid(format!("farmland: not a layer id ({e})")))?;
+    let id = |field: &str| -> Result<Option<i64>, ApiError> {
+        u.fields
+            .get(field)
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|e| invalid(format!("{field}: not a layer id ({e})")))
+            })
+            .transpose()
+    };
+    let farmland = id("farmland")?.ok_or_else(|| invalid("missing field `farmland`".into()))?;
+    let rules = match u.fields.get("rules") {
+        Some(r) => Some(
+            serde_json::from_str(r)
+                .map_err(|e| invalid(format!("rules: not JSON ({e})")))?,
+        ),
+        None => None,
+    };
     Ok(BatchRequest {
         scenes: u.files_named("scenes"),
         farmland,
+        admin: id("admin")?,
+        baseline: u.files_named("baseline"),
+        rules,
         name: u.fields.get("name").cloned(),
     })
+}
+
+/// The rules a batch asks for, checked as the analysis will read them: an object of
+/// `RulesConfig` fields (unknown ones refused) whose values pass its validation.
+fn check_rules(rules: &serde_json::Value) -> ApiResult<()> {
+    let bad = |m: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_rules", m)
+            .with_details(serde_json::json!({ "rules": rules }))
+    };
+    if !rules.is_object() {
+        return Err(bad("rules: an object of rule thresholds".into()));
+    }
+    let config: gengdi_inference::rules::RulesConfig =
+        serde_json::from_value(rules.clone()).map_err(|e| bad(format!("rules: {e}")))?;
+    config.validate().map_err(|e| bad(format!("rules: {e}")))
 }
 
 /// Queue `request`; the response and whether it was a replay.
@@ -191,8 +250,11 @@ async fn submit(
     if request.scenes.is_empty() {
         return Err(ApiError::bad_request("scenes: name at least one scene"));
     }
-    let mut resolved = Vec::with_capacity(request.scenes.len());
-    for s in &request.scenes {
+    if let Some(rules) = &request.rules {
+        check_rules(rules)?;
+    }
+    let mut resolved = Vec::with_capacity(request.scenes.len() + request.baseline.len());
+    for s in request.scenes.iter().chain(&request.baseline) {
         resolved.push(state.import_root().resolve(s)?);
     }
     // What the files claim (pixels, unpacked bytes) is checked before any is decoded.
@@ -205,7 +267,16 @@ async fn submit(
     })
     .await
     .map_err(|e| ApiError::internal(format!("the scene check stopped abnormally: {e}")))??;
-    let scenes: Vec<String> = resolved.iter().map(|p| p.display().to_string()).collect();
+    let mut scenes: Vec<String> = resolved.iter().map(|p| p.display().to_string()).collect();
+    let baseline = scenes.split_off(request.scenes.len());
+    if let Some(admin) = request.admin {
+        if state.store().admin_layer(admin).await?.is_none() {
+            return Err(
+                ApiError::bad_request(format!("admin: no admin layer {admin}"))
+                    .with_details(serde_json::json!({ "admin": admin })),
+            );
+        }
+    }
     if state.store().farmland(request.farmland).await?.is_none() {
         return Err(ApiError::bad_request(format!(
             "farmland: no farmland layer {}",
@@ -231,6 +302,11 @@ async fn submit(
             name: request.name,
             farmland: request.farmland,
             scenes,
+            options: BatchOptions {
+                admin: request.admin,
+                baseline,
+                rules: request.rules,
+            },
             created_by: who.token_id,
             idempotency,
         })

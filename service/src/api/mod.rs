@@ -7,7 +7,8 @@
 //! | `GET /openapi.json` (OpenAPI 3.1, written from the route table: [`openapi`]) | no token |
 //! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` (POST: JSON naming a file, or a multipart upload: [`upload`]) | admin, centre |
-//! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` (POST: JSON or a multipart upload of the scenes) | admin, centre |
+//! | `POST/GET /api/v1/admin-layers`, `GET /api/v1/admin-layers/{id}` (administrative-boundary layers: [`crate::admin`]; POST: JSON naming a file, or a multipart upload) | admin, centre |
+//! | `POST/GET /api/v1/batches`, `GET /api/v1/batches/{id}`, `POST /api/v1/batches/{id}/cancel` (POST: JSON `{scenes, farmland, admin?, baseline?, rules?, name?}` or a multipart upload of the scenes) | admin, centre |
 //! | `GET /api/v1/changes` (`format=geojson\|csv\|gpkg`: the whole selection as a file, [`export`]), `GET /api/v1/changes/{id}`, `GET /api/v1/changes/{id}/verdicts` | admin, centre, researcher; inspector within their region |
 //! | `GET /api/v1/changes/{id}/chips/{date}.png` (true-colour PNG of the patch on one date of its batch, outlined: [`chips`]) | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
@@ -18,6 +19,7 @@
 //! An inspector sees only patches whose location code starts with their region's code: a
 //! patch elsewhere is 404, as if it did not exist.
 
+pub mod admin_layers;
 pub mod batches;
 pub mod changes;
 pub mod chips;

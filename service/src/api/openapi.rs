@@ -11,7 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
 
-use super::{batches, changes, chips, farmland, metrics, stats, training, AppState};
+use super::{admin_layers, batches, changes, chips, farmland, metrics, stats, training, AppState};
 
 /// One method on one path.
 pub struct Route {
@@ -51,7 +51,10 @@ pub fn routes() -> Vec<Route> {
         r(Method::POST, "/api/v1/farmland", "Register a farmland layer under the import root: {path, layer?, mapping?, name?}, or multipart/form-data with the layer in `file` (fields layer, name, mapping as a JSON object) -> 201 the layer", centre, &[], post(farmland::create).layer(DefaultBodyLimit::disable())),
         r(Method::GET, "/api/v1/farmland", "Farmland layers: {items}", centre, &[], get(farmland::list)),
         r(Method::GET, "/api/v1/farmland/{id}", "One farmland layer", centre, &[], get(farmland::get)),
-        r(Method::POST, "/api/v1/batches", "Queue an analysis: {scenes, farmland, name?}, or multipart/form-data with each scene in a `scenes` file part and fields farmland, name (+ Idempotency-Key) -> 202 {id, status}", centre, &[], post(batches::create).layer(DefaultBodyLimit::disable())),
+        r(Method::POST, "/api/v1/admin-layers", "Register an administrative-boundary layer under the import root: {path, mapping?, name?}, or multipart/form-data with the layer in `file` (fields name, mapping as a JSON object) -> 201 the layer with its units per level", centre, &[], post(admin_layers::create).layer(DefaultBodyLimit::disable())),
+        r(Method::GET, "/api/v1/admin-layers", "Administrative-boundary layers: {items}", centre, &[], get(admin_layers::list)),
+        r(Method::GET, "/api/v1/admin-layers/{id}", "One administrative-boundary layer", centre, &[], get(admin_layers::get)),
+        r(Method::POST, "/api/v1/batches", "Queue an analysis: {scenes, farmland, admin?, baseline?, rules?, name?}, or multipart/form-data with each scene in a `scenes` file part, each baseline scene in a `baseline` part and fields farmland, admin, rules (JSON), name (+ Idempotency-Key) -> 202 {id, status}", centre, &[], post(batches::create).layer(DefaultBodyLimit::disable())),
         r(Method::GET, "/api/v1/batches", "Batches and their jobs: {items}", centre, &[], get(batches::list)),
         r(Method::GET, "/api/v1/batches/{id}", "One batch: status, progress {stage, tiles_done, tiles_total}", centre, &[], get(batches::get)),
         r(Method::POST, "/api/v1/batches/{id}/cancel", "Cancel a queued or running batch", centre, &[], post(batches::cancel)),

@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use gengdi_inference::analysis::PatchRecord;
 use gengdi_inference::pipeline::{
-    self, AnalysisRequest, FarmlandRequest, OutputRequest, PipelineError, SceneRequest,
+    self, AdminRequest, AnalysisRequest, FarmlandRequest, OutputRequest, PipelineError, SceneRequest,
 };
-use gengdi_inference::rules::RulesConfig;
 use gengdi_models::{DeviceChoice, Registry, Task};
 
 use super::{CancelToken, JobError, JobExecutor, JobSpec, ModelInfo, ProgressSink};
@@ -240,20 +239,23 @@ impl JobExecutor for AnalysisExecutor {
     }
 }
 
-/// The analysis request of a batch: its scenes and farmland, default rules and scene
-/// options, no files written (the patches go to the store).
+/// The analysis request of a batch: its scenes, baseline, farmland, admin layer and rules,
+/// default scene options, no files written (the patches go to the store).
 pub fn request(job: &JobSpec, tile: usize, crop_type: bool) -> AnalysisRequest {
     AnalysisRequest {
         scenes: job.scenes.clone(),
-        baseline: Vec::new(),
+        baseline: job.baseline.clone(),
         farmland: FarmlandRequest {
             path: job.farmland.clone(),
             layer: Some(job.farmland_layer.clone()),
             fields: (!job.farmland_mapping.is_empty()).then(|| job.farmland_mapping.clone()),
         },
-        admin: None,
+        admin: job.admin.as_ref().map(|(path, mapping)| AdminRequest {
+            path: path.clone(),
+            fields: (!mapping.is_empty()).then(|| mapping.clone()),
+        }),
         scene_options: SceneRequest::default(),
-        rules: RulesConfig::default(),
+        rules: job.rules.clone(),
         tile_size: tile,
         crop_type,
         outputs: OutputRequest::default(),

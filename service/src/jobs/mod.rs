@@ -118,6 +118,12 @@ pub struct JobSpec {
     pub farmland: PathBuf,
     pub farmland_layer: String,
     pub farmland_mapping: String,
+    /// The admin layer's copy in the data dir and its attribute mapping (`role=FIELD,…`).
+    pub admin: Option<(PathBuf, String)>,
+    /// Canonical paths of the baseline scenes.
+    pub baseline: Vec<PathBuf>,
+    /// The rules (defaults where the batch set none).
+    pub rules: gengdi_inference::rules::RulesConfig,
     /// Where the job keeps its finished tiles (resumed from when it runs again).
     pub checkpoint: Option<PathBuf>,
 }
@@ -440,12 +446,30 @@ impl Jobs {
         let farmland = self.store.farmland(batch.farmland).await?.ok_or_else(|| {
             ServiceError::Invalid(format!("farmland layer {} is gone", batch.farmland))
         })?;
+        let admin = match batch.options.admin {
+            Some(id) => {
+                let layer = self.store.admin_layer(id).await?.ok_or_else(|| {
+                    ServiceError::Invalid(format!("admin layer {id} is gone"))
+                })?;
+                Some((PathBuf::from(layer.stored_path), layer.mapping))
+            }
+            None => None,
+        };
+        let rules = match &batch.options.rules {
+            Some(r) => serde_json::from_value(r.clone()).map_err(|e| {
+                ServiceError::Invalid(format!("batch {}: rules: {e}", batch.id))
+            })?,
+            None => Default::default(),
+        };
         Ok(JobSpec {
             batch: batch.id,
             scenes: batch.scenes.iter().map(PathBuf::from).collect(),
             farmland: PathBuf::from(farmland.stored_path),
             farmland_layer: farmland.layer,
             farmland_mapping: farmland.mapping,
+            admin,
+            baseline: batch.options.baseline.iter().map(PathBuf::from).collect(),
+            rules,
             checkpoint: self.job_dir(batch.id).map(|d| d.join("tiles")),
         })
     }

@@ -87,6 +87,64 @@ pub struct NewFarmland {
     pub created_by: i64,
 }
 
+/// A registered administrative-boundary layer (county / township / village / group units)
+/// and what its reader reported.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdminLayerRecord {
+    pub id: i64,
+    pub name: String,
+    /// The path the request named, relative to the import root.
+    pub source: String,
+    /// The copy under the data dir that analyses read.
+    #[serde(skip)]
+    pub stored_path: String,
+    /// The attribute mapping as `role=FIELD,…` (empty: the defaults).
+    pub mapping: String,
+    /// The file's layers (every one is read).
+    pub layers: Vec<String>,
+    /// Features over all layers.
+    pub features: i64,
+    /// Features used as units.
+    pub used: i64,
+    pub rejected: i64,
+    /// Distinct unit codes per level: `{county, township, village, group}`.
+    pub units: serde_json::Value,
+    /// Per layer, which field each role was read from.
+    pub fields_used: serde_json::Value,
+    pub created_at: String,
+}
+
+/// An administrative-boundary layer to store (its id comes from the store).
+#[derive(Clone, Debug)]
+pub struct NewAdminLayer {
+    pub name: String,
+    pub source: String,
+    pub stored_path: String,
+    pub mapping: String,
+    pub layers: Vec<String>,
+    pub features: i64,
+    pub used: i64,
+    pub rejected: i64,
+    pub units: serde_json::Value,
+    pub fields_used: serde_json::Value,
+    pub created_by: i64,
+}
+
+/// What a batch asks of its analysis beyond scenes and farmland.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchOptions {
+    /// A registered administrative-boundary layer giving parcels their unit codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<i64>,
+    /// Canonical scene paths of an earlier (baseline) period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline: Vec<String>,
+    /// The rules' thresholds the batch overrides (a partial `RulesConfig` object, checked
+    /// when the batch was accepted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<serde_json::Value>,
+}
+
 /// Where a job stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,6 +205,8 @@ pub struct BatchRecord {
     pub farmland: i64,
     /// Canonical scene paths (under the import root).
     pub scenes: Vec<String>,
+    /// Admin layer, baseline scenes, rules.
+    pub options: BatchOptions,
     pub status: JobStatus,
     pub progress: Progress,
     /// Why the job failed.
@@ -167,6 +227,7 @@ pub struct NewBatch {
     pub name: Option<String>,
     pub farmland: i64,
     pub scenes: Vec<String>,
+    pub options: BatchOptions,
     pub created_by: i64,
     /// The `Idempotency-Key` header and a digest of the request it came with.
     pub idempotency: Option<(String, String)>,
@@ -504,6 +565,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_farmland(&self, new: NewFarmland) -> Result<FarmlandRecord>;
     async fn farmland(&self, id: i64) -> Result<Option<FarmlandRecord>>;
     async fn list_farmland(&self) -> Result<Vec<FarmlandRecord>>;
+
+    // Administrative-boundary layers.
+    async fn insert_admin_layer(&self, new: NewAdminLayer) -> Result<AdminLayerRecord>;
+    async fn admin_layer(&self, id: i64) -> Result<Option<AdminLayerRecord>>;
+    async fn list_admin_layers(&self) -> Result<Vec<AdminLayerRecord>>;
 
     // Batches and their jobs.
     async fn create_batch(&self, new: NewBatch) -> Result<BatchCreated>;

@@ -156,6 +156,26 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX patches_kind_location ON patches(kind, location_code);
     "#,
+    // 4: administrative-boundary layers; a batch's options (admin layer, baseline scenes,
+    // rules).
+    r#"
+    CREATE TABLE admin_layers (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        stored_path TEXT NOT NULL,
+        mapping     TEXT NOT NULL,
+        layers      TEXT NOT NULL,
+        features    INTEGER NOT NULL,
+        used        INTEGER NOT NULL,
+        rejected    INTEGER NOT NULL,
+        units       TEXT NOT NULL,
+        fields_used TEXT NOT NULL,
+        created_by  INTEGER NOT NULL REFERENCES tokens(id),
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    );
+    ALTER TABLE batches ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 /// The embedded SQLite store.
@@ -330,11 +350,63 @@ fn farmland_record((mut rec, fields): (FarmlandRecord, String)) -> Result<Farmla
     Ok(rec)
 }
 
+// ---- administrative-boundary layers ----
+
+const ADMIN_COLUMNS: &str =
+    "id, name, source, stored_path, mapping, layers, features, used, rejected, units, fields_used, created_at";
+
+/// An admin-layer row with its JSON columns (layers, units, fields_used) still text.
+type AdminRow = (AdminLayerRecord, String, String, String);
+
+fn admin_row(r: &Row<'_>) -> rusqlite::Result<AdminRow> {
+    Ok((
+        AdminLayerRecord {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            source: r.get(2)?,
+            stored_path: r.get(3)?,
+            mapping: r.get(4)?,
+            layers: Vec::new(),
+            features: r.get(6)?,
+            used: r.get(7)?,
+            rejected: r.get(8)?,
+            units: serde_json::Value::Null,
+            fields_used: serde_json::Value::Null,
+            created_at: r.get(11)?,
+        },
+        r.get(5)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+fn admin_record((mut rec, layers, units, fields): AdminRow) -> Result<AdminLayerRecord> {
+    rec.layers = serde_json::from_str(&layers)
+        .map_err(|e| corrupt("admin_layers.layers")(e.to_string()))?;
+    rec.units =
+        serde_json::from_str(&units).map_err(|e| corrupt("admin_layers.units")(e.to_string()))?;
+    rec.fields_used = serde_json::from_str(&fields)
+        .map_err(|e| corrupt("admin_layers.fields_used")(e.to_string()))?;
+    Ok(rec)
+}
+
+fn get_admin_layer(c: &Connection, id: i64) -> Result<Option<AdminLayerRecord>> {
+    c.query_row(
+        &format!("SELECT {ADMIN_COLUMNS} FROM admin_layers WHERE id = ?1"),
+        [id],
+        admin_row,
+    )
+    .optional()
+    .map_err(sql("reading an admin layer"))?
+    .map(admin_record)
+    .transpose()
+}
+
 // ---- batches / jobs ----
 
-const BATCH_SELECT: &str = "SELECT b.id, b.name, b.farmland_id, b.scenes, j.status, j.stage, j.tiles_done, j.tiles_total, j.error, j.cancel_requested, j.patches, j.attempts, b.created_at, j.started_at, j.finished_at FROM batches b JOIN jobs j ON j.batch_id = b.id";
+const BATCH_SELECT: &str = "SELECT b.id, b.name, b.farmland_id, b.scenes, j.status, j.stage, j.tiles_done, j.tiles_total, j.error, j.cancel_requested, j.patches, j.attempts, b.created_at, j.started_at, j.finished_at, b.options FROM batches b JOIN jobs j ON j.batch_id = b.id";
 
-type BatchRow = (BatchRecord, String, String);
+type BatchRow = (BatchRecord, String, String, String);
 
 fn batch_row(r: &Row<'_>) -> rusqlite::Result<BatchRow> {
     let tiles_done: i64 = r.get(6)?;
@@ -345,6 +417,7 @@ fn batch_row(r: &Row<'_>) -> rusqlite::Result<BatchRow> {
             name: r.get(1)?,
             farmland: r.get(2)?,
             scenes: Vec::new(),
+            options: BatchOptions::default(),
             status: JobStatus::Queued,
             progress: Progress {
                 stage: r.get(5)?,
@@ -361,12 +434,15 @@ fn batch_row(r: &Row<'_>) -> rusqlite::Result<BatchRow> {
         },
         r.get(3)?,
         r.get(4)?,
+        r.get(15)?,
     ))
 }
 
-fn batch_record((mut rec, scenes, status): BatchRow) -> Result<BatchRecord> {
+fn batch_record((mut rec, scenes, status, options): BatchRow) -> Result<BatchRecord> {
     rec.scenes =
         serde_json::from_str(&scenes).map_err(|e| corrupt("batches.scenes")(e.to_string()))?;
+    rec.options =
+        serde_json::from_str(&options).map_err(|e| corrupt("batches.options")(e.to_string()))?;
     rec.status = JobStatus::parse(&status)
         .ok_or_else(|| corrupt("jobs.status")(format!("unknown status {status:?}")))?;
     Ok(rec)
@@ -745,6 +821,57 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_admin_layer(&self, new: NewAdminLayer) -> Result<AdminLayerRecord> {
+        self.call(move |c| {
+            let layers = serde_json::to_string(&new.layers)
+                .map_err(|e| corrupt("admin layers")(e.to_string()))?;
+            c.execute(
+                "INSERT INTO admin_layers (name, source, stored_path, mapping, layers, features,
+                   used, rejected, units, fields_used, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    new.name,
+                    new.source,
+                    new.stored_path,
+                    new.mapping,
+                    layers,
+                    new.features,
+                    new.used,
+                    new.rejected,
+                    new.units.to_string(),
+                    new.fields_used.to_string(),
+                    new.created_by
+                ],
+            )
+            .map_err(sql("inserting an admin layer"))?;
+            let id = c.last_insert_rowid();
+            get_admin_layer(c, id)?
+                .ok_or_else(|| corrupt("admin_layers")(format!("layer {id} vanished")))
+        })
+        .await
+    }
+
+    async fn admin_layer(&self, id: i64) -> Result<Option<AdminLayerRecord>> {
+        self.call(move |c| get_admin_layer(c, id)).await
+    }
+
+    async fn list_admin_layers(&self) -> Result<Vec<AdminLayerRecord>> {
+        self.call(|c| {
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT {ADMIN_COLUMNS} FROM admin_layers ORDER BY id"
+                ))
+                .map_err(sql("listing admin layers"))?;
+            let rows = st
+                .query_map([], admin_row)
+                .map_err(sql("listing admin layers"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("listing admin layers"))?;
+            rows.into_iter().map(admin_record).collect()
+        })
+        .await
+    }
+
     async fn create_batch(&self, new: NewBatch) -> Result<BatchCreated> {
         self.call(move |c| {
             let tx = c.transaction().map_err(sql("starting a transaction"))?;
@@ -769,14 +896,16 @@ impl Store for SqliteStore {
             }
             let scenes = serde_json::to_string(&new.scenes)
                 .map_err(|e| corrupt("batch scenes")(e.to_string()))?;
+            let options = serde_json::to_string(&new.options)
+                .map_err(|e| corrupt("batch options")(e.to_string()))?;
             let (key, digest) = match &new.idempotency {
                 Some((k, d)) => (Some(k.clone()), Some(d.clone())),
                 None => (None, None),
             };
             tx.execute(
-                "INSERT INTO batches (name, farmland_id, scenes, created_by, idempotency_key, request_digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![new.name, new.farmland, scenes, new.created_by, key, digest],
+                "INSERT INTO batches (name, farmland_id, scenes, created_by, idempotency_key, request_digest, options)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![new.name, new.farmland, scenes, new.created_by, key, digest, options],
             )
             .map_err(sql("inserting a batch"))?;
             let id = tx.last_insert_rowid();

@@ -201,6 +201,7 @@ impl TestService {
         let BatchCreated::New(b) = self
             .store
             .create_batch(NewBatch {
+                options: Default::default(),
                 name: Some("seed".into()),
                 farmland: f.id,
                 scenes: vec!["/nonexistent/a.tif".into()],

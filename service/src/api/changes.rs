@@ -1,5 +1,13 @@
 //! `/api/v1/changes`: suspected-change patches, scoped to the caller's region, and their
 //! field verdicts.
+//!
+//! The list pages by keyset: `sort` (`id`, the default, `-id`, `area_mu`, `-area_mu`,
+//! `confidence`, `-confidence`; value sorts break ties by ascending id) orders it, and
+//! `next_cursor` is the position of a page's last patch in that order
+//! ([`crate::store::ChangeCursor::encode`]: the id in decimal for `id`; for the others the
+//! sort's name, the exact value for value sorts, and the id). A cursor is only good with the
+//! sort that wrote it: another, or one that does not parse, is 400 `bad_cursor`; an unknown
+//! sort is 400 `bad_request`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,7 +20,7 @@ use super::export;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::auth::{check_region_code, Principal, Role};
-use crate::store::{ChangeFilter, NewVerdict, PatchStatus, Verdict};
+use crate::store::{ChangeCursor, ChangeFilter, ChangeSort, NewVerdict, PatchStatus, Verdict};
 
 const READERS: [Role; 4] = [Role::Admin, Role::Centre, Role::Inspector, Role::Researcher];
 const VERIFIERS: [Role; 2] = [Role::Admin, Role::Inspector];
@@ -41,7 +49,10 @@ pub struct ChangeQuery {
     pub from: Option<String>,
     pub to: Option<String>,
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// The order: `id` (default), `-id`, `area_mu`, `-area_mu`, `confidence`, `-confidence`
+    /// (`-`: descending); the value sorts break ties by ascending id.
+    pub sort: Option<String>,
+    /// `next_cursor` of the previous page (under the same `sort`).
     pub cursor: Option<String>,
     /// `geojson`, `csv` or `gpkg`: the whole selection as a file ([`super::export`]).
     pub format: Option<String>,
@@ -93,12 +104,22 @@ fn filter(q: ChangeQuery) -> ApiResult<ChangeFilter> {
         }
     };
     let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    let sort = match &q.sort {
+        Some(s) => ChangeSort::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = ChangeSort::ALL.iter().map(|v| v.name()).collect();
+            ApiError::bad_request(format!("sort {s:?}: one of {}", names.join(", ")))
+        })?,
+        None => ChangeSort::default(),
+    };
     let after = match &q.cursor {
-        Some(c) => Some(c.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+        Some(c) => Some(ChangeCursor::parse(c, sort).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "bad_cursor",
-                "cursor: pass next_cursor of the previous page",
+                format!(
+                    "cursor: pass next_cursor of the previous page, with the same sort ({})",
+                    sort.name()
+                ),
             )
         })?),
         None => None,
@@ -114,13 +135,15 @@ fn filter(q: ChangeQuery) -> ApiResult<ChangeFilter> {
         from,
         to,
         limit,
+        sort,
         after,
         geometry: false,
     })
 }
 
-/// `GET /api/v1/changes` → `{items, next_cursor, total}` (ordered by id; `next_cursor` is
-/// null on the last page); with `format`, the whole selection as a file
+/// `GET /api/v1/changes` → `{items, next_cursor, total}` (ordered by `sort`, by default by
+/// ascending id; `next_cursor` is null on the last page; `total` counts the whole selection,
+/// whatever the cursor); with `format`, the whole selection as a file, in `sort` order
 /// ([`super::export`]).
 pub async fn list(
     State(state): State<AppState>,
@@ -143,7 +166,7 @@ pub async fn list(
     let page = state.store().list_changes(&who.scope(), &f).await?;
     Ok(Json(serde_json::json!({
         "items": page.items,
-        "next_cursor": page.next_after.map(|a| a.to_string()),
+        "next_cursor": page.next_after.map(|a| a.encode(f.sort)),
         "total": page.total,
     }))
     .into_response())

@@ -12,7 +12,8 @@
 //! `dates` is the image dates joined by `;`; `pbf` is true/false in GeoJSON, 1/0 in CSV and
 //! GeoPackage. An export holds at most [`MAX_EXPORT`] patches: a larger selection is refused
 //! (400 `export_too_large`, with the count) rather than cut short; narrow the filters
-//! (`batch`, `region`, `bbox`, …). `limit` and `cursor` do not go with `format`.
+//! (`batch`, `region`, `bbox`, …). `limit` and `cursor` do not go with `format`; `sort` does:
+//! the patches come in its order (by default by ascending id).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -148,7 +149,7 @@ fn values(r: &ChangeRecord) -> [Val; 24] {
     ]
 }
 
-/// Every patch of the selection, with its geometry.
+/// Every patch of the selection, with its geometry, in the filter's sort order.
 pub async fn collect(
     state: &AppState,
     scope: &Scope,

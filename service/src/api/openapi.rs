@@ -58,7 +58,7 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/api/v1/batches", "Batches and their jobs: {items}", centre, &[], get(batches::list)),
         r(Method::GET, "/api/v1/batches/{id}", "One batch: status, progress {stage, tiles_done, tiles_total}", centre, &[], get(batches::get)),
         r(Method::POST, "/api/v1/batches/{id}/cancel", "Cancel a queued or running batch", centre, &[], post(batches::cancel)),
-        r(Method::GET, "/api/v1/changes", "Suspected-change patches: {items, next_cursor, total}; with format=geojson|csv|gpkg the whole selection as a file", Some(ALL_READERS), &["batch", "kind", "status", "region", "bbox", "min_mu", "limit", "cursor", "format"], get(changes::list)),
+        r(Method::GET, "/api/v1/changes", "Suspected-change patches: {items, next_cursor, total}, ordered by sort=id (default)|-id|area_mu|-area_mu|confidence|-confidence (ties by ascending id); with format=geojson|csv|gpkg the whole selection as a file", Some(ALL_READERS), &["batch", "kind", "status", "region", "bbox", "min_mu", "pbf", "from", "to", "sort", "limit", "cursor", "format"], get(changes::list)),
         r(Method::GET, "/api/v1/changes/{id}", "One patch with its GeoJSON geometry (WGS 84) and verdicts", Some(ALL_READERS), &[], get(changes::get)),
         r(Method::POST, "/api/v1/changes/{id}/verdicts", "Record a field verdict: {verdict: confirmed|false_positive|rectified, note} -> 201", Some("admin; inspector within their region"), &[], post(changes::verdict)),
         r(Method::GET, "/api/v1/changes/{id}/verdicts", "A patch's verdicts, oldest first: {items}", Some(ALL_READERS), &[], get(changes::verdicts)),

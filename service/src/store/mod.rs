@@ -396,18 +396,143 @@ pub struct ChangeFilter {
     pub from: Option<String>,
     pub to: Option<String>,
     pub limit: u32,
-    /// Patches with ids above this one (keyset pagination).
-    pub after: Option<i64>,
+    /// The order of the list.
+    pub sort: ChangeSort,
+    /// Patches after this one in `sort` order (keyset pagination): the
+    /// [`ChangePage::next_after`] of the previous page, under the same `sort`.
+    pub after: Option<ChangeCursor>,
     /// Fill each record's `geometry` (exports).
     pub geometry: bool,
+}
+
+/// The order of a change list. The value sorts (area, confidence) break ties by ascending id,
+/// so every order is total and keyset pagination through it exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum ChangeSort {
+    /// Ascending id (the order patches were stored in).
+    #[default]
+    Id,
+    /// Descending id (newest first).
+    IdDesc,
+    AreaMu,
+    AreaMuDesc,
+    Confidence,
+    ConfidenceDesc,
+}
+
+impl ChangeSort {
+    /// Every sort, in the order the API lists them.
+    pub const ALL: [ChangeSort; 6] = [
+        ChangeSort::Id,
+        ChangeSort::IdDesc,
+        ChangeSort::AreaMu,
+        ChangeSort::AreaMuDesc,
+        ChangeSort::Confidence,
+        ChangeSort::ConfidenceDesc,
+    ];
+
+    /// The API's name: the field, with `-` in front for descending.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeSort::Id => "id",
+            ChangeSort::IdDesc => "-id",
+            ChangeSort::AreaMu => "area_mu",
+            ChangeSort::AreaMuDesc => "-area_mu",
+            ChangeSort::Confidence => "confidence",
+            ChangeSort::ConfidenceDesc => "-confidence",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChangeSort> {
+        ChangeSort::ALL.into_iter().find(|v| v.name() == s)
+    }
+
+    /// Descending (on its value, or on the id for [`ChangeSort::IdDesc`]).
+    pub fn descending(self) -> bool {
+        matches!(
+            self,
+            ChangeSort::IdDesc | ChangeSort::AreaMuDesc | ChangeSort::ConfidenceDesc
+        )
+    }
+
+    /// Whether the order is by a value (with the id breaking ties) rather than by the id.
+    pub fn by_value(self) -> bool {
+        !matches!(self, ChangeSort::Id | ChangeSort::IdDesc)
+    }
+
+    /// The value a record sorts by (`None` for the id sorts).
+    pub fn key_of(self, r: &ChangeRecord) -> Option<f64> {
+        match self {
+            ChangeSort::Id | ChangeSort::IdDesc => None,
+            ChangeSort::AreaMu | ChangeSort::AreaMuDesc => Some(r.area_mu),
+            ChangeSort::Confidence | ChangeSort::ConfidenceDesc => Some(r.confidence),
+        }
+    }
+
+    /// The position just after `r` in this order.
+    pub fn cursor_after(self, r: &ChangeRecord) -> ChangeCursor {
+        ChangeCursor {
+            key: self.key_of(r),
+            id: r.id,
+        }
+    }
+}
+
+/// A position in a change list: the sort value (value sorts only) and the id of the last
+/// patch of a page.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ChangeCursor {
+    pub key: Option<f64>,
+    pub id: i64,
+}
+
+impl ChangeCursor {
+    /// The cursor as the API writes it. [`ChangeSort::Id`]: the id in decimal (as before
+    /// sorts existed); the others name their sort, so that a cursor cannot be replayed under
+    /// another one: `-id.<id>`, and for the value sorts `<sort>.<the f64's bits, 16 hex
+    /// digits>.<id>` (the exact value, which a decimal rendering might not round-trip).
+    pub fn encode(&self, sort: ChangeSort) -> String {
+        match (sort, self.key) {
+            (ChangeSort::Id, _) => self.id.to_string(),
+            (_, Some(k)) if sort.by_value() => {
+                format!("{}.{:016x}.{}", sort.name(), k.to_bits(), self.id)
+            }
+            _ => format!("{}.{}", sort.name(), self.id),
+        }
+    }
+
+    /// A cursor [`ChangeCursor::encode`] wrote for `sort`; `None` for anything else (another
+    /// sort's cursor, a negative id, a NaN value, stray text).
+    pub fn parse(s: &str, sort: ChangeSort) -> Option<ChangeCursor> {
+        let id = |t: &str| t.parse::<i64>().ok().filter(|v| *v >= 0);
+        if sort == ChangeSort::Id {
+            return id(s).map(|id| ChangeCursor { key: None, id });
+        }
+        let rest = s.strip_prefix(sort.name())?.strip_prefix('.')?;
+        if !sort.by_value() {
+            return id(rest).map(|id| ChangeCursor { key: None, id });
+        }
+        let (bits, rest) = rest.split_once('.')?;
+        if bits.len() != 16 || !bits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let key = f64::from_bits(u64::from_str_radix(bits, 16).ok()?);
+        if key.is_nan() {
+            return None;
+        }
+        Some(ChangeCursor {
+            key: Some(key),
+            id: id(rest)?,
+        })
+    }
 }
 
 /// One page of changes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChangePage {
     pub items: Vec<ChangeRecord>,
-    /// The last id of this page when more follow.
-    pub next_after: Option<i64>,
+    /// The position of the last patch of this page when more follow.
+    pub next_after: Option<ChangeCursor>,
     /// Patches matching the filters (all pages).
     pub total: i64,
 }

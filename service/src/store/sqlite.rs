@@ -1125,12 +1125,40 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(sql("counting patches"))?;
+            // Keyset pagination: the rows after the cursor in the order of ORDER BY (value
+            // sorts: by the value, then by ascending id, so the order is total).
+            let column = match f.sort {
+                ChangeSort::Id | ChangeSort::IdDesc => None,
+                ChangeSort::AreaMu | ChangeSort::AreaMuDesc => Some("p.area_mu"),
+                ChangeSort::Confidence | ChangeSort::ConfidenceDesc => Some("p.confidence"),
+            };
+            let (cmp, dir) = if f.sort.descending() {
+                ("<", "DESC")
+            } else {
+                (">", "ASC")
+            };
             if let Some(a) = f.after {
-                cond.push("p.id > ?", [a.into()]);
+                match (column, a.key) {
+                    (None, _) => cond.push(&format!("p.id {cmp} ?"), [a.id.into()]),
+                    (Some(col), Some(k)) if !k.is_nan() => cond.push(
+                        &format!("({col} {cmp} ? OR ({col} = ? AND p.id > ?))"),
+                        [k.into(), k.into(), a.id.into()],
+                    ),
+                    (Some(_), _) => {
+                        return Err(ServiceError::Invalid(format!(
+                            "sort {}: the cursor needs the value it sorts by",
+                            f.sort.name()
+                        )))
+                    }
+                }
             }
+            let order = match column {
+                None => format!("p.id {dir}"),
+                Some(col) => format!("{col} {dir}, p.id ASC"),
+            };
             let limit = i64::from(f.limit.max(1));
             let q = format!(
-                "SELECT {PATCH_COLUMNS}, {} FROM patches p{} ORDER BY p.id LIMIT {}",
+                "SELECT {PATCH_COLUMNS}, {} FROM patches p{} ORDER BY {order} LIMIT {}",
                 if f.geometry { "p.geometry" } else { "NULL" },
                 cond.sql(),
                 limit + 1
@@ -1157,7 +1185,11 @@ impl Store for SqliteStore {
                 .collect::<Result<Vec<_>>>()?;
             let more = items.len() as i64 > limit;
             items.truncate(limit as usize);
-            let next_after = if more { items.last().map(|p| p.id) } else { None };
+            let next_after = if more {
+                items.last().map(|p| f.sort.cursor_after(p))
+            } else {
+                None
+            };
             Ok(ChangePage {
                 items,
                 next_after,

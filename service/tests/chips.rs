@@ -92,6 +92,16 @@ fn rect(c0: f64, r0: f64, c1: f64, r1: f64) -> [(f64, f64); 4] {
 
 /// A done batch of `scenes` holding `patches`; its id.
 async fn seed_batch(s: &TestService, scenes: Vec<String>, patches: Vec<NewPatch>) -> i64 {
+    seed_batch_with(s, scenes, Default::default(), patches).await
+}
+
+/// The same with batch options (a baseline).
+async fn seed_batch_with(
+    s: &TestService,
+    scenes: Vec<String>,
+    options: gengdi_service::store::BatchOptions,
+    patches: Vec<NewPatch>,
+) -> i64 {
     let admin = s.store.list_tokens().await.unwrap()[0].id;
     let f = s
         .store
@@ -116,7 +126,7 @@ async fn seed_batch(s: &TestService, scenes: Vec<String>, patches: Vec<NewPatch>
     let BatchCreated::New(b) = s
         .store
         .create_batch(NewBatch {
-            options: Default::default(),
+            options,
             name: None,
             farmland: f.id,
             scenes,
@@ -140,6 +150,8 @@ struct Got {
     status: StatusCode,
     content_type: String,
     cache: String,
+    /// `X-Chip-Date`.
+    chip_date: String,
     body: Vec<u8>,
 }
 
@@ -160,6 +172,7 @@ async fn get(s: &TestService, uri: &str, token: Option<&str>) -> Got {
             .unwrap_or_default()
     };
     let (content_type, cache) = (h(header::CONTENT_TYPE), h(header::CACHE_CONTROL));
+    let chip_date = h(header::HeaderName::from_static("x-chip-date"));
     let status = res.status();
     let body = axum::body::to_bytes(res.into_body(), 1 << 26)
         .await
@@ -169,6 +182,7 @@ async fn get(s: &TestService, uri: &str, token: Option<&str>) -> Got {
         status,
         content_type,
         cache,
+        chip_date,
         body,
     }
 }
@@ -399,7 +413,7 @@ async fn dates_roles_and_scopes() {
     assert_eq!(
         json_of(&g),
         json!({"code": "not_found", "message": "batch 1 has no scene of 2024-05-01",
-               "details": {"dates": ["2024-04-20", "2024-06-10"]}})
+               "details": {"dates": ["2024-04-20", "2024-06-10"], "baseline_dates": []}})
     );
     // Not a date; not a PNG.
     for (path, status, code) in [
@@ -552,4 +566,76 @@ async fn a_large_patch_is_decimated_to_512_pixels() {
     }
     // The whole border: 2 × 268 + 2 × 32 pixels.
     assert_eq!(yellow, 2 * 268 + 2 * 32);
+}
+
+/// With a baseline, `before` is the baseline's latest date and `after` the season's: the
+/// same pixels as asking for those dates; the baseline's dates are chips too. Without a
+/// baseline, `before` is 404 `no_baseline` and `after` is the season's last date.
+#[tokio::test]
+async fn before_and_after_chips_come_from_the_baseline_and_the_season() {
+    let f = fixture().await;
+    let t = &f.s.tokens;
+    let a = rect(60.0, 50.0, 100.0, 70.0);
+    let baseline = f.scenes.join("S2_L2A_20240420.tif").display().to_string();
+    let season = f.scenes.join("S2_L2A_20240610.tif").display().to_string();
+    seed_batch_with(
+        &f.s,
+        vec![season],
+        gengdi_service::store::BatchOptions {
+            baseline: vec![baseline],
+            ..Default::default()
+        },
+        vec![pixel_patch("e", "640502101001", &[&a])],
+    )
+    .await;
+    let with = 5;
+    let png = |id: i64, date: &'static str| {
+        let s = &f.s;
+        async move {
+            get(
+                s,
+                &format!("/api/v1/changes/{id}/chips/{date}.png"),
+                Some(&t.admin),
+            )
+            .await
+        }
+    };
+    // The first batch's scenes hold both dates: the same chips as the second batch's.
+    let (april, june) = (png(1, "2024-04-20").await, png(1, "2024-06-10").await);
+    assert_eq!(
+        (april.status, june.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert_ne!(april.body, june.body, "the two dates differ");
+    for (date, want, drawn) in [
+        ("before", &april, "2024-04-20"),
+        ("after", &june, "2024-06-10"),
+        ("2024-04-20", &april, "2024-04-20"),
+        ("2024-06-10", &june, "2024-06-10"),
+    ] {
+        let g = png(with, date).await;
+        assert_eq!(g.status, StatusCode::OK, "{date}");
+        assert_eq!(g.content_type, "image/png");
+        assert_eq!(g.chip_date, drawn, "{date}");
+        assert_eq!(g.body, want.body, "{date}");
+    }
+    let g = png(with, "2024-05-01").await;
+    assert_eq!(
+        json_of(&g),
+        json!({"code": "not_found", "message": "batch 2 has no scene of 2024-05-01",
+               "details": {"dates": ["2024-06-10"], "baseline_dates": ["2024-04-20"]}})
+    );
+    // No baseline: no before chip; after is the latest season date.
+    let g = png(1, "before").await;
+    assert_eq!(g.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        json_of(&g),
+        json!({"code": "no_baseline", "message": "batch 1 has no baseline (with a date): no before chip"})
+    );
+    let g = png(1, "after").await;
+    assert_eq!(
+        (g.status, g.chip_date.as_str()),
+        (StatusCode::OK, "2024-06-10")
+    );
+    assert_eq!(g.body, june.body);
 }

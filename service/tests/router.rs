@@ -66,6 +66,25 @@ async fn each_role_reaches_exactly_its_endpoints() {
         ),
         ("GET", "/api/v1/farmland".into(), None, [S::OK, S::OK, F, F]),
         (
+            "POST",
+            "/api/v1/admin-layers".into(),
+            Some(&missing),
+            [S::BAD_REQUEST, S::BAD_REQUEST, F, F],
+        ),
+        (
+            "GET",
+            "/api/v1/admin-layers".into(),
+            None,
+            [S::OK, S::OK, F, F],
+        ),
+        // No admin layer 1: the handler ran (404), the role was let through.
+        (
+            "GET",
+            "/api/v1/admin-layers/1".into(),
+            None,
+            [S::NOT_FOUND, S::NOT_FOUND, F, F],
+        ),
+        (
             "GET",
             format!("/api/v1/farmland/{farmland}"),
             None,

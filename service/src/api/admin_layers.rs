@@ -78,12 +78,13 @@ fn upload_request(u: &Upload) -> Result<AdminLayerRequest, ApiError> {
             )));
         }
     }
-    let mapping = match u.fields.get("mapping") {
-        Some(m) => Some(serde_json::from_str(m).map_err(|e| {
-            invalid(format!("mapping: not a JSON object of role to field ({e})"))
-        })?),
-        None => None,
-    };
+    let mapping =
+        match u.fields.get("mapping") {
+            Some(m) => Some(serde_json::from_str(m).map_err(|e| {
+                invalid(format!("mapping: not a JSON object of role to field ({e})"))
+            })?),
+            None => None,
+        };
     let file_name = path.rsplit('/').next().unwrap_or(path).to_string();
     Ok(AdminLayerRequest {
         path: path.clone(),

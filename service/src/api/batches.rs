@@ -207,10 +207,9 @@ fn upload_request(u: &Upload) -> Result<BatchRequest, ApiError> {
     };
     let farmland = id("farmland")?.ok_or_else(|| invalid("missing field `farmland`".into()))?;
     let rules = match u.fields.get("rules") {
-        Some(r) => Some(
-            serde_json::from_str(r)
-                .map_err(|e| invalid(format!("rules: not JSON ({e})")))?,
-        ),
+        Some(r) => {
+            Some(serde_json::from_str(r).map_err(|e| invalid(format!("rules: not JSON ({e})")))?)
+        }
         None => None,
     };
     Ok(BatchRequest {

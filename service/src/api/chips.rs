@@ -1,12 +1,15 @@
 //! `GET /api/v1/changes/{id}/chips/{date}.png`: a true-colour image chip of a patch on one
 //! date of its batch, with the patch's outline drawn.
 //!
-//! - **Scenes.** The batch's scenes are opened as the analysis opens them
-//!   ([`gengdi_inference::inputs::open_scenes`]: files, directories, Sentinel-2 SAFE and
+//! - **Scenes.** The batch's scenes and its baseline scenes are opened as the analysis opens
+//!   them ([`gengdi_inference::inputs::open_scenes`]: files, directories, Sentinel-2 SAFE and
 //!   Landsat products, STAC Items), and the scene(s) whose acquisition date is `{date}`
 //!   (`YYYY-MM-DD` or `YYYYMMDD`) are used. A date of no scene is 404 with the batch's dates in
-//!   `details.dates`. Batches have no baseline in the service, so there are chips per date
-//!   only (no before/after pair).
+//!   `details.dates` (and its baseline's in `details.baseline_dates`).
+//! - **Before / after.** `{date}` may also be `before`: the latest date of the batch's
+//!   baseline (404 `no_baseline` for a batch without one), or `after`: the latest date of the
+//!   season. Together they are the pair an inspector compares; the response names the date
+//!   it drew in `X-Chip-Date`.
 //! - **Bands.** Red, green and blue are `B04`, `B03`, `B02`, found by name or by common name
 //!   (`red`, `green`, `blue`: Landsat's `B4`/`B3`/`B2` or `SR_B4`…, STAC `eo:bands`) as the
 //!   tiling engine reports them; they may be in one file or in files of their own on one grid
@@ -98,13 +101,17 @@ pub async fn chip(
             "chips are PNG images: /api/v1/changes/{id}/chips/YYYY-MM-DD.png"
         )));
     };
-    let date = parse_date(text).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_date",
-            format!("date {text:?}: YYYY-MM-DD or YYYYMMDD"),
-        )
-    })?;
+    let date = match text {
+        "before" => ChipDate::Before,
+        "after" => ChipDate::After,
+        _ => ChipDate::Day(parse_date(text).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_date",
+                format!("date {text:?}: YYYY-MM-DD, YYYYMMDD, before or after"),
+            )
+        })?),
+    };
     let patch = state
         .store()
         .change(&who.scope(), id)
@@ -114,17 +121,31 @@ pub async fn chip(
         ApiError::internal(format!("change {id}: its batch {} is gone", patch.batch))
     })?;
     let limits = *state.limits();
-    let png = tokio::task::spawn_blocking(move || render(&batch, &patch, date, &limits))
+    let (png, drawn) = tokio::task::spawn_blocking(move || render(&batch, &patch, date, &limits))
         .await
         .map_err(|e| ApiError::internal(format!("the chip task failed: {e}")))??;
     Ok((
         [
-            (header::CONTENT_TYPE, "image/png"),
-            (header::CACHE_CONTROL, "private, max-age=3600"),
+            (header::CONTENT_TYPE, "image/png".to_string()),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
+            (
+                header::HeaderName::from_static("x-chip-date"),
+                drawn.to_string(),
+            ),
         ],
         png,
     )
         .into_response())
+}
+
+/// Which date a chip shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChipDate {
+    Day(NaiveDate),
+    /// The latest date of the baseline.
+    Before,
+    /// The latest date of the season.
+    After,
 }
 
 fn unprocessable(code: &'static str, message: String) -> ApiError {
@@ -215,18 +236,54 @@ fn to_pixels(polygons: &Polygons, gt: &GeoTransform) -> Option<Polygons> {
         .collect()
 }
 
-/// Render the chip of `patch` on `date` (blocking: opens and reads the batch's scenes).
+fn dates_of(scenes: &[Scene]) -> Vec<NaiveDate> {
+    let mut dates: Vec<NaiveDate> = scenes.iter().filter_map(|s| s.date).collect();
+    dates.sort();
+    dates.dedup();
+    dates
+}
+
+/// Render the chip of `patch` on `date` (blocking: opens and reads the batch's scenes);
+/// the PNG and the date drawn.
 pub fn render(
     batch: &BatchRecord,
     patch: &ChangeRecord,
-    date: NaiveDate,
+    date: ChipDate,
     limits: &Limits,
-) -> ApiResult<Vec<u8>> {
-    let paths: Vec<PathBuf> = batch.scenes.iter().map(PathBuf::from).collect();
+) -> ApiResult<(Vec<u8>, NaiveDate)> {
     let optional: Vec<String> = TRUE_COLOUR.iter().map(|(b, _)| b.to_string()).collect();
-    let scenes =
+    let open = |paths: &[String]| -> ApiResult<Vec<Scene>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
         gengdi_inference::inputs::open_scenes(&paths, &SceneOptions::default(), &[], &optional)
-            .map_err(|e| ApiError::from(ServiceError::from(e)))?;
+            .map_err(|e| ApiError::from(ServiceError::from(e)))
+    };
+    let mut scenes = open(&batch.scenes)?;
+    let baseline = open(&batch.options.baseline)?;
+    let (season_dates, baseline_dates) = (dates_of(&scenes), dates_of(&baseline));
+    scenes.extend(baseline);
+    let listed = |d: &[NaiveDate]| -> Vec<String> { d.iter().map(|d| d.to_string()).collect() };
+    let date = match date {
+        ChipDate::Day(d) => d,
+        ChipDate::Before => *baseline_dates.last().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_baseline",
+                format!(
+                    "batch {} has no baseline (with a date): no before chip",
+                    batch.id
+                ),
+            )
+        })?,
+        ChipDate::After => *season_dates.last().ok_or_else(|| {
+            unprocessable(
+                "no_dates",
+                format!("the scenes of batch {} carry no acquisition date", batch.id),
+            )
+        })?,
+    };
     for s in &scenes {
         let pixels = (s.width as u64).saturating_mul(s.height as u64);
         if pixels > limits.max_scene_pixels {
@@ -239,14 +296,14 @@ pub fn render(
             }));
         }
     }
-    let mut dates: Vec<NaiveDate> = scenes.iter().filter_map(|s| s.date).collect();
-    dates.sort();
-    dates.dedup();
-    if !dates.contains(&date) {
-        let listed: Vec<String> = dates.iter().map(|d| d.to_string()).collect();
+    if !season_dates.contains(&date) && !baseline_dates.contains(&date) {
         return Err(
-            ApiError::not_found(format!("batch {} has no scene of {date}", batch.id))
-                .with_details(serde_json::json!({ "dates": listed })),
+            ApiError::not_found(format!("batch {} has no scene of {date}", batch.id)).with_details(
+                serde_json::json!({
+                    "dates": listed(&season_dates),
+                    "baseline_dates": listed(&baseline_dates),
+                }),
+            ),
         );
     }
     let of_date: Vec<&Scene> = scenes.iter().filter(|s| s.date == Some(date)).collect();
@@ -382,7 +439,7 @@ pub fn render(
             draw_ring(&mut rgba, out_w, out_h, &chip_ring, i > 0);
         }
     }
-    encode(out_w, out_h, &rgba)
+    Ok((encode(out_w, out_h, &rgba)?, date))
 }
 
 /// The values of one band at the chip's pixels (row-major, `out_w × out_h`).

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use gengdi_inference::analysis::PatchRecord;
 use gengdi_inference::pipeline::{
-    self, AdminRequest, AnalysisRequest, FarmlandRequest, OutputRequest, PipelineError, SceneRequest,
+    self, AdminRequest, AnalysisRequest, FarmlandRequest, OutputRequest, PipelineError,
+    SceneRequest,
 };
 use gengdi_models::{DeviceChoice, Registry, Task};
 

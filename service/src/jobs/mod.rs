@@ -448,17 +448,17 @@ impl Jobs {
         })?;
         let admin = match batch.options.admin {
             Some(id) => {
-                let layer = self.store.admin_layer(id).await?.ok_or_else(|| {
-                    ServiceError::Invalid(format!("admin layer {id} is gone"))
-                })?;
+                let layer =
+                    self.store.admin_layer(id).await?.ok_or_else(|| {
+                        ServiceError::Invalid(format!("admin layer {id} is gone"))
+                    })?;
                 Some((PathBuf::from(layer.stored_path), layer.mapping))
             }
             None => None,
         };
         let rules = match &batch.options.rules {
-            Some(r) => serde_json::from_value(r.clone()).map_err(|e| {
-                ServiceError::Invalid(format!("batch {}: rules: {e}", batch.id))
-            })?,
+            Some(r) => serde_json::from_value(r.clone())
+                .map_err(|e| ServiceError::Invalid(format!("batch {}: rules: {e}", batch.id)))?,
             None => Default::default(),
         };
         Ok(JobSpec {

@@ -381,8 +381,8 @@ fn admin_row(r: &Row<'_>) -> rusqlite::Result<AdminRow> {
 }
 
 fn admin_record((mut rec, layers, units, fields): AdminRow) -> Result<AdminLayerRecord> {
-    rec.layers = serde_json::from_str(&layers)
-        .map_err(|e| corrupt("admin_layers.layers")(e.to_string()))?;
+    rec.layers =
+        serde_json::from_str(&layers).map_err(|e| corrupt("admin_layers.layers")(e.to_string()))?;
     rec.units =
         serde_json::from_str(&units).map_err(|e| corrupt("admin_layers.units")(e.to_string()))?;
     rec.fields_used = serde_json::from_str(&fields)

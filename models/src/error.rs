@@ -151,6 +151,9 @@ pub enum ModelError {
     /// A tensor computation failed (backend error).
     #[error("tensor backend error: {0}")]
     Backend(String),
+    /// A [`crate::training_config::TrainObserver`] asked the training to stop.
+    #[error("training cancelled")]
+    Cancelled,
 }
 
 impl ModelError {

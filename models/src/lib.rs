@@ -38,8 +38,8 @@ pub use model::{
 };
 pub use registry::Registry;
 pub use train::{
-    held_out_croptype, held_out_landcover, train_croptype, train_landcover, TrainConfig,
-    TrainedModel,
+    held_out_croptype, held_out_landcover, train_croptype, train_landcover,
+    train_landcover_observed, TrainConfig, TrainObserver, TrainedModel, Unobserved,
 };
 
 /// Result type of this crate.

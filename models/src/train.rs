@@ -35,7 +35,9 @@ use crate::season::{
 use crate::split::{split_by_group, GroupSplit};
 use crate::{ModelError, Result};
 
-pub use crate::training_config::{load_train_config, EpochLog, TrainConfig};
+pub use crate::training_config::{
+    load_train_config, EpochLog, TrainConfig, TrainObserver, Unobserved,
+};
 
 /// A trained model in memory: the card (id and weights info still empty) and the network.
 pub struct TrainedModel {
@@ -241,6 +243,7 @@ fn fit<T: TrainTask>(
     config: &TrainConfig,
     device_choice: DeviceChoice,
     label: &str,
+    observer: &dyn TrainObserver,
 ) -> Result<FitOutcome<T::Net>> {
     let device = device_choice.training_device();
     let plain = device_choice.device();
@@ -272,6 +275,9 @@ fn fit<T: TrainTask>(
     let mut history = Vec::new();
     let mut epochs_run = 0;
     for epoch in 1..=config.max_epochs {
+        if observer.stop() {
+            return Err(ModelError::Cancelled);
+        }
         epochs_run = epoch;
         let mut order = split.train.clone();
         order_rng.shuffle(&mut order);
@@ -310,12 +316,14 @@ fn fit<T: TrainTask>(
         } else {
             (train_loss, 0.0)
         };
-        history.push(EpochLog {
+        let log = EpochLog {
             epoch,
             train_loss,
             val_loss,
             val_accuracy,
-        });
+        };
+        observer.epoch(&log, config.max_epochs);
+        history.push(log);
         bar.set_position(epoch as u64);
         bar.set_message(format!(
             "loss {train_loss:.4} val_loss {val_loss:.4} val_acc {val_accuracy:.3}"
@@ -451,6 +459,16 @@ pub fn train_landcover(
     samples: &LandCoverSamples,
     device: DeviceChoice,
 ) -> Result<TrainedModel> {
+    train_landcover_observed(config, samples, device, &Unobserved)
+}
+
+/// [`train_landcover`] watched by `observer` (epochs as they end; a stop before any epoch).
+pub fn train_landcover_observed(
+    config: &TrainConfig,
+    samples: &LandCoverSamples,
+    device: DeviceChoice,
+    observer: &dyn TrainObserver,
+) -> Result<TrainedModel> {
     config.validate()?;
     let start = Instant::now();
     let split = landcover_split(samples, config);
@@ -500,6 +518,7 @@ pub fn train_landcover(
         config,
         device,
         "landcover",
+        observer,
     )?;
     let card = ModelCard {
         format_version: CARD_FORMAT_VERSION,
@@ -699,7 +718,15 @@ pub fn train_croptype(
         season_window_p: config.season_window_p.unwrap_or(0.0),
     };
     let mut outcome = fit(
-        &task, net, &split, &weights, n_classes, config, device, "croptype",
+        &task,
+        net,
+        &split,
+        &weights,
+        n_classes,
+        config,
+        device,
+        "croptype",
+        &Unobserved,
     )?;
     let mut features = pixel_feature_names();
     features.extend([

@@ -132,6 +132,24 @@ pub struct EpochLog {
     pub val_accuracy: f64,
 }
 
+/// Watches a training run: told of every epoch as it ends, asked before each epoch whether
+/// to stop (the run then ends with [`crate::ModelError::Cancelled`]). A service shows the
+/// epochs as progress and cancels through it; the CLI uses [`Unobserved`].
+pub trait TrainObserver: Sync {
+    /// Epoch `log.epoch` of at most `max_epochs` ended.
+    fn epoch(&self, _log: &EpochLog, _max_epochs: usize) {}
+    /// Whether to stop before the next epoch.
+    fn stop(&self) -> bool {
+        false
+    }
+}
+
+/// The observer that watches nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unobserved;
+
+impl TrainObserver for Unobserved {}
+
 /// Read a [`TrainConfig`] from a JSON file; fields it does not set keep their defaults.
 pub fn load_train_config(path: &Path) -> Result<TrainConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;

@@ -315,3 +315,56 @@ fn registry_errors_are_typed() {
         Err(ModelError::Weights { .. })
     ));
 }
+
+/// Records the epochs it is told of; asks to stop once `stop_after` epochs have ended.
+struct Recorder {
+    seen: std::sync::Mutex<Vec<(gengdi_models::training_config::EpochLog, usize)>>,
+    stop_after: usize,
+}
+
+impl gengdi_models::TrainObserver for Recorder {
+    fn epoch(&self, log: &gengdi_models::training_config::EpochLog, max_epochs: usize) {
+        self.seen.lock().unwrap().push((log.clone(), max_epochs));
+    }
+    fn stop(&self) -> bool {
+        self.seen.lock().unwrap().len() >= self.stop_after
+    }
+}
+
+#[test]
+fn an_observer_sees_every_epoch_as_it_ends_and_can_stop_the_training() {
+    let all = common::landcover();
+    let tiny = common::tiny_landcover(&all, 4);
+    let config = tiny_config(5).with_patience(100);
+    let watch = Recorder {
+        seen: Default::default(),
+        stop_after: usize::MAX,
+    };
+    let trained =
+        gengdi_models::train_landcover_observed(&config, &tiny, DeviceChoice::NdArray, &watch)
+            .unwrap();
+    let seen = watch.seen.into_inner().unwrap();
+    // Exactly the card's history, in order, each with the epoch limit.
+    assert_eq!(
+        seen.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+        trained.card.training.history
+    );
+    assert_eq!(
+        seen.iter().map(|(l, m)| (l.epoch, *m)).collect::<Vec<_>>(),
+        vec![(1, 3), (2, 3), (3, 3)]
+    );
+    // Watching does not change the training: the unobserved run is the same.
+    let plain = train_landcover(&config, &tiny, DeviceChoice::NdArray).unwrap();
+    assert_eq!(plain.card.training.history, trained.card.training.history);
+
+    // Asked to stop after one epoch: the second never starts.
+    let stopper = Recorder {
+        seen: Default::default(),
+        stop_after: 1,
+    };
+    let err =
+        gengdi_models::train_landcover_observed(&config, &tiny, DeviceChoice::NdArray, &stopper)
+            .unwrap_err();
+    assert!(matches!(err, ModelError::Cancelled), "{err:?}");
+    assert_eq!(stopper.seen.into_inner().unwrap().len(), 1);
+}

@@ -186,6 +186,12 @@ async fn each_role_reaches_exactly_its_endpoints() {
             None,
             [S::NOT_FOUND, F, F, S::NOT_FOUND],
         ),
+        (
+            "POST",
+            "/api/v1/training/1/cancel".into(),
+            None,
+            [S::NOT_FOUND, F, F, S::NOT_FOUND],
+        ),
     ];
     for (method, uri, body, expected) in &matrix {
         for (role, want) in Role::ALL.iter().zip(expected) {

@@ -227,6 +227,9 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
         "default: batches with verdicts"
     );
     assert_eq!(done["epochs"], 3);
+    // The progress counted the epochs as they ended: the last one run.
+    assert_eq!(done["epoch"], done["result"]["model"]["epochs_run"]);
+    assert_eq!(done["cancel_requested"], false);
     let r = &done["result"];
     let new_id = r["model"]["id"].as_str().unwrap().to_string();
     assert_ne!(new_id, shipped_lc);
@@ -486,6 +489,43 @@ async fn bad_training_requests_get_json_4xx() {
         .send("GET", "/api/v1/training", Some(&s.tokens.admin), None)
         .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // Cancelling: not by an inspector; a queued job at once (200); then it is finished (409);
+    // no such job (404).
+    let cancel = format!("/api/v1/training/{}/cancel", t["id"]);
+    let (status, _) = s
+        .send("POST", &cancel, Some(&s.tokens.inspector), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, c) = s
+        .send("POST", &cancel, Some(&s.tokens.researcher), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(
+        (&c["status"], &c["stage"], &c["cancel_requested"]),
+        (&json!("cancelled"), &json!("cancelled"), &json!(true))
+    );
+    assert!(c["finished_at"].is_string(), "{c}");
+    let (status, again) = s.send("POST", &cancel, Some(&s.tokens.admin), None).await;
+    assert_eq!(
+        (status, again),
+        (
+            StatusCode::CONFLICT,
+            json!({"code": "job_finished", "message": format!("training job {} is already cancelled", t["id"])})
+        )
+    );
+    let (status, e) = s
+        .send(
+            "POST",
+            "/api/v1/training/99/cancel",
+            Some(&s.tokens.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@
 //! | `GET /api/v1/changes/{id}/chips/{date}.png` (true-colour PNG of the patch on one date of its batch, outlined: [`chips`]) | admin, centre, researcher; inspector within their region |
 //! | `POST /api/v1/changes/{id}/verdicts` | admin; inspector within their region |
 //! | `GET /api/v1/models` (the models the analyses run; with the data dir's registry every model in it, `active` marking those run), `GET /api/v1/models/{id}` (one's model card) | admin, centre, researcher |
-//! | `POST /api/v1/models/{id}/activate`, `POST/GET /api/v1/training`, `GET /api/v1/training/{id}` (train from tables and verdicts: [`training`], [`crate::jobs::training`]) | admin, researcher |
+//! | `POST /api/v1/models/{id}/activate`, `POST/GET /api/v1/training`, `GET /api/v1/training/{id}`, `POST /api/v1/training/{id}/cancel` (train from tables and verdicts: [`training`], [`crate::jobs::training`]) | admin, researcher |
 //! | `GET /api/v1/stats?level=&region=&batch=&from=&to=` (per unit, in/out balance, targets: [`stats`]) | admin, centre, researcher; inspector within their region (no targets) |
 //!
 //! An inspector sees only patches whose location code starts with their region's code: a

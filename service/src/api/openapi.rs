@@ -68,7 +68,8 @@ pub fn routes() -> Vec<Route> {
         r(Method::POST, "/api/v1/models/{id}/activate", "Make a model of the registry its task's active one, for batches that start from now on -> {activated, items}", Some("admin, researcher"), &[], post(training::activate)),
         r(Method::POST, "/api/v1/training", "Queue a training job: {task: landcover, batches?, epochs?, seed?, tables?} -> 202 {id, status}", Some("admin, researcher"), &[], post(training::create)),
         r(Method::GET, "/api/v1/training", "Training jobs: {items}", Some("admin, researcher"), &[], get(training::list)),
-        r(Method::GET, "/api/v1/training/{id}", "One training job: status, stage, epochs, result (the new model and the active one's metrics on its held-out split)", Some("admin, researcher"), &[], get(training::get)),
+        r(Method::GET, "/api/v1/training/{id}", "One training job: status, stage, epoch (of epochs, as each ends), result (the new model and the active one's metrics on its held-out split)", Some("admin, researcher"), &[], get(training::get)),
+        r(Method::POST, "/api/v1/training/{id}/cancel", "Cancel a queued training job (200) or stop a running one before its next epoch (202, no model saved); 409 when finished", Some("admin, researcher"), &[], post(training::cancel)),
         r(Method::GET, "/api/v1/stats", "Patches and mu per administrative unit by kind and status, the in/out balance of a period, farmland against the targets", Some("admin, centre, researcher; inspector within their region (no targets)"), &["level", "region", "batch", "from", "to"], get(stats::stats)),
     ]
 }

@@ -118,6 +118,29 @@ pub async fn get(
     Ok(Json(serde_json::json!(job)))
 }
 
+/// `POST /api/v1/training/{id}/cancel`: a queued job is cancelled at once (200), a running
+/// one stops before its next epoch (202; its model is not saved); a finished one is 409.
+pub async fn cancel(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<impl IntoResponse> {
+    use crate::store::TrainingCancel;
+    who.require(&ROLES)?;
+    match state.store().cancel_training_job(id).await? {
+        TrainingCancel::Cancelled(j) => Ok((StatusCode::OK, Json(serde_json::json!(j)))),
+        TrainingCancel::Requested(j) => {
+            state.jobs().cancel_running_training(id);
+            Ok((StatusCode::ACCEPTED, Json(serde_json::json!(j))))
+        }
+        TrainingCancel::AlreadyFinished(j) => Err(ApiError::conflict(
+            "job_finished",
+            format!("training job {id} is already {}", j.status.name()),
+        )),
+        TrainingCancel::NotFound => Err(ApiError::not_found(format!("no training job {id}"))),
+    }
+}
+
 /// `POST /api/v1/models/{id}/activate` (exact id) → `{activated, items}`: the model becomes
 /// its task's active one in the data dir's registry, and batches that start from now on run
 /// it (a running batch keeps its models).

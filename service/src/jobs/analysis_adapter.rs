@@ -234,9 +234,17 @@ impl JobExecutor for AnalysisExecutor {
         &self,
         spec: &super::training::TrainingSpec,
         progress: &ProgressSink,
+        cancel: &CancelToken,
     ) -> std::result::Result<serde_json::Value, JobError> {
         let registry = self.registry()?;
-        super::train_adapter::train(registry, self.device, &self.models_now(), spec, progress)
+        super::train_adapter::train(
+            registry,
+            self.device,
+            &self.models_now(),
+            spec,
+            progress,
+            cancel,
+        )
     }
 }
 

@@ -177,11 +177,13 @@ pub trait JobExecutor: Send + Sync + 'static {
     }
 
     /// Train a model (see [`training`]): the result is what the job shows (the new model
-    /// and both models' held-out metrics). By default the service does not train.
+    /// and both models' held-out metrics); the progress counts epochs, and `cancel` stops it
+    /// ([`JobError::Cancelled`]). By default the service does not train.
     fn train(
         &self,
         _spec: &training::TrainingSpec,
         _progress: &ProgressSink,
+        _cancel: &CancelToken,
     ) -> Result<serde_json::Value, JobError> {
         Err(JobError::Failed(ServiceError::Invalid(
             "this service has no model registry to train into".into(),
@@ -196,6 +198,8 @@ pub struct Jobs {
     executor: Arc<dyn JobExecutor>,
     wake: tokio::sync::Notify,
     running: Mutex<HashMap<i64, CancelToken>>,
+    /// The cancel tokens of running training jobs.
+    running_training: Mutex<HashMap<i64, CancelToken>>,
     /// The process is stopping: take no job, put the running one back in the queue.
     stopping: StopFlag,
     /// Jobs keep their finished tiles under `<this>/<batch>/tiles`.
@@ -221,6 +225,7 @@ impl Jobs {
             executor,
             wake: tokio::sync::Notify::new(),
             running: Mutex::new(HashMap::new()),
+            running_training: Mutex::new(HashMap::new()),
             stopping: StopFlag::default(),
             checkpoint_root: None,
             progress_interval: Duration::from_millis(200),
@@ -271,13 +276,21 @@ impl Jobs {
         let id = job.id;
         tracing::info!("training: job {id} started (attempt {})", job.attempts);
         let progress = ProgressSink::default();
+        let cancel = CancelToken::default();
+        if job.cancel_requested {
+            cancel.cancel();
+        }
+        if let Ok(mut running) = self.running_training.lock() {
+            running.insert(id, cancel.clone());
+        }
         let outcome = match self.training_spec(&job).await {
             Err(e) => TrainingOutcome::Failed(e.to_string()),
             Ok(spec) => {
                 progress.stage_name("samples");
                 let executor = Arc::clone(&self.executor);
                 let p = progress.clone();
-                let mut task = tokio::task::spawn_blocking(move || executor.train(&spec, &p));
+                let c = cancel.clone();
+                let mut task = tokio::task::spawn_blocking(move || executor.train(&spec, &p, &c));
                 let mut tick = tokio::time::interval(self.progress_interval);
                 let mut last = Progress::default();
                 let joined = loop {
@@ -310,6 +323,9 @@ impl Jobs {
                 }
             }
         };
+        if let Ok(mut running) = self.running_training.lock() {
+            running.remove(&id);
+        }
         let what = match &outcome {
             TrainingOutcome::Done(r) => format!("done, model {}", r["model"]["id"]),
             TrainingOutcome::Failed(e) => format!("failed: {e}"),
@@ -378,6 +394,15 @@ impl Jobs {
     /// Tell the worker a job was queued.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Ask the running training job `id` (if it runs in this process) to stop.
+    pub fn cancel_running_training(&self, id: i64) {
+        if let Ok(running) = self.running_training.lock() {
+            if let Some(t) = running.get(&id) {
+                t.cancel();
+            }
+        }
     }
 
     /// Ask the running job of `batch` (if it runs in this process) to stop.

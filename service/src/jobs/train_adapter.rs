@@ -9,14 +9,15 @@ use gengdi_inference::labels::{label_stack, landcover_samples, LabelOptions};
 use gengdi_inference::InferenceError;
 use gengdi_models::features::BANDS;
 use gengdi_models::samples::{load_landcover, LandCoverSamples};
+use gengdi_models::training_config::EpochLog;
 use gengdi_models::{
-    evaluate_landcover, held_out_landcover, train_landcover, DeviceChoice, Registry, Task,
-    TrainConfig,
+    evaluate_landcover, held_out_landcover, train_landcover_observed, DeviceChoice, ModelError,
+    Registry, Task, TrainConfig, TrainObserver,
 };
 use serde_json::json;
 
 use super::training::TrainingSpec;
-use super::{JobError, ProgressSink};
+use super::{CancelToken, JobError, ProgressSink};
 use crate::error::ServiceError;
 use gengdi_inference::pipeline::Models;
 
@@ -24,14 +25,41 @@ fn failed(e: impl Into<ServiceError>) -> JobError {
     JobError::Failed(e.into())
 }
 
+/// The job's view of the training loop: each epoch that ends is the progress
+/// (`epoch` of `epochs`), and a cancellation stops it before the next epoch.
+struct Watch<'a> {
+    progress: &'a ProgressSink,
+    cancel: &'a CancelToken,
+}
+
+impl TrainObserver for Watch<'_> {
+    fn epoch(&self, log: &EpochLog, max_epochs: usize) {
+        self.progress.tiles(log.epoch as u64, max_epochs as u64);
+    }
+
+    fn stop(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
 /// Train the model of `spec` into `registry`; `active` holds the model it is compared with.
+/// The progress counts epochs; `cancel` stops the job between sample sets, before each
+/// epoch and before the model is saved (nothing is written to the registry then).
 pub(crate) fn train(
     registry: &Registry,
     device: DeviceChoice,
     active: &Models,
     spec: &TrainingSpec,
     progress: &ProgressSink,
+    cancel: &CancelToken,
 ) -> Result<serde_json::Value, JobError> {
+    let check = || {
+        if cancel.is_cancelled() {
+            Err(JobError::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
     if spec.task != Task::LandCover {
         return Err(failed(ServiceError::Invalid(format!(
             "task {}: only landcover is trained from verdicts",
@@ -49,6 +77,7 @@ pub(crate) fn train(
     let mut labels = Vec::new();
     let mut per_class: std::collections::BTreeMap<String, usize> = Default::default();
     for set in &spec.label_sets {
+        check()?;
         let scenes = open_scenes(
             &set.scenes,
             &gengdi_tiling::SceneOptions::default(),
@@ -85,15 +114,22 @@ pub(crate) fn train(
             "no training samples: no labelled table was added and the verdicts gave no clear labelled observation".into(),
         )));
     }
+    check()?;
     progress.stage_name("training");
+    progress.tiles(0, spec.epochs as u64);
     let mut config = TrainConfig::new();
     config.max_epochs = spec.epochs;
     if let Some(seed) = spec.seed {
         config.seed = seed;
     }
     config.progress = false;
-    let trained = train_landcover(&config, &samples, device).map_err(failed)?;
-    progress.tiles(trained.card.training.epochs_run as u64, spec.epochs as u64);
+    let trained =
+        match train_landcover_observed(&config, &samples, device, &Watch { progress, cancel }) {
+            Ok(t) => t,
+            Err(ModelError::Cancelled) => return Err(JobError::Cancelled),
+            Err(e) => return Err(failed(e)),
+        };
+    check()?;
     progress.stage_name("saving");
     let card = trained
         .save_to_registry(

@@ -665,6 +665,20 @@ pub struct TrainingJobRecord {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// A cancellation was asked for while the job was running.
+    pub cancel_requested: bool,
+}
+
+/// What [`Store::cancel_training_job`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainingCancel {
+    /// It was queued and is now cancelled.
+    Cancelled(TrainingJobRecord),
+    /// It is running; it stops before its next epoch.
+    Requested(TrainingJobRecord),
+    /// It had already finished.
+    AlreadyFinished(TrainingJobRecord),
+    NotFound,
 }
 
 /// How a training job ended.
@@ -750,6 +764,8 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
         outcome: TrainingOutcome,
     ) -> Result<TrainingJobRecord>;
+    /// Cancel a queued training job, or ask a running one to stop.
+    async fn cancel_training_job(&self, id: i64) -> Result<TrainingCancel>;
     /// Put training jobs left running by a stopped process back in the queue; how many.
     async fn requeue_running_training(&self) -> Result<usize>;
 }

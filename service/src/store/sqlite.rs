@@ -175,6 +175,7 @@ const MIGRATIONS: &[&str] = &[
         created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
     );
     ALTER TABLE batches ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE training_jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
     "#,
 ];
 
@@ -1447,6 +1448,11 @@ impl Store for SqliteStore {
         outcome: TrainingOutcome,
     ) -> Result<TrainingJobRecord> {
         self.call(move |c| super::sqlite_training::finish(c, id, &outcome))
+            .await
+    }
+
+    async fn cancel_training_job(&self, id: i64) -> Result<TrainingCancel> {
+        self.call(move |c| super::sqlite_training::cancel(c, id))
             .await
     }
 

@@ -4,10 +4,10 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::sqlite::corrupt;
-use super::{JobStatus, TrainingJobRecord, TrainingOutcome};
+use super::{JobStatus, TrainingCancel, TrainingJobRecord, TrainingOutcome};
 use crate::error::{sql, Result};
 
-const SELECT: &str = "SELECT id, request, status, stage, epoch, epochs, result, error, attempts, created_by, created_at, started_at, finished_at FROM training_jobs";
+const SELECT: &str = "SELECT id, request, status, stage, epoch, epochs, result, error, attempts, created_by, created_at, started_at, finished_at, cancel_requested FROM training_jobs";
 
 type RawRow = (TrainingJobRecord, String, String, Option<String>);
 
@@ -27,6 +27,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
             created_at: r.get(10)?,
             started_at: r.get(11)?,
             finished_at: r.get(12)?,
+            cancel_requested: r.get::<_, i64>(13)? != 0,
         },
         r.get(1)?,
         r.get(2)?,
@@ -140,6 +141,38 @@ pub(super) fn finish(
     )
     .map_err(sql("finishing a training job"))?;
     get(c, id)?.ok_or_else(|| vanished(id))
+}
+
+/// Cancel a queued job at once; mark a running one for cancellation (its process stops it,
+/// and a restart that finds it running again cancels it before it trains).
+pub(super) fn cancel(c: &mut Connection, id: i64) -> Result<TrainingCancel> {
+    let tx = c.transaction().map_err(sql("starting a transaction"))?;
+    let Some(job) = get(&tx, id)? else {
+        return Ok(TrainingCancel::NotFound);
+    };
+    let outcome = match job.status {
+        JobStatus::Queued => {
+            tx.execute(
+                "UPDATE training_jobs SET status = 'cancelled', stage = 'cancelled',
+                   cancel_requested = 1, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
+                 WHERE id = ?1",
+                [id],
+            )
+            .map_err(sql("cancelling a training job"))?;
+            TrainingCancel::Cancelled(get(&tx, id)?.ok_or_else(|| vanished(id))?)
+        }
+        JobStatus::Running => {
+            tx.execute(
+                "UPDATE training_jobs SET cancel_requested = 1 WHERE id = ?1",
+                [id],
+            )
+            .map_err(sql("cancelling a training job"))?;
+            TrainingCancel::Requested(get(&tx, id)?.ok_or_else(|| vanished(id))?)
+        }
+        _ => TrainingCancel::AlreadyFinished(job),
+    };
+    tx.commit().map_err(sql("committing a cancellation"))?;
+    Ok(outcome)
 }
 
 pub(super) fn requeue(c: &mut Connection) -> Result<usize> {

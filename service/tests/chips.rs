@@ -639,3 +639,193 @@ async fn before_and_after_chips_come_from_the_baseline_and_the_season() {
     );
     assert_eq!(g.body, june.body);
 }
+
+/// The XYZ tile (x, y) holding longitude / latitude at zoom z.
+fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor()
+        as u32;
+    (x, y)
+}
+
+/// Band values GDAL's own `gdalwarp` puts on the tile (bilinear, nodata 0 → NaN), per band
+/// of the file, row-major 256 × 256.
+fn gdalwarp_tile(scene: &Path, bounds: [f64; 4], out: &Path) -> Vec<Vec<f32>> {
+    let status = std::process::Command::new("gdalwarp")
+        .args(["-q", "-overwrite", "-t_srs", "EPSG:3857", "-te"])
+        .args(bounds.iter().map(|b| format!("{b:.10}")))
+        .args(["-ts", "256", "256", "-r", "bilinear", "-ot", "Float32"])
+        .args(["-srcnodata", "0", "-dstnodata", "nan"])
+        .arg(scene)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ds = gdal::Dataset::open(out).unwrap();
+    (1..=ds.raster_count())
+        .map(|b| {
+            ds.rasterband(b)
+                .unwrap()
+                .read_as::<f32>((0, 0), (256, 256), (256, 256), None)
+                .unwrap()
+                .data()
+                .to_vec()
+        })
+        .collect()
+}
+
+/// Imagery tiles: the pixels are GDAL's warp of the scene onto the Web Mercator tile,
+/// stretched as chips are (true and false colour); kept on disk and served again the same;
+/// bad requests are clean errors; an inspector sees only batches with a patch in their
+/// region.
+#[tokio::test]
+async fn imagery_tiles_are_gdal_warps_of_the_date_stretched_and_cached() {
+    use gengdi_service::api::tiles::{tile_bounds, FALSE_COLOUR_WHITE};
+    let f = fixture().await;
+    let t = &f.s.tokens;
+    // Near the scene's north-west corner, in longitude / latitude: its tile is partly outside.
+    let utm = SpatialRef::from_epsg(EPSG).unwrap();
+    let mut wgs = SpatialRef::from_epsg(4326).unwrap();
+    wgs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let to_wgs = CoordTransform::new(&utm, &wgs).unwrap();
+    let (mut xs, mut ys) = (vec![X0 + 2.0 * PIXEL], vec![Y0 - 2.0 * PIXEL]);
+    to_wgs.transform_coords(&mut xs, &mut ys, &mut []).unwrap();
+    let z = 15;
+    let (x, y) = tile_of(xs[0], ys[0], z);
+    let bounds = tile_bounds(z, x, y);
+    let uri = |date: &str, style: &str, z: u8, x: u32, y: u32| {
+        format!("/tiles/1/{date}/{style}/{z}/{x}/{y}.png")
+    };
+    for (date, file, scale, offset) in [
+        ("2024-04-20", "S2_L2A_20240420.tif", 1e-4, 0.0),
+        ("2024-06-10", "S2_L2A_20240610.tif", 1e-4, -0.1),
+    ] {
+        let reference = gdalwarp_tile(
+            &f.scenes.join(file),
+            bounds,
+            &f.s.dir.path().join(format!("ref-{date}.tif")),
+        );
+        for (style, bands, white) in [
+            ("true", [2usize, 1, 0], 0.3),
+            ("false", [3usize, 2, 1], FALSE_COLOUR_WHITE),
+        ] {
+            let g = get(&f.s, &uri(date, style, z, x, y), Some(&t.inspector)).await;
+            assert_eq!(
+                g.status,
+                StatusCode::OK,
+                "{date} {style}: {:?}",
+                json_of(&g)
+            );
+            assert_eq!(g.content_type, "image/png");
+            let decoder = png::Decoder::new(std::io::Cursor::new(&g.body));
+            let mut reader = decoder.read_info().unwrap();
+            let mut px = vec![0u8; reader.output_buffer_size().unwrap()];
+            let info = reader.next_frame(&mut px).unwrap();
+            assert_eq!((info.width, info.height), (256, 256));
+            let (mut opaque, mut same_alpha, mut worst) = (0, 0, 0i32);
+            for i in 0..256 * 256 {
+                let v: Vec<f32> = bands.iter().map(|&b| reference[b][i]).collect();
+                let want_clear = v.iter().any(|x| !x.is_finite());
+                let got = &px[i * 4..i * 4 + 4];
+                if (got[3] == 0) == want_clear {
+                    same_alpha += 1;
+                }
+                if want_clear || got[3] == 0 {
+                    continue;
+                }
+                opaque += 1;
+                for (c, value) in v.iter().enumerate() {
+                    let refl = f64::from(*value) * scale + offset;
+                    let want = stretch(refl * 0.3 / white);
+                    worst = worst.max((i32::from(got[c]) - i32::from(want)).abs());
+                }
+            }
+            // The scene covers part of the tile; the nodata holes too are transparent.
+            assert!(
+                opaque > 5000 && opaque < 256 * 256,
+                "{date} {style}: {opaque}"
+            );
+            assert!(
+                same_alpha >= 256 * 256 - 256,
+                "{date} {style}: {same_alpha}"
+            );
+            assert!(worst <= 1, "{date} {style}: worst difference {worst}");
+            // Kept on disk, served again the same.
+            let kept =
+                f.s.config
+                    .data_dir
+                    .join(format!("tiles/1/{date}/{style}/{z}/{x}/{y}.png"));
+            assert_eq!(std::fs::read(&kept).unwrap(), g.body);
+            let again = get(&f.s, &uri(date, style, z, x, y), Some(&t.admin)).await;
+            assert_eq!(again.body, g.body);
+        }
+    }
+    // A tile beside the scene: every pixel transparent.
+    let g = get(
+        &f.s,
+        &uri("2024-04-20", "true", z, x + 40, y),
+        Some(&t.admin),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::OK);
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&g.body))
+        .read_info()
+        .unwrap();
+    let mut px = vec![0u8; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut px).unwrap();
+    assert!(px.chunks(4).all(|p| p[3] == 0));
+
+    for (path, token, status, code) in [
+        (
+            uri("2024-04-20", "true", 10, x >> 5, y >> 5),
+            &t.admin,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "zoom_out",
+        ),
+        (
+            uri("2024-05-01", "true", z, x, y),
+            &t.admin,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            uri("2024-04-20", "infrared", z, x, y),
+            &t.admin,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            uri("april", "true", z, x, y),
+            &t.admin,
+            StatusCode::BAD_REQUEST,
+            "bad_date",
+        ),
+        (
+            uri("2024-04-20", "true", 3, 9, 0),
+            &t.admin,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            uri("2024-04-20", "true", z, x, y).replace("/1/", "/7/"),
+            &t.admin,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        // Another region's inspector: the batch has no patch there.
+        (
+            uri("2024-04-20", "true", z, x, y),
+            &t.inspector_empty,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        let g = get(&f.s, &path, Some(token)).await;
+        assert_eq!(g.status, status, "{path}");
+        assert_eq!(json_of(&g)["code"].as_str(), Some(code), "{path}");
+    }
+    let g = get(&f.s, &uri("2024-04-20", "true", z, x, y), None).await;
+    assert_eq!(g.status, StatusCode::UNAUTHORIZED);
+}

@@ -38,7 +38,7 @@ async fn the_document_and_the_router_serve_the_same_routes() {
         .map(|r| (r.path.to_string(), r.method.as_str().to_ascii_lowercase()))
         .collect();
     assert_eq!(in_doc, in_table);
-    assert_eq!(in_doc.len(), 26);
+    assert_eq!(in_doc.len(), 28);
     for expected in [
         ("/api/v1/stats", "get"),
         ("/api/v1/changes/{id}/verdicts", "post"),

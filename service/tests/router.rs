@@ -141,6 +141,15 @@ async fn each_role_reaches_exactly_its_endpoints() {
             None,
             [S::UNPROCESSABLE_ENTITY; 4],
         ),
+        // Likewise a tile (service/tests/chips.rs draws real ones); the inspector's region
+        // holds patches of the batch.
+        (
+            "GET",
+            format!("/tiles/{batch}/2024-04-20/true/15/25941/12697.png"),
+            None,
+            [S::UNPROCESSABLE_ENTITY; 4],
+        ),
+        ("GET", "/api/v1/me".into(), None, [S::OK; 4]),
         (
             "POST",
             "/api/v1/changes/1/verdicts".into(),
@@ -757,4 +766,26 @@ async fn bad_day_filters_are_400_and_a_running_batch_has_an_eta() {
     // Four tiles left at one tile per >= 0.3 s.
     let eta = running["progress"]["eta_s"].as_f64().unwrap();
     assert!((1.1..60.0).contains(&eta), "{running}");
+}
+
+#[tokio::test]
+async fn me_says_who_the_token_is() {
+    let s = service().await;
+    let (status, me) = s
+        .send("GET", "/api/v1/me", Some(&s.tokens.inspector), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        json!({"name": "inspector 640502", "role": "inspector", "region": "640502"})
+    );
+    let (_, me) = s
+        .send("GET", "/api/v1/me", Some(&s.tokens.centre), None)
+        .await;
+    assert_eq!(
+        me,
+        json!({"name": "centre", "role": "centre", "region": null})
+    );
+    let (status, _) = s.send("GET", "/api/v1/me", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

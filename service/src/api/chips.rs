@@ -439,7 +439,7 @@ pub fn render(
             draw_ring(&mut rgba, out_w, out_h, &chip_ring, i > 0);
         }
     }
-    Ok((encode(out_w, out_h, &rgba)?, date))
+    Ok((encode_png(out_w, out_h, &rgba)?, date))
 }
 
 /// The values of one band at the chip's pixels (row-major, `out_w × out_h`).
@@ -514,7 +514,7 @@ fn draw_ring(rgba: &mut [u8], w: usize, h: usize, ring: &[(f64, f64)], hole: boo
     }
 }
 
-fn encode(w: usize, h: usize, rgba: &[u8]) -> ApiResult<Vec<u8>> {
+pub(crate) fn encode_png(w: usize, h: usize, rgba: &[u8]) -> ApiResult<Vec<u8>> {
     let err = |e: png::EncodingError| ApiError::internal(format!("encoding the chip: {e}"));
     let (w, h) = (
         u32::try_from(w).map_err(|_| ApiError::internal("chip too wide"))?,

@@ -5,6 +5,9 @@
 //! |---|---|
 //! | `GET /healthz` | no token |
 //! | `GET /openapi.json` (OpenAPI 3.1, written from the route table: [`openapi`]) | no token |
+//! | `GET /`, `GET /web/{path}` (the inspectors' web page, embedded: [`web`]) | no token (the page asks for one) |
+//! | `GET /api/v1/me` (`{name, role, region}` of the token) | every role |
+//! | `GET /tiles/{batch}/{date}/{style}/{z}/{x}/{y}.png` (Web Mercator imagery tiles of a batch's date, true or false colour: [`tiles`]) | admin, centre, researcher; inspector for batches with a patch in their region |
 //! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` (POST: JSON naming a file, or a multipart upload: [`upload`]) | admin, centre |
 //! | `POST/GET /api/v1/admin-layers`, `GET /api/v1/admin-layers/{id}` (administrative-boundary layers: [`crate::admin`]; POST: JSON naming a file, or a multipart upload) | admin, centre |
@@ -30,8 +33,10 @@ pub mod farmland;
 pub mod metrics;
 pub mod openapi;
 pub mod stats;
+pub mod tiles;
 pub mod training;
 pub mod upload;
+pub mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{Json, Router};
@@ -193,6 +198,10 @@ pub fn app(state: AppState) -> Router {
     for r in openapi::routes() {
         router = router.route(&openapi::router_path(r.path), r.handler);
     }
+    // The web page (not part of the API document).
+    router = router
+        .route("/", axum::routing::get(web::index))
+        .route("/web/{*path}", axum::routing::get(web::file));
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -225,6 +234,12 @@ pub async fn time_limit(
         )
         .into_response(),
     }
+}
+
+/// `GET /api/v1/me`: who the token is (`{name, role, region}`), for a client to show and to
+/// decide what to offer.
+async fn me(who: crate::auth::Principal) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"name": who.name, "role": who.role, "region": who.region}))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

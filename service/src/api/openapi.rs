@@ -11,7 +11,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
 
-use super::{admin_layers, batches, changes, chips, farmland, metrics, stats, training, AppState};
+use super::{
+    admin_layers, batches, changes, chips, farmland, metrics, stats, tiles, training, AppState,
+};
 
 /// One method on one path.
 pub struct Route {
@@ -48,6 +50,8 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/healthz", "Liveness: {status, version}", None, &[], get(super::healthz)),
         r(Method::GET, "/metrics", "Prometheus text format 0.0.4: jobs, tiles, request latency", None, &[], get(metrics::metrics)),
         r(Method::GET, "/openapi.json", "This document", None, &[], get(openapi)),
+        r(Method::GET, "/api/v1/me", "Who the token is: {name, role, region}", Some("admin, centre, inspector, researcher"), &[], get(super::me)),
+        r(Method::GET, "/tiles/{batch}/{date}/{style}/{z}/{x}/{y}.png", "A 256 x 256 Web Mercator (EPSG:3857) XYZ tile of one date of a batch (YYYY-MM-DD or YYYYMMDD; its scenes or baseline scenes), style true (B04 B03 B02) or false (B08 B04 B03) colour, empty pixels transparent; 422 zoom_out when the tile spans over 2048 scene pixels", Some("admin, centre, researcher; inspector for batches with a patch in their region"), &[], get(tiles::tile)),
         r(Method::POST, "/api/v1/farmland", "Register a farmland layer under the import root: {path, layer?, mapping?, name?}, or multipart/form-data with the layer in `file` (fields layer, name, mapping as a JSON object) -> 201 the layer", centre, &[], post(farmland::create).layer(DefaultBodyLimit::disable())),
         r(Method::GET, "/api/v1/farmland", "Farmland layers: {items}", centre, &[], get(farmland::list)),
         r(Method::GET, "/api/v1/farmland/{id}", "One farmland layer", centre, &[], get(farmland::get)),

@@ -4,7 +4,7 @@
 //! | endpoint | roles |
 //! |---|---|
 //! | `GET /healthz` | no token |
-//! | `GET /openapi.json` (OpenAPI 3.1, written from the route table: [`openapi`]) | no token |
+//! | `GET /openapi.json` (OpenAPI 3.1 with the bodies' JSON schemas, written from the route table: [`openapi`]) | no token |
 //! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` (POST: JSON naming a file, or a multipart upload: [`upload`]) | admin, centre |
 //! | `POST/GET /api/v1/admin-layers`, `GET /api/v1/admin-layers/{id}` (administrative-boundary layers: [`crate::admin`]; POST: JSON naming a file, or a multipart upload) | admin, centre |
@@ -35,6 +35,8 @@ pub mod upload;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{Json, Router};
+use schemars::JsonSchema;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -45,6 +47,35 @@ use crate::jobs::Jobs;
 use crate::paths::ImportRoot;
 use crate::store::Store;
 use error::ApiError;
+
+/// A list: `{items}`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "{T}List")]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+impl<T> From<Vec<T>> for Items<T> {
+    fn from(items: Vec<T>) -> Items<T> {
+        Items { items }
+    }
+}
+
+/// A job accepted (202): `{id, status}`; `Location` names where to follow it.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Queued {
+    pub id: i64,
+    pub status: crate::store::JobStatus,
+}
+
+/// `GET /healthz`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    /// The service's version.
+    pub version: &'static str,
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -227,18 +258,21 @@ pub async fn time_limit(
     }
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// `GET /api/v1/models` → `{items: [{task, id}]}`.
 async fn models(
     axum::extract::State(state): axum::extract::State<AppState>,
     who: crate::auth::Principal,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Items<crate::jobs::ModelInfo>>, ApiError> {
     use crate::auth::Role;
     who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
-    Ok(Json(serde_json::json!({ "items": state.jobs().models() })))
+    Ok(Json(state.jobs().models().into()))
 }
 
 /// `GET /api/v1/models/{id}` → the model card (as the registry's `card.json`) of a model

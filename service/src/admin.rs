@@ -15,7 +15,7 @@ use crate::paths::ImportRoot;
 use crate::store::NewAdminLayer;
 
 /// `POST /api/v1/admin-layers`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminLayerRequest {
     /// The layer file, relative to the import root (or absolute inside it).

@@ -14,7 +14,7 @@ use crate::paths::ImportRoot;
 use crate::store::NewFarmland;
 
 /// `POST /api/v1/farmland`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FarmlandRequest {
     /// The layer file, relative to the import root (or absolute inside it).

@@ -97,10 +97,10 @@ fn upload_request(u: &Upload) -> Result<AdminLayerRequest, ApiError> {
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<super::Items<AdminLayerRecord>>> {
     who.require(&ROLES)?;
     let items = state.store().list_admin_layers().await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(items.into()))
 }
 
 /// `GET /api/v1/admin-layers/{id}`.

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -22,7 +23,7 @@ const ROLES: [Role; 2] = [Role::Admin, Role::Centre];
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// `POST /api/v1/batches`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// Scene files, directories or STAC JSON, under the import root.
@@ -45,7 +46,7 @@ pub struct BatchRequest {
 }
 
 /// A batch as clients see it (scene paths relative to the import root).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct BatchView {
     pub id: i64,
     pub name: Option<String>,
@@ -70,7 +71,7 @@ pub struct BatchView {
 }
 
 /// Progress with the time left, estimated from the tiles done since the job started.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ProgressView {
     #[serde(flatten)]
     pub progress: Progress,
@@ -333,7 +334,10 @@ async fn submit(
                 replayed.to_string(),
             ),
         ],
-        Json(serde_json::json!({"id": batch.id, "status": batch.status})),
+        Json(super::Queued {
+            id: batch.id,
+            status: batch.status,
+        }),
     )
         .into_response();
     Ok((response, replayed))
@@ -343,7 +347,7 @@ async fn submit(
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<super::Items<BatchView>>> {
     who.require(&ROLES)?;
     let items: Vec<BatchView> = state
         .store()
@@ -352,7 +356,7 @@ pub async fn list(
         .into_iter()
         .map(|b| view(&state, b))
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(items.into()))
 }
 
 /// `GET /api/v1/batches/{id}`: status and progress.

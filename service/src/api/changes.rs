@@ -13,14 +13,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
 use super::export;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::auth::{check_region_code, Principal, Role};
-use crate::store::{ChangeCursor, ChangeFilter, ChangeSort, NewVerdict, PatchStatus, Verdict};
+use crate::store::{
+    ChangeCursor, ChangeFilter, ChangeRecord, ChangeSort, NewVerdict, PatchStatus, Verdict,
+    VerdictRecord,
+};
 
 const READERS: [Role; 4] = [Role::Admin, Role::Centre, Role::Inspector, Role::Researcher];
 const VERIFIERS: [Role; 2] = [Role::Admin, Role::Inspector];
@@ -31,7 +35,7 @@ pub const MAX_LIMIT: u32 = 1000;
 pub const DEFAULT_LIMIT: u32 = 100;
 
 /// `GET /api/v1/changes` query.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeQuery {
     pub batch: Option<i64>,
@@ -55,7 +59,35 @@ pub struct ChangeQuery {
     /// `next_cursor` of the previous page (under the same `sort`).
     pub cursor: Option<String>,
     /// `geojson`, `csv` or `gpkg`: the whole selection as a file ([`super::export`]).
+    #[schemars(description = "`geojson`, `csv` or `gpkg`: the whole selection as a file")]
     pub format: Option<String>,
+}
+
+/// A page of `GET /api/v1/changes`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ChangeList {
+    pub items: Vec<ChangeRecord>,
+    /// Pass as `cursor` (with the same `sort`) for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// Patches of the whole selection, whatever the cursor.
+    pub total: i64,
+}
+
+/// `GET /api/v1/changes/{id}`: the patch, its geometry filled, and its verdicts.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ChangeDetail {
+    #[serde(flatten)]
+    pub change: ChangeRecord,
+    /// Oldest first.
+    pub verdicts: Vec<VerdictRecord>,
+}
+
+/// `POST /api/v1/changes/{id}/verdicts` (201): the patch, its new status, the verdict stored.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct VerdictRecorded {
+    pub patch: i64,
+    pub status: PatchStatus,
+    pub verdict: VerdictRecord,
 }
 
 fn parse_bbox(s: &str) -> ApiResult<[f64; 4]> {
@@ -164,11 +196,11 @@ pub async fn list(
     }
     let f = filter(q)?;
     let page = state.store().list_changes(&who.scope(), &f).await?;
-    Ok(Json(serde_json::json!({
-        "items": page.items,
-        "next_cursor": page.next_after.map(|a| a.encode(f.sort)),
-        "total": page.total,
-    }))
+    Ok(Json(ChangeList {
+        items: page.items,
+        next_cursor: page.next_after.map(|a| a.encode(f.sort)),
+        total: page.total,
+    })
     .into_response())
 }
 
@@ -177,27 +209,20 @@ pub async fn get(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ChangeDetail>> {
     who.require(&READERS)?;
     let scope = who.scope();
-    let patch = state
+    let change = state
         .store()
         .change(&scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no change {id}")))?;
     let verdicts = state.store().verdicts(&scope, id).await?;
-    let mut v = serde_json::to_value(&patch).map_err(|e| ApiError::internal(e.to_string()))?;
-    if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "verdicts".into(),
-            serde_json::to_value(&verdicts).unwrap_or_default(),
-        );
-    }
-    Ok(Json(v))
+    Ok(Json(ChangeDetail { change, verdicts }))
 }
 
 /// `POST /api/v1/changes/{id}/verdicts`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerdictRequest {
     pub verdict: Verdict,
@@ -241,7 +266,11 @@ pub async fn verdict(
     let (patch, v) = recorded;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"patch": patch.id, "status": patch.status, "verdict": v})),
+        Json(VerdictRecorded {
+            patch: patch.id,
+            status: patch.status,
+            verdict: v,
+        }),
     ))
 }
 
@@ -250,12 +279,12 @@ pub async fn verdicts(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<super::Items<VerdictRecord>>> {
     who.require(&READERS)?;
     let scope = who.scope();
     if state.store().change(&scope, id).await?.is_none() {
         return Err(ApiError::not_found(format!("no change {id}")));
     }
     let items = state.store().verdicts(&scope, id).await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(items.into()))
 }

@@ -2,6 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::error::ServiceError;
@@ -16,12 +17,17 @@ pub struct ApiError {
     pub details: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: &'a str,
+/// The body of every error response (`Error` in the OpenAPI document).
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Error")]
+pub struct ErrorBody<'a> {
+    /// A stable, machine-readable name (`unauthorized`, `not_found`, `bad_request`, …).
+    pub code: &'a str,
+    /// What went wrong, for people.
+    pub message: &'a str,
+    /// What the error is about (the value refused, the roles allowed, …), when there is more.
     #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a serde_json::Value>,
+    pub details: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -66,7 +72,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
+        let body = ErrorBody {
             code: self.code,
             message: &self.message,
             details: self.details.as_ref(),

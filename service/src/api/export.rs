@@ -35,6 +35,13 @@ pub const MAX_EXPORT: i64 = 100_000;
 /// Page size while collecting an export.
 const PAGE: u32 = 1000;
 
+/// The media types of the exports (geojson, csv, gpkg), as the responses name them.
+pub const MEDIA_TYPES: [&str; 3] = [
+    Format::GeoJson.content_type(),
+    Format::Csv.content_type(),
+    Format::Gpkg.content_type(),
+];
+
 /// An export format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -55,7 +62,7 @@ impl Format {
         }
     }
 
-    fn content_type(self) -> &'static str {
+    pub const fn content_type(self) -> &'static str {
         match self {
             Format::GeoJson => "application/geo+json",
             Format::Csv => "text/csv; charset=utf-8",

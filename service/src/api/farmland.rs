@@ -103,10 +103,10 @@ fn upload_request(u: &Upload) -> Result<FarmlandRequest, ApiError> {
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<super::Items<FarmlandRecord>>> {
     who.require(&ROLES)?;
     let items = state.store().list_farmland().await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(items.into()))
 }
 
 /// `GET /api/v1/farmland/{id}`.

@@ -24,6 +24,9 @@ use std::time::Instant;
 use super::error::ApiResult;
 use super::AppState;
 
+/// The media type of `GET /metrics`: Prometheus text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// The histogram's upper bounds, in seconds.
 pub const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -160,9 +163,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     }
     state.http_metrics().write(&mut out);
     let mut res = (StatusCode::OK, out).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     Ok(res)
 }

@@ -4,10 +4,10 @@
 //! | endpoint | roles |
 //! |---|---|
 //! | `GET /healthz` | no token |
-//! | `GET /openapi.json` (OpenAPI 3.1, written from the route table: [`openapi`]) | no token |
 //! | `GET /`, `GET /web/{path}` (the inspectors' web page, embedded: [`web`]) | no token (the page asks for one) |
 //! | `GET /api/v1/me` (`{name, role, region}` of the token) | every role |
 //! | `GET /tiles/{batch}/{date}/{style}/{z}/{x}/{y}.png` (Web Mercator imagery tiles of a batch's date, true or false colour: [`tiles`]) | admin, centre, researcher; inspector for batches with a patch in their region |
+//! | `GET /openapi.json` (OpenAPI 3.1 with the bodies' JSON schemas, written from the route table: [`openapi`]) | no token |
 //! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` (POST: JSON naming a file, or a multipart upload: [`upload`]) | admin, centre |
 //! | `POST/GET /api/v1/admin-layers`, `GET /api/v1/admin-layers/{id}` (administrative-boundary layers: [`crate::admin`]; POST: JSON naming a file, or a multipart upload) | admin, centre |
@@ -40,6 +40,8 @@ pub mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{Json, Router};
+use schemars::JsonSchema;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -50,6 +52,35 @@ use crate::jobs::Jobs;
 use crate::paths::ImportRoot;
 use crate::store::Store;
 use error::ApiError;
+
+/// A list: `{items}`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "{T}List")]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+impl<T> From<Vec<T>> for Items<T> {
+    fn from(items: Vec<T>) -> Items<T> {
+        Items { items }
+    }
+}
+
+/// A job accepted (202): `{id, status}`; `Location` names where to follow it.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Queued {
+    pub id: i64,
+    pub status: crate::store::JobStatus,
+}
+
+/// `GET /healthz`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    /// The service's version.
+    pub version: &'static str,
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -236,24 +267,40 @@ pub async fn time_limit(
     }
 }
 
-/// `GET /api/v1/me`: who the token is (`{name, role, region}`), for a client to show and to
-/// decide what to offer.
-async fn me(who: crate::auth::Principal) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"name": who.name, "role": who.role, "region": who.region}))
+/// Who a token is, as `GET /api/v1/me` answers.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Me {
+    pub name: String,
+    pub role: crate::auth::Role,
+    /// The administrative code an inspector is scoped to.
+    pub region: Option<String>,
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// `GET /api/v1/me`: who the token is (`{name, role, region}`), for a client to show and to
+/// decide what to offer.
+async fn me(who: crate::auth::Principal) -> Json<Me> {
+    Json(Me {
+        name: who.name,
+        role: who.role,
+        region: who.region,
+    })
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// `GET /api/v1/models` → `{items: [{task, id}]}`.
 async fn models(
     axum::extract::State(state): axum::extract::State<AppState>,
     who: crate::auth::Principal,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Items<crate::jobs::ModelInfo>>, ApiError> {
     use crate::auth::Role;
     who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
-    Ok(Json(serde_json::json!({ "items": state.jobs().models() })))
+    Ok(Json(state.jobs().models().into()))
 }
 
 /// `GET /api/v1/models/{id}` → the model card (as the registry's `card.json`) of a model

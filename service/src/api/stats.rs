@@ -24,6 +24,7 @@
 
 use axum::extract::State;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -41,7 +42,7 @@ pub const ROLES: [Role; 4] = [Role::Admin, Role::Centre, Role::Inspector, Role::
 pub const OUT_KINDS: [&str; 4] = ["tree_planting", "non_grain_pbf", "fishpond", "construction"];
 
 /// `GET /api/v1/stats` query.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     pub level: Option<String>,
@@ -52,7 +53,7 @@ pub struct StatsQuery {
 }
 
 /// A number of patches and their area.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Tally {
     pub patches: i64,
     pub mu: f64,
@@ -71,7 +72,7 @@ impl Tally {
 }
 
 /// The in/out balance of a period.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Balance {
     pub out: Tally,
     #[serde(rename = "in")]
@@ -80,7 +81,7 @@ pub struct Balance {
 }
 
 /// Figures of a unit (or of all of them).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Figures {
     pub patches: i64,
     pub mu: f64,
@@ -91,7 +92,7 @@ pub struct Figures {
 }
 
 /// One administrative unit's figures.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Unit {
     /// The unit's code at the level; null for patches without one.
     pub code: Option<String>,
@@ -200,8 +201,23 @@ pub fn aggregate(rows: &[StatsRow]) -> (Vec<Unit>, Figures) {
     )
 }
 
+/// `GET /api/v1/stats` (see the module docs).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Stats {
+    pub level: AdminLevel,
+    pub region: Option<String>,
+    pub batch: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Ordered by code, the unit without a code first.
+    pub units: Vec<Unit>,
+    pub totals: Figures,
+    /// Null for an inspector (the layers are city-wide).
+    pub targets: Option<Targets>,
+}
+
 /// A layer area against its target.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct TargetGap {
     pub target_mu: f64,
     pub area_mu: f64,
@@ -220,7 +236,7 @@ impl TargetGap {
 }
 
 /// The farmland layers against the targets.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Targets {
     /// The farmland layers summed.
     pub layers: Vec<i64>,
@@ -248,7 +264,7 @@ pub async fn stats(
     State(state): State<AppState>,
     who: Principal,
     query: Result<ApiQuery<StatsQuery>, ApiError>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Stats>> {
     who.require(&ROLES)?;
     let ApiQuery(q) = query?;
     let level = match q.level.as_deref() {
@@ -283,16 +299,16 @@ pub async fn stats(
         Scope::Region(_) => None,
         Scope::All => Some(targets(&state, q.batch).await?),
     };
-    Ok(Json(serde_json::json!({
-        "level": level,
-        "region": q.region,
-        "batch": q.batch,
-        "from": q.from,
-        "to": q.to,
-        "units": units,
-        "totals": totals,
-        "targets": targets,
-    })))
+    Ok(Json(Stats {
+        level,
+        region: q.region,
+        batch: q.batch,
+        from: q.from,
+        to: q.to,
+        units,
+        totals,
+        targets,
+    }))
 }
 
 async fn targets(state: &AppState, batch: Option<i64>) -> ApiResult<Targets> {

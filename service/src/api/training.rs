@@ -8,11 +8,13 @@ use axum::Json;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
-use super::AppState;
+use super::{AppState, Items, Queued};
 use crate::auth::{Principal, Role};
 use crate::jobs::training::{
     batch_labels, batches_with_verdicts, AcceptedRequest, TrainingRequest, MAX_EPOCHS,
 };
+use crate::jobs::ModelInfo;
+use crate::store::TrainingJobRecord;
 
 const ROLES: [Role; 2] = [Role::Admin, Role::Researcher];
 
@@ -88,7 +90,10 @@ pub async fn create(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/api/v1/training/{}", job.id))],
-        Json(serde_json::json!({"id": job.id, "status": job.status})),
+        Json(Queued {
+            id: job.id,
+            status: job.status,
+        }),
     ))
 }
 
@@ -96,10 +101,10 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Items<TrainingJobRecord>>> {
     who.require(&ROLES)?;
     let items = state.store().list_training_jobs().await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(items.into()))
 }
 
 /// `GET /api/v1/training/{id}`: status, progress, and when done the new model with both
@@ -108,14 +113,14 @@ pub async fn get(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TrainingJobRecord>> {
     who.require(&ROLES)?;
     let job = state
         .store()
         .training_job(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no training job {id}")))?;
-    Ok(Json(serde_json::json!(job)))
+    Ok(Json(job))
 }
 
 /// `POST /api/v1/training/{id}/cancel`: a queued job is cancelled at once (200), a running
@@ -128,10 +133,10 @@ pub async fn cancel(
     use crate::store::TrainingCancel;
     who.require(&ROLES)?;
     match state.store().cancel_training_job(id).await? {
-        TrainingCancel::Cancelled(j) => Ok((StatusCode::OK, Json(serde_json::json!(j)))),
+        TrainingCancel::Cancelled(j) => Ok((StatusCode::OK, Json(j))),
         TrainingCancel::Requested(j) => {
             state.jobs().cancel_running_training(id);
-            Ok((StatusCode::ACCEPTED, Json(serde_json::json!(j))))
+            Ok((StatusCode::ACCEPTED, Json(j)))
         }
         TrainingCancel::AlreadyFinished(j) => Err(ApiError::conflict(
             "job_finished",
@@ -141,6 +146,14 @@ pub async fn cancel(
     }
 }
 
+/// `POST /api/v1/models/{id}/activate`: the model activated and the models the analyses run
+/// now.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Activated {
+    pub activated: ModelInfo,
+    pub items: Vec<ModelInfo>,
+}
+
 /// `POST /api/v1/models/{id}/activate` (exact id) → `{activated, items}`: the model becomes
 /// its task's active one in the data dir's registry, and batches that start from now on run
 /// it (a running batch keeps its models).
@@ -148,7 +161,7 @@ pub async fn activate(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Activated>> {
     who.require(&ROLES)?;
     let jobs = std::sync::Arc::clone(state.jobs());
     let model = id.clone();
@@ -156,7 +169,8 @@ pub async fn activate(
         .await
         .map_err(|e| ApiError::internal(format!("the activation stopped abnormally: {e}")))??
         .ok_or_else(|| ApiError::not_found(format!("no model {id:?} in the registry")))?;
-    Ok(Json(
-        serde_json::json!({"activated": activated, "items": state.jobs().models()}),
-    ))
+    Ok(Json(Activated {
+        activated,
+        items: state.jobs().models(),
+    }))
 }

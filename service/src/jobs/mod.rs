@@ -138,7 +138,7 @@ pub enum JobError {
 }
 
 /// A model the jobs use, as `GET /api/v1/models` lists it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ModelInfo {
     /// `landcover` or `croptype`.
     pub task: String,

@@ -34,7 +34,7 @@ use crate::store::{ChangeFilter, ChangeRecord, PatchStatus, Store};
 pub const MAX_EPOCHS: usize = 500;
 
 /// `POST /api/v1/training`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingRequest {
     /// `landcover` (the only task verdicts label).

@@ -9,6 +9,7 @@ pub mod sqlite;
 mod sqlite_training;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Role, Scope};
@@ -38,7 +39,7 @@ pub struct NewToken {
 }
 
 /// A registered farmland layer and what its reader reported.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct FarmlandRecord {
     pub id: i64,
     pub name: String,
@@ -89,7 +90,7 @@ pub struct NewFarmland {
 
 /// A registered administrative-boundary layer (county / township / village / group units)
 /// and what its reader reported.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct AdminLayerRecord {
     pub id: i64,
     pub name: String,
@@ -146,7 +147,7 @@ pub struct BatchOptions {
 }
 
 /// Where a job stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,
@@ -189,7 +190,7 @@ impl JobStatus {
 }
 
 /// How far a running job is.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Progress {
     /// `queued`, `opening_scenes`, `reading_farmland`, `analysing`, `storing`, `done`, ….
     pub stage: String,
@@ -265,7 +266,7 @@ pub enum JobOutcome {
 }
 
 /// Administrative units of a patch.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct AdminCodes {
     pub county_code: Option<String>,
     pub township_code: Option<String>,
@@ -303,7 +304,7 @@ pub struct NewPatch {
 }
 
 /// A patch's verification status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PatchStatus {
     Open,
@@ -335,7 +336,7 @@ impl PatchStatus {
 }
 
 /// A field verdict: what the inspector found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Confirmed,
@@ -355,7 +356,7 @@ impl Verdict {
 }
 
 /// A stored patch.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct ChangeRecord {
     pub id: i64,
     pub batch: i64,
@@ -375,6 +376,9 @@ pub struct ChangeRecord {
     pub evidence: String,
     pub bbox: [f64; 4],
     /// GeoJSON geometry (WGS 84); only filled by [`Store::change`].
+    #[schemars(
+        description = "GeoJSON geometry (WGS 84): in one patch (`GET /api/v1/changes/{id}`), not in lists"
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geometry: Option<serde_json::Value>,
 }
@@ -548,7 +552,7 @@ pub struct NewVerdict {
 }
 
 /// One row of the append-only audit table.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct VerdictRecord {
     pub id: i64,
     pub patch: i64,
@@ -563,7 +567,7 @@ pub struct VerdictRecord {
 }
 
 /// An administrative level of the five-level grid below the city.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminLevel {
     #[default]
@@ -645,7 +649,7 @@ pub struct JobSummary {
 }
 
 /// A training job as stored: what was asked, how far it is, what it gave.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct TrainingJobRecord {
     pub id: i64,
     /// The request as accepted (`{task, batches, epochs, seed, tables}`, defaults filled).

@@ -91,6 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 [lon, lat],
             ];
             NewPatch {
+                series: None,
                 reference: format!("seed-{i}"),
                 kind: kinds[i % kinds.len()].into(),
                 parcel: format!("P{i}"),

@@ -536,6 +536,58 @@ async fn a_batch_runs_with_its_admin_layer_baseline_and_rules() {
         optioned.iter().any(|r| r.5.as_deref() == Some("640502")),
         "{optioned:?}"
     );
+    // Each stored patch carries its parcel's evidence over the season, as the library
+    // measured it; lists leave it out.
+    let out = pipeline::run(&req, &library_models, &NoProgress, &CancelToken::new()).unwrap();
+    let page = store
+        .list_changes(
+            &gengdi_service::auth::Scope::All,
+            &ChangeFilter {
+                batch: Some(with),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(page.items.iter().all(|p| p.series.is_none()));
+    for p in &page.items {
+        let stored = store
+            .change(&gengdi_service::auth::Scope::All, p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .series
+            .unwrap();
+        let parcel = out
+            .result
+            .parcels
+            .iter()
+            .find(|s| s.parcel_id == p.parcel)
+            .unwrap();
+        assert_eq!(
+            stored,
+            gengdi_service::jobs::analysis_adapter::series(
+                parcel,
+                &out.result.dates,
+                &out.result.class_names
+            )
+        );
+        assert_eq!(stored.dates.len(), DATES.len() - 1);
+        assert_eq!(stored.classes, out.result.class_names);
+        for d in &stored.dates {
+            if d.clear_pixels > 0 {
+                let sum: f32 = d.class_fractions.values().sum();
+                assert!((sum - 1.0).abs() < 1e-3, "{d:?}");
+            } else {
+                assert!(d.class_fractions.is_empty() && d.ndvi.is_none(), "{d:?}");
+            }
+        }
+        assert!(
+            stored.kinds.get(&p.kind).copied().unwrap_or(0) > 0 || p.kind == "non_grain_pbf",
+            "{p:?} {stored:?}"
+        );
+    }
     // ... and the baseline is part of the result (classes before, from its date).
     req.baseline.clear();
     assert_ne!(

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use gengdi_inference::analysis::PatchRecord;
+use gengdi_inference::analysis::{ParcelStatus, PatchRecord};
 use gengdi_inference::pipeline::{
     self, AdminRequest, AnalysisRequest, FarmlandRequest, OutputRequest, PipelineError,
     SceneRequest,
@@ -16,7 +16,7 @@ use gengdi_models::{DeviceChoice, Registry, Task};
 use super::{CancelToken, JobError, JobExecutor, JobSpec, ModelInfo, ProgressSink};
 use crate::error::{Result, ServiceError};
 use crate::geometry::{bbox, geojson_multipolygon, ToWgs84};
-use crate::store::{AdminCodes, NewPatch};
+use crate::store::{AdminCodes, NewPatch, PatchSeries, SeriesDate};
 
 /// The models an analysis uses, loaded once and shared by every job.
 pub use gengdi_inference::pipeline::Models;
@@ -287,13 +287,66 @@ pub fn run(
     };
     progress.stage_name("storing");
     let to_wgs84 = ToWgs84::from(&out.grid.crs)?;
+    let parcels: std::collections::HashMap<&str, &ParcelStatus> = out
+        .result
+        .parcels
+        .iter()
+        .map(|s| (s.parcel_id.as_str(), s))
+        .collect();
     let patches = out
         .result
         .patches
         .iter()
-        .map(|p| new_patch(p, &to_wgs84))
+        .map(|p| {
+            let mut new = new_patch(p, &to_wgs84)?;
+            new.series = parcels
+                .get(p.parcel_id.as_str())
+                .map(|s| series(s, &out.result.dates, &out.result.class_names));
+            Ok(new)
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(patches)
+}
+
+/// A parcel's evidence over the season (`dates`: the season's; `classes`: the land-cover
+/// classes its fractions are in).
+pub fn series(
+    s: &ParcelStatus,
+    dates: &[Option<chrono::NaiveDate>],
+    classes: &[String],
+) -> PatchSeries {
+    PatchSeries {
+        classes: classes.to_vec(),
+        dates: dates
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let e = s.evidence.get(i).and_then(Option::as_ref);
+                SeriesDate {
+                    date: d.map(|d| d.to_string()),
+                    clear_pixels: s.clear_pixels.get(i).copied().unwrap_or(0),
+                    class_fractions: e
+                        .map(|e| {
+                            classes
+                                .iter()
+                                .cloned()
+                                .zip(e.class_fractions.iter().copied())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    ndvi: e.and_then(|e| e.ndvi),
+                    ndwi: e.and_then(|e| e.ndwi),
+                    mndwi: e.and_then(|e| e.mndwi),
+                    bsi: e.and_then(|e| e.bsi),
+                    ndbi: e.and_then(|e| e.ndbi),
+                }
+            })
+            .collect(),
+        pixels: s.pixels,
+        kinds: s.kinds.clone(),
+        crop_type: s.crop_type.clone(),
+        tree_check: s.tree_check.clone(),
+    }
 }
 
 fn new_patch(p: &PatchRecord, to_wgs84: &ToWgs84) -> Result<NewPatch> {
@@ -332,5 +385,6 @@ fn new_patch(p: &PatchRecord, to_wgs84: &ToWgs84) -> Result<NewPatch> {
         evidence: p.evidence.clone(),
         geometry: geojson_multipolygon(&polygons).to_string(),
         bbox,
+        series: None,
     })
 }

@@ -301,6 +301,43 @@ pub struct NewPatch {
     pub geometry: String,
     /// `[min_lon, min_lat, max_lon, max_lat]`.
     pub bbox: [f64; 4],
+    /// The parcel's evidence over the season (None: not known, e.g. a patch made by hand).
+    pub series: Option<PatchSeries>,
+}
+
+/// A patch's parcel over the season, as the analysis measured it: per date, the share of its
+/// clear pixels in each land-cover class and the spectral indices of its mean clear
+/// reflectance; the season's pixel kinds and the crop-type model's view of the parcel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PatchSeries {
+    /// Land-cover classes (the keys of `class_fractions`).
+    pub classes: Vec<String>,
+    /// The season's dates, in order (the baseline's are not here).
+    pub dates: Vec<SeriesDate>,
+    /// The parcel's pixels on the analysis grid.
+    pub pixels: u64,
+    /// Its pixels per season kind (`stable`, `fishpond`, `tree_planting`, …).
+    pub kinds: std::collections::BTreeMap<String, u64>,
+    /// The crop-type model's class of the parcel's mean season, with its confidence.
+    pub crop_type: Option<(String, f32)>,
+    /// The crop-type model's class of the season of the parcel's tree pixels (the tree veto).
+    pub tree_check: Option<(String, f32)>,
+}
+
+/// One date of a [`PatchSeries`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SeriesDate {
+    /// `YYYY-MM-DD` (None: a scene without a date).
+    pub date: Option<String>,
+    /// The parcel's clear pixels on this date (cloud, shadow and nodata left out).
+    pub clear_pixels: u64,
+    /// Share of the clear pixels per land-cover class (empty without a clear pixel).
+    pub class_fractions: std::collections::BTreeMap<String, f32>,
+    pub ndvi: Option<f32>,
+    pub ndwi: Option<f32>,
+    pub mndwi: Option<f32>,
+    pub bsi: Option<f32>,
+    pub ndbi: Option<f32>,
 }
 
 /// A patch's verification status.
@@ -381,6 +418,13 @@ pub struct ChangeRecord {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geometry: Option<serde_json::Value>,
+    /// The parcel's evidence over the season; only filled by [`Store::change`] (and absent
+    /// for a patch stored without one).
+    #[schemars(
+        description = "The parcel's evidence over the season: in one patch (`GET /api/v1/changes/{id}`), not in lists"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<PatchSeries>,
 }
 
 /// Filters of a change list (all optional; `limit` is checked by the caller).

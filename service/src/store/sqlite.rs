@@ -176,6 +176,7 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE batches ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE training_jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE patches ADD COLUMN series TEXT;
     "#,
 ];
 
@@ -494,6 +495,7 @@ fn patch_row(r: &Row<'_>) -> rusqlite::Result<PatchRow> {
             evidence: r.get(23)?,
             bbox: [r.get(24)?, r.get(25)?, r.get(26)?, r.get(27)?],
             geometry: None,
+            series: None,
         },
         r.get(4)?,
         r.get(20)?,
@@ -562,16 +564,20 @@ fn get_patch(
     cond.push("p.id = ?", [id.into()]);
     cond.scope(scope);
     let q = format!(
-        "SELECT {PATCH_COLUMNS}, p.geometry FROM patches p{}",
+        "SELECT {PATCH_COLUMNS}, p.geometry, p.series FROM patches p{}",
         cond.sql()
     );
     let row = c
         .query_row(&q, rusqlite::params_from_iter(cond.params.iter()), |r| {
-            Ok((patch_row(r)?, r.get::<_, String>(28)?))
+            Ok((
+                patch_row(r)?,
+                r.get::<_, String>(28)?,
+                r.get::<_, Option<String>>(29)?,
+            ))
         })
         .optional()
         .map_err(sql("reading a patch"))?;
-    let Some((row, geom)) = row else {
+    let Some((row, geom, series)) = row else {
         return Ok(None);
     };
     let mut rec = patch_record(row)?;
@@ -579,6 +585,10 @@ fn get_patch(
         rec.geometry = Some(
             serde_json::from_str(&geom).map_err(|e| corrupt("patches.geometry")(e.to_string()))?,
         );
+        rec.series = series
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| corrupt("patches.series")(e.to_string()))?;
     }
     Ok(Some(rec))
 }
@@ -590,9 +600,9 @@ fn insert_patches(tx: &Transaction<'_>, batch: i64, patches: &[NewPatch]) -> Res
                county_code, township_code, village_code, group_code, location_code,
                county_name, township_name, village_name, group_name,
                class_before, class_after, dates, confidence, model_version, evidence, geometry,
-               min_x, min_y, max_x, max_y)
+               min_x, min_y, max_x, max_y, series)
              VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
         )
         .map_err(sql("preparing the patch insert"))?;
     let mut bbox = tx
@@ -603,6 +613,12 @@ fn insert_patches(tx: &Transaction<'_>, batch: i64, patches: &[NewPatch]) -> Res
     for p in patches {
         let dates =
             serde_json::to_string(&p.dates).map_err(|e| corrupt("patch dates")(e.to_string()))?;
+        let series = p
+            .series
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| corrupt("patch series")(e.to_string()))?;
         let a = &p.admin;
         ins.execute(params![
             batch,
@@ -632,6 +648,7 @@ fn insert_patches(tx: &Transaction<'_>, batch: i64, patches: &[NewPatch]) -> Res
             p.bbox[1],
             p.bbox[2],
             p.bbox[3],
+            series,
         ])
         .map_err(sql("inserting a patch"))?;
         let id = tx.last_insert_rowid();

@@ -232,6 +232,7 @@ pub fn patch(reference: &str, kind: &str, village: &str, x: f64, y: f64, mu: f64
         (x, y + 0.001),
     ]]];
     NewPatch {
+        series: None,
         reference: reference.into(),
         kind: kind.into(),
         parcel: format!("P-{reference}"),

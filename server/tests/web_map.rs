@@ -92,7 +92,8 @@ impl Drop for Server {
 
 /// What the browser test needs on this machine, or why it cannot run.
 fn browser_prerequisites() -> Result<(), String> {
-    let fix = "run scripts/install-deps.sh (it installs Debian's chromium and the test's npm packages)";
+    let fix =
+        "run scripts/install-deps.sh (it installs Debian's chromium and the test's npm packages)";
     if !Path::new(CHROMIUM).exists() {
         return Err(format!("{CHROMIUM} is missing: {fix}"));
     }
@@ -130,7 +131,10 @@ fn the_page_names_no_other_host_and_every_file_it_loads_is_embedded() {
         );
         found += 1;
     }
-    assert!(found >= 4, "index.html loads its script, styles and Leaflet");
+    assert!(
+        found >= 4,
+        "index.html loads its script, styles and Leaflet"
+    );
 }
 
 #[test]
@@ -150,9 +154,24 @@ fn the_web_map_works_in_headless_chromium_with_other_hosts_blocked() {
         .collect();
 
     let centre = token(&data, "centre", None, "monitoring centre");
-    let inspector = token(&data, "inspector", Some("640502"), "county 640502 inspector");
-    let other = token(&data, "inspector", Some("640521"), "county 640521 inspector");
-    let empty = token(&data, "inspector", Some("640522"), "county 640522 inspector");
+    let inspector = token(
+        &data,
+        "inspector",
+        Some("640502"),
+        "county 640502 inspector",
+    );
+    let other = token(
+        &data,
+        "inspector",
+        Some("640521"),
+        "county 640521 inspector",
+    );
+    let empty = token(
+        &data,
+        "inspector",
+        Some("640522"),
+        "county 640522 inspector",
+    );
     let researcher = token(&data, "researcher", None, "researcher");
     let revoked = token(&data, "inspector", Some("640502"), "a revoked token");
     let listed = gengdi(&["token", "list"], &data);
@@ -288,7 +307,9 @@ fn the_web_map_works_in_headless_chromium_with_other_hosts_blocked() {
         "map-phone.png",
         "detail-phone.png",
     ] {
-        let len = std::fs::metadata(shots.join(shot)).map(|m| m.len()).unwrap_or(0);
+        let len = std::fs::metadata(shots.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert!(len > 10_000, "screenshot {shot}: {len} bytes");
     }
     if std::env::var("GENGDI_UPDATE_DOCS_IMAGES").as_deref() == Ok("1") {

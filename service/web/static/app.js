@@ -280,6 +280,8 @@ const AuthTiles = L && L.GridLayer.extend({
         img.onload = () => {
           URL.revokeObjectURL(objectUrl);
           img.dataset.loaded = '1';
+          img.dataset.date = date;
+          img.dataset.style = style;
           finish(null);
         };
         img.onerror = () => {

@@ -105,11 +105,14 @@ const rowIds = (page) =>
   page.$$eval('#list .row', (rows) => rows.map((r) => Number(r.dataset.id)));
 const polygonCount = (page) => page.locator('.leaflet-patches-pane path.patch').count();
 
-/** Wait for an imagery tile drawn by the server (a 256 px image) in the map. */
-async function waitImageryTile(page) {
-  await page.waitForFunction(() =>
+/** Wait for an imagery tile drawn by the server (a 256 px image) in the map, of that style
+ * and date when given. */
+async function waitImageryTile(page, want = {}) {
+  await page.waitForFunction((w) =>
     [...document.querySelectorAll('.imagery-layer img')]
-      .some((i) => i.dataset.loaded === '1' && i.naturalWidth === 256), null, { timeout: 45_000 });
+      .some((i) => i.dataset.loaded === '1' && i.naturalWidth === 256
+        && (!w.style || i.dataset.style === w.style) && (!w.date || i.dataset.date === w.date)),
+  want, { timeout: 45_000 });
 }
 
 /** Wait until the map has stopped moving and drawn every imagery tile in view. */
@@ -119,6 +122,8 @@ async function waitMapIdle(page) {
     const m = document.getElementById('map');
     return m.dataset.tiles === 'loaded' && m.dataset.moving === '0';
   }, null, { timeout: 45_000 });
+  // Leaflet fades new tiles in (0.2 s): let them reach full opacity before a screenshot.
+  await page.waitForTimeout(400);
 }
 
 let failed = false;
@@ -152,6 +157,14 @@ try {
   await waitMapIdle(page);
   await page.screenshot({ path: path.join(SHOTS, 'map-desktop.png') });
 
+  step('zoomed out too far for the scenes: a hint, no imagery');
+  for (let i = 0; i < 5; i += 1) {
+    await page.click('.leaflet-control-zoom-out');
+    await page.waitForTimeout(150);
+  }
+  await page.waitForSelector('#zoom-hint', { state: 'visible' });
+  assert.match(await page.textContent('#zoom-hint'), /Zoom in to see the imagery/);
+
   step('filter by kind');
   const byKind = new Map();
   for (const f of mine.features) byKind.set(f.properties.kind, (byKind.get(f.properties.kind) || 0) + 1);
@@ -166,6 +179,8 @@ try {
   assert.equal(apiKind.features.length, count);
   await page.selectOption('#f-kind', '');
   await page.waitForFunction((n) => document.querySelectorAll('#list .row').length === n, mineIds.length);
+  await waitMapIdle(page);
+  assert.ok(await page.locator('#zoom-hint').isHidden(), 'fitted to the patches again: no hint');
 
   step('open a patch from the list: chips, evidence, attributes');
   const target = mineIds[0];
@@ -195,11 +210,11 @@ try {
 
   step('imagery: false colour, another date');
   await page.click('#img-false');
-  await waitImageryTile(page);
+  await waitImageryTile(page, { style: 'false' });
   const dates = await page.$$eval('#img-date option', (o) => o.map((x) => x.value));
   assert.ok(dates.length >= 2, `dates to pick: ${dates}`);
   await page.selectOption('#img-date', dates[0]);
-  await waitImageryTile(page);
+  await waitImageryTile(page, { style: 'false', date: dates[0] });
   await page.click('#img-true');
 
   step('record a verdict with a note; the map and list update at once');

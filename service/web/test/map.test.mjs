@@ -118,12 +118,13 @@ async function waitImageryTile(page, want = {}) {
 /** Wait until the map has stopped moving and drawn every imagery tile in view. */
 async function waitMapIdle(page) {
   await page.waitForTimeout(300);
+  // Drawn, and faded in (Leaflet fades each new tile in over 0.2 s).
   await page.waitForFunction(() => {
     const m = document.getElementById('map');
-    return m.dataset.tiles === 'loaded' && m.dataset.moving === '0';
+    return m.dataset.tiles === 'loaded' && m.dataset.moving === '0'
+      && [...document.querySelectorAll('.imagery-layer img')]
+        .every((i) => i.style.opacity === '' || i.style.opacity === '1');
   }, null, { timeout: 45_000 });
-  // Leaflet fades new tiles in (0.2 s): let them reach full opacity before a screenshot.
-  await page.waitForTimeout(400);
 }
 
 let failed = false;
@@ -159,8 +160,10 @@ try {
 
   step('zoomed out too far for the scenes: a hint, no imagery');
   for (let i = 0; i < 5; i += 1) {
+    // one step at a time: Leaflet ignores a zoom asked for during its zoom animation
     await page.click('.leaflet-control-zoom-out');
-    await page.waitForTimeout(150);
+    await page.waitForTimeout(100);
+    await page.waitForFunction(() => document.getElementById('map').dataset.moving === '0');
   }
   await page.waitForSelector('#zoom-hint', { state: 'visible' });
   assert.match(await page.textContent('#zoom-hint'), /Zoom in to see the imagery/);

@@ -237,12 +237,10 @@ const AuthTiles = L && L.GridLayer.extend({
     L.GridLayer.prototype.initialize.call(this, options);
     this.params = { batch: null, date: null, style: 'true' };
     this.zoomOutMax = -1; // deepest zoom the server said was too far out
-    this.aborts = new Map();
+    this.controllers = new WeakMap(); // tile <img> → the AbortController of its request
     this.on('tileunload', (e) => {
-      const key = `${e.coords.x}:${e.coords.y}:${e.coords.z}`;
-      const ctl = this.aborts.get(key);
+      const ctl = this.controllers.get(e.tile);
       if (ctl) ctl.abort();
-      this.aborts.delete(key);
     });
   },
 
@@ -258,20 +256,23 @@ const AuthTiles = L && L.GridLayer.extend({
     img.alt = '';
     img.setAttribute('role', 'presentation');
     const { batch, date, style } = this.params;
+    const key = this._tileCoordsToKey(coords);
     let finished = false;
+    // Leaflet finds a finished tile by its coordinates: a late answer for a tile already
+    // replaced (redraw, another date) must not mark its successor loaded.
     const finish = (err) => {
       if (finished) return;
       finished = true;
-      done(err, img);
+      const current = this._tiles[key];
+      if (current && current.el === img) done(err, img);
     };
     if (batch === null || !date || coords.z <= this.zoomOutMax) {
       img.style.visibility = 'hidden';
       setTimeout(() => finish(null), 0);
       return img;
     }
-    const key = `${coords.x}:${coords.y}:${coords.z}`;
     const ctl = new AbortController();
-    this.aborts.set(key, ctl);
+    this.controllers.set(img, ctl);
     const url = `/tiles/${batch}/${date}/${style}/${coords.z}/${coords.x}/${coords.y}.png`;
     api(url, { signal: ctl.signal })
       .then((res) => res.blob())
@@ -303,7 +304,7 @@ const AuthTiles = L && L.GridLayer.extend({
         }
         finish(null);
       })
-      .finally(() => this.aborts.delete(key));
+      .finally(() => this.controllers.delete(img));
     return img;
   },
 });

@@ -123,7 +123,8 @@ async function waitMapIdle(page) {
     const m = document.getElementById('map');
     return m.dataset.tiles === 'loaded' && m.dataset.moving === '0'
       && [...document.querySelectorAll('.imagery-layer img')]
-        .every((i) => i.style.opacity === '' || i.style.opacity === '1');
+        .every((i) => (i.dataset.loaded === '1' || i.style.visibility === 'hidden')
+          && (i.style.opacity === '' || i.style.opacity === '1'));
   }, null, { timeout: 45_000 });
 }
 

@@ -2,9 +2,9 @@
 # The service on the demo data (run by scripts/demo.sh after its build, or alone once built):
 # a data dir under target/demo/service, one token per role, `gengdi serve` on
 # 127.0.0.1:${GENGDI_DEMO_PORT:-8080}, the generated season's farmland layer and batch submitted
-# through the API, followed to the end, and a few curl calls to try. Interactive: it keeps
-# serving until Ctrl-C. Not interactive (CI, a pipe) or GENGDI_DEMO_STOP=1: it stops the
-# server (SIGTERM) once the batch is done.
+# through the API, followed to the end, the web map's address and a few curl calls to try.
+# Interactive: it keeps serving until Ctrl-C. Not interactive (CI, a pipe) or
+# GENGDI_DEMO_STOP=1: it stops the server (SIGTERM) once the batch is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gengdi=target/debug/gengdi
@@ -84,6 +84,8 @@ echo "== the inspector records a field verdict on patch $first"
 api POST "/api/v1/changes/$first/verdicts" "$inspector" '{"verdict": "confirmed", "note": "demo: seen in the field"}' | json 'v'
 
 cat <<EOF
+
+The web map: $url/  (sign in with a token above, e.g. the inspector's)
 
 The service is at $url. Try:
   curl -s $url/healthz

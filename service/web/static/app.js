@@ -1,0 +1,877 @@
+// gengdi web map: the inspectors' page. Plain ES module over Leaflet (window.L, bundled
+// under /web/vendor/leaflet); everything it shows comes from this server's API with the
+// token the user signs in with (kept in sessionStorage, sent only in the Authorization
+// header: images and tiles are fetched and shown through object URLs, never by a URL that
+// carries the token). Nothing is fetched from another host.
+
+const L = window.L;
+const TOKEN_KEY = 'gengdi.token';
+
+/** Fill colour per kind (the kinds the analysis reports; another kind is grey). */
+const KIND_COLOURS = {
+  abandonment: '#f2a900',
+  tree_planting: '#2e9e4f',
+  fishpond: '#1f78d1',
+  construction: '#c0392b',
+  non_grain_pbf: '#9b4dca',
+};
+const OTHER_KIND = '#7f8c8d';
+const KIND_LABELS = {
+  abandonment: 'abandonment',
+  tree_planting: 'tree planting',
+  fishpond: 'fishpond',
+  construction: 'construction',
+  non_grain_pbf: 'non-grain on PBF',
+};
+/** Outline per status: open dashed yellow, confirmed red, false positive grey, rectified green. */
+const STATUS_STYLES = {
+  open: { color: '#ffe14d', weight: 2, dashArray: '5 4', fillOpacity: 0.45 },
+  confirmed: { color: '#ff2d2d', weight: 3, dashArray: null, fillOpacity: 0.55 },
+  false_positive: { color: '#bdbdbd', weight: 2, dashArray: '2 4', fillOpacity: 0.12 },
+  rectified: { color: '#3ddc6a', weight: 3, dashArray: null, fillOpacity: 0.25 },
+};
+const STATUS_LABELS = {
+  open: 'open',
+  confirmed: 'confirmed',
+  false_positive: 'false positive',
+  rectified: 'rectified',
+};
+const VERIFIERS = ['admin', 'inspector'];
+/** Below this zoom no imagery tile is asked for (a 60 m scene is still too coarse there). */
+const IMAGERY_MIN_ZOOM = 8;
+const TILE_MAX_ZOOM = 22;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: null,
+  me: null,
+  map: null,
+  patchLayer: null,
+  selectionLayer: null,
+  imageryLayer: null,
+  features: [],
+  byId: new Map(), // id → {feature, layer, row}
+  selected: null,
+  detailSeq: 0,
+  loadSeq: 0,
+  chipUrls: [],
+  imagery: { batch: null, dates: [], extraDates: [], date: null, style: 'true', on: true },
+};
+
+// ---------------------------------------------------------------- DOM helpers
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'style') el.setAttribute('style', v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const kindColour = (k) => KIND_COLOURS[k] || OTHER_KIND;
+const kindLabel = (k) => KIND_LABELS[k] || k || '?';
+const statusLabel = (s) => STATUS_LABELS[s] || s;
+const mu = (x) => (typeof x === 'number' ? x.toFixed(2) : '?');
+const badge = (status) => h('span', { class: `badge ${status}` }, statusLabel(status));
+const isNarrow = () => window.matchMedia('(max-width: 760px)').matches;
+
+function place(p) {
+  const parts = [p.village_name || p.village_code, p.township_name || p.township_code].filter(Boolean);
+  if (parts.length === 0) return p.county_name || p.location_code || 'no administrative unit';
+  return parts.join(', ');
+}
+
+// ---------------------------------------------------------------- messages
+
+function showBanner(text) {
+  $('banner-text').textContent = text;
+  $('banner').hidden = false;
+}
+
+function hideBanner() {
+  $('banner').hidden = true;
+  $('banner-text').textContent = '';
+}
+
+// ---------------------------------------------------------------- the API
+
+class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** A request to this server with the token; an ApiError for a failed one (status 0: no answer). */
+async function api(path, { method = 'GET', body, token = state.token, signal, cache } = {}) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      cache,
+    });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    const where = path.split('?')[0];
+    throw new ApiError(0, 'network',
+      `the server did not answer (${method} ${where}); is gengdi serve running?`);
+  }
+  if (!res.ok) {
+    let b = {};
+    try {
+      b = await res.json();
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(res.status, b.code || `http_${res.status}`,
+      b.message || `${res.status} ${res.statusText}`, b.details);
+  }
+  return res;
+}
+
+const getJSON = async (path, opts) => (await api(path, opts)).json();
+
+/** Report a failed request: a token refused mid-session signs out, the rest is a banner. */
+function fail(e, what) {
+  if (e && e.name === 'AbortError') return;
+  console.error(what, e);
+  if (e instanceof ApiError && e.status === 401) {
+    signOut(`Signed out: the server no longer accepts this token (${e.message}).`);
+    return;
+  }
+  showBanner(`${what}: ${e && e.message ? e.message : e}`);
+}
+
+// ---------------------------------------------------------------- sign in / out
+
+function showSignIn(message) {
+  $('app').hidden = true;
+  $('who').hidden = true;
+  $('signin').hidden = false;
+  const err = $('signin-error');
+  err.textContent = message || '';
+  err.hidden = !message;
+  document.body.dataset.state = 'signin';
+  $('token').focus();
+}
+
+async function signIn(token) {
+  token = token.trim();
+  let me;
+  try {
+    me = await getJSON('/api/v1/me', { token, cache: 'no-store' });
+  } catch (e) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+      showSignIn(`This token was not accepted: ${e.message}`);
+    } else {
+      showSignIn(`Cannot sign in: ${e.message}`);
+    }
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  state.token = token;
+  state.me = me;
+  hideBanner();
+  $('signin').hidden = true;
+  $('token').value = '';
+  $('who-text').textContent =
+    `${me.name} · ${me.role}${me.region ? ` · region ${me.region}` : ''}`;
+  $('who').hidden = false;
+  $('app').hidden = false;
+  document.body.dataset.role = me.role;
+  initMap();
+  state.map.invalidateSize();
+  await loadPatches({ fit: true });
+  const wanted = Number(new URLSearchParams(location.hash.slice(1)).get('patch'));
+  if (wanted && state.byId.has(wanted)) await select(wanted);
+  document.body.dataset.state = 'ready';
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  state.me = null;
+  closeDetail();
+  clearPatches();
+  setImagery(null, []);
+  $('f-kind').replaceChildren(h('option', { value: '' }, 'all kinds'));
+  $('filters').reset();
+  history.replaceState(null, '', location.pathname);
+  showSignIn(message);
+}
+
+// ---------------------------------------------------------------- the map
+
+/** Imagery tiles of one batch date, fetched with the token (a GridLayer of <img>s). */
+const AuthTiles = L && L.GridLayer.extend({
+  options: {
+    tileSize: 256,
+    minZoom: IMAGERY_MIN_ZOOM,
+    maxZoom: TILE_MAX_ZOOM,
+    maxNativeZoom: TILE_MAX_ZOOM,
+    updateWhenZooming: false,
+    keepBuffer: 1,
+    className: 'imagery-layer',
+  },
+
+  initialize(options) {
+    L.GridLayer.prototype.initialize.call(this, options);
+    this.params = { batch: null, date: null, style: 'true' };
+    this.zoomOutMax = -1; // deepest zoom the server said was too far out
+    this.controllers = new WeakMap(); // tile <img> → the AbortController of its request
+    this.on('tileunload', (e) => {
+      const ctl = this.controllers.get(e.tile);
+      if (ctl) ctl.abort();
+    });
+  },
+
+  setParams(params) {
+    const batchChanged = params.batch !== this.params.batch;
+    this.params = { ...this.params, ...params };
+    if (batchChanged) this.zoomOutMax = -1;
+    this.redraw();
+  },
+
+  createTile(coords, done) {
+    const img = document.createElement('img');
+    img.alt = '';
+    img.setAttribute('role', 'presentation');
+    const { batch, date, style } = this.params;
+    const key = this._tileCoordsToKey(coords);
+    let finished = false;
+    // Leaflet finds a finished tile by its coordinates: a late answer for a tile already
+    // replaced (redraw, another date) must not mark its successor loaded.
+    const finish = (err) => {
+      if (finished) return;
+      finished = true;
+      const current = this._tiles[key];
+      if (current && current.el === img) done(err, img);
+    };
+    if (batch === null || !date || coords.z <= this.zoomOutMax) {
+      img.style.visibility = 'hidden';
+      setTimeout(() => finish(null), 0);
+      return img;
+    }
+    const ctl = new AbortController();
+    this.controllers.set(img, ctl);
+    const url = `/tiles/${batch}/${date}/${style}/${coords.z}/${coords.x}/${coords.y}.png`;
+    api(url, { signal: ctl.signal })
+      .then((res) => res.blob())
+      .then((blob) => {
+        const objectUrl = URL.createObjectURL(blob);
+        img.onload = () => {
+          URL.revokeObjectURL(objectUrl);
+          img.dataset.loaded = '1';
+          img.dataset.date = date;
+          img.dataset.style = style;
+          finish(null);
+        };
+        img.onerror = () => {
+          URL.revokeObjectURL(objectUrl);
+          img.style.visibility = 'hidden';
+          finish(null);
+        };
+        img.src = objectUrl;
+      })
+      .catch((e) => {
+        img.style.visibility = 'hidden';
+        if (e.name !== 'AbortError') {
+          if (e.status === 422 && e.code === 'zoom_out') {
+            this.zoomOutMax = Math.max(this.zoomOutMax, coords.z);
+            this.fire('zoomout', { z: coords.z });
+          } else {
+            this.fire('tilefailed', { error: e });
+          }
+        }
+        finish(null);
+      })
+      .finally(() => this.controllers.delete(img));
+    return img;
+  },
+});
+
+function initMap() {
+  if (state.map) return;
+  const map = L.map('map', {
+    minZoom: 2,
+    maxZoom: TILE_MAX_ZOOM,
+    zoomSnap: 0.5,
+    attributionControl: true,
+  });
+  map.attributionControl.setPrefix('Leaflet');
+  map.attributionControl.addAttribution('imagery: the batch scenes, drawn by gengdi');
+  L.control.scale({ imperial: false }).addTo(map);
+  map.createPane('patches').style.zIndex = 450;
+  map.createPane('selection').style.zIndex = 460;
+  map.getPane('selection').style.pointerEvents = 'none';
+  map.setView([36, 105], 4);
+  state.map = map;
+
+  const layer = new AuthTiles();
+  layer.on('zoomout', updateZoomHint);
+  layer.on('tilefailed', (e) => {
+    const err = e.error;
+    if (err.status === 0) fail(err, 'Imagery');
+    else if (err.status === 401) fail(err, 'Imagery');
+    else showZoomHint(`No imagery here: ${err.message}`);
+  });
+  // For a test (and a curious reader): whether the map is still moving or drawing tiles.
+  const el = map.getContainer();
+  el.dataset.tiles = 'loaded';
+  el.dataset.moving = '0';
+  layer.on('loading', () => { el.dataset.tiles = 'loading'; });
+  layer.on('load', () => { el.dataset.tiles = 'loaded'; });
+  map.on('movestart zoomstart', () => { el.dataset.moving = '1'; });
+  map.on('moveend', () => { el.dataset.moving = '0'; });
+  state.imageryLayer = layer;
+  layer.addTo(map);
+  map.on('zoomend', updateZoomHint);
+  renderLegend();
+}
+
+function showZoomHint(text) {
+  $('zoom-hint').textContent = text;
+  $('zoom-hint').hidden = false;
+}
+
+function updateZoomHint() {
+  const layer = state.imageryLayer;
+  const im = state.imagery;
+  if (!state.map || !layer || !im.on || im.batch === null) {
+    $('zoom-hint').hidden = true;
+    return;
+  }
+  const z = Math.round(state.map.getZoom());
+  if (z < IMAGERY_MIN_ZOOM || z <= layer.zoomOutMax) showZoomHint('Zoom in to see the imagery');
+  else $('zoom-hint').hidden = true;
+}
+
+function renderLegend() {
+  const legend = $('legend');
+  legend.replaceChildren(
+    ...Object.keys(KIND_COLOURS).map((k) =>
+      h('span', { class: 'item' },
+        h('span', { class: 'swatch', style: `background:${kindColour(k)}` }), kindLabel(k))),
+    ...Object.entries(STATUS_STYLES).map(([s, st]) =>
+      h('span', { class: 'item' },
+        h('span', {
+          class: 'line',
+          style: `border-top-color:${st.color};border-top-style:${st.dashArray ? 'dashed' : 'solid'};background:#555`,
+        }), statusLabel(s))),
+  );
+}
+
+function patchStyle(p) {
+  const s = STATUS_STYLES[p.status] || STATUS_STYLES.open;
+  return {
+    pane: 'patches',
+    color: s.color,
+    weight: s.weight,
+    dashArray: s.dashArray,
+    opacity: 1,
+    fillColor: kindColour(p.kind),
+    fillOpacity: s.fillOpacity,
+  };
+}
+
+// ---------------------------------------------------------------- imagery control
+
+function setImagery(batch, dates, keepDate = true) {
+  const im = state.imagery;
+  const sameBatch = batch === im.batch;
+  im.batch = batch;
+  im.dates = [...(dates || [])].sort();
+  if (!sameBatch) im.extraDates = [];
+  const all = allImageryDates();
+  if (!(keepDate && sameBatch && all.includes(im.date))) im.date = im.dates[im.dates.length - 1] || null;
+  renderImageryControl();
+  applyImagery();
+}
+
+function allImageryDates() {
+  const im = state.imagery;
+  return [...new Set([...im.extraDates, ...im.dates])].sort();
+}
+
+function renderImageryControl() {
+  const im = state.imagery;
+  const select = $('img-date');
+  select.replaceChildren(...allImageryDates().map((d) =>
+    h('option', { value: d, selected: d === im.date },
+      im.extraDates.includes(d) && !im.dates.includes(d) ? `${d} (baseline)` : d)));
+  select.disabled = im.batch === null;
+  $('img-batch').textContent = im.batch === null ? 'no batch' : `batch ${im.batch}`;
+  for (const style of ['true', 'false']) {
+    const b = $(`img-${style}`);
+    b.classList.toggle('on', im.style === style);
+    b.setAttribute('aria-pressed', String(im.style === style));
+  }
+  $('img-on').checked = im.on;
+}
+
+function applyImagery() {
+  const layer = state.imageryLayer;
+  if (!layer || !state.map) return;
+  const im = state.imagery;
+  if (im.on && im.batch !== null) {
+    if (!state.map.hasLayer(layer)) layer.addTo(state.map);
+    layer.setParams({ batch: im.batch, date: im.date, style: im.style });
+  } else if (state.map.hasLayer(layer)) {
+    state.map.removeLayer(layer);
+    state.map.getContainer().dataset.tiles = 'loaded';
+  }
+  updateZoomHint();
+}
+
+// ---------------------------------------------------------------- filters, list, counts
+
+function filterParams() {
+  const p = {};
+  const kind = $('f-kind').value;
+  const status = $('f-status').value;
+  const region = $('f-region').value.trim();
+  const minMu = $('f-min-mu').value.trim();
+  const from = $('f-from').value;
+  const to = $('f-to').value;
+  if (kind) p.kind = kind;
+  if (status) p.status = status;
+  if (region) p.region = region;
+  if (minMu) p.min_mu = minMu;
+  if ($('f-pbf').checked) p.pbf = 'true';
+  if (from) p.from = from;
+  if (to) p.to = to;
+  return p;
+}
+
+const geojsonUrl = (params) =>
+  `/api/v1/changes?${new URLSearchParams({ format: 'geojson', ...params })}`;
+
+function clearPatches() {
+  if (state.patchLayer) state.patchLayer.remove();
+  if (state.selectionLayer) state.selectionLayer.remove();
+  state.patchLayer = null;
+  state.selectionLayer = null;
+  state.features = [];
+  state.byId.clear();
+  state.selected = null;
+  $('list').replaceChildren();
+  $('counts').replaceChildren();
+  $('list-summary').textContent = '';
+  document.body.dataset.patches = '0';
+}
+
+async function loadPatches({ fit = false } = {}) {
+  const seq = ++state.loadSeq;
+  const params = filterParams();
+  const withoutKind = { ...params };
+  delete withoutKind.kind;
+  $('list-summary').textContent = 'Loading…';
+  $('f-apply').disabled = true;
+  let fc;
+  let all;
+  try {
+    [fc, all] = await Promise.all([
+      getJSON(geojsonUrl(params), { cache: 'no-store' }),
+      params.kind ? getJSON(geojsonUrl(withoutKind), { cache: 'no-store' }) : null,
+    ]);
+  } catch (e) {
+    if (seq === state.loadSeq) {
+      $('list-summary').textContent = 'The list could not be loaded.';
+      fail(e, 'Loading the suspected changes');
+    }
+    return;
+  } finally {
+    if (seq === state.loadSeq) $('f-apply').disabled = false;
+  }
+  if (seq !== state.loadSeq || !state.token) return;
+  const selected = state.selected;
+  clearPatches();
+  state.features = fc.features || [];
+  renderCounts(all ? all.features : state.features, params.kind || '');
+  renderPatches();
+  renderList();
+  if (fit) fitToPatches();
+  if (state.imagery.batch === null && state.features.length > 0) {
+    const p = state.features[0].properties;
+    setImagery(p.batch, splitDates(p.dates));
+  }
+  if (selected !== null && state.byId.has(selected)) {
+    markSelected(selected);
+  } else if (selected !== null) {
+    closeDetail();
+  }
+}
+
+function splitDates(d) {
+  if (Array.isArray(d)) return d;
+  return (d || '').split(';').filter(Boolean);
+}
+
+function fitToPatches() {
+  if (!state.patchLayer || state.features.length === 0) return;
+  const b = state.patchLayer.getBounds();
+  if (b.isValid()) state.map.fitBounds(b, { padding: [24, 24], maxZoom: 17 });
+}
+
+function renderPatches() {
+  state.patchLayer = L.geoJSON({ type: 'FeatureCollection', features: state.features }, {
+    style: (f) => patchStyle(f.properties),
+    onEachFeature: (f, layer) => {
+      const id = f.properties.id;
+      state.byId.set(id, { feature: f, layer, row: null });
+      layer.bindTooltip(
+        `#${id} ${kindLabel(f.properties.kind)} · ${mu(f.properties.area_mu)} mu · ${statusLabel(f.properties.status)}`,
+        { sticky: true },
+      );
+      layer.on('click', () => select(id));
+      layer.on('add', () => {
+        const el = layer.getElement && layer.getElement();
+        if (el) {
+          el.dataset.id = String(id);
+          el.classList.add('patch');
+        }
+      });
+    },
+  }).addTo(state.map);
+  document.body.dataset.patches = String(state.features.length);
+}
+
+function renderCounts(features, activeKind) {
+  const counts = new Map();
+  for (const f of features) {
+    const k = f.properties.kind;
+    counts.set(k, (counts.get(k) || 0) + 1);
+  }
+  const kinds = [...new Set([...Object.keys(KIND_COLOURS), ...counts.keys()])];
+  const select = $('f-kind');
+  select.replaceChildren(
+    h('option', { value: '' }, `all kinds (${features.length})`),
+    ...kinds.map((k) => h('option', { value: k, selected: k === activeKind },
+      `${kindLabel(k)} (${counts.get(k) || 0})`)),
+  );
+  $('counts').replaceChildren(...kinds.filter((k) => counts.get(k)).map((k) =>
+    h('button', {
+      type: 'button',
+      class: `count${k === activeKind ? ' active' : ''}`,
+      dataset: { kind: k, count: String(counts.get(k)) },
+      title: k === activeKind ? 'show every kind' : `show only ${kindLabel(k)}`,
+      onclick: () => {
+        $('f-kind').value = k === activeKind ? '' : k;
+        loadPatches({ fit: true });
+      },
+    }, h('span', { class: 'swatch', style: `background:${kindColour(k)}` }),
+    `${kindLabel(k)} ${counts.get(k)}`)));
+}
+
+function renderList() {
+  const list = $('list');
+  const total = state.features.reduce((s, f) => s + (f.properties.area_mu || 0), 0);
+  const n = state.features.length;
+  $('list-summary').textContent = n === 0
+    ? 'No suspected changes match (for your role and region).'
+    : `${n} suspected change${n === 1 ? '' : 's'} · ${mu(total)} mu`;
+  list.replaceChildren(...state.features.map((f) => {
+    const p = f.properties;
+    const row = h('button', {
+      type: 'button',
+      class: 'row',
+      dataset: { id: String(p.id), kind: p.kind, status: p.status },
+      onclick: () => select(p.id),
+    },
+    h('span', { class: 'swatch', style: `background:${kindColour(p.kind)}` }),
+    h('span', { class: 'kind' }, `${kindLabel(p.kind)}${p.pbf && p.kind !== 'non_grain_pbf' ? ' · PBF' : ''}`),
+    h('span', { class: 'area' }, `${mu(p.area_mu)} mu`),
+    h('span', { class: 'place' }, `#${p.id} · ${place(p)}`),
+    badge(p.status));
+    const entry = state.byId.get(p.id);
+    if (entry) entry.row = row;
+    return h('li', {}, row);
+  }));
+  list.dataset.count = String(n);
+}
+
+function markSelected(id) {
+  for (const { row } of state.byId.values()) if (row) row.classList.remove('selected');
+  const entry = state.byId.get(id);
+  if (!entry) return;
+  if (entry.row) {
+    entry.row.classList.add('selected');
+    entry.row.scrollIntoView({ block: 'nearest' });
+  }
+  if (state.selectionLayer) state.selectionLayer.remove();
+  state.selectionLayer = L.geoJSON(entry.feature, {
+    pane: 'selection',
+    interactive: false,
+    style: { color: '#00e5ff', weight: 5, opacity: 0.9, fill: false },
+  }).addTo(state.map);
+}
+
+async function select(id) {
+  const entry = state.byId.get(id);
+  if (!entry) return;
+  state.selected = id;
+  history.replaceState(null, '', `#patch=${id}`);
+  markSelected(id);
+  await openDetail(id);
+  // after the detail panel took its room
+  state.map.invalidateSize();
+  const b = entry.layer.getBounds();
+  if (b.isValid()) state.map.fitBounds(b, { padding: [40, 40], maxZoom: 17 });
+  if (isNarrow()) document.querySelector('.mapwrap').scrollIntoView({ block: 'start' });
+}
+
+// ---------------------------------------------------------------- detail
+
+function closeDetail() {
+  state.detailSeq += 1;
+  state.selected = null;
+  for (const u of state.chipUrls) URL.revokeObjectURL(u);
+  state.chipUrls = [];
+  $('detail').hidden = true;
+  $('app').classList.remove('with-detail');
+  if (state.selectionLayer) {
+    state.selectionLayer.remove();
+    state.selectionLayer = null;
+  }
+  for (const { row } of state.byId.values()) if (row) row.classList.remove('selected');
+  if (state.map) state.map.invalidateSize();
+  if (location.hash) history.replaceState(null, '', location.pathname);
+}
+
+async function openDetail(id) {
+  const seq = ++state.detailSeq;
+  for (const u of state.chipUrls) URL.revokeObjectURL(u);
+  state.chipUrls = [];
+  const entry = state.byId.get(id);
+  const p = entry ? entry.feature.properties : { id };
+  $('detail').hidden = false;
+  $('app').classList.add('with-detail');
+  $('detail').dataset.id = String(id);
+  $('d-title').textContent = `#${id} ${kindLabel(p.kind)}`;
+  $('d-status').replaceChildren('Loading…');
+  $('d-evidence').textContent = '';
+  $('d-chips').replaceChildren();
+  $('d-attrs').replaceChildren();
+  $('d-history').replaceChildren();
+  $('v-message').textContent = '';
+  $('d-verdict').hidden = true;
+  let rec;
+  try {
+    rec = await getJSON(`/api/v1/changes/${id}`, { cache: 'no-store' });
+  } catch (e) {
+    if (seq === state.detailSeq) {
+      $('d-status').textContent = `Cannot load this patch: ${e.message}`;
+      fail(e, `Loading patch #${id}`);
+    }
+    return;
+  }
+  if (seq !== state.detailSeq) return;
+  renderDetail(rec);
+  setImagery(rec.batch, rec.dates);
+  loadChips(rec, seq);
+}
+
+function renderDetail(rec) {
+  const a = rec.admin || {};
+  $('d-title').textContent = `#${rec.id} ${kindLabel(rec.kind)}`;
+  $('d-status').replaceChildren(badge(rec.status),
+    ` · ${mu(rec.area_mu)} mu · batch ${rec.batch} · confidence ${Number(rec.confidence).toFixed(2)}`);
+  $('d-evidence').textContent = rec.evidence || '(no evidence sentence)';
+  const unit = (name, code) => (name || code ? `${name || ''}${name && code ? ' ' : ''}${code ? `(${code})` : ''}` : '—');
+  const rows = [
+    ['Parcel', rec.parcel || '—'],
+    ['Class before → after', `${rec.class_before || '?'} → ${rec.class_after || '?'}`],
+    ['PBF', rec.pbf ? 'yes (permanent basic farmland)' : 'no'],
+    ['Area', `${mu(rec.area_mu)} mu (${Math.round(rec.area_m2)} m²)`],
+    ['County', unit(a.county_name, a.county_code)],
+    ['Township', unit(a.township_name, a.township_code)],
+    ['Village', unit(a.village_name, a.village_code)],
+    ['Group', unit(a.group_name, a.group_code)],
+    ['Dates', (rec.dates || []).join(', ')],
+    ['Model', rec.model_version || '—'],
+    ['Reference', rec.reference || '—'],
+  ];
+  $('d-attrs').replaceChildren(...rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))));
+  const verdicts = rec.verdicts || [];
+  $('d-history').replaceChildren(...(verdicts.length === 0
+    ? [h('li', { class: 'muted' }, 'No verdict yet.')]
+    : verdicts.map((v) => h('li', { dataset: { verdict: v.verdict } },
+      h('strong', {}, statusLabel(v.verdict)),
+      ` by ${v.actor} (${v.role}), ${formatTime(v.at)}`,
+      v.note ? h('div', { class: 'note' }, `“${v.note}”`) : null))));
+  const may = state.me && VERIFIERS.includes(state.me.role);
+  $('d-verdict').hidden = !may;
+}
+
+function formatTime(at) {
+  const t = new Date(at);
+  return Number.isNaN(t.getTime()) ? at : t.toLocaleString();
+}
+
+function chipFigure(caption) {
+  const slot = h('div', { class: 'nochip' }, '…');
+  const fig = h('figure', {}, slot, h('figcaption', {}, caption));
+  $('d-chips').append(fig);
+  return { fig, slot };
+}
+
+/** One chip into its figure; false when the server has none (404), after showing why. */
+async function loadChip(id, date, fig, slot, seq, { quiet404 = false } = {}) {
+  try {
+    const res = await api(`/api/v1/changes/${id}/chips/${date}.png`);
+    const drawn = res.headers.get('X-Chip-Date');
+    const blob = await res.blob();
+    if (seq !== state.detailSeq) return null;
+    const url = URL.createObjectURL(blob);
+    state.chipUrls.push(url);
+    const img = h('img', { alt: `patch ${id} on ${drawn || date}`, dataset: { date } });
+    img.src = url;
+    slot.replaceWith(img);
+    return drawn || date;
+  } catch (e) {
+    if (seq !== state.detailSeq) return null;
+    if (quiet404 && e.status === 404) {
+      fig.remove();
+      return null;
+    }
+    if (e.status === 401 || e.status === 0) fail(e, 'Image chips');
+    slot.textContent = `no image: ${e.message}`;
+    return null;
+  }
+}
+
+async function loadChips(rec, seq) {
+  const dates = [...(rec.dates || [])].sort();
+  const season = dates.map((d) => {
+    const { fig, slot } = chipFigure(d);
+    return loadChip(rec.id, d, fig, slot, seq);
+  });
+  // before / after: only where the batch has a baseline (404 no_baseline otherwise).
+  const before = chipFigure('before');
+  const beforeDate = await loadChip(rec.id, 'before', before.fig, before.slot, seq, { quiet404: true });
+  if (beforeDate && seq === state.detailSeq) {
+    before.fig.querySelector('figcaption').textContent = `before (${beforeDate})`;
+    const after = chipFigure('after');
+    const afterDate = await loadChip(rec.id, 'after', after.fig, after.slot, seq);
+    if (afterDate) after.fig.querySelector('figcaption').textContent = `after (${afterDate})`;
+    if (!state.imagery.extraDates.includes(beforeDate) && state.imagery.batch === rec.batch) {
+      state.imagery.extraDates.push(beforeDate);
+      renderImageryControl();
+    }
+  }
+  await Promise.all(season);
+  if (seq === state.detailSeq) $('d-chips').dataset.loaded = '1';
+}
+
+async function recordVerdict(verdict) {
+  const id = state.selected;
+  if (id === null) return;
+  const buttons = [...document.querySelectorAll('.verdict-buttons button')];
+  buttons.forEach((b) => { b.disabled = true; });
+  const note = $('v-note').value;
+  $('v-message').textContent = 'Recording…';
+  try {
+    const res = await api(`/api/v1/changes/${id}/verdicts`, {
+      method: 'POST',
+      body: { verdict, note },
+    });
+    const out = await res.json();
+    const entry = state.byId.get(id);
+    if (entry) {
+      entry.feature.properties.status = out.status;
+      entry.layer.setStyle(patchStyle(entry.feature.properties));
+      entry.layer.setTooltipContent(
+        `#${id} ${kindLabel(entry.feature.properties.kind)} · ${mu(entry.feature.properties.area_mu)} mu · ${statusLabel(out.status)}`);
+      if (entry.row) {
+        entry.row.dataset.status = out.status;
+        entry.row.querySelector('.badge').replaceWith(badge(out.status));
+      }
+    }
+    $('v-note').value = '';
+    const rec = await getJSON(`/api/v1/changes/${id}`, { cache: 'no-store' });
+    if (state.selected === id) {
+      renderDetail(rec);
+      $('v-message').textContent = `Recorded: ${statusLabel(verdict)}. The patch is now ${statusLabel(out.status)}.`;
+    }
+  } catch (e) {
+    $('v-message').textContent = `Not recorded: ${e.message}`;
+    fail(e, 'Recording the verdict');
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = $('token').value;
+    if (token.trim()) signIn(token).catch((err) => fail(err, 'Signing in'));
+  });
+  $('signout').addEventListener('click', () => signOut());
+  $('banner-close').addEventListener('click', hideBanner);
+  $('filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    loadPatches({ fit: true });
+  });
+  $('f-reset').addEventListener('click', () => {
+    $('filters').reset();
+    $('f-kind').value = '';
+    loadPatches({ fit: true });
+  });
+  $('f-kind').addEventListener('change', () => loadPatches({ fit: true }));
+  $('d-close').addEventListener('click', closeDetail);
+  for (const b of document.querySelectorAll('.verdict-buttons button')) {
+    b.addEventListener('click', () => recordVerdict(b.dataset.verdict));
+  }
+  $('img-on').addEventListener('change', (e) => {
+    state.imagery.on = e.target.checked;
+    applyImagery();
+  });
+  $('img-date').addEventListener('change', (e) => {
+    state.imagery.date = e.target.value;
+    applyImagery();
+  });
+  for (const style of ['true', 'false']) {
+    $(`img-${style}`).addEventListener('click', () => {
+      state.imagery.style = style;
+      renderImageryControl();
+      applyImagery();
+    });
+  }
+  window.addEventListener('unhandledrejection', (e) => fail(e.reason, 'Unexpected error'));
+}
+
+function start() {
+  if (!L) {
+    document.body.dataset.state = 'error';
+    showBanner('The map library did not load (/web/vendor/leaflet/leaflet.js).');
+    return;
+  }
+  wire();
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) signIn(token).catch((e) => fail(e, 'Signing in'));
+  else showSignIn();
+}
+
+start();

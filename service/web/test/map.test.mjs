@@ -1,0 +1,330 @@
+// The web map in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core; no browser download). Run by server/tests/web_map.rs against a
+// `gengdi serve` that has analysed the demo season; it passes its URL and tokens:
+//
+//   GENGDI_URL                  http://127.0.0.1:PORT
+//   GENGDI_INSPECTOR_TOKEN      inspector of county 640502
+//   GENGDI_OTHER_TOKEN          inspector of county 640521 (the demo's other county)
+//   GENGDI_EMPTY_TOKEN          inspector of a county without patches
+//   GENGDI_RESEARCHER_TOKEN     researcher (sees every patch, may not record verdicts)
+//   GENGDI_REVOKED_TOKEN        a revoked token
+//   GENGDI_SCREENSHOTS          folder for the screenshots
+//   GENGDI_CHROMIUM             the browser (default /usr/bin/chromium)
+//
+// Every request to another host than the server is aborted and counted: the count must be 0.
+// Exit status 0 when every check holds; a failed check prints what differed and exits 1.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const env = (name, fallback) => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`${name} is not set`);
+  return v;
+};
+
+const BASE = env('GENGDI_URL');
+const INSPECTOR = env('GENGDI_INSPECTOR_TOKEN');
+const OTHER = env('GENGDI_OTHER_TOKEN');
+const EMPTY = env('GENGDI_EMPTY_TOKEN');
+const RESEARCHER = env('GENGDI_RESEARCHER_TOKEN');
+const REVOKED = env('GENGDI_REVOKED_TOKEN');
+const SHOTS = env('GENGDI_SCREENSHOTS');
+const CHROMIUM = env('GENGDI_CHROMIUM', '/usr/bin/chromium');
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  console.error(`playwright-core is missing (${e.message}): run scripts/install-deps.sh`);
+  process.exit(2);
+}
+if (!fs.existsSync(CHROMIUM)) {
+  console.error(`${CHROMIUM} is missing: run scripts/install-deps.sh (Debian package chromium)`);
+  process.exit(2);
+}
+
+const started = Date.now();
+const step = (what) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
+
+/** The API as the test sees it (node's fetch, not the browser). */
+async function api(token, p) {
+  const res = await fetch(new URL(p, BASE), { headers: { Authorization: `Bearer ${token}` } });
+  const text = await res.text();
+  assert.equal(res.status, 200, `${p}: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+const geojson = (token, query = '') => api(token, `/api/v1/changes?format=geojson${query}`);
+
+fs.mkdirSync(SHOTS, { recursive: true });
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gengdi-chromium-'));
+const base = new URL(BASE);
+const blocked = [];
+const pageErrors = [];
+
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: CHROMIUM,
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+  viewport: { width: 1280, height: 800 },
+  timeout: 60_000,
+});
+context.setDefaultTimeout(30_000);
+await context.route('**/*', (route) => {
+  const u = new URL(route.request().url());
+  if (u.protocol.startsWith('http') && u.host === base.host) return route.continue();
+  blocked.push(route.request().url());
+  return route.abort('blockedbyclient');
+});
+
+function watch(page, label) {
+  page.on('pageerror', (e) => pageErrors.push(`${label}: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) {
+      console.log(`  [${label} console] ${m.text()}`);
+    }
+  });
+  return page;
+}
+
+async function signIn(page, token) {
+  await page.locator('#token').fill(token);
+  await page.locator('#signin-submit').click();
+}
+
+async function waitReady(page) {
+  await page.waitForSelector('body[data-state="ready"]');
+}
+
+const rowIds = (page) =>
+  page.$$eval('#list .row', (rows) => rows.map((r) => Number(r.dataset.id)));
+const polygonCount = (page) => page.locator('.leaflet-patches-pane path.patch').count();
+
+/** Wait for an imagery tile drawn by the server (a 256 px image) in the map, of that style
+ * and date when given. */
+async function waitImageryTile(page, want = {}) {
+  await page.waitForFunction((w) =>
+    [...document.querySelectorAll('.imagery-layer img')]
+      .some((i) => i.dataset.loaded === '1' && i.naturalWidth === 256
+        && (!w.style || i.dataset.style === w.style) && (!w.date || i.dataset.date === w.date)),
+  want, { timeout: 45_000 });
+}
+
+/** Wait until the map has stopped moving and drawn every imagery tile in view. */
+async function waitMapIdle(page) {
+  await page.waitForTimeout(300);
+  // Drawn, and faded in (Leaflet fades each new tile in over 0.2 s).
+  await page.waitForFunction(() => {
+    const m = document.getElementById('map');
+    return m.dataset.tiles === 'loaded' && m.dataset.moving === '0'
+      && [...document.querySelectorAll('.imagery-layer img')]
+        .every((i) => (i.dataset.loaded === '1' || i.style.visibility === 'hidden')
+          && (i.style.opacity === '' || i.style.opacity === '1'));
+  }, null, { timeout: 45_000 });
+}
+
+let failed = false;
+try {
+  // ---------------------------------------------------------------- desktop, inspector
+  const page = watch(await context.newPage(), 'desktop');
+  step(`open ${BASE}/`);
+  await page.goto(`${BASE}/`);
+  await page.waitForSelector('#signin-form', { state: 'visible' });
+
+  step('a wrong token and a revoked token are refused on the sign-in form');
+  await signIn(page, `gd_${'0'.repeat(64)}`);
+  await page.waitForSelector('#signin-error', { state: 'visible' });
+  assert.match(await page.textContent('#signin-error'), /not accepted/);
+  assert.ok(await page.locator('#app').isHidden(), 'the map stays hidden');
+  await signIn(page, REVOKED);
+  await page.waitForFunction(() => /revoked/i.test(document.getElementById('signin-error').textContent));
+
+  step('sign in as the county 640502 inspector');
+  const mine = await geojson(INSPECTOR);
+  const mineIds = mine.features.map((f) => f.properties.id).sort((a, b) => a - b);
+  assert.ok(mineIds.length > 5, `the demo batch gives the county patches (${mineIds.length})`);
+  await signIn(page, INSPECTOR);
+  await waitReady(page);
+  assert.match(await page.textContent('#who-text'), /inspector.*640502/);
+  const ids = (await rowIds(page)).sort((a, b) => a - b);
+  assert.deepEqual(ids, mineIds, 'the list holds exactly the API\'s patches');
+  assert.equal(await polygonCount(page), mineIds.length, 'one polygon per patch');
+  step(`${ids.length} rows and polygons; waiting for an imagery tile`);
+  await waitImageryTile(page);
+  await waitMapIdle(page);
+  await page.screenshot({ path: path.join(SHOTS, 'map-desktop.png') });
+
+  step('zoomed out too far for the scenes: a hint, no imagery');
+  for (let i = 0; i < 5; i += 1) {
+    // one step at a time: Leaflet ignores a zoom asked for during its zoom animation
+    await page.click('.leaflet-control-zoom-out');
+    await page.waitForTimeout(100);
+    await page.waitForFunction(() => document.getElementById('map').dataset.moving === '0');
+  }
+  await page.waitForSelector('#zoom-hint', { state: 'visible' });
+  assert.match(await page.textContent('#zoom-hint'), /Zoom in to see the imagery/);
+
+  step('filter by kind');
+  const byKind = new Map();
+  for (const f of mine.features) byKind.set(f.properties.kind, (byKind.get(f.properties.kind) || 0) + 1);
+  const [kind, count] = [...byKind.entries()].sort((a, b) => b[1] - a[1])
+    .find(([, n]) => n < mineIds.length) ?? [...byKind.entries()][0];
+  assert.equal(await page.getAttribute(`#counts .count[data-kind="${kind}"]`, 'data-count'), String(count));
+  await page.selectOption('#f-kind', kind);
+  await page.waitForFunction((n) => document.querySelectorAll('#list .row').length === n, count);
+  assert.equal(await page.locator(`#list .row:not([data-kind="${kind}"])`).count(), 0);
+  assert.equal(await polygonCount(page), count);
+  const apiKind = await geojson(INSPECTOR, `&kind=${kind}`);
+  assert.equal(apiKind.features.length, count);
+  await page.selectOption('#f-kind', '');
+  await page.waitForFunction((n) => document.querySelectorAll('#list .row').length === n, mineIds.length);
+  await waitMapIdle(page);
+  assert.ok(await page.locator('#zoom-hint').isHidden(), 'fitted to the patches again: no hint');
+
+  step('open a patch from the list: chips, evidence, attributes');
+  const target = mineIds[0];
+  const rec = await api(INSPECTOR, `/api/v1/changes/${target}`);
+  await page.click(`#list .row[data-id="${target}"]`);
+  await page.waitForSelector(`#detail[data-id="${target}"]`, { state: 'visible' });
+  await page.waitForSelector('#d-chips[data-loaded="1"]');
+  const chips = await page.$$eval('#d-chips img', (imgs) =>
+    imgs.map((i) => ({ date: i.dataset.date, w: i.naturalWidth, h: i.naturalHeight })));
+  const chipDates = chips.map((c) => c.date).filter((d) => /^\d{4}-/.test(d)).sort();
+  assert.deepEqual(chipDates, [...rec.dates].sort(), 'a chip per date of the patch');
+  for (const c of chips) assert.ok(c.w > 0 && c.h > 0, `chip ${c.date} drawn: ${c.w}x${c.h}`);
+  assert.equal((await page.textContent('#d-evidence')).trim(), rec.evidence);
+  const attrs = await page.textContent('#d-attrs');
+  assert.ok(attrs.includes(rec.parcel), 'the parcel id');
+  assert.ok(attrs.includes(rec.area_mu.toFixed(2)), 'the area in mu');
+  assert.ok(await page.locator('#d-verdict').isVisible(), 'an inspector may record verdicts');
+  await waitImageryTile(page);
+  await waitMapIdle(page);
+  await page.screenshot({ path: path.join(SHOTS, 'detail-desktop.png') });
+
+  step('a polygon selects its patch');
+  const other = mineIds[mineIds.length - 1];
+  await page.locator(`.leaflet-patches-pane path.patch[data-id="${other}"]`).dispatchEvent('click');
+  await page.waitForSelector(`#detail[data-id="${other}"]`);
+  await page.waitForSelector(`#list .row.selected[data-id="${other}"]`);
+
+  step('imagery: false colour, another date');
+  await page.click('#img-false');
+  await waitImageryTile(page, { style: 'false' });
+  const dates = await page.$$eval('#img-date option', (o) => o.map((x) => x.value));
+  assert.ok(dates.length >= 2, `dates to pick: ${dates}`);
+  await page.selectOption('#img-date', dates[0]);
+  await waitImageryTile(page, { style: 'false', date: dates[0] });
+  await page.click('#img-true');
+
+  step('record a verdict with a note; the map and list update at once');
+  await page.click(`#list .row[data-id="${target}"]`);
+  await page.waitForSelector(`#detail[data-id="${target}"]`);
+  await page.waitForFunction(() => !document.getElementById('d-verdict').hidden);
+  const note = `seen in the field ${Date.now()}`;
+  await page.fill('#v-note', note);
+  await page.click('.verdict-buttons [data-verdict="confirmed"]');
+  await page.waitForFunction(() => /Recorded/.test(document.getElementById('v-message').textContent));
+  assert.equal(await page.getAttribute(`#list .row[data-id="${target}"]`, 'data-status'), 'confirmed');
+  assert.ok((await page.textContent('#d-history')).includes(note), 'the history shows the note');
+  const stroke = await page.getAttribute(`.leaflet-patches-pane path.patch[data-id="${target}"]`, 'stroke');
+  assert.equal(stroke.toLowerCase(), '#ff2d2d', 'the polygon is drawn as confirmed');
+
+  step('reload: the status is kept');
+  await page.reload();
+  await waitReady(page);
+  assert.equal(await page.getAttribute(`#list .row[data-id="${target}"]`, 'data-status'), 'confirmed');
+  await page.waitForSelector(`#detail[data-id="${target}"]`, { state: 'visible' });
+  await page.waitForFunction((n) => document.getElementById('d-history').textContent.includes(n), note);
+  const stored = await api(INSPECTOR, `/api/v1/changes/${target}`);
+  assert.equal(stored.status, 'confirmed');
+
+  step('a failed request shows the banner');
+  await page.route('**/api/v1/changes?*', (route) => route.abort('connectionrefused'));
+  await page.click('#f-apply');
+  await page.waitForSelector('#banner', { state: 'visible' });
+  assert.match(await page.textContent('#banner-text'), /did not answer/);
+  await page.unroute('**/api/v1/changes?*');
+  await page.click('#banner-close');
+
+  step('sign out; the other county\'s inspector sees only their own patches');
+  await page.click('#signout');
+  await page.waitForSelector('#signin-form', { state: 'visible' });
+  const theirs = await geojson(OTHER);
+  await signIn(page, OTHER);
+  await waitReady(page);
+  const otherIds = await rowIds(page);
+  assert.equal(otherIds.length, theirs.features.length);
+  assert.equal(otherIds.filter((id) => mineIds.includes(id)).length, 0, 'none of county 640502');
+  assert.equal(await polygonCount(page), theirs.features.length);
+
+  step('an inspector of a county without patches: an empty list');
+  await page.click('#signout');
+  await signIn(page, EMPTY);
+  await waitReady(page);
+  assert.equal(await page.locator('#list .row').count(), 0);
+  assert.equal(await polygonCount(page), 0);
+  assert.match(await page.textContent('#list-summary'), /No suspected changes/);
+
+  step('a researcher sees every patch and no verdict buttons');
+  await page.click('#signout');
+  const all = await geojson(RESEARCHER);
+  await signIn(page, RESEARCHER);
+  await waitReady(page);
+  assert.equal(await page.locator('#list .row').count(), all.features.length);
+  await page.click(`#list .row[data-id="${target}"]`);
+  await page.waitForSelector(`#detail[data-id="${target}"]`, { state: 'visible' });
+  await page.waitForFunction(() => document.getElementById('d-history').children.length > 0
+    && document.getElementById('d-title').textContent.startsWith('#'));
+  assert.ok(await page.locator('#d-verdict').isHidden(), 'a researcher may not record verdicts');
+  await page.close();
+
+  // ---------------------------------------------------------------- phone
+  step('phone (390 x 844): list and map stack');
+  const phone = watch(await context.newPage(), 'phone');
+  await phone.setViewportSize({ width: 390, height: 844 });
+  await phone.goto(`${BASE}/`);
+  await signIn(phone, INSPECTOR);
+  await waitReady(phone);
+  const box = async (sel) => phone.locator(sel).boundingBox();
+  const [mapBox, panelBox] = [await box('.mapwrap'), await box('#panel')];
+  assert.ok(mapBox.width > 370 && panelBox.width > 370, `full width: ${mapBox.width}, ${panelBox.width}`);
+  assert.ok(panelBox.y >= mapBox.y + mapBox.height - 1, `the list below the map: ${JSON.stringify([mapBox, panelBox])}`);
+  const scrollWidth = await phone.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollWidth <= 392, `no sideways scrolling: ${scrollWidth}`);
+  assert.equal(await phone.locator('#list .row').count(), mineIds.length);
+  await waitImageryTile(phone);
+  await waitMapIdle(phone);
+  await phone.screenshot({ path: path.join(SHOTS, 'map-phone.png') });
+  await phone.click(`#list .row[data-id="${other}"]`);
+  await phone.waitForSelector(`#detail[data-id="${other}"]`, { state: 'visible' });
+  await phone.waitForSelector('#d-chips[data-loaded="1"]');
+  await waitMapIdle(phone);
+  const detailBox = await box('#detail');
+  assert.ok(detailBox.width > 370, `the detail takes the width: ${detailBox.width}`);
+  await phone.screenshot({ path: path.join(SHOTS, 'detail-phone.png'), fullPage: true });
+  await phone.close();
+
+  step('no request left for another host; no script error');
+  assert.deepEqual(blocked, [], 'requests to other hosts');
+  assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+} catch (e) {
+  failed = true;
+  console.error(`FAILED: ${e.stack || e}`);
+  for (const p of context.pages()) {
+    try {
+      await p.screenshot({ path: path.join(SHOTS, `failure-${context.pages().indexOf(p)}.png`) });
+    } catch {
+      // the page is gone
+    }
+  }
+} finally {
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+step(`${failed ? 'failed' : 'passed'}; blocked requests to other hosts: ${blocked.length}; screenshots in ${SHOTS}`);
+process.exit(failed ? 1 : 0);

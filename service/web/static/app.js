@@ -711,6 +711,7 @@ function renderDetail(rec) {
     ['Reference', rec.reference || '—'],
   ];
   $('d-attrs').replaceChildren(...rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))));
+  renderSeries(rec.series);
   const verdicts = rec.verdicts || [];
   $('d-history').replaceChildren(...(verdicts.length === 0
     ? [h('li', { class: 'muted' }, 'No verdict yet.')]
@@ -720,6 +721,82 @@ function renderDetail(rec) {
       v.note ? h('div', { class: 'note' }, `“${v.note}”`) : null))));
   const may = state.me && VERIFIERS.includes(state.me.role);
   $('d-verdict').hidden = !may;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+/** An SVG element with attributes and children. */
+function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+/** Land-cover class colours of the season chart. */
+const CLASS_COLOURS = {
+  annual_crop: '#e3c33b', orchard: '#8f5fbf', tree: '#1f7a3a', grass: '#8cc65a',
+  bare: '#b98b5c', water: '#2f6fd0', built: '#d04a3a',
+};
+
+/**
+ * The parcel over the season (the record's `series`): NDVI of its mean clear reflectance per
+ * date as a line, and under each date a bar of its clear pixels' land-cover classes.
+ */
+function renderSeries(series) {
+  const box = $('d-series');
+  const dates = (series && series.dates) || [];
+  if (dates.length === 0) {
+    box.replaceChildren(h('figcaption', { class: 'muted' }, 'No season evidence stored for this patch.'));
+    return;
+  }
+  const W = 360, padL = 34, padR = 20, top = 8, chartH = 84, barTop = top + chartH + 22, barH = 14;
+  const H = barTop + barH + 4;
+  const n = dates.length;
+  const x = (i) => padL + (n === 1 ? (W - padL - padR) / 2 : (i * (W - padL - padR)) / (n - 1));
+  const y = (v) => top + ((1 - (v + 0.2) / 1.2) * chartH); // NDVI −0.2 … 1
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'NDVI and land cover over the season' });
+  for (const v of [0, 0.5, 1]) {
+    svg.append(s('line', { x1: padL, x2: W - padR, y1: y(v), y2: y(v), class: 'grid' }),
+      s('text', { x: padL - 4, y: y(v) + 3, 'text-anchor': 'end', class: 'axis' }, v.toFixed(1)));
+  }
+  svg.append(s('text', { x: 2, y: top + 8, class: 'axis' }, 'NDVI'));
+  const points = dates.map((d, i) => (typeof d.ndvi === 'number' ? [x(i), y(d.ndvi), d] : null));
+  let path = '';
+  for (const p of points) {
+    if (p) path += `${path && !path.endsWith('|') ? 'L' : 'M'}${p[0].toFixed(1)},${p[1].toFixed(1)}`;
+    else path += '|';
+  }
+  svg.append(s('path', { d: path.replaceAll('|', ''), class: 'ndvi' }));
+  const barW = Math.max(6, Math.min(28, (W - padL - padR) / n - 4));
+  dates.forEach((d, i) => {
+    const p = points[i];
+    if (p) {
+      svg.append(s('circle', { cx: p[0], cy: p[1], r: 3, class: 'ndvi-point', 'data-date': d.date || '' },
+        s('title', {}, `${d.date}: NDVI ${d.ndvi.toFixed(2)}, ${d.clear_pixels} clear px`)));
+    }
+    svg.append(s('text', { x: x(i), y: top + chartH + 14, 'text-anchor': 'middle', class: 'axis' },
+      (d.date || '?').slice(5)));
+    // The date's land cover: a bar of its class shares (grey: no clear pixel).
+    let left = x(i) - barW / 2;
+    const shares = Object.entries(d.class_fractions || {}).filter(([, f]) => f > 0);
+    if (shares.length === 0) {
+      svg.append(s('rect', { x: left, y: barTop, width: barW, height: barH, class: 'no-clear' },
+        s('title', {}, `${d.date}: no clear pixel`)));
+    }
+    for (const [name, f] of shares) {
+      const w = f * barW;
+      svg.append(s('rect', { x: left, y: barTop, width: w, height: barH, fill: CLASS_COLOURS[name] || '#999', 'data-class': name },
+        s('title', {}, `${d.date}: ${name} ${(100 * f).toFixed(0)} %`)));
+      left += w;
+    }
+  });
+  const seen = [...new Set(dates.flatMap((d) => Object.keys(d.class_fractions || {})
+    .filter((k) => d.class_fractions[k] > 0)))];
+  const crop = series.crop_type ? ` · crop-type model: ${series.crop_type[0]} (${series.crop_type[1].toFixed(2)})` : '';
+  box.replaceChildren(svg, h('figcaption', {},
+    ...seen.map((name) => h('span', { class: 'swatch-item' },
+      h('span', { class: 'swatch', style: `background:${CLASS_COLOURS[name] || '#999'}` }), name)),
+    h('span', { class: 'muted' }, ` · ${series.pixels} px${crop}`)));
 }
 
 function formatTime(at) {

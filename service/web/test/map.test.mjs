@@ -202,6 +202,18 @@ try {
   assert.ok(attrs.includes(rec.parcel), 'the parcel id');
   assert.ok(attrs.includes(rec.area_mu.toFixed(2)), 'the area in mu');
   assert.ok(await page.locator('#d-verdict').isVisible(), 'an inspector may record verdicts');
+
+  step('the season chart: NDVI per date and the land-cover shares, as the API gives them');
+  assert.ok(rec.series && rec.series.dates.length > 0, 'the record carries its series');
+  const ndviDates = rec.series.dates.filter((d) => typeof d.ndvi === 'number').map((d) => d.date);
+  const points = await page.$$eval('#d-series circle.ndvi-point', (cs) => cs.map((c) => c.dataset.date));
+  assert.deepEqual(points, ndviDates, 'a point per date with an NDVI');
+  const bars = await page.$$eval('#d-series rect[data-class]', (rs) =>
+    rs.map((r) => [r.dataset.class, Number(r.getAttribute('width'))]));
+  const shares = rec.series.dates.flatMap((d) =>
+    Object.entries(d.class_fractions).filter(([, f]) => f > 0).map(([k]) => k));
+  assert.deepEqual(bars.map(([k]) => k), shares, 'a bar segment per class share of each date');
+  assert.ok(bars.every(([, w]) => w > 0), 'segments have widths');
   await waitImageryTile(page);
   await waitMapIdle(page);
   await page.screenshot({ path: path.join(SHOTS, 'detail-desktop.png') });

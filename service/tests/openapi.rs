@@ -42,7 +42,7 @@ async fn the_document_and_the_router_serve_the_same_routes() {
         .map(|r| (r.path.to_string(), r.method.as_str().to_ascii_lowercase()))
         .collect();
     assert_eq!(in_doc, in_table);
-    assert_eq!(in_doc.len(), 28);
+    assert_eq!(in_doc.len(), 29);
     for expected in [
         ("/api/v1/stats", "get"),
         ("/api/v1/changes/{id}/verdicts", "post"),
@@ -264,6 +264,7 @@ async fn request_bodies_are_the_request_structs() {
         multipart,
         [
             "/api/v1/farmland",
+            "/api/v1/changes/{id}/verdicts",
             "/api/v1/admin-layers",
             "/api/v1/batches"
         ]

@@ -18,12 +18,13 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
 use super::export;
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiPath, ApiQuery};
+use super::upload::{discard, JsonOrUpload, Upload};
 use super::AppState;
 use crate::auth::{check_region_code, Principal, Role};
 use crate::store::{
-    ChangeCursor, ChangeFilter, ChangeRecord, ChangeSort, NewVerdict, PatchStatus, Verdict,
-    VerdictRecord,
+    ChangeCursor, ChangeFilter, ChangeRecord, ChangeSort, NewPhoto, NewVerdict, PatchStatus,
+    Verdict, VerdictRecord,
 };
 
 const READERS: [Role; 4] = [Role::Admin, Role::Centre, Role::Inspector, Role::Researcher];
@@ -233,16 +234,209 @@ pub struct VerdictRequest {
 /// Largest note, in characters.
 pub const MAX_NOTE: usize = 4000;
 
+/// Most photos with one verdict.
+pub const MAX_PHOTOS: usize = 10;
+/// Largest photo, in bytes.
+pub const MAX_PHOTO_BYTES: u64 = 25 << 20;
+
+/// The request a multipart verdict stands for: `verdict`, `note`, and when and where its
+/// photos were taken (`taken_at`, RFC 3339; `lon`, `lat`, WGS 84) as text fields; each photo
+/// (JPEG or PNG) in a `photos` file part.
+fn upload_verdict(u: &Upload) -> ApiResult<(VerdictRequest, PhotoMeta)> {
+    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", m);
+    for key in u.fields.keys() {
+        if !["verdict", "note", "taken_at", "lon", "lat"].contains(&key.as_str()) {
+            return Err(invalid(format!(
+                "unknown field `{key}`, expected one of `verdict`, `note`, `taken_at`, `lon`, `lat`, `photos` (files)"
+            )));
+        }
+    }
+    if let Some((other, _)) = u.files.iter().find(|(f, _)| f != "photos") {
+        return Err(invalid(format!(
+            "unknown file part `{other}`: send photos as `photos`"
+        )));
+    }
+    let verdict: Verdict = serde_json::from_value(serde_json::Value::String(
+        u.fields
+            .get("verdict")
+            .cloned()
+            .ok_or_else(|| invalid("missing field `verdict`".into()))?,
+    ))
+    .map_err(|e| invalid(format!("verdict: {e}")))?;
+    let number = |k: &str, range: std::ops::RangeInclusive<f64>| -> ApiResult<Option<f64>> {
+        u.fields
+            .get(k)
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| range.contains(x))
+                    .ok_or_else(|| invalid(format!("{k} {v:?}: a number in {range:?}")))
+            })
+            .transpose()
+    };
+    let taken_at = match u.fields.get("taken_at") {
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t.trim())
+                .map_err(|e| invalid(format!("taken_at {t:?}: RFC 3339 ({e})")))?
+                .to_rfc3339(),
+        ),
+        None => None,
+    };
+    let meta = PhotoMeta {
+        taken_at,
+        lon: number("lon", -180.0..=180.0)?,
+        lat: number("lat", -90.0..=90.0)?,
+    };
+    if meta.lon.is_some() != meta.lat.is_some() {
+        return Err(invalid("lon and lat go together".into()));
+    }
+    Ok((
+        VerdictRequest {
+            verdict,
+            note: u.fields.get("note").cloned().unwrap_or_default(),
+        },
+        meta,
+    ))
+}
+
+/// When and where a verdict's photos were taken.
+#[derive(Clone, Debug, Default)]
+struct PhotoMeta {
+    taken_at: Option<String>,
+    lon: Option<f64>,
+    lat: Option<f64>,
+}
+
+/// Keep an upload's photos under `<data dir>/photos/<random>/` (each checked to be a JPEG or
+/// a PNG by its first bytes, at most [`MAX_PHOTO_BYTES`]); blocking.
+fn keep_photos(
+    root: &std::path::Path,
+    data_dir: &std::path::Path,
+    files: &[String],
+    meta: &PhotoMeta,
+) -> ApiResult<Vec<NewPhoto>> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    if files.len() > MAX_PHOTOS {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_PHOTOS} photos with one verdict ({} sent)",
+            files.len()
+        )));
+    }
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| ApiError::internal(e.to_string()))?;
+    let rel_dir = format!("photos/{}", hex::encode(random));
+    let dir = data_dir.join(&rel_dir);
+    let mut kept = Vec::new();
+    let result = (|| {
+        for (i, f) in files.iter().enumerate() {
+            let src = root.join(f);
+            let name = f.rsplit('/').next().unwrap_or(f).to_string();
+            let len = std::fs::metadata(&src)
+                .map_err(|e| ApiError::internal(format!("{name}: {e}")))?
+                .len();
+            if len > MAX_PHOTO_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("photo {name}: {len} bytes, over {MAX_PHOTO_BYTES}"),
+                ));
+            }
+            let mut head = [0u8; 8];
+            let n = std::fs::File::open(&src)
+                .and_then(|mut file| file.read(&mut head))
+                .map_err(|e| ApiError::internal(format!("{name}: {e}")))?;
+            let (content_type, ext) = if n >= 3 && head[..3] == [0xFF, 0xD8, 0xFF] {
+                ("image/jpeg", "jpg")
+            } else if n == 8 && head == [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A] {
+                ("image/png", "png")
+            } else {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_photo",
+                    format!("photo {name}: not a JPEG or PNG image"),
+                ));
+            };
+            let bytes =
+                std::fs::read(&src).map_err(|e| ApiError::internal(format!("{name}: {e}")))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
+            let file = format!("{rel_dir}/{i}.{ext}");
+            std::fs::write(data_dir.join(&file), &bytes)
+                .map_err(|e| ApiError::internal(format!("{file}: {e}")))?;
+            kept.push(NewPhoto {
+                file,
+                content_type: content_type.into(),
+                bytes: i64::try_from(len).unwrap_or(i64::MAX),
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                taken_at: meta.taken_at.clone(),
+                lon: meta.lon,
+                lat: meta.lat,
+            });
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(kept),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(e)
+        }
+    }
+}
+
 /// `POST /api/v1/changes/{id}/verdicts` → 201 `{patch, status, verdict}`: the verdict is
-/// appended to the audit table and becomes the patch's status.
+/// appended to the audit table and becomes the patch's status. JSON `{verdict, note}`, or
+/// `multipart/form-data` with field photos ([`upload_verdict`]), kept with the verdict.
 pub async fn verdict(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(id): ApiPath<i64>,
-    body: Result<ApiJson<VerdictRequest>, ApiError>,
+    body: Result<JsonOrUpload<VerdictRequest>, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
+    let body = body?;
+    let upload = match &body {
+        JsonOrUpload::Upload(u) => Some(u),
+        JsonOrUpload::Json(_) => None,
+    };
+    let result = verdict_with(&state, &who, id, &body).await;
+    // The photos were copied into the data dir (or refused): the upload is not needed.
+    if let Some(u) = upload {
+        discard(&state, u).await;
+    }
+    result
+}
+
+async fn verdict_with(
+    state: &AppState,
+    who: &Principal,
+    id: i64,
+    body: &JsonOrUpload<VerdictRequest>,
+) -> ApiResult<(StatusCode, Json<VerdictRecorded>)> {
     who.require(&VERIFIERS)?;
-    let ApiJson(req) = body?;
+    let (req, photos) = match body {
+        JsonOrUpload::Json(r) => (r.clone(), Vec::new()),
+        JsonOrUpload::Upload(u) => {
+            let (req, meta) = upload_verdict(u)?;
+            // Not in scope: 404 before anything is kept.
+            if state.store().change(&who.scope(), id).await?.is_none() {
+                return Err(ApiError::not_found(format!("no change {id}")));
+            }
+            let (root, data_dir) = (
+                state.import_root().path().to_path_buf(),
+                state.data_dir().to_path_buf(),
+            );
+            let files = u.files_named("photos");
+            let photos =
+                tokio::task::spawn_blocking(move || keep_photos(&root, &data_dir, &files, &meta))
+                    .await
+                    .map_err(|e| {
+                        ApiError::internal(format!("keeping the photos stopped: {e}"))
+                    })??;
+            (req, photos)
+        }
+    };
     if req.note.chars().count() > MAX_NOTE {
         return Err(ApiError::bad_request(format!(
             "note: at most {MAX_NOTE} characters"
@@ -259,6 +453,7 @@ pub async fn verdict(
                 token_id: who.token_id,
                 actor: who.name.clone(),
                 role: who.role,
+                photos,
             },
         )
         .await?
@@ -287,4 +482,43 @@ pub async fn verdicts(
     }
     let items = state.store().verdicts(&scope, id).await?;
     Ok(Json(items.into()))
+}
+
+/// `GET /api/v1/changes/{id}/verdicts/{verdict}/photos/{photo}`: a field photo, as it was
+/// sent (JPEG or PNG), to those who may read the patch.
+pub async fn photo(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((id, verdict, photo)): ApiPath<(i64, i64, i64)>,
+) -> ApiResult<Response> {
+    who.require(&READERS)?;
+    let missing = || {
+        ApiError::not_found(format!(
+            "no photo {photo} of verdict {verdict} of change {id}"
+        ))
+    };
+    let verdicts = state.store().verdicts(&who.scope(), id).await?;
+    let p = verdicts
+        .into_iter()
+        .find(|v| v.id == verdict)
+        .and_then(|v| v.photos.into_iter().find(|p| p.id == photo))
+        .ok_or_else(missing)?;
+    let path = state.data_dir().join(&p.file);
+    let bytes = tokio::fs::read(&path).await.map_err(|e| {
+        ApiError::internal(format!(
+            "photo {photo}: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, p.content_type),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, max-age=86400".to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -185,7 +185,8 @@ pub fn routes() -> Vec<Route> {
         r(Method::POST, "/api/v1/batches/{id}/cancel", "Cancel a queued batch (200) or ask a running one to stop (202); 409 when finished", centre, post(batches::cancel)).status(&[200, 202]).gives::<batches::BatchView>(),
         r(Method::GET, "/api/v1/changes", "Suspected-change patches: {items, next_cursor, total}, ordered by sort=id (default)|-id|area_mu|-area_mu|confidence|-confidence (ties by ascending id); with format=geojson|csv|gpkg the whole selection as a file", Some(ALL_READERS), get(changes::list)).query::<changes::ChangeQuery>().gives::<changes::ChangeList>().produces(&export::MEDIA_TYPES),
         r(Method::GET, "/api/v1/changes/{id}", "One patch with its GeoJSON geometry (WGS 84) and verdicts", Some(ALL_READERS), get(changes::get)).gives::<changes::ChangeDetail>(),
-        r(Method::POST, "/api/v1/changes/{id}/verdicts", "Record a field verdict: {verdict: confirmed|false_positive|rectified, note} -> 201", Some("admin; inspector within their region"), post(changes::verdict)).takes::<changes::VerdictRequest>().status(&[201]).gives::<changes::VerdictRecorded>(),
+        r(Method::POST, "/api/v1/changes/{id}/verdicts", "Record a field verdict: {verdict: confirmed|false_positive|rectified, note}, or multipart/form-data with fields verdict, note, taken_at (RFC 3339), lon, lat and up to 10 JPEG/PNG photos in `photos` parts (kept with the verdict) -> 201", Some("admin; inspector within their region"), post(changes::verdict).layer(DefaultBodyLimit::disable())).takes::<changes::VerdictRequest>().or_upload().status(&[201]).gives::<changes::VerdictRecorded>(),
+        r(Method::GET, "/api/v1/changes/{id}/verdicts/{verdict}/photos/{photo}", "A field photo kept with a verdict (JPEG or PNG, as sent)", Some(ALL_READERS), get(changes::photo)).produces(&["image/jpeg", "image/png"]),
         r(Method::GET, "/api/v1/changes/{id}/verdicts", "A patch's verdicts, oldest first: {items}", Some(ALL_READERS), get(changes::verdicts)).gives::<Items<VerdictRecord>>(),
         r(Method::GET, "/api/v1/changes/{id}/chips/{date}.png", "A true-colour PNG chip of the patch on one date of its batch (YYYY-MM-DD or YYYYMMDD), its outline in yellow; 404 with the batch's dates for another date", Some(ALL_READERS), get(chips::chip)).produces(&["image/png"]),
         r(Method::GET, "/api/v1/models", "The models the analyses run: {items: [{task, id}]}", Some("admin, centre, researcher"), get(super::models)).gives::<Items<ModelInfo>>(),
@@ -358,7 +359,7 @@ pub fn spec() -> Value {
             .map(|p| {
                 let integer = match p {
                     "id" => !r.path.starts_with("/api/v1/models/"),
-                    "batch" | "z" | "x" => true,
+                    "batch" | "z" | "x" | "verdict" | "photo" => true,
                     _ => false,
                 };
                 let ty = if integer { "integer" } else { "string" };

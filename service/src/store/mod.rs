@@ -593,6 +593,42 @@ pub struct NewVerdict {
     pub token_id: i64,
     pub actor: String,
     pub role: Role,
+    /// Field photos, already stored under the data dir.
+    pub photos: Vec<NewPhoto>,
+}
+
+/// A field photo to keep with a verdict.
+#[derive(Clone, Debug)]
+pub struct NewPhoto {
+    /// The stored file, relative to the data dir.
+    pub file: String,
+    /// `image/jpeg` or `image/png`.
+    pub content_type: String,
+    pub bytes: i64,
+    pub sha256: String,
+    /// When it was taken, as the client said (RFC 3339).
+    pub taken_at: Option<String>,
+    /// Where (WGS 84), as the client said.
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+}
+
+/// A field photo kept with a verdict (append-only, as the verdicts are).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct PhotoRecord {
+    pub id: i64,
+    pub content_type: String,
+    pub bytes: i64,
+    pub sha256: String,
+    pub taken_at: Option<String>,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    /// Where to fetch it (with the token).
+    pub url: String,
+    /// The stored file, relative to the data dir.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub file: String,
 }
 
 /// One row of the append-only audit table.
@@ -608,6 +644,8 @@ pub struct VerdictRecord {
     pub actor: String,
     pub role: Role,
     pub at: String,
+    /// Field photos recorded with the verdict.
+    pub photos: Vec<PhotoRecord>,
 }
 
 /// An administrative level of the five-level grid below the city.

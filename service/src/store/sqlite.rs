@@ -177,6 +177,22 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE batches ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE training_jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE patches ADD COLUMN series TEXT;
+    CREATE TABLE verdict_photos (
+        id           INTEGER PRIMARY KEY,
+        verdict_id   INTEGER NOT NULL REFERENCES verdicts(id),
+        file         TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        bytes        INTEGER NOT NULL,
+        sha256       TEXT NOT NULL,
+        taken_at     TEXT,
+        lon          REAL,
+        lat          REAL
+    );
+    CREATE INDEX verdict_photos_verdict ON verdict_photos(verdict_id, id);
+    CREATE TRIGGER verdict_photos_append_only_update BEFORE UPDATE ON verdict_photos
+    BEGIN SELECT RAISE(ABORT, 'verdict photos are append-only'); END;
+    CREATE TRIGGER verdict_photos_append_only_delete BEFORE DELETE ON verdict_photos
+    BEGIN SELECT RAISE(ABORT, 'verdict photos are append-only'); END;
     "#,
 ];
 
@@ -674,6 +690,7 @@ fn verdict_row(r: &Row<'_>) -> rusqlite::Result<(VerdictRecord, [String; 4])> {
             actor: r.get(7)?,
             role: Role::Admin,
             at: r.get(9)?,
+            photos: Vec::new(),
         },
         [r.get(2)?, r.get(4)?, r.get(5)?, r.get(8)?],
     ))
@@ -700,6 +717,35 @@ fn verdict_record(
     rec.to_status = status(&to)?;
     rec.role = parse_role(&role)?;
     Ok(rec)
+}
+
+/// The photos of verdict `verdict` (of patch `patch`), oldest first.
+fn verdict_photos(c: &Connection, patch: i64, verdict: i64) -> Result<Vec<PhotoRecord>> {
+    let mut st = c
+        .prepare(
+            "SELECT id, content_type, bytes, sha256, taken_at, lon, lat, file
+             FROM verdict_photos WHERE verdict_id = ?1 ORDER BY id",
+        )
+        .map_err(sql("listing verdict photos"))?;
+    let rows = st
+        .query_map([verdict], |r| {
+            let id: i64 = r.get(0)?;
+            Ok(PhotoRecord {
+                id,
+                content_type: r.get(1)?,
+                bytes: r.get(2)?,
+                sha256: r.get(3)?,
+                taken_at: r.get(4)?,
+                lon: r.get(5)?,
+                lat: r.get(6)?,
+                url: format!("/api/v1/changes/{patch}/verdicts/{verdict}/photos/{id}"),
+                file: r.get(7)?,
+            })
+        })
+        .map_err(sql("listing verdict photos"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("listing verdict photos"))?;
+    Ok(rows)
 }
 
 #[async_trait]
@@ -1251,6 +1297,14 @@ impl Store for SqliteStore {
             )
             .map_err(sql("appending a verdict"))?;
             let vid = tx.last_insert_rowid();
+            for p in &verdict.photos {
+                tx.execute(
+                    "INSERT INTO verdict_photos (verdict_id, file, content_type, bytes, sha256, taken_at, lon, lat)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![vid, p.file, p.content_type, p.bytes, p.sha256, p.taken_at, p.lon, p.lat],
+                )
+                .map_err(sql("keeping a verdict photo"))?;
+            }
             tx.execute(
                 "UPDATE patches SET status = ?2 WHERE id = ?1",
                 params![patch, to.name()],
@@ -1263,7 +1317,8 @@ impl Store for SqliteStore {
                     verdict_row,
                 )
                 .map_err(sql("reading a verdict"))?;
-            let v = verdict_record(v)?;
+            let mut v = verdict_record(v)?;
+            v.photos = verdict_photos(&tx, patch, vid)?;
             let after = get_patch(&tx, &Scope::All, patch, false)?
                 .ok_or_else(|| corrupt("patches")(format!("patch {patch} vanished")))?;
             tx.commit().map_err(sql("committing a verdict"))?;
@@ -1288,7 +1343,13 @@ impl Store for SqliteStore {
                 .map_err(sql("listing verdicts"))?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql("listing verdicts"))?;
-            rows.into_iter().map(verdict_record).collect()
+            rows.into_iter()
+                .map(|row| {
+                    let mut v = verdict_record(row)?;
+                    v.photos = verdict_photos(c, patch, v.id)?;
+                    Ok(v)
+                })
+                .collect()
         })
         .await
     }

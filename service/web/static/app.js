@@ -1032,7 +1032,8 @@ function renderStatsChart(units, kinds, unitName) {
     box.replaceChildren();
     return;
   }
-  const W = 560, labelW = 150, padR = 60, barH = 16, gap = 6, top = 6, axisH = 18;
+  // narrower on a phone so that its text stays readable
+  const W = isNarrow() ? 380 : 560, labelW = isNarrow() ? 118 : 150, padR = 60, barH = 16, gap = 6, top = 6, axisH = 18;
   const H = top + units.length * (barH + gap) + axisH;
   const max = Math.max(...units.map((u) => kinds.reduce((a, k) => a + ((u.by_kind[k] || {}).mu || 0), 0)), 1e-9);
   const scale = (W - labelW - padR) / max;

@@ -165,6 +165,9 @@ function fail(e, what) {
 function showSignIn(message) {
   $('app').hidden = true;
   $('who').hidden = true;
+  $('views').hidden = true;
+  $('stats').hidden = true;
+  $('models').hidden = true;
   $('signin').hidden = false;
   const err = $('signin-error');
   err.textContent = message || '';
@@ -196,8 +199,10 @@ async function signIn(token) {
   $('who-text').textContent =
     `${me.name} · ${me.role}${me.region ? ` · region ${me.region}` : ''}`;
   $('who').hidden = false;
-  $('app').hidden = false;
+  $('views').hidden = false;
+  $('view-models').hidden = !MODEL_ROLES.includes(me.role);
   document.body.dataset.role = me.role;
+  setView('map');
   initMap();
   state.map.invalidateSize();
   await loadPatches({ fit: true });
@@ -212,6 +217,17 @@ function signOut(message) {
   state.me = null;
   closeDetail();
   clearPatches();
+  clearPosition();
+  state.modelId = null;
+  $('models-list').replaceChildren();
+  $('model-card').replaceChildren();
+  $('models-message').textContent = '';
+  $('stats-table').replaceChildren();
+  $('stats-chart').replaceChildren();
+  $('stats-targets').hidden = true;
+  $('views').hidden = true;
+  $('stats').hidden = true;
+  $('models').hidden = true;
   setImagery(null, []);
   $('f-kind').replaceChildren(h('option', { value: '' }, 'all kinds'));
   $('filters').reset();
@@ -631,6 +647,7 @@ async function select(id) {
   state.selected = id;
   history.replaceState(null, '', `#patch=${id}`);
   markSelected(id);
+  updateLocateText();
   await openDetail(id);
   // after the detail panel took its room
   state.map.invalidateSize();
@@ -654,6 +671,7 @@ function closeDetail() {
   }
   for (const { row } of state.byId.values()) if (row) row.classList.remove('selected');
   if (state.map) state.map.invalidateSize();
+  updateLocateText();
   if (location.hash) history.replaceState(null, '', location.pathname);
 }
 
@@ -897,6 +915,378 @@ async function recordVerdict(verdict) {
   }
 }
 
+// ---------------------------------------------------------------- views: map, statistics, models
+
+/** Roles that may see the model registry (the API answers 403 to the others). */
+const MODEL_ROLES = ['admin', 'centre', 'researcher'];
+/** Roles that may activate a model. */
+const ACTIVATORS = ['admin', 'researcher'];
+const STATUSES = ['open', 'confirmed', 'false_positive', 'rectified'];
+
+function setView(view) {
+  const me = state.me;
+  if (view === 'models' && !(me && MODEL_ROLES.includes(me.role))) view = 'map';
+  state.view = view;
+  for (const b of document.querySelectorAll('#views button')) {
+    const on = b.dataset.view === view;
+    b.classList.toggle('on', on);
+    b.setAttribute('aria-pressed', String(on));
+  }
+  $('app').hidden = view !== 'map';
+  $('stats').hidden = view !== 'stats';
+  $('models').hidden = view !== 'models';
+  document.body.dataset.view = view;
+  if (view === 'map' && state.map) state.map.invalidateSize();
+  if (view === 'stats') loadStats();
+  if (view === 'models') loadModels();
+}
+
+const tally = (t) => (t ? `${t.patches} · ${mu(t.mu)}` : '0 · 0.00');
+
+async function loadStats() {
+  const seq = (state.statsSeq = (state.statsSeq || 0) + 1);
+  const level = $('stats-level').value;
+  const box = $('stats');
+  box.dataset.state = 'loading';
+  $('stats-summary').textContent = 'Loading…';
+  let st;
+  try {
+    st = await getJSON(`/api/v1/stats?level=${encodeURIComponent(level)}`, { cache: 'no-store' });
+  } catch (e) {
+    if (seq === state.statsSeq) {
+      $('stats-summary').textContent = `The statistics could not be loaded: ${e.message}`;
+      box.dataset.state = 'error';
+      fail(e, 'Loading the statistics');
+    }
+    return;
+  }
+  if (seq !== state.statsSeq) return;
+  renderStats(st, level);
+  box.dataset.level = level;
+  box.dataset.state = 'ready';
+}
+
+function renderStats(st, level) {
+  const units = st.units || [];
+  const t = st.totals;
+  $('stats-summary').textContent = units.length === 0
+    ? `No suspected changes in any ${level} (for your role and region).`
+    : `${units.length} ${level}${units.length === 1 ? '' : 's'} · ${t.patches} patches · ${mu(t.mu)} mu`;
+  // the kinds found, in the map's order first
+  const found = Object.keys(t.by_kind || {});
+  const kinds = [...Object.keys(KIND_COLOURS).filter((k) => found.includes(k)),
+    ...found.filter((k) => !(k in KIND_COLOURS))];
+  const unitName = (u) => (u.code === null ? 'no unit' : `${u.name || ''}${u.name ? ' ' : ''}(${u.code})`);
+
+  // targets (admin, centre, researcher; inspectors get null)
+  const tg = st.targets;
+  const targets = $('stats-targets');
+  if (tg) {
+    const row = (key, label, g) => h('tr', { dataset: { target: key } },
+      h('th', {}, label),
+      h('td', { dataset: { col: 'area' } }, `${mu(g.area_mu)} mu`),
+      h('td', { dataset: { col: 'target' } }, `${mu(g.target_mu)} mu`),
+      h('td', { dataset: { col: 'gap' }, class: g.gap_mu > 0 ? 'short' : 'met' },
+        `${mu(g.gap_mu)} mu ${g.gap_mu > 0 ? 'short' : 'met'}`));
+    targets.replaceChildren(h('h3', {}, 'Farmland against the targets'),
+      h('table', { class: 'attrs' },
+        h('tr', {}, h('th', {}, ''), h('th', {}, 'area'), h('th', {}, 'target'), h('th', {}, 'gap')),
+        row('cropland', 'Cropland', tg.cropland), row('pbf', 'Permanent basic farmland', tg.pbf)),
+      h('p', { class: 'muted small' }, `farmland layer${tg.layers.length === 1 ? '' : 's'} ${tg.layers.join(', ')}; gap = target − area`));
+    targets.hidden = false;
+  } else {
+    targets.replaceChildren();
+    targets.hidden = true;
+  }
+
+  // the table
+  const cells = (f) => [
+    h('td', { dataset: { col: 'patches' }, class: 'num' }, String(f.patches)),
+    h('td', { dataset: { col: 'mu' }, class: 'num' }, mu(f.mu)),
+    ...kinds.map((k) => h('td', { dataset: { col: `kind:${k}` }, class: 'num' }, tally(f.by_kind[k]))),
+    ...STATUSES.map((s2) => h('td', { dataset: { col: `status:${s2}` }, class: 'num' }, tally(f.by_status[s2]))),
+    h('td', { dataset: { col: 'out' }, class: 'num' }, tally(f.balance.out)),
+    h('td', { dataset: { col: 'in' }, class: 'num' }, tally(f.balance.in)),
+    h('td', { dataset: { col: 'net' }, class: `num ${f.balance.net_mu < 0 ? 'neg' : ''}` }, mu(f.balance.net_mu)),
+  ];
+  $('stats-table').replaceChildren(
+    h('thead', {},
+      h('tr', {}, h('th', {}, level), h('th', {}, 'patches'), h('th', {}, 'mu'),
+        ...kinds.map((k) => h('th', {}, h('span', { class: 'swatch', style: `background:${kindColour(k)}` }), ` ${kindLabel(k)}`)),
+        ...STATUSES.map((s2) => h('th', {}, statusLabel(s2))),
+        h('th', {}, 'out'), h('th', {}, 'in'), h('th', {}, 'net mu'))),
+    h('tbody', {}, ...units.map((u) => h('tr', { dataset: { code: u.code === null ? '' : u.code } },
+      h('th', { class: 'unit' }, unitName(u)), ...cells(u)))),
+    h('tfoot', {}, h('tr', { dataset: { code: 'total' } }, h('th', {}, 'total'), ...cells(t))),
+  );
+  const note = h('caption', { class: 'muted small' }, 'each kind, status, out and in: patches · mu');
+  $('stats-table').prepend(note);
+
+  renderStatsChart(units, kinds, unitName);
+}
+
+/** mu by kind per unit: one horizontal stacked bar a unit, in the map's kind colours. */
+function renderStatsChart(units, kinds, unitName) {
+  const box = $('stats-chart');
+  if (units.length === 0) {
+    box.replaceChildren();
+    return;
+  }
+  // narrower on a phone so that its text stays readable
+  const W = isNarrow() ? 380 : 560, labelW = isNarrow() ? 118 : 150, padR = 60, barH = 16, gap = 6, top = 6, axisH = 18;
+  const H = top + units.length * (barH + gap) + axisH;
+  const max = Math.max(...units.map((u) => kinds.reduce((a, k) => a + ((u.by_kind[k] || {}).mu || 0), 0)), 1e-9);
+  const scale = (W - labelW - padR) / max;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'mu by kind per unit' });
+  units.forEach((u, i) => {
+    const y = top + i * (barH + gap);
+    const name = unitName(u);
+    svg.append(s('text', { x: labelW - 6, y: y + barH - 4, 'text-anchor': 'end', class: 'axis' },
+      name.length > 26 ? `${name.slice(0, 25)}…` : name));
+    let x = labelW;
+    let sum = 0;
+    for (const k of kinds) {
+      const v = (u.by_kind[k] || {}).mu || 0;
+      if (v <= 0) continue;
+      const w = v * scale;
+      svg.append(s('rect', {
+        x, y, width: Math.max(w, 0.5), height: barH, fill: kindColour(k),
+        'data-unit': u.code === null ? '' : u.code, 'data-kind': k, 'data-mu': v,
+      }, s('title', {}, `${name}: ${kindLabel(k)} ${mu(v)} mu`)));
+      x += w;
+      sum += v;
+    }
+    svg.append(s('text', { x: x + 4, y: y + barH - 4, class: 'axis' }, `${mu(sum)} mu`));
+  });
+  svg.append(s('text', { x: labelW, y: H - 4, class: 'axis' }, 'mu by kind'));
+  box.replaceChildren(svg, h('figcaption', {}, ...kinds.map((k) => h('span', { class: 'swatch-item' },
+    h('span', { class: 'swatch', style: `background:${kindColour(k)}` }), kindLabel(k)))));
+}
+
+async function loadModels(selectId) {
+  const seq = (state.modelsSeq = (state.modelsSeq || 0) + 1);
+  const box = $('models');
+  box.dataset.state = 'loading';
+  let out;
+  try {
+    out = await getJSON('/api/v1/models', { cache: 'no-store' });
+  } catch (e) {
+    if (seq === state.modelsSeq) {
+      $('models-message').textContent = `The models could not be loaded: ${e.message}`;
+      box.dataset.state = 'error';
+      fail(e, 'Loading the models');
+    }
+    return;
+  }
+  if (seq !== state.modelsSeq) return;
+  renderModels(out.items || []);
+  const items = out.items || [];
+  const want = selectId || state.modelId;
+  const pick = items.find((m) => m.id === want) || items.find((m) => m.active) || items[0];
+  box.dataset.state = 'ready';
+  if (pick) await openModel(pick.id);
+}
+
+function renderModels(items) {
+  state.models = items;
+  const may = state.me && ACTIVATORS.includes(state.me.role);
+  $('models-list').replaceChildren(...items.map((m) => h('li', {
+    class: `model${m.id === state.modelId ? ' selected' : ''}`,
+    dataset: { id: m.id, task: m.task, active: String(!!m.active) },
+  },
+  h('button', { type: 'button', class: 'model-open', onclick: () => openModel(m.id) },
+    h('span', { class: 'task' }, m.task), ' ', h('code', {}, m.id)),
+  m.active ? h('span', { class: 'badge active' }, 'active') : null,
+  !m.active && may ? h('button', {
+    type: 'button', class: 'activate quiet', onclick: (e) => activateModel(m.id, e.target),
+  }, 'Activate') : null)));
+}
+
+async function activateModel(id, button) {
+  if (button) button.disabled = true;
+  $('models-message').textContent = `Activating ${id}…`;
+  try {
+    const res = await api(`/api/v1/models/${encodeURIComponent(id)}/activate`, { method: 'POST' });
+    const out = await res.json();
+    renderModels(out.items || []);
+    $('models-message').textContent = `${id} is now the active ${(out.items.find((m) => m.id === id) || {}).task || ''} model; batches from now on use it.`;
+  } catch (e) {
+    $('models-message').textContent = `Not activated: ${e.message}`;
+    if (button) button.disabled = false;
+    fail(e, 'Activating the model');
+  }
+}
+
+async function openModel(id) {
+  const seq = (state.cardSeq = (state.cardSeq || 0) + 1);
+  state.modelId = id;
+  for (const li of document.querySelectorAll('#models-list li')) li.classList.toggle('selected', li.dataset.id === id);
+  const box = $('model-card');
+  box.dataset.id = id;
+  box.dataset.state = 'loading';
+  box.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  let card;
+  try {
+    card = await getJSON(`/api/v1/models/${encodeURIComponent(id)}`);
+  } catch (e) {
+    if (seq === state.cardSeq) {
+      box.replaceChildren(h('p', { class: 'error' }, `Cannot load model ${id}: ${e.message}`));
+      box.dataset.state = 'error';
+      fail(e, `Loading model ${id}`);
+    }
+    return;
+  }
+  if (seq !== state.cardSeq) return;
+  renderCard(card);
+  box.dataset.state = 'ready';
+}
+
+const pct = (x) => (typeof x === 'number' ? x.toFixed(3) : '—');
+
+function renderCard(card) {
+  const box = $('model-card');
+  const m = (card.metrics && card.metrics.overall) || null;
+  const head = [
+    h('h3', {}, `${card.task} model `, h('code', {}, card.id)),
+    h('p', { class: 'muted' }, `${(card.architecture && card.architecture.kind) || ''} · created ${card.created || '?'}`),
+  ];
+  if (!m) {
+    box.replaceChildren(...head, h('p', { class: 'muted' }, 'This card has no metrics.'));
+    return;
+  }
+  const summary = h('p', { class: 'model-summary' },
+    `held-out test: ${m.n} samples · overall accuracy ${pct(m.overall_accuracy)} · kappa ${pct(m.kappa)} · macro F1 ${pct(m.macro_f1)}`);
+  const perClass = h('table', { class: 'per-class' },
+    h('thead', {}, h('tr', {}, ...['class', 'precision', 'recall', 'F1', 'support'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, ...(m.per_class || []).map((c) => h('tr', { dataset: { class: c.class } },
+      h('th', {}, c.class), h('td', { class: 'num' }, pct(c.precision)), h('td', { class: 'num' }, pct(c.recall)),
+      h('td', { class: 'num' }, pct(c.f1)), h('td', { class: 'num' }, String(c.support))))));
+  box.replaceChildren(...head, summary, h('h4', {}, 'Per class'), perClass,
+    h('h4', {}, 'Confusion matrix (rows: true class, columns: predicted; shade: share of the row)'),
+    h('div', { class: 'table-scroll' }, confusionTable(m.classes || [], m.confusion || [])));
+}
+
+/** The confusion matrix as a heat map: cell shade by its share of the row, the count as text. */
+function confusionTable(classes, matrix) {
+  const table = h('table', { id: 'confusion', class: 'confusion' });
+  table.append(h('thead', {}, h('tr', {}, h('th', { class: 'corner' }, 'true \\ predicted'),
+    ...classes.map((c) => h('th', { class: 'col' }, c)))));
+  table.append(h('tbody', {}, ...matrix.map((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return h('tr', {}, h('th', {}, classes[i] || `#${i}`), ...row.map((v, j) => {
+      const share = total > 0 ? v / total : 0;
+      const hue = i === j ? '47, 107, 60' : '179, 38, 30';
+      return h('td', {
+        class: `cell${i === j ? ' diag' : ''}${share > 0.5 ? ' dark' : ''}`,
+        dataset: { row: String(i), col: String(j), share: share.toFixed(3) },
+        style: `background: rgba(${hue}, ${(0.06 + 0.94 * share).toFixed(3)})`,
+        title: `${classes[i]} → ${classes[j]}: ${v} (${(100 * share).toFixed(1)} % of the row)`,
+      }, String(v));
+    }));
+  })));
+  return table;
+}
+
+// ---------------------------------------------------------------- where am I
+
+const EARTH_RADIUS_M = 6371008.8;
+const COMPASS = ['N', 'NE', 'E', 'SE', 'S', 'SW', 'W', 'NW'];
+const rad = (d) => (d * Math.PI) / 180;
+
+/** Great-circle distance (m) and initial bearing (degrees from north) from a to b. */
+function distanceBearing(a, b) {
+  const [p1, p2] = [rad(a.lat), rad(b.lat)];
+  const dp = p2 - p1;
+  const dl = rad(b.lng - a.lng);
+  const x = Math.sin(dp / 2) ** 2 + Math.cos(p1) * Math.cos(p2) * Math.sin(dl / 2) ** 2;
+  const d = 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(x)));
+  const y = Math.sin(dl) * Math.cos(p2);
+  const z = Math.cos(p1) * Math.sin(p2) - Math.sin(p1) * Math.cos(p2) * Math.cos(dl);
+  const bearing = ((Math.atan2(y, z) * 180) / Math.PI + 360) % 360;
+  return { d, bearing, compass: COMPASS[Math.round(bearing / 45) % 8] };
+}
+
+const metres = (d) => (d < 10000 ? `${Math.round(d)} m` : `${(d / 1000).toFixed(1)} km`);
+
+function locateMessage(text, kind = 'info') {
+  const el = $('locate-msg');
+  el.textContent = text;
+  el.dataset.kind = kind;
+  el.hidden = !text;
+}
+
+function locate() {
+  if (!navigator.geolocation) {
+    locateMessage('This browser gives no position (no geolocation).', 'error');
+    return;
+  }
+  $('locate').disabled = true;
+  locateMessage('Asking the browser for your position…');
+  navigator.geolocation.getCurrentPosition((pos) => {
+    $('locate').disabled = false;
+    showPosition(pos.coords);
+  }, (err) => {
+    $('locate').disabled = false;
+    const why = {
+      1: 'permission denied — allow this page to use your location (browsers give it only over https or on localhost)',
+      2: 'position unavailable — no GPS or network fix',
+      3: 'timed out — try again in the open',
+    }[err.code] || err.message;
+    locateMessage(`Where am I: ${why}.`, 'error');
+    $('locate-msg').dataset.error = String(err.code);
+  }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 10000 });
+}
+
+function showPosition(coords) {
+  if (!state.map) return;
+  const here = L.latLng(coords.latitude, coords.longitude);
+  state.position = { latlng: here, accuracy: coords.accuracy };
+  if (state.youLayer) state.youLayer.remove();
+  state.youLayer = L.layerGroup([
+    L.circle(here, { radius: coords.accuracy || 0, className: 'you-accuracy', color: '#1a73e8', weight: 1, fillOpacity: 0.12, interactive: false }),
+    L.circleMarker(here, { radius: 7, className: 'you-marker', color: '#fff', weight: 2, fillColor: '#1a73e8', fillOpacity: 1 })
+      .bindTooltip('you are here'),
+  ]).addTo(state.map);
+  const target = selectedCentre();
+  if (target) state.map.fitBounds(L.latLngBounds([here, target]), { padding: [50, 50], maxZoom: 17 });
+  else state.map.setView(here, Math.max(state.map.getZoom(), 15));
+  updateLocateText();
+}
+
+/** The selected patch's centre: the middle of its bounding box. */
+function selectedCentre() {
+  const entry = state.selected !== null ? state.byId.get(state.selected) : null;
+  if (!entry) return null;
+  const b = entry.layer.getBounds();
+  return b.isValid() ? b.getCenter() : null;
+}
+
+function updateLocateText() {
+  const pos = state.position;
+  if (!pos) return;
+  const acc = pos.accuracy ? ` (±${Math.round(pos.accuracy)} m)` : '';
+  const target = selectedCentre();
+  const el = $('locate-msg');
+  delete el.dataset.error;
+  if (!target) {
+    delete el.dataset.distance;
+    locateMessage(`You are here${acc}. Select a patch for its distance and direction.`);
+    return;
+  }
+  const { d, bearing, compass } = distanceBearing(pos.latlng, target);
+  el.dataset.distance = d.toFixed(2);
+  el.dataset.bearing = bearing.toFixed(1);
+  el.dataset.compass = compass;
+  locateMessage(`Patch #${state.selected}: ${metres(d)} ${compass} of you${acc}`);
+}
+
+function clearPosition() {
+  if (state.youLayer) state.youLayer.remove();
+  state.youLayer = null;
+  state.position = null;
+  locateMessage('');
+}
+
 // ---------------------------------------------------------------- wiring
 
 function wire() {
@@ -936,6 +1326,12 @@ function wire() {
       applyImagery();
     });
   }
+  for (const b of document.querySelectorAll('#views button')) {
+    b.addEventListener('click', () => setView(b.dataset.view));
+  }
+  $('stats-level').addEventListener('change', () => loadStats());
+  $('stats-refresh').addEventListener('click', () => loadStats());
+  $('locate').addEventListener('click', locate);
   window.addEventListener('unhandledrejection', (e) => fail(e.reason, 'Unexpected error'));
 }
 

@@ -128,6 +128,66 @@ async function waitMapIdle(page) {
   }, null, { timeout: 45_000 });
 }
 
+const fmtMu = (x) => x.toFixed(2);
+const fmtTally = (t) => (t ? `${t.patches} · ${fmtMu(t.mu)}` : '0 · 0.00');
+
+/** The statistics view at a level shows exactly the API's units and totals for the token. */
+async function checkStats(page, token, level) {
+  await page.click('#view-stats');
+  await page.selectOption('#stats-level', level);
+  await page.waitForSelector(`#stats[data-state="ready"][data-level="${level}"]`);
+  const st = await api(token, `/api/v1/stats?level=${level}`);
+  const shown = await page.$$eval('#stats-table tbody tr, #stats-table tfoot tr', (rows) =>
+    rows.map((r) => ({
+      code: r.dataset.code,
+      cells: Object.fromEntries([...r.querySelectorAll('td')].map((td) => [td.dataset.col, td.textContent])),
+    })));
+  const kinds = Object.keys(st.totals.by_kind);
+  const want = (code, f) => ({
+    code,
+    cells: Object.fromEntries([
+      ['patches', String(f.patches)], ['mu', fmtMu(f.mu)],
+      ...kinds.map((k) => [`kind:${k}`, fmtTally(f.by_kind[k])]),
+      ...['open', 'confirmed', 'false_positive', 'rectified'].map((s) => [`status:${s}`, fmtTally(f.by_status[s])]),
+      ['out', fmtTally(f.balance.out)], ['in', fmtTally(f.balance.in)], ['net', fmtMu(f.balance.net_mu)],
+    ]),
+  });
+  const expected = [...st.units.map((u) => want(u.code === null ? '' : u.code, u)), want('total', st.totals)];
+  const sortKey = (a, b) => a.code.localeCompare(b.code);
+  assert.deepEqual([...shown].sort(sortKey), [...expected].sort(sortKey), `the ${level} table is the API's`);
+  // the chart: a segment per unit and kind with mu, of that mu
+  const segs = await page.$$eval('#stats-chart rect[data-kind]', (rs) =>
+    rs.map((r) => `${r.dataset.unit}/${r.dataset.kind}/${Number(r.dataset.mu)}`).sort());
+  const wantSegs = st.units.flatMap((u) => Object.entries(u.by_kind).filter(([, t]) => t.mu > 0)
+    .map(([k, t]) => `${u.code === null ? '' : u.code}/${k}/${t.mu}`)).sort();
+  assert.deepEqual(segs, wantSegs, 'a bar segment per unit and kind');
+  return st;
+}
+
+/** Great-circle distance (m) and the 8-point compass direction from a to b ({lat, lon}). */
+function haversine(a, b) {
+  const R = 6371008.8;
+  const r = (d) => (d * Math.PI) / 180;
+  const dp = r(b.lat - a.lat);
+  const dl = r(b.lon - a.lon);
+  const x = Math.sin(dp / 2) ** 2 + Math.cos(r(a.lat)) * Math.cos(r(b.lat)) * Math.sin(dl / 2) ** 2;
+  const d = 2 * R * Math.asin(Math.sqrt(x));
+  const y = Math.sin(dl) * Math.cos(r(b.lat));
+  const z = Math.cos(r(a.lat)) * Math.sin(r(b.lat)) - Math.sin(r(a.lat)) * Math.cos(r(b.lat)) * Math.cos(dl);
+  const bearing = ((Math.atan2(y, z) * 180) / Math.PI + 360) % 360;
+  return { d, compass: ['N', 'NE', 'E', 'SE', 'S', 'SW', 'W', 'NW'][Math.round(bearing / 45) % 8] };
+}
+
+/** The centre of a GeoJSON geometry's bounding box, as {lat, lon}. */
+function bboxCentre(geometry) {
+  const pts = [];
+  const walk = (c) => (typeof c[0] === 'number' ? pts.push(c) : c.forEach(walk));
+  walk(geometry.coordinates);
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => p[1]);
+  return { lon: (Math.min(...xs) + Math.max(...xs)) / 2, lat: (Math.min(...ys) + Math.max(...ys)) / 2 };
+}
+
 let failed = false;
 try {
   // ---------------------------------------------------------------- desktop, inspector
@@ -255,6 +315,42 @@ try {
   const stored = await api(INSPECTOR, `/api/v1/changes/${target}`);
   assert.equal(stored.status, 'confirmed');
 
+  step('where am I: the position against the selected patch');
+  const feature = mine.features.find((f) => f.properties.id === target);
+  const centre = bboxCentre(feature.geometry);
+  // 230 m south and 180 m west of the patch's centre: the patch is NE of you
+  const you = {
+    lat: centre.lat - 230 / 111_320,
+    lon: centre.lon - 180 / (111_320 * Math.cos((centre.lat * Math.PI) / 180)),
+  };
+  await context.grantPermissions(['geolocation'], { origin: BASE });
+  await context.setGeolocation({ latitude: you.lat, longitude: you.lon, accuracy: 12 });
+  await page.click('#locate');
+  await page.waitForSelector('#locate-msg[data-distance]', { state: 'visible' });
+  assert.equal(await page.locator('path.you-marker').count(), 1, 'a marker where you are');
+  assert.equal(await page.locator('path.you-accuracy').count(), 1, 'the accuracy circle');
+  const where = await page.textContent('#locate-msg');
+  const m = where.match(/(\d+) m ([NESW]{1,2}) of you/);
+  assert.ok(m, `distance and direction: ${where}`);
+  const expect = haversine(you, centre);
+  assert.ok(Math.abs(Number(m[1]) - expect.d) <= 1, `${m[1]} m against ${expect.d.toFixed(1)} m`);
+  assert.equal(m[2], expect.compass);
+  assert.equal(expect.compass, 'NE');
+  await waitMapIdle(page);
+  await page.screenshot({ path: path.join(SHOTS, 'where-am-i-desktop.png') });
+  await context.clearPermissions();
+  await page.click('#locate');
+  await page.waitForSelector('#locate-msg[data-error]', { state: 'visible' });
+  assert.match(await page.textContent('#locate-msg'), /permission denied/);
+
+  step('the statistics view: the inspector\'s units and totals are the API\'s, no targets');
+  assert.ok(await page.locator('#view-models').isHidden(), 'no models view for an inspector');
+  for (const level of ['county', 'township', 'village']) await checkStats(page, INSPECTOR, level);
+  assert.ok(await page.locator('#stats-targets').isHidden(), 'no targets for an inspector');
+  await page.screenshot({ path: path.join(SHOTS, 'stats-desktop.png') });
+  await page.click('#view-map');
+  await page.waitForSelector('#map', { state: 'visible' });
+
   step('a failed request shows the banner');
   await page.route('**/api/v1/changes?*', (route) => route.abort('connectionrefused'));
   await page.click('#f-apply');
@@ -293,6 +389,64 @@ try {
   await page.waitForFunction(() => document.getElementById('d-history').children.length > 0
     && document.getElementById('d-title').textContent.startsWith('#'));
   assert.ok(await page.locator('#d-verdict').isHidden(), 'a researcher may not record verdicts');
+
+  step('a researcher: the statistics with the targets');
+  const rst = await checkStats(page, RESEARCHER, 'township');
+  assert.ok(rst.targets, 'the API gives a researcher the targets');
+  await page.waitForSelector('#stats-targets', { state: 'visible' });
+  for (const key of ['cropland', 'pbf']) {
+    const g = rst.targets[key];
+    const row = await page.$$eval(`#stats-targets tr[data-target="${key}"] td`, (tds) =>
+      Object.fromEntries(tds.map((td) => [td.dataset.col, td.textContent])));
+    assert.equal(row.area, `${fmtMu(g.area_mu)} mu`);
+    assert.equal(row.target, `${fmtMu(g.target_mu)} mu`);
+    assert.ok(row.gap.startsWith(`${fmtMu(g.gap_mu)} mu`), `${key} gap: ${row.gap}`);
+  }
+
+  step('a researcher: the models, a card\'s metrics and confusion matrix, activate');
+  await page.click('#view-models');
+  await page.waitForSelector('#models[data-state="ready"]');
+  await page.waitForSelector('#model-card[data-state="ready"]');
+  const listed = async () => page.$$eval('#models-list li', (lis) =>
+    lis.map((li) => ({ task: li.dataset.task, id: li.dataset.id, active: li.dataset.active === 'true' })));
+  const models = await api(RESEARCHER, '/api/v1/models');
+  assert.deepEqual(await listed(), models.items, 'the models listed are the API\'s');
+  for (const mdl of models.items) {
+    await page.click(`#models-list li[data-id="${mdl.id}"] .model-open`);
+    await page.waitForSelector(`#model-card[data-id="${mdl.id}"][data-state="ready"]`);
+    const card = await api(RESEARCHER, `/api/v1/models/${mdl.id}`);
+    const { classes, confusion, per_class: perClass } = card.metrics.overall;
+    const n = classes.length;
+    const cells = await page.$$eval('#confusion td.cell', (tds) =>
+      tds.map((td) => [Number(td.dataset.row), Number(td.dataset.col), td.textContent]));
+    assert.equal(cells.length, n * n, `${mdl.id}: ${n}x${n} cells`);
+    for (const [i, j, text] of cells) assert.equal(text, String(confusion[i][j]), `${mdl.id} [${i}][${j}]`);
+    const heads = await page.$$eval('#confusion th.col', (ths) => ths.map((x) => x.textContent));
+    assert.deepEqual(heads, classes, 'the class names');
+    const rows = await page.$$eval('#model-card .per-class tbody tr', (trs) =>
+      trs.map((tr) => [tr.dataset.class, ...[...tr.querySelectorAll('td')].map((td) => td.textContent)]));
+    assert.deepEqual(rows, perClass.map((c) => [c.class, c.precision.toFixed(3), c.recall.toFixed(3),
+      c.f1.toFixed(3), String(c.support)]), 'per-class precision, recall, F1');
+    const activateButtons = await page.locator(`#models-list li[data-id="${mdl.id}"] .activate`).count();
+    assert.equal(activateButtons, mdl.active ? 0 : 1, `${mdl.id}: activate only when not active`);
+  }
+  await page.screenshot({ path: path.join(SHOTS, 'models-desktop.png'), fullPage: true });
+  const idle = models.items.find((x) => !x.active);
+  if (idle) {
+    const was = models.items.find((x) => x.active && x.task === idle.task);
+    await page.click(`#models-list li[data-id="${idle.id}"] .activate`);
+    await page.waitForSelector(`#models-list li[data-id="${idle.id}"][data-active="true"]`);
+    const after = await api(RESEARCHER, '/api/v1/models');
+    assert.deepEqual(await listed(), after.items, 'the list after activating is the API\'s');
+    assert.ok(after.items.find((x) => x.id === idle.id).active);
+    assert.equal(await page.locator(`#models-list li[data-id="${idle.id}"] .activate`).count(), 0);
+    if (was) {
+      // put the shipped choice back
+      await page.click(`#models-list li[data-id="${was.id}"] .activate`);
+      await page.waitForSelector(`#models-list li[data-id="${was.id}"][data-active="true"]`);
+      assert.deepEqual((await api(RESEARCHER, '/api/v1/models')).items, models.items);
+    }
+  }
   await page.close();
 
   // ---------------------------------------------------------------- phone
@@ -319,6 +473,11 @@ try {
   const detailBox = await box('#detail');
   assert.ok(detailBox.width > 370, `the detail takes the width: ${detailBox.width}`);
   await phone.screenshot({ path: path.join(SHOTS, 'detail-phone.png'), fullPage: true });
+  step('phone: the statistics view');
+  await checkStats(phone, INSPECTOR, 'township');
+  const statsWidth = await phone.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(statsWidth <= 392, `no sideways scrolling in the statistics: ${statsWidth}`);
+  await phone.screenshot({ path: path.join(SHOTS, 'stats-phone.png'), fullPage: true });
   await phone.close();
 
   step('no request left for another host; no script error');

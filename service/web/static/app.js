@@ -118,13 +118,14 @@ class ApiError extends Error {
 /** A request to this server with the token; an ApiError for a failed one (status 0: no answer). */
 async function api(path, { method = 'GET', body, token = state.token, signal, cache } = {}) {
   const headers = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers['Content-Type'] = 'application/json';
   let res;
   try {
     res = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || form ? body : JSON.stringify(body),
       signal,
       cache,
     });
@@ -736,7 +737,8 @@ function renderDetail(rec) {
     : verdicts.map((v) => h('li', { dataset: { verdict: v.verdict } },
       h('strong', {}, statusLabel(v.verdict)),
       ` by ${v.actor} (${v.role}), ${formatTime(v.at)}`,
-      v.note ? h('div', { class: 'note' }, `“${v.note}”`) : null))));
+      v.note ? h('div', { class: 'note' }, `“${v.note}”`) : null,
+      (v.photos || []).length > 0 ? h('div', { class: 'photos' }, ...v.photos.map(photoThumb)) : null))));
   const may = state.me && VERIFIERS.includes(state.me.role);
   $('d-verdict').hidden = !may;
 }
@@ -817,6 +819,18 @@ function renderSeries(series) {
     h('span', { class: 'muted' }, ` · ${series.pixels} px${crop}`)));
 }
 
+/** A verdict's photo: fetched with the token, shown small, opened full size on click. */
+function photoThumb(p) {
+  const img = h('img', { class: 'photo', alt: `photo ${p.id}`, dataset: { photo: String(p.id) } });
+  const place = p.lon !== null && p.lon !== undefined ? ` at ${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}` : '';
+  img.title = `${p.content_type}, ${p.bytes} bytes${p.taken_at ? `, ${formatTime(p.taken_at)}` : ''}${place}`;
+  api(p.url).then((r) => r.blob()).then((b) => {
+    img.src = URL.createObjectURL(b);
+    img.addEventListener('click', () => window.open(img.src, '_blank'));
+  }).catch((e) => fail(e, 'Loading a photo'));
+  return img;
+}
+
 function formatTime(at) {
   const t = new Date(at);
   return Number.isNaN(t.getTime()) ? at : t.toLocaleString();
@@ -883,11 +897,26 @@ async function recordVerdict(verdict) {
   const buttons = [...document.querySelectorAll('.verdict-buttons button')];
   buttons.forEach((b) => { b.disabled = true; });
   const note = $('v-note').value;
+  const files = [...($('v-photos').files || [])];
   $('v-message').textContent = 'Recording…';
   try {
+    let body = { verdict, note };
+    if (files.length > 0) {
+      // With photos: multipart, with when they are sent and, when "where am I" knows it,
+      // where (the browser's position).
+      body = new FormData();
+      body.append('verdict', verdict);
+      body.append('note', note);
+      body.append('taken_at', new Date().toISOString());
+      if (state.position) {
+        body.append('lon', String(state.position.latlng.lng));
+        body.append('lat', String(state.position.latlng.lat));
+      }
+      for (const f of files) body.append('photos', f, f.name);
+    }
     const res = await api(`/api/v1/changes/${id}/verdicts`, {
       method: 'POST',
-      body: { verdict, note },
+      body,
     });
     const out = await res.json();
     const entry = state.byId.get(id);
@@ -902,6 +931,7 @@ async function recordVerdict(verdict) {
       }
     }
     $('v-note').value = '';
+    $('v-photos').value = '';
     const rec = await getJSON(`/api/v1/changes/${id}`, { cache: 'no-store' });
     if (state.selected === id) {
       renderDetail(rec);

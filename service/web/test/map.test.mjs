@@ -15,6 +15,7 @@
 // Exit status 0 when every check holds; a failed check prints what differed and exits 1.
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -293,16 +294,31 @@ try {
   await waitImageryTile(page, { style: 'false', date: dates[0] });
   await page.click('#img-true');
 
-  step('record a verdict with a note; the map and list update at once');
+  step('record a verdict with a note and a photo; the map and list update at once');
   await page.click(`#list .row[data-id="${target}"]`);
   await page.waitForSelector(`#detail[data-id="${target}"]`);
   await page.waitForFunction(() => !document.getElementById('d-verdict').hidden);
   const note = `seen in the field ${Date.now()}`;
   await page.fill('#v-note', note);
+  // A real 1 × 1 PNG, as a phone would attach a picture.
+  const photo = Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+    'base64');
+  await page.setInputFiles('#v-photos', { name: 'field.png', mimeType: 'image/png', buffer: photo });
   await page.click('.verdict-buttons [data-verdict="confirmed"]');
   await page.waitForFunction(() => /Recorded/.test(document.getElementById('v-message').textContent));
   assert.equal(await page.getAttribute(`#list .row[data-id="${target}"]`, 'data-status'), 'confirmed');
   assert.ok((await page.textContent('#d-history')).includes(note), 'the history shows the note');
+  await page.waitForFunction(() => [...document.querySelectorAll('#d-history img.photo')]
+    .some((i) => i.complete && i.naturalWidth === 1));
+  {
+    const withPhoto = await api(INSPECTOR, `/api/v1/changes/${target}`);
+    const photos = withPhoto.verdicts.at(-1).photos;
+    assert.equal(photos.length, 1, 'the verdict keeps the photo');
+    assert.equal(photos[0].content_type, 'image/png');
+    assert.equal(photos[0].sha256, crypto.createHash('sha256').update(photo).digest('hex'));
+    assert.ok(photos[0].taken_at, 'with when it was sent');
+  }
   const stroke = await page.getAttribute(`.leaflet-patches-pane path.patch[data-id="${target}"]`, 'stroke');
   assert.equal(stroke.toLowerCase(), '#ff2d2d', 'the polygon is drawn as confirmed');
 
@@ -312,6 +328,8 @@ try {
   assert.equal(await page.getAttribute(`#list .row[data-id="${target}"]`, 'data-status'), 'confirmed');
   await page.waitForSelector(`#detail[data-id="${target}"]`, { state: 'visible' });
   await page.waitForFunction((n) => document.getElementById('d-history').textContent.includes(n), note);
+  await page.waitForFunction(() => [...document.querySelectorAll('#d-history img.photo')]
+    .some((i) => i.complete && i.naturalWidth === 1));
   const stored = await api(INSPECTOR, `/api/v1/changes/${target}`);
   assert.equal(stored.status, 'confirmed');
 

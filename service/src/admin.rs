@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Result, ServiceError};
-use crate::farmland::copy_layer;
+use crate::farmland::{checked_layer_file, copy_into_data_dir};
 use crate::geometry::wgs84;
 use crate::paths::ImportRoot;
 use crate::store::NewAdminLayer;
@@ -29,22 +29,7 @@ pub struct AdminLayerRequest {
 
 /// The mapping as `role=FIELD,…` (the form `gengdi analyze --admin-fields` takes).
 pub fn mapping_spec(mapping: &BTreeMap<String, String>) -> Result<String> {
-    let mut parts = Vec::new();
-    for (role, field) in mapping {
-        if !ADMIN_ROLES.contains(&role.as_str()) {
-            return Err(ServiceError::Invalid(format!(
-                "mapping: unknown role {role:?}; roles: {}",
-                ADMIN_ROLES.join(", ")
-            )));
-        }
-        if field.is_empty() || field.contains([',', '=']) {
-            return Err(ServiceError::Invalid(format!(
-                "mapping: {role}: {field:?} is not a field name"
-            )));
-        }
-        parts.push(format!("{role}={field}"));
-    }
-    Ok(parts.join(","))
+    crate::farmland::role_fields_spec(mapping, &ADMIN_ROLES)
 }
 
 /// Import the layer `request` names: copy it under `data_dir/admin/`, read it, count its
@@ -57,19 +42,7 @@ pub fn import(
     created_by: i64,
     limits: &crate::limits::Limits,
 ) -> Result<NewAdminLayer> {
-    let source = root.resolve(&request.path)?;
-    if !source.is_file() {
-        return Err(ServiceError::Invalid(format!(
-            "{}: not a file (name the layer file)",
-            request.path
-        )));
-    }
-    if source
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-    {
-        crate::limits::check_zip(&source, limits)?;
-    }
+    let source = checked_layer_file(root, &request.path, limits)?;
     let mapping = match &request.mapping {
         Some(m) => mapping_spec(m)?,
         None => String::new(),
@@ -79,10 +52,7 @@ pub fn import(
     } else {
         AdminFields::parse(&mapping)?
     };
-    let mut salt = [0u8; 8];
-    getrandom::fill(&mut salt).map_err(|e| ServiceError::Random(e.to_string()))?;
-    let dir = data_dir.join("admin").join(hex::encode(salt));
-    let stored = copy_layer(&source, &dir)?;
+    let (dir, stored) = copy_into_data_dir(&source, &data_dir.join("admin"))?;
     let read = AdminLayer::read(&stored, &fields, &wgs84()?)
         .map_err(ServiceError::from)
         .and_then(|layer| {

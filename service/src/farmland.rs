@@ -30,12 +30,21 @@ pub struct FarmlandRequest {
 
 /// The mapping as `role=FIELD,…` (the form `gengdi analyze --farmland-fields` takes).
 pub fn mapping_spec(mapping: &BTreeMap<String, String>) -> Result<String> {
+    role_fields_spec(mapping, &ROLES)
+}
+
+/// A role → field mapping as `role=FIELD,…`, every role one of `roles` (the form the
+/// analysis's `--farmland-fields` and `--admin-fields` take).
+pub(crate) fn role_fields_spec(
+    mapping: &BTreeMap<String, String>,
+    roles: &[&str],
+) -> Result<String> {
     let mut parts = Vec::new();
     for (role, field) in mapping {
-        if !ROLES.contains(&role.as_str()) {
+        if !roles.contains(&role.as_str()) {
             return Err(ServiceError::Invalid(format!(
                 "mapping: unknown role {role:?}; roles: {}",
-                ROLES.join(", ")
+                roles.join(", ")
             )));
         }
         if field.is_empty() || field.contains([',', '=']) {
@@ -82,6 +91,37 @@ pub(crate) fn copy_layer(file: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(dir.join(name))
 }
 
+/// The layer file `path` names under the import root: a file, and a zip archive within the
+/// unpacking limits.
+pub(crate) fn checked_layer_file(
+    root: &ImportRoot,
+    path: &str,
+    limits: &crate::limits::Limits,
+) -> Result<PathBuf> {
+    let source = root.resolve(path)?;
+    if !source.is_file() {
+        return Err(ServiceError::Invalid(format!(
+            "{path}: not a file (name the layer file)"
+        )));
+    }
+    if source
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+    {
+        crate::limits::check_zip(&source, limits)?;
+    }
+    Ok(source)
+}
+
+/// Copy a layer file into a new folder of random name under `parent`: (the folder, the copy).
+pub(crate) fn copy_into_data_dir(source: &Path, parent: &Path) -> Result<(PathBuf, PathBuf)> {
+    let mut salt = [0u8; 8];
+    getrandom::fill(&mut salt).map_err(|e| ServiceError::Random(e.to_string()))?;
+    let dir = parent.join(hex::encode(salt));
+    let stored = copy_layer(source, &dir)?;
+    Ok((dir, stored))
+}
+
 /// Import the layer `request` names: copy it under `data_dir/farmland/`, read it, sum the
 /// areas. Blocking (GDAL): run it on the blocking pool.
 pub fn import(
@@ -91,19 +131,7 @@ pub fn import(
     created_by: i64,
     limits: &crate::limits::Limits,
 ) -> Result<NewFarmland> {
-    let source = root.resolve(&request.path)?;
-    if !source.is_file() {
-        return Err(ServiceError::Invalid(format!(
-            "{}: not a file (name the layer file)",
-            request.path
-        )));
-    }
-    if source
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-    {
-        crate::limits::check_zip(&source, limits)?;
-    }
+    let source = checked_layer_file(root, &request.path, limits)?;
     let mapping = match &request.mapping {
         Some(m) => mapping_spec(m)?,
         None => String::new(),
@@ -113,10 +141,7 @@ pub fn import(
     } else {
         FieldMapping::parse(&mapping)?
     };
-    let mut salt = [0u8; 8];
-    getrandom::fill(&mut salt).map_err(|e| ServiceError::Random(e.to_string()))?;
-    let dir = data_dir.join("farmland").join(hex::encode(salt));
-    let stored = copy_layer(&source, &dir)?;
+    let (dir, stored) = copy_into_data_dir(&source, &data_dir.join("farmland"))?;
     let read = FarmlandLayer::read_with(
         &stored,
         &FarmlandOptions {

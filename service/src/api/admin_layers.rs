@@ -8,7 +8,7 @@ use axum::Json;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
-use super::upload::{discard, JsonOrUpload, Upload};
+use super::upload::{JsonOrUpload, Upload};
 use super::AppState;
 use crate::admin::{import, AdminLayerRequest};
 use crate::auth::{Principal, Role};
@@ -22,35 +22,8 @@ pub async fn create(
     who: Principal,
     body: Result<JsonOrUpload<AdminLayerRequest>, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
-    let body = body?;
-    if let Err(e) = who.require(&ROLES) {
-        if let JsonOrUpload::Upload(u) = &body {
-            discard(&state, u).await;
-        }
-        return Err(e);
-    }
-    let (request, upload) = match body {
-        JsonOrUpload::Json(r) => (r, None),
-        JsonOrUpload::Upload(u) => match upload_request(&u) {
-            Ok(r) => (r, Some(u)),
-            Err(e) => {
-                discard(&state, &u).await;
-                return Err(e);
-            }
-        },
-    };
-    let (root, data_dir) = (state.import_root().clone(), state.data_dir().to_path_buf());
-    let limits = *state.limits();
-    let imported = tokio::task::spawn_blocking(move || {
-        import(&root, &data_dir, &request, who.token_id, &limits)
-    })
-    .await;
-    // The layer is copied into the data dir: the uploaded file is not needed any more.
-    if let Some(u) = &upload {
-        discard(&state, u).await;
-    }
-    let new = imported
-        .map_err(|e| ApiError::internal(format!("the import stopped abnormally: {e}")))??;
+    let new =
+        super::farmland::import_layer(&state, &who, body, &ROLES, upload_request, import).await?;
     let rec = state.store().insert_admin_layer(new).await?;
     let location = format!("/api/v1/admin-layers/{}", rec.id);
     Ok((

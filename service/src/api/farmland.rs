@@ -15,41 +15,65 @@ use crate::store::FarmlandRecord;
 
 const ROLES: [Role; 2] = [Role::Admin, Role::Centre];
 
-/// `POST /api/v1/farmland` → 201 with the stored layer's summary.
-pub async fn create(
-    State(state): State<AppState>,
-    who: Principal,
-    body: Result<JsonOrUpload<FarmlandRequest>, ApiError>,
-) -> ApiResult<impl IntoResponse> {
+/// Import a layer a request names (JSON) or uploads (multipart, read by `from_upload`) with
+/// `import` on the blocking pool, for `roles`: the part farmland and admin-layer
+/// registration share. An upload is removed whatever happens (the layer is copied into the
+/// data dir when accepted).
+pub(crate) async fn import_layer<R, N>(
+    state: &AppState,
+    who: &Principal,
+    body: Result<JsonOrUpload<R>, ApiError>,
+    roles: &[Role],
+    from_upload: fn(&Upload) -> Result<R, ApiError>,
+    import: fn(
+        &crate::paths::ImportRoot,
+        &std::path::Path,
+        &R,
+        i64,
+        &crate::limits::Limits,
+    ) -> crate::error::Result<N>,
+) -> ApiResult<N>
+where
+    R: Send + 'static,
+    N: Send + 'static,
+{
     let body = body?;
-    if let Err(e) = who.require(&ROLES) {
+    if let Err(e) = who.require(roles) {
         if let JsonOrUpload::Upload(u) = &body {
-            discard(&state, u).await;
+            discard(state, u).await;
         }
         return Err(e);
     }
     let (request, upload) = match body {
         JsonOrUpload::Json(r) => (r, None),
-        JsonOrUpload::Upload(u) => match upload_request(&u) {
+        JsonOrUpload::Upload(u) => match from_upload(&u) {
             Ok(r) => (r, Some(u)),
             Err(e) => {
-                discard(&state, &u).await;
+                discard(state, &u).await;
                 return Err(e);
             }
         },
     };
     let (root, data_dir) = (state.import_root().clone(), state.data_dir().to_path_buf());
     let limits = *state.limits();
-    let imported = tokio::task::spawn_blocking(move || {
-        import(&root, &data_dir, &request, who.token_id, &limits)
-    })
-    .await;
-    // The layer is copied into the data dir: the uploaded file is not needed any more.
+    let token = who.token_id;
+    let imported =
+        tokio::task::spawn_blocking(move || import(&root, &data_dir, &request, token, &limits))
+            .await;
     if let Some(u) = &upload {
-        discard(&state, u).await;
+        discard(state, u).await;
     }
-    let new = imported
-        .map_err(|e| ApiError::internal(format!("the import stopped abnormally: {e}")))??;
+    Ok(imported
+        .map_err(|e| ApiError::internal(format!("the import stopped abnormally: {e}")))??)
+}
+
+/// `POST /api/v1/farmland` → 201 with the stored layer's summary.
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    body: Result<JsonOrUpload<FarmlandRequest>, ApiError>,
+) -> ApiResult<impl IntoResponse> {
+    let new = import_layer(&state, &who, body, &ROLES, upload_request, import).await?;
     let rec = state.store().insert_farmland(new).await?;
     let location = format!("/api/v1/farmland/{}", rec.id);
     Ok((

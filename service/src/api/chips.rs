@@ -236,7 +236,8 @@ fn to_pixels(polygons: &Polygons, gt: &GeoTransform) -> Option<Polygons> {
         .collect()
 }
 
-fn dates_of(scenes: &[Scene]) -> Vec<NaiveDate> {
+/// The acquisition dates of `scenes`, sorted, each once.
+pub(crate) fn dates_of(scenes: &[Scene]) -> Vec<NaiveDate> {
     let mut dates: Vec<NaiveDate> = scenes.iter().filter_map(|s| s.date).collect();
     dates.sort();
     dates.dedup();

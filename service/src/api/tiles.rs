@@ -272,10 +272,10 @@ pub fn render(
     let season = open(&batch.scenes)?;
     let baseline = open(&batch.options.baseline)?;
     let dates = |s: &[Scene]| -> Vec<String> {
-        let mut d: Vec<NaiveDate> = s.iter().filter_map(|s| s.date).collect();
-        d.sort();
-        d.dedup();
-        d.iter().map(|d| d.to_string()).collect()
+        super::chips::dates_of(s)
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
     };
     let of_date: Vec<Scene> = season
         .iter()

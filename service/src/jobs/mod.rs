@@ -77,6 +77,15 @@ impl gengdi_inference::pipeline::ProgressSink for ProgressSink {
     }
 }
 
+/// Cancel the token of job `id` in `running`, if it is there.
+fn cancel_in(running: &Mutex<HashMap<i64, CancelToken>>, id: i64) {
+    if let Ok(running) = running.lock() {
+        if let Some(t) = running.get(&id) {
+            t.cancel();
+        }
+    }
+}
+
 /// A flag set once, which tasks can wait for.
 #[derive(Debug, Default)]
 struct StopFlag {
@@ -398,20 +407,12 @@ impl Jobs {
 
     /// Ask the running training job `id` (if it runs in this process) to stop.
     pub fn cancel_running_training(&self, id: i64) {
-        if let Ok(running) = self.running_training.lock() {
-            if let Some(t) = running.get(&id) {
-                t.cancel();
-            }
-        }
+        cancel_in(&self.running_training, id);
     }
 
     /// Ask the running job of `batch` (if it runs in this process) to stop.
     pub fn cancel_running(&self, batch: i64) {
-        if let Ok(running) = self.running.lock() {
-            if let Some(t) = running.get(&batch) {
-                t.cancel();
-            }
-        }
+        cancel_in(&self.running, batch);
     }
 
     /// Put jobs a stopped process left running back in the queue, then take jobs forever,

@@ -555,6 +555,33 @@ fn class_maps_agree_with_the_parcels_and_patches_and_open_in_gdal() {
         }
     }
     assert!(checked > 1000, "{checked}");
+
+    // The land-cover map of a whole date (the web map's land-cover layer) is the analysis's
+    // classification: the same code on every clear farmland pixel, 0 on every pixel the
+    // analysis found not clear, and classes off farmland too.
+    let grid = stack.tile_grid(w.max(h), 0).unwrap();
+    let data = stack.read_tile(&grid.tile(0).unwrap()).unwrap();
+    let v = data.core();
+    let mut off_farmland = 0usize;
+    for (d, m) in lc_maps.iter().enumerate() {
+        let whole = gengdi_inference::analysis::landcover_map(
+            &lc,
+            &stack,
+            v.index_axis(ndarray::Axis(0), d),
+            &rules,
+        )
+        .unwrap();
+        assert_eq!(whole.dim(), (h, w));
+        for ((r_, c), &code) in whole.indexed_iter() {
+            let i = r_ * w + c;
+            if labels[[r_, c]] == 0 {
+                off_farmland += usize::from(code > 0);
+            } else {
+                assert_eq!(code, m[i], "date {d} at {c},{r_}");
+            }
+        }
+    }
+    assert!(off_farmland > 1000, "{off_farmland}");
 }
 
 #[test]

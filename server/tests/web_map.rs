@@ -4,9 +4,10 @@
 //! playwright-core — sign-in (a wrong and a revoked token refused), the patches on the map
 //! and in the list (exactly the API's), the kind filter, a patch's detail with its chips, a
 //! verdict kept across a reload, the other county's and an empty county's inspectors, a
-//! researcher, a phone-sized viewport, imagery tiles — with every request to another host
+//! researcher, a phone-sized viewport, imagery tiles, the land-cover map and the farmland
+//! parcels — with every request to another host
 //! aborted and counted (0). Screenshots land in `<target>/tmp/web-screenshots/`;
-//! `GENGDI_UPDATE_DOCS_IMAGES=1` also copies two of them into `docs/images/` for the README.
+//! `GENGDI_UPDATE_DOCS_IMAGES=1` also copies three of them into `docs/images/` for the README.
 //!
 //! Needs `/usr/bin/chromium` and the test's npm packages: `scripts/install-deps.sh` installs
 //! both; without them this test fails and says so.
@@ -309,6 +310,7 @@ fn the_web_map_works_in_headless_chromium_with_other_hosts_blocked() {
         "detail-desktop.png",
         "map-phone.png",
         "detail-phone.png",
+        "landcover-parcels-desktop.png",
     ] {
         let len = std::fs::metadata(shots.join(shot))
             .map(|m| m.len())
@@ -321,6 +323,7 @@ fn the_web_map_works_in_headless_chromium_with_other_hosts_blocked() {
         for (from, to) in [
             ("map-desktop.png", "web-map.png"),
             ("detail-desktop.png", "web-map-detail.png"),
+            ("landcover-parcels-desktop.png", "web-map-landcover.png"),
         ] {
             std::fs::copy(shots.join(from), docs.join(to)).unwrap();
         }

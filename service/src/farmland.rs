@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, ServiceError};
-use crate::geometry::{bbox, wgs84, EqualAreaLonLat};
+use crate::geometry::{bbox, geojson_multipolygon, wgs84, EqualAreaLonLat};
 use crate::paths::ImportRoot;
-use crate::store::NewFarmland;
+use crate::store::{FarmlandRecord, NewFarmland, NewParcel};
 
 /// `POST /api/v1/farmland`.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
@@ -130,7 +130,7 @@ pub fn import(
     request: &FarmlandRequest,
     created_by: i64,
     limits: &crate::limits::Limits,
-) -> Result<NewFarmland> {
+) -> Result<(NewFarmland, Vec<NewParcel>)> {
     let source = checked_layer_file(root, &request.path, limits)?;
     let mapping = match &request.mapping {
         Some(m) => mapping_spec(m)?,
@@ -159,10 +159,11 @@ pub fn import(
             return Err(e.into());
         }
     };
-    let (area_mu, pbf_area_mu) = areas_mu(&layer)?;
+    let parcels = parcel_rows(&layer)?;
+    let (area_mu, pbf_area_mu) = areas_mu(&parcels);
     let r = &layer.report;
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    Ok(NewFarmland {
+    let new = NewFarmland {
         name: request.name.clone().unwrap_or_else(|| {
             source
                 .file_name()
@@ -183,28 +184,83 @@ pub fn import(
         fields_used: serde_json::to_value(&r.fields_used)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?,
         created_by,
+    };
+    Ok((new, parcels))
+}
+
+/// Sum of the parcels' areas and of the PBF parcels' areas, in mu.
+fn areas_mu(parcels: &[NewParcel]) -> (f64, f64) {
+    parcels.iter().fold((0.0, 0.0), |(total, pbf), p| {
+        (total + p.area_mu, pbf + if p.pbf { p.area_mu } else { 0.0 })
     })
 }
 
-/// Sum of the parcels' areas and of the PBF parcels' areas, in mu, on an equal-area
-/// projection centred on the layer.
-fn areas_mu(layer: &FarmlandLayer) -> Result<(f64, f64)> {
+/// Coordinates of the stored parcels are kept to 10⁻⁷ degrees (about 1 cm).
+fn round7(v: f64) -> f64 {
+    (v * 1e7).round() / 1e7
+}
+
+/// The parcels of a layer read in WGS 84 as the map shows them: attributes, the area on an
+/// equal-area projection centred on the layer, in mu, the box and the geometry.
+pub fn parcel_rows(layer: &FarmlandLayer) -> Result<Vec<NewParcel>> {
     let all: Vec<Vec<Vec<(f64, f64)>>> = layer
         .parcels
         .iter()
         .flat_map(|p| p.polygons.iter().cloned())
         .collect();
     let Some([x0, y0, x1, y1]) = bbox(&all) else {
-        return Ok((0.0, 0.0));
+        return Ok(Vec::new());
     };
     let ea = EqualAreaLonLat::centred((x0 + x1) / 2.0, (y0 + y1) / 2.0)?;
-    let (mut total, mut pbf) = (0.0, 0.0);
-    for p in &layer.parcels {
-        let a = ea.area_m2(&p.polygons)? / M2_PER_MU;
-        total += a;
-        if p.pbf {
-            pbf += a;
-        }
-    }
-    Ok((total, pbf))
+    layer
+        .parcels
+        .iter()
+        .filter_map(|p| bbox(&p.polygons).map(|b| (p, b)))
+        .map(|(p, b)| {
+            let rounded: Vec<Vec<Vec<(f64, f64)>>> = p
+                .polygons
+                .iter()
+                .map(|poly| {
+                    poly.iter()
+                        .map(|ring| ring.iter().map(|&(x, y)| (round7(x), round7(y))).collect())
+                        .collect()
+                })
+                .collect();
+            let a = &p.admin;
+            Ok(NewParcel {
+                parcel: p.id.clone(),
+                pbf: p.pbf,
+                land_class: p.land_class.clone(),
+                land_class_name: p.land_class_name.clone(),
+                area_mu: ea.area_m2(&p.polygons)? / M2_PER_MU,
+                location_code: a
+                    .group_code
+                    .clone()
+                    .or_else(|| a.village_code.clone())
+                    .or_else(|| a.township_code.clone())
+                    .or_else(|| a.county_code.clone()),
+                bbox: b,
+                geometry: geojson_multipolygon(&rounded),
+            })
+        })
+        .collect()
+}
+
+/// Read the parcels of a registered layer again (for a layer registered before parcels
+/// were stored). Blocking (GDAL).
+pub fn read_parcels(record: &FarmlandRecord) -> Result<Vec<NewParcel>> {
+    let fields = if record.mapping.is_empty() {
+        FieldMapping::default()
+    } else {
+        FieldMapping::parse(&record.mapping)?
+    };
+    let layer = FarmlandLayer::read_with(
+        Path::new(&record.stored_path),
+        &FarmlandOptions {
+            fields,
+            layer: Some(record.layer.clone()),
+        },
+        &wgs84()?,
+    )?;
+    parcel_rows(&layer)
 }

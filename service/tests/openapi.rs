@@ -42,7 +42,7 @@ async fn the_document_and_the_router_serve_the_same_routes() {
         .map(|r| (r.path.to_string(), r.method.as_str().to_ascii_lowercase()))
         .collect();
     assert_eq!(in_doc, in_table);
-    assert_eq!(in_doc.len(), 29);
+    assert_eq!(in_doc.len(), 31);
     for expected in [
         ("/api/v1/stats", "get"),
         ("/api/v1/changes/{id}/verdicts", "post"),
@@ -286,7 +286,9 @@ async fn query_parameters_are_the_query_structs_fields_with_their_types() {
             .iter()
             .filter(|p| p["in"] == "query")
             .map(|p| {
-                assert_eq!(p["required"], false, "{path}: {p}");
+                // Only the parcels' box is required.
+                let required = path == "/api/v1/batches/{id}/parcels" && p["name"] == "bbox";
+                assert_eq!(p["required"], required, "{path}: {p}");
                 (p["name"].as_str().unwrap().to_string(), p["schema"].clone())
             })
             .collect()
@@ -329,7 +331,14 @@ async fn query_parameters_are_the_query_structs_fields_with_their_types() {
         stats.into_keys().collect::<BTreeSet<_>>(),
         fields_of::<StatsQuery>().0
     );
-    // Only those two routes take query parameters.
+    let parcels = query("/api/v1/batches/{id}/parcels");
+    assert_eq!(parcels["bbox"]["type"], "string");
+    assert_eq!(parcels["limit"]["type"], "integer");
+    assert_eq!(
+        parcels.into_keys().collect::<BTreeSet<_>>(),
+        fields_of::<gengdi_service::api::parcels::ParcelQuery>().0
+    );
+    // Only those three routes take query parameters.
     for r in routes() {
         let method = r.method.as_str().to_ascii_lowercase();
         let n = doc["paths"][r.path][&method]["parameters"]
@@ -338,7 +347,12 @@ async fn query_parameters_are_the_query_structs_fields_with_their_types() {
             .iter()
             .filter(|p| p["in"] == "query")
             .count();
-        let expected = ["/api/v1/changes", "/api/v1/stats"].contains(&r.path);
+        let expected = [
+            "/api/v1/changes",
+            "/api/v1/stats",
+            "/api/v1/batches/{id}/parcels",
+        ]
+        .contains(&r.path);
         assert_eq!(n > 0, expected, "{method} {}", r.path);
     }
 }

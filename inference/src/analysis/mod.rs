@@ -31,6 +31,7 @@ pub use area::EqualArea;
 pub use evidence::DateEvidence;
 pub use parcels::{ParcelState, ParcelStatus};
 pub use patches::{PatchRecord, PatchState};
+pub use tile::landcover_map;
 
 use crate::checkpoint::TileCheckpoints;
 use crate::error::{InferenceError, Result};

@@ -234,6 +234,34 @@ fn classify_baseline(
     Ok(out)
 }
 
+/// The land-cover map of one date `layer` of `stack` (bands × rows × cols, as the stack
+/// reads it): the code of every pixel the model sees clearly (class index + 1), 0 where a
+/// model band is empty or the cloud mask (SCL, `QA_PIXEL`, else the spectral test of
+/// `rules`) says the pixel is not clear. The analysis's own test of a clear pixel and its
+/// own call of the model, over every pixel instead of farmland only.
+pub fn landcover_map(
+    landcover: &dyn PixelClassifier,
+    stack: &SceneStack,
+    layer: ndarray::ArrayView3<f32>,
+    rules: &RulesConfig,
+) -> Result<Array2<u8>> {
+    let model_bands = landcover.bands();
+    let bands = StackBands::of(stack, &model_bands, "land-cover map")?;
+    let (_, rows, cols) = layer.dim();
+    let everywhere = Array2::<u32>::ones((rows, cols));
+    let is_clear = bands.clear(&layer, &everywhere, rules);
+    let dn = layer.select(Axis(0), &bands.model);
+    let names: Vec<&str> = model_bands.iter().map(String::as_str).collect();
+    let (mut code, _) = landcover
+        .classify(&names, dn.view(), is_clear.view())
+        .map_err(|source| InferenceError::Model {
+            what: "land-cover model",
+            source,
+        })?;
+    zero_where_not_clear(&mut code, &is_clear);
+    Ok(code)
+}
+
 fn zero_where_not_clear(code: &mut Array2<u8>, clear: &Array2<bool>) {
     ndarray::Zip::from(code).and(clear).for_each(|k, &ok| {
         if !ok {

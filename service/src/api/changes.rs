@@ -91,7 +91,7 @@ pub struct VerdictRecorded {
     pub verdict: VerdictRecord,
 }
 
-fn parse_bbox(s: &str) -> ApiResult<[f64; 4]> {
+pub(crate) fn parse_bbox(s: &str) -> ApiResult<[f64; 4]> {
     let bad =
         || ApiError::bad_request("bbox: min_lon,min_lat,max_lon,max_lat (four numbers, min ≤ max)");
     let v: Vec<f64> = s

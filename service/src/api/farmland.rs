@@ -73,8 +73,15 @@ pub async fn create(
     who: Principal,
     body: Result<JsonOrUpload<FarmlandRequest>, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
-    let new = import_layer(&state, &who, body, &ROLES, upload_request, import).await?;
+    let (new, parcels) = import_layer(&state, &who, body, &ROLES, upload_request, import).await?;
     let rec = state.store().insert_farmland(new).await?;
+    // Without them the map reads the layer again when its parcels are first asked for.
+    if let Err(e) = state.store().store_parcels(rec.id, parcels).await {
+        tracing::warn!(
+            "farmland {}: the parcels for the map are not stored: {e}",
+            rec.id
+        );
+    }
     let location = format!("/api/v1/farmland/{}", rec.id);
     Ok((
         StatusCode::CREATED,

@@ -6,7 +6,8 @@
 //! | `GET /healthz` | no token |
 //! | `GET /`, `GET /web/{path}` (the inspectors' web page, embedded: [`web`]) | no token (the page asks for one) |
 //! | `GET /api/v1/me` (`{name, role, region}` of the token) | every role |
-//! | `GET /tiles/{batch}/{date}/{style}/{z}/{x}/{y}.png` (Web Mercator imagery tiles of a batch's date, true or false colour: [`tiles`]) | admin, centre, researcher; inspector for batches with a patch in their region |
+//! | `GET /tiles/{batch}/{date}/{style}/{z}/{x}/{y}.png` (Web Mercator tiles of a batch's date: true or false colour, or its land-cover map; `GET /tiles/{batch}/landcover.json` its classes: [`tiles`]) | admin, centre, researcher; inspector for batches with a patch in their region |
+//! | `GET /api/v1/batches/{id}/parcels?bbox=` (the farmland parcels of a box as GeoJSON: [`parcels`]) | admin, centre, researcher; inspector for batches with a patch in their region, the parcels coded in it |
 //! | `GET /openapi.json` (OpenAPI 3.1 with the bodies' JSON schemas, written from the route table: [`openapi`]) | no token |
 //! | `GET /metrics` (Prometheus text: jobs, tiles, request latency per route template: [`metrics`]) | no token |
 //! | `POST/GET /api/v1/farmland`, `GET /api/v1/farmland/{id}` (POST: JSON naming a file, or a multipart upload: [`upload`]) | admin, centre |
@@ -32,6 +33,7 @@ pub mod extract;
 pub mod farmland;
 pub mod metrics;
 pub mod openapi;
+pub mod parcels;
 pub mod stats;
 pub mod tiles;
 pub mod training;

@@ -35,8 +35,8 @@ use std::collections::BTreeMap;
 
 use super::error::ErrorBody;
 use super::{
-    admin_layers, batches, changes, chips, export, farmland, metrics, stats, tiles, training,
-    AppState, Health, Items, Me, Queued,
+    admin_layers, batches, changes, chips, export, farmland, metrics, parcels, stats, tiles,
+    training, AppState, Health, Items, Me, Queued,
 };
 use crate::admin::AdminLayerRequest;
 use crate::farmland::FarmlandRequest;
@@ -172,7 +172,8 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/metrics", "Prometheus text format 0.0.4: jobs, tiles, request latency", None, get(metrics::metrics)).produces(&[metrics::CONTENT_TYPE]),
         r(Method::GET, "/openapi.json", "This document", None, get(openapi)).gives_with(any_object),
         r(Method::GET, "/api/v1/me", "Who the token is: {name, role, region}", Some("admin, centre, inspector, researcher"), get(super::me)).gives::<Me>(),
-        r(Method::GET, "/tiles/{batch}/{date}/{style}/{z}/{x}/{y}.png", "A 256 x 256 Web Mercator (EPSG:3857) XYZ tile of one date of a batch (YYYY-MM-DD or YYYYMMDD; its scenes or baseline scenes), style true (B04 B03 B02) or false (B08 B04 B03) colour, empty pixels transparent; 422 zoom_out when the tile spans over 2048 scene pixels", Some("admin, centre, researcher; inspector for batches with a patch in their region"), get(tiles::tile)).produces(&["image/png"]),
+        r(Method::GET, "/tiles/{batch}/{date}/{style}/{z}/{x}/{y}.png", "A 256 x 256 Web Mercator (EPSG:3857) XYZ tile of one date of a batch (YYYY-MM-DD or YYYYMMDD; its scenes or baseline scenes), style true (B04 B03 B02) or false (B08 B04 B03) colour, or landcover (the land-cover model that analysed the batch on every clear pixel, one colour per class, X-Model names it), empty pixels transparent; 422 zoom_out when the tile spans over 2048 scene pixels", Some("admin, centre, researcher; inspector for batches with a patch in their region"), get(tiles::tile)).produces(&["image/png"]),
+        r(Method::GET, "/tiles/{batch}/landcover.json", "The classes of the batch's land-cover map tiles (style landcover): {model, classes: [{code, name, colour}]}", Some("admin, centre, researcher; inspector for batches with a patch in their region"), get(tiles::landcover_legend)).gives::<tiles::LandCoverLegend>(),
         r(Method::POST, "/api/v1/farmland", "Register a farmland layer under the import root: {path, layer?, mapping?, name?}, or multipart/form-data with the layer in `file` (fields layer, name, mapping as a JSON object) -> 201 the layer", centre, post(farmland::create).layer(DefaultBodyLimit::disable())).takes::<FarmlandRequest>().or_upload().status(&[201]).gives::<FarmlandRecord>(),
         r(Method::GET, "/api/v1/farmland", "Farmland layers: {items}", centre, get(farmland::list)).gives::<Items<FarmlandRecord>>(),
         r(Method::GET, "/api/v1/farmland/{id}", "One farmland layer", centre, get(farmland::get)).gives::<FarmlandRecord>(),
@@ -182,6 +183,7 @@ pub fn routes() -> Vec<Route> {
         r(Method::POST, "/api/v1/batches", "Queue an analysis: {scenes, farmland, admin?, baseline?, rules?, name?}, or multipart/form-data with each scene in a `scenes` file part, each baseline scene in a `baseline` part and fields farmland, admin, rules (JSON), name (+ Idempotency-Key) -> 202 {id, status}", centre, post(batches::create).layer(DefaultBodyLimit::disable())).takes::<batches::BatchRequest>().or_upload().status(&[202]).gives::<Queued>(),
         r(Method::GET, "/api/v1/batches", "Batches and their jobs: {items}", centre, get(batches::list)).gives::<Items<batches::BatchView>>(),
         r(Method::GET, "/api/v1/batches/{id}", "One batch: status, progress {stage, tiles_done, tiles_total}", centre, get(batches::get)).gives::<batches::BatchView>(),
+        r(Method::GET, "/api/v1/batches/{id}/parcels", "The farmland parcels of the batch's layer whose box meets bbox (WGS 84), as a GeoJSON FeatureCollection (parcel, pbf, land_class, land_class_name, area_mu, location_code), at most limit (default 2000, max 10000) with total and truncated", Some("admin, centre, researcher; inspector for batches with a patch in their region, the parcels coded in it"), get(parcels::list)).query::<parcels::ParcelQuery>().gives::<parcels::ParcelCollection>(),
         r(Method::POST, "/api/v1/batches/{id}/cancel", "Cancel a queued batch (200) or ask a running one to stop (202); 409 when finished", centre, post(batches::cancel)).status(&[200, 202]).gives::<batches::BatchView>(),
         r(Method::GET, "/api/v1/changes", "Suspected-change patches: {items, next_cursor, total}, ordered by sort=id (default)|-id|area_mu|-area_mu|confidence|-confidence (ties by ascending id); with format=geojson|csv|gpkg the whole selection as a file", Some(ALL_READERS), get(changes::list)).query::<changes::ChangeQuery>().gives::<changes::ChangeList>().produces(&export::MEDIA_TYPES),
         r(Method::GET, "/api/v1/changes/{id}", "One patch with its GeoJSON geometry (WGS 84) and verdicts", Some(ALL_READERS), get(changes::get)).gives::<changes::ChangeDetail>(),

@@ -4,8 +4,11 @@
 //! - **Scenes.** The batch's scenes and baseline scenes of `{date}` (`YYYY-MM-DD` or
 //!   `YYYYMMDD`), opened as the analysis opens them; another date is 404 with the batch's
 //!   `dates` and `baseline_dates`.
-//! - **Styles.** `true` (true colour: B04, B03, B02) and `false` (false colour: B08, B04,
-//!   B03 — vegetation red). Bands are found by name or common name as the tiling engine
+//! - **Styles.** `true` (true colour: B04, B03, B02), `false` (false colour: B08, B04,
+//!   B03 — vegetation red) and `landcover` (the land-cover map: [`landcover_codes`], each
+//!   class in its [`class_colour`]; `X-Model` names the model, the one whose id the
+//!   batch's patches carry, else the active one; `GET /tiles/{batch}/landcover.json` gives
+//!   the classes and colours). Bands are found by name or common name as the tiling engine
 //!   reports them; a date without them is 422 `missing_bands`.
 //! - **Pixels.** The tile's grid (EPSG:3857, 256 × 256, the XYZ scheme: `x` east from −180°,
 //!   `y` south from 85.0511°) is filled by the tiling engine's stack reader — GDAL's warper
@@ -16,7 +19,8 @@
 //! - **Zoom.** A tile that would cover more than [`MAX_SOURCE_PIXELS`] scene pixels along a
 //!   side is 422 `zoom_out` (zoom in; the scenes carry no overviews to draw it from).
 //! - **Cache.** A tile drawn once is kept under `<data dir>/tiles/{batch}/{date}/{style}/
-//!   {z}/{x}/{y}.png` (written atomically) and served from there.
+//!   {z}/{x}/{y}.png` (land cover: `…/landcover/{model}/{z}/…`; written atomically) and
+//!   served from there.
 //! - **Who.** The roles that read change lists; an inspector only the batches holding a
 //!   patch in their region (others are 404, as if they did not exist).
 
@@ -56,6 +60,9 @@ pub enum Style {
     True,
     /// B08, B04, B03.
     False,
+    /// The land-cover map: the batch's land-cover model on every clear pixel, one colour
+    /// per class ([`class_colour`]).
+    LandCover,
 }
 
 impl Style {
@@ -63,6 +70,7 @@ impl Style {
         match s {
             "true" => Some(Style::True),
             "false" => Some(Style::False),
+            "landcover" => Some(Style::LandCover),
             _ => None,
         }
     }
@@ -71,21 +79,23 @@ impl Style {
         match self {
             Style::True => "true",
             Style::False => "false",
+            Style::LandCover => "landcover",
         }
     }
 
-    /// (band, common name) for red, green and blue.
-    pub fn bands(self) -> [(&'static str, &'static str); 3] {
+    /// (band, common name) for red, green and blue (none for the land-cover map).
+    pub fn bands(self) -> Option<[(&'static str, &'static str); 3]> {
         match self {
-            Style::True => [("B04", "red"), ("B03", "green"), ("B02", "blue")],
-            Style::False => [("B08", "nir"), ("B04", "red"), ("B03", "green")],
+            Style::True => Some([("B04", "red"), ("B03", "green"), ("B02", "blue")]),
+            Style::False => Some([("B08", "nir"), ("B04", "red"), ("B03", "green")]),
+            Style::LandCover => None,
         }
     }
 
     fn white(self) -> f64 {
         match self {
-            Style::True => super::chips::WHITE_REFLECTANCE,
             Style::False => FALSE_COLOUR_WHITE,
+            _ => super::chips::WHITE_REFLECTANCE,
         }
     }
 }
@@ -129,21 +139,90 @@ pub async fn tile(
             format!("date {date:?}: YYYY-MM-DD or YYYYMMDD"),
         )
     })?;
-    let style = Style::parse(&style)
-        .ok_or_else(|| ApiError::bad_request(format!("style {style:?}: true or false (colour)")))?;
+    let style = Style::parse(&style).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "style {style:?}: true (colour), false (colour) or landcover"
+        ))
+    })?;
     if z > MAX_ZOOM || u64::from(x) >= 1u64 << z || u64::from(y) >= 1u64 << z {
         return Err(ApiError::not_found(format!(
             "no tile {z}/{x}/{y}: zoom 0 to {MAX_ZOOM}, x and y below 2^zoom"
         )));
     }
-    let no_batch = || ApiError::not_found(format!("no batch {batch}"));
+    let b = visible_batch(&state, &who, batch).await?;
+    let mut dir = state
+        .data_dir()
+        .join("tiles")
+        .join(batch.to_string())
+        .join(date.to_string())
+        .join(style.name());
+    let model = match style {
+        Style::LandCover => {
+            let id = batch_landcover_model(&state, batch).await?;
+            dir = dir.join(&id);
+            Some(id)
+        }
+        _ => None,
+    };
+    let cached = dir
+        .join(z.to_string())
+        .join(x.to_string())
+        .join(format!("{y}.png"));
+    let jobs = std::sync::Arc::clone(state.jobs());
+    let model_for_task = model.clone();
+    let png = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
+        if let Ok(bytes) = std::fs::read(&cached) {
+            return Ok(bytes);
+        }
+        let png = match model_for_task {
+            Some(id) => {
+                let models = jobs.landcover_model(Some(&id))?.ok_or_else(|| {
+                    unprocessable(
+                        "model_missing",
+                        format!(
+                            "the land-cover model {id} that analysed batch {batch} is not in the registry"
+                        ),
+                    )
+                })?;
+                render_landcover(&b, date, &models.landcover, z, x, y)?
+            }
+            None => render(&b, date, style, z, x, y)?,
+        };
+        keep(&cached, &png);
+        Ok(png)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the tile task failed: {e}")))??;
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        png,
+    )
+        .into_response();
+    if let Some(id) = model.and_then(|m| header::HeaderValue::from_str(&m).ok()) {
+        response.headers_mut().insert("x-model", id);
+    }
+    Ok(response)
+}
+
+/// The batch `id` if `who` may see it: every batch for the roles that read change lists,
+/// for an inspector only a batch holding a patch in their region (others are 404, as if
+/// they did not exist).
+pub(crate) async fn visible_batch(
+    state: &AppState,
+    who: &Principal,
+    id: i64,
+) -> ApiResult<BatchRecord> {
+    let no_batch = || ApiError::not_found(format!("no batch {id}"));
     if let Scope::Region(_) = who.scope() {
         let mine = state
             .store()
             .list_changes(
                 &who.scope(),
                 &ChangeFilter {
-                    batch: Some(batch),
+                    batch: Some(id),
                     limit: 1,
                     ..ChangeFilter::default()
                 },
@@ -153,34 +232,124 @@ pub async fn tile(
             return Err(no_batch());
         }
     }
-    let b = state.store().batch(batch).await?.ok_or_else(no_batch)?;
-    let cached = state
-        .data_dir()
-        .join("tiles")
-        .join(batch.to_string())
-        .join(date.to_string())
-        .join(style.name())
-        .join(z.to_string())
-        .join(x.to_string())
-        .join(format!("{y}.png"));
-    let png = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
-        if let Ok(bytes) = std::fs::read(&cached) {
-            return Ok(bytes);
+    state.store().batch(id).await?.ok_or_else(no_batch)
+}
+
+/// The land-cover model that analysed `batch` (the model its patches name), else the
+/// active one (a batch without patches).
+async fn batch_landcover_model(state: &AppState, batch: i64) -> ApiResult<String> {
+    let page = state
+        .store()
+        .list_changes(
+            &Scope::All,
+            &ChangeFilter {
+                batch: Some(batch),
+                limit: 1,
+                ..ChangeFilter::default()
+            },
+        )
+        .await?;
+    if let Some(p) = page.items.first() {
+        // `landcover+croptype`, or the land-cover model's id alone.
+        if let Some(id) = p.model_version.split('+').next().filter(|s| !s.is_empty()) {
+            return Ok(id.to_string());
         }
-        let png = render(&b, date, style, z, x, y)?;
-        keep(&cached, &png);
-        Ok(png)
+    }
+    let jobs = std::sync::Arc::clone(state.jobs());
+    let active = tokio::task::spawn_blocking(move || jobs.landcover_model(None))
+        .await
+        .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))??;
+    use gengdi_inference::analysis::PixelClassifier;
+    active.map(|m| m.landcover.id()).ok_or_else(|| {
+        unprocessable(
+            "model_missing",
+            "this service has no land-cover model".into(),
+        )
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("the tile task failed: {e}")))??;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/png"),
-            (header::CACHE_CONTROL, "private, max-age=3600"),
-        ],
-        png,
-    )
-        .into_response())
+}
+
+/// `GET /tiles/{batch}/landcover.json`: the classes of the batch's land-cover map tiles,
+/// with their colours, and the model that draws them.
+pub async fn landcover_legend(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(batch): ApiPath<i64>,
+) -> ApiResult<axum::Json<LandCoverLegend>> {
+    who.require(&READERS)?;
+    visible_batch(&state, &who, batch).await?;
+    let id = batch_landcover_model(&state, batch).await?;
+    let jobs = std::sync::Arc::clone(state.jobs());
+    let lookup = id.clone();
+    let models = tokio::task::spawn_blocking(move || jobs.landcover_model(Some(&lookup)))
+        .await
+        .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))??
+        .ok_or_else(|| {
+            unprocessable(
+                "model_missing",
+                format!(
+                    "the land-cover model {id} that analysed batch {batch} is not in the registry"
+                ),
+            )
+        })?;
+    use gengdi_inference::analysis::PixelClassifier;
+    let classes = models
+        .landcover
+        .class_names()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let [r, g, b] = class_colour(&name, i);
+            LegendClass {
+                code: i as u8 + 1,
+                colour: format!("#{r:02x}{g:02x}{b:02x}"),
+                name,
+            }
+        })
+        .collect();
+    Ok(axum::Json(LandCoverLegend { model: id, classes }))
+}
+
+/// The classes of a batch's land-cover map.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct LandCoverLegend {
+    /// The land-cover model that draws the map (the one that analysed the batch).
+    pub model: String,
+    pub classes: Vec<LegendClass>,
+}
+
+/// One class of a land-cover map.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct LegendClass {
+    /// The class code (class index + 1; 0 = not clear, transparent).
+    pub code: u8,
+    pub name: String,
+    /// `#rrggbb`.
+    pub colour: String,
+}
+
+/// The colour of land-cover class `name` (index `i`): the ESA WorldCover palette's colour
+/// of the same class where there is one, else one of a few distinct colours.
+pub fn class_colour(name: &str, i: usize) -> [u8; 3] {
+    match name {
+        "annual_crop" | "cropland" | "crop" => [0xf0, 0x96, 0xff],
+        "orchard" | "shrub" => [0xff, 0xbb, 0x22],
+        "tree" | "forest" => [0x00, 0x64, 0x00],
+        "grass" | "grassland" => [0xff, 0xff, 0x4c],
+        "bare" | "bare_soil" => [0xb4, 0xb4, 0xb4],
+        "water" => [0x00, 0x64, 0xc8],
+        "built" | "built_up" => [0xfa, 0x00, 0x00],
+        _ => {
+            const OTHERS: [[u8; 3]; 6] = [
+                [0x00, 0x96, 0xa0],
+                [0x7f, 0x3c, 0x8d],
+                [0xa5, 0x56, 0x2a],
+                [0x0b, 0xe6, 0xc3],
+                [0x6e, 0x6e, 0x6e],
+                [0xfa, 0xe6, 0xa0],
+            ];
+            OTHERS[i % OTHERS.len()]
+        }
+    }
 }
 
 /// Write a drawn tile to the cache (a temporary file renamed into place); a failure only
@@ -247,30 +416,31 @@ fn unprocessable(code: &'static str, message: String) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
 }
 
-fn open(paths: &[String]) -> ApiResult<Vec<Scene>> {
+/// Open the scenes `paths` names as the analysis does (`optional`: the bands to take from a
+/// STAC item when it has them).
+fn open(paths: &[String], optional: &[String]) -> ApiResult<Vec<Scene>> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
     let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
-    let optional: Vec<String> = ["B02", "B03", "B04", "B08"]
-        .iter()
-        .map(|b| b.to_string())
-        .collect();
-    gengdi_inference::inputs::open_scenes(&paths, &SceneOptions::default(), &[], &optional)
+    gengdi_inference::inputs::open_scenes(&paths, &SceneOptions::default(), &[], optional)
         .map_err(|e| ApiError::from(ServiceError::from(e)))
 }
 
-/// Draw tile `z/x/y` of `date` of `batch` (blocking: opens and reads the scenes).
-pub fn render(
+/// The scenes of `date` of `batch` (season and baseline) that tile `z/x/y` covers, and the
+/// tile's grid; `None` when the tile lies beside every one of them (a transparent tile).
+/// 404 for a date the batch has no scene of; 422 `zoom_out` for a tile spanning more than
+/// [`MAX_SOURCE_PIXELS`] scene pixels.
+fn locate(
     batch: &BatchRecord,
     date: NaiveDate,
-    style: Style,
     z: u8,
     x: u32,
     y: u32,
-) -> ApiResult<Vec<u8>> {
-    let season = open(&batch.scenes)?;
-    let baseline = open(&batch.options.baseline)?;
+    optional: &[String],
+) -> ApiResult<Option<(Vec<Scene>, AnalysisGrid)>> {
+    let season = open(&batch.scenes, optional)?;
+    let baseline = open(&batch.options.baseline, optional)?;
     let dates = |s: &[Scene]| -> Vec<String> {
         super::chips::dates_of(s)
             .iter()
@@ -309,7 +479,7 @@ pub fn render(
         })
         .collect();
     if inside.is_empty() {
-        return encode_png(TILE, TILE, &vec![0u8; TILE * TILE * 4]);
+        return Ok(None);
     }
     // How many scene pixels the tile spans: the scenes carry no overviews to draw from.
     let span = inside
@@ -341,7 +511,48 @@ pub fn render(
         width: TILE,
         height: TILE,
     };
-    let wanted = style.bands();
+    Ok(Some((of_date, grid)))
+}
+
+fn empty_tile() -> ApiResult<Vec<u8>> {
+    encode_png(TILE, TILE, &vec![0u8; TILE * TILE * 4])
+}
+
+/// Read the one tile of `stack` (its grid is the tile's).
+fn read_whole(stack: &SceneStack) -> ApiResult<gengdi_tiling::TileData> {
+    let tiles = stack
+        .tile_grid(TILE, 0)
+        .map_err(|e| ApiError::internal(format!("tile grid: {e}")))?;
+    let t = tiles
+        .tile(0)
+        .ok_or_else(|| ApiError::internal("the tile grid has no tile"))?;
+    stack.read_tile(&t).map_err(|e| {
+        ApiError::from(ServiceError::from(gengdi_inference::InferenceError::from(
+            e,
+        )))
+    })
+}
+
+/// Draw tile `z/x/y` of `date` of `batch` in true or false colour (blocking: opens and
+/// reads the scenes).
+pub fn render(
+    batch: &BatchRecord,
+    date: NaiveDate,
+    style: Style,
+    z: u8,
+    x: u32,
+    y: u32,
+) -> ApiResult<Vec<u8>> {
+    let wanted = style
+        .bands()
+        .ok_or_else(|| ApiError::internal("the land-cover map is drawn by render_landcover"))?;
+    let optional: Vec<String> = ["B02", "B03", "B04", "B08"]
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    let Some((of_date, grid)) = locate(batch, date, z, x, y, &optional)? else {
+        return empty_tile();
+    };
     let available: Vec<String> = of_date
         .iter()
         .flat_map(|s| s.bands.iter().map(|b| b.name.clone()))
@@ -382,17 +593,7 @@ pub fn render(
             format!("the scenes of {date} cannot be put on the tile: {e}"),
         )
     })?;
-    let tiles = stack
-        .tile_grid(TILE, 0)
-        .map_err(|e| ApiError::internal(format!("tile grid: {e}")))?;
-    let t = tiles
-        .tile(0)
-        .ok_or_else(|| ApiError::internal("the tile grid has no tile"))?;
-    let data = stack.read_tile(&t).map_err(|e| {
-        ApiError::from(ServiceError::from(gengdi_inference::InferenceError::from(
-            e,
-        )))
-    })?;
+    let data = read_whole(&stack)?;
     let v = data.core();
     let white = style.white();
     let mut rgba = vec![0u8; TILE * TILE * 4];
@@ -416,6 +617,83 @@ pub fn render(
                     break;
                 }
             }
+        }
+    }
+    encode_png(TILE, TILE, &rgba)
+}
+
+/// The land-cover codes of tile `z/x/y` of `date` of `batch`: the scenes' bands the model
+/// needs and their cloud mask, put on the tile's grid by the analysis's stack (bilinear for
+/// reflectance, nearest for the mask), classified by
+/// [`gengdi_inference::analysis::landcover_map`] with the batch's rules; several scenes of
+/// the date merged (the first with a clear pixel wins). `None`: no scene reaches the tile.
+pub fn landcover_codes(
+    batch: &BatchRecord,
+    date: NaiveDate,
+    landcover: &gengdi_inference::models_adapter::LandCoverAdapter,
+    z: u8,
+    x: u32,
+    y: u32,
+) -> ApiResult<Option<ndarray::Array2<u8>>> {
+    use gengdi_inference::analysis::PixelClassifier;
+    let model_bands = landcover.bands();
+    let mut optional = model_bands.clone();
+    optional.extend(["SCL".to_string(), "QA_PIXEL".to_string()]);
+    let Some((of_date, grid)) = locate(batch, date, z, x, y, &optional)? else {
+        return Ok(None);
+    };
+    let rules = crate::jobs::batch_rules(batch)?;
+    let stack =
+        gengdi_inference::inputs::build_stack(of_date, &model_bands, Some(grid)).map_err(|e| {
+            unprocessable(
+                "unreadable_input",
+                format!("the scenes of {date} cannot be classified on the tile: {e}"),
+            )
+        })?;
+    let data = read_whole(&stack)?;
+    let v = data.core();
+    let mut codes = ndarray::Array2::<u8>::zeros((TILE, TILE));
+    for layer in 0..v.shape()[0] {
+        let map = gengdi_inference::analysis::landcover_map(
+            landcover,
+            &stack,
+            v.index_axis(ndarray::Axis(0), layer),
+            &rules,
+        )
+        .map_err(|e| ApiError::from(ServiceError::from(e)))?;
+        ndarray::Zip::from(&mut codes).and(&map).for_each(|c, &m| {
+            if *c == 0 {
+                *c = m;
+            }
+        });
+    }
+    Ok(Some(codes))
+}
+
+/// Draw the land-cover map tile `z/x/y` of `date` of `batch` ([`landcover_codes`], each
+/// class in its [`class_colour`], pixels that are not clear transparent).
+pub fn render_landcover(
+    batch: &BatchRecord,
+    date: NaiveDate,
+    landcover: &gengdi_inference::models_adapter::LandCoverAdapter,
+    z: u8,
+    x: u32,
+    y: u32,
+) -> ApiResult<Vec<u8>> {
+    use gengdi_inference::analysis::PixelClassifier;
+    let Some(codes) = landcover_codes(batch, date, landcover, z, x, y)? else {
+        return empty_tile();
+    };
+    let colours: Vec<[u8; 3]> = landcover
+        .class_names()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| class_colour(n, i))
+        .collect();
+    let mut rgba = vec![0u8; TILE * TILE * 4];
+    for ((r, c), &code) in codes.indexed_iter() {
+        if let Some(rgb) = (code as usize).checked_sub(1).and_then(|i| colours.get(i)) {
+            rgba[(r * TILE + c) * 4..][..4].copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
         }
     }
     encode_png(TILE, TILE, &rgba)

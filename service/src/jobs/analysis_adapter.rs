@@ -87,6 +87,9 @@ pub struct AnalysisExecutor {
     device: DeviceChoice,
     /// One activation at a time.
     activating: Mutex<()>,
+    /// Land-cover models other than the active one, loaded to draw the maps of batches
+    /// they analysed.
+    others: Mutex<std::collections::HashMap<String, Arc<Models>>>,
     /// Tile side in pixels.
     pub tile: usize,
     /// Scenes claiming more pixels per band are refused before a pixel is read.
@@ -101,6 +104,7 @@ impl AnalysisExecutor {
             registry: None,
             device: DeviceChoice::default(),
             activating: Mutex::new(()),
+            others: Mutex::default(),
             tile,
             max_scene_pixels,
         }
@@ -182,6 +186,39 @@ impl JobExecutor for AnalysisExecutor {
             serde_json::to_value(ct)
         };
         card.ok()
+    }
+
+    fn landcover_model(
+        &self,
+        id: Option<&str>,
+    ) -> std::result::Result<Option<Arc<Models>>, ServiceError> {
+        use gengdi_inference::analysis::PixelClassifier;
+        let now = self.models_now();
+        let Some(id) = id.filter(|id| *id != now.landcover.id()) else {
+            return Ok(Some(now));
+        };
+        let mut others = self.others.lock().map_err(|_| ServiceError::Poisoned)?;
+        if let Some(m) = others.get(id) {
+            return Ok(Some(Arc::clone(m)));
+        }
+        let Some(registry) = &self.registry else {
+            return Ok(None);
+        };
+        let Some(entry) = registry
+            .list()?
+            .into_iter()
+            .find(|e| e.id == id && e.task == Task::LandCover)
+        else {
+            return Ok(None);
+        };
+        let models = Arc::new(Models::load(&entry.dir, None, self.device).map_err(|e| {
+            ServiceError::Config {
+                what: format!("land-cover model {id}"),
+                reason: e.to_string(),
+            }
+        })?);
+        others.insert(id.to_string(), Arc::clone(&models));
+        Ok(Some(models))
     }
 
     fn run(

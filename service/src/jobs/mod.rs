@@ -26,6 +26,17 @@ use std::time::Duration;
 use crate::error::ServiceError;
 use crate::store::{BatchRecord, JobOutcome, NewPatch, Progress, Store};
 
+/// The rules a batch runs with: the defaults with the batch's overrides.
+pub fn batch_rules(
+    batch: &BatchRecord,
+) -> Result<gengdi_inference::rules::RulesConfig, ServiceError> {
+    match &batch.options.rules {
+        Some(r) => serde_json::from_value(r.clone())
+            .map_err(|e| ServiceError::Invalid(format!("batch {}: rules: {e}", batch.id))),
+        None => Ok(Default::default()),
+    }
+}
+
 /// Asks a running job to stop: the analysis checks it between its stages and before each
 /// tile is read.
 pub use gengdi_inference::pipeline::CancelToken;
@@ -168,6 +179,16 @@ pub trait JobExecutor: Send + Sync + 'static {
     /// by its exact id; `None` for any other id.
     fn model_card(&self, _id: &str) -> Option<serde_json::Value> {
         None
+    }
+
+    /// The land-cover model `id` (exact; `None`: the one jobs starting now run), loaded, for
+    /// drawing land-cover maps; `Ok(None)` when there is no such land-cover model. By
+    /// default there is none. Blocking (it may load the model).
+    fn landcover_model(
+        &self,
+        _id: Option<&str>,
+    ) -> Result<Option<Arc<analysis_adapter::Models>>, ServiceError> {
+        Ok(None)
     }
 
     fn run(
@@ -400,6 +421,14 @@ impl Jobs {
         self.executor.model_card(id)
     }
 
+    /// The land-cover model `id` (`None`: the active one), loaded (blocking).
+    pub fn landcover_model(
+        &self,
+        id: Option<&str>,
+    ) -> Result<Option<Arc<analysis_adapter::Models>>, ServiceError> {
+        self.executor.landcover_model(id)
+    }
+
     /// Tell the worker a job was queued.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -482,11 +511,7 @@ impl Jobs {
             }
             None => None,
         };
-        let rules = match &batch.options.rules {
-            Some(r) => serde_json::from_value(r.clone())
-                .map_err(|e| ServiceError::Invalid(format!("batch {}: rules: {e}", batch.id)))?,
-            None => Default::default(),
-        };
+        let rules = batch_rules(batch)?;
         Ok(JobSpec {
             batch: batch.id,
             scenes: batch.scenes.iter().map(PathBuf::from).collect(),

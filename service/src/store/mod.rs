@@ -88,6 +88,51 @@ pub struct NewFarmland {
     pub created_by: i64,
 }
 
+/// A farmland parcel as the map draws it (WGS 84), to store.
+#[derive(Clone, Debug)]
+pub struct NewParcel {
+    /// The parcel's id in the layer (TBBH).
+    pub parcel: String,
+    pub pbf: bool,
+    pub land_class: Option<String>,
+    pub land_class_name: Option<String>,
+    /// Area on an equal-area projection, in mu.
+    pub area_mu: f64,
+    /// The most precise administrative code the layer gives (group, village, township or
+    /// county).
+    pub location_code: Option<String>,
+    /// `[min_lon, min_lat, max_lon, max_lat]`.
+    pub bbox: [f64; 4],
+    /// A GeoJSON MultiPolygon.
+    pub geometry: serde_json::Value,
+}
+
+/// A stored farmland parcel.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct ParcelRecord {
+    /// The parcel's row in this layer (1-based, in the layer's order).
+    pub id: i64,
+    /// The parcel's id in the layer (TBBH).
+    pub parcel: String,
+    /// Permanent basic farmland.
+    pub pbf: bool,
+    /// Land class code (DLBM).
+    pub land_class: Option<String>,
+    pub land_class_name: Option<String>,
+    pub area_mu: f64,
+    pub location_code: Option<String>,
+    /// A GeoJSON MultiPolygon in WGS 84.
+    pub geometry: serde_json::Value,
+}
+
+/// The parcels of a box.
+#[derive(Clone, Debug)]
+pub struct ParcelPage {
+    pub items: Vec<ParcelRecord>,
+    /// Parcels meeting the box (all, not only those returned).
+    pub total: i64,
+}
+
 /// A registered administrative-boundary layer (county / township / village / group units)
 /// and what its reader reported.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
@@ -795,6 +840,22 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_admin_layer(&self, new: NewAdminLayer) -> Result<AdminLayerRecord>;
     async fn admin_layer(&self, id: i64) -> Result<Option<AdminLayerRecord>>;
     async fn list_admin_layers(&self) -> Result<Vec<AdminLayerRecord>>;
+
+    // Farmland parcels, for the map.
+    /// Store the parcels of farmland layer `farmland` (replacing those stored before).
+    async fn store_parcels(&self, farmland: i64, parcels: Vec<NewParcel>) -> Result<()>;
+    /// Whether the parcels of `farmland` are stored.
+    async fn parcels_stored(&self, farmland: i64) -> Result<bool>;
+    /// The parcels of `farmland` whose bounding box meets `bbox` (`[min_lon, min_lat,
+    /// max_lon, max_lat]`), within `scope` (a region: the parcels whose location code starts
+    /// with it), at most `limit` by id, and how many meet it.
+    async fn parcels_in(
+        &self,
+        farmland: i64,
+        scope: &Scope,
+        bbox: [f64; 4],
+        limit: usize,
+    ) -> Result<ParcelPage>;
 
     // Batches and their jobs.
     async fn create_batch(&self, new: NewBatch) -> Result<BatchCreated>;

@@ -194,6 +194,30 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER verdict_photos_append_only_delete BEFORE DELETE ON verdict_photos
     BEGIN SELECT RAISE(ABORT, 'verdict photos are append-only'); END;
     "#,
+    // 5: farmland parcels for the map (WGS 84 GeoJSON, a box index); layers registered
+    // before are filled in when their parcels are first asked for.
+    r#"
+    ALTER TABLE farmland ADD COLUMN parcels_stored INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE parcels (
+        farmland_id     INTEGER NOT NULL REFERENCES farmland(id),
+        id              INTEGER NOT NULL,
+        parcel          TEXT NOT NULL,
+        pbf             INTEGER NOT NULL,
+        land_class      TEXT,
+        land_class_name TEXT,
+        area_mu         REAL NOT NULL,
+        location_code   TEXT,
+        min_x           REAL NOT NULL,
+        min_y           REAL NOT NULL,
+        max_x           REAL NOT NULL,
+        max_y           REAL NOT NULL,
+        geometry        TEXT NOT NULL,
+        PRIMARY KEY (farmland_id, id)
+    );
+    CREATE VIRTUAL TABLE parcel_bbox USING rtree(
+        rowid, min_x, max_x, min_y, max_y, +farmland_id INTEGER
+    );
+    "#,
 ];
 
 /// The embedded SQLite store.
@@ -932,6 +956,157 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql("listing admin layers"))?;
             rows.into_iter().map(admin_record).collect()
+        })
+        .await
+    }
+
+    async fn store_parcels(&self, farmland: i64, parcels: Vec<NewParcel>) -> Result<()> {
+        self.call(move |c| {
+            let tx = c.transaction().map_err(sql("starting a transaction"))?;
+            tx.execute(
+                "DELETE FROM parcel_bbox WHERE rowid IN (SELECT rowid FROM parcels WHERE farmland_id = ?1)",
+                [farmland],
+            )
+            .map_err(sql("removing parcel boxes"))?;
+            tx.execute("DELETE FROM parcels WHERE farmland_id = ?1", [farmland])
+                .map_err(sql("removing parcels"))?;
+            {
+                let mut row = tx
+                    .prepare(
+                        "INSERT INTO parcels (farmland_id, id, parcel, pbf, land_class, land_class_name,
+                           area_mu, location_code, min_x, min_y, max_x, max_y, geometry)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    )
+                    .map_err(sql("preparing the parcel insert"))?;
+                let mut bbox = tx
+                    .prepare(
+                        "INSERT INTO parcel_bbox (rowid, min_x, max_x, min_y, max_y, farmland_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .map_err(sql("preparing the parcel box insert"))?;
+                for (i, p) in parcels.iter().enumerate() {
+                    let id = i as i64 + 1;
+                    row.execute(params![
+                        farmland,
+                        id,
+                        p.parcel,
+                        p.pbf,
+                        p.land_class,
+                        p.land_class_name,
+                        p.area_mu,
+                        p.location_code,
+                        p.bbox[0],
+                        p.bbox[1],
+                        p.bbox[2],
+                        p.bbox[3],
+                        p.geometry.to_string()
+                    ])
+                    .map_err(sql("inserting a parcel"))?;
+                    let rowid = tx.last_insert_rowid();
+                    bbox.execute(params![rowid, p.bbox[0], p.bbox[2], p.bbox[1], p.bbox[3], farmland])
+                        .map_err(sql("inserting a parcel box"))?;
+                }
+            }
+            let n = tx
+                .execute(
+                    "UPDATE farmland SET parcels_stored = 1 WHERE id = ?1",
+                    [farmland],
+                )
+                .map_err(sql("marking the parcels stored"))?;
+            if n == 0 {
+                return Err(ServiceError::Invalid(format!("no farmland layer {farmland}")));
+            }
+            tx.commit().map_err(sql("committing the parcels"))
+        })
+        .await
+    }
+
+    async fn parcels_stored(&self, farmland: i64) -> Result<bool> {
+        self.call(move |c| {
+            let stored: Option<bool> = c
+                .query_row(
+                    "SELECT parcels_stored FROM farmland WHERE id = ?1",
+                    [farmland],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql("reading whether parcels are stored"))?;
+            Ok(stored.unwrap_or(false))
+        })
+        .await
+    }
+
+    async fn parcels_in(
+        &self,
+        farmland: i64,
+        scope: &Scope,
+        bbox: [f64; 4],
+        limit: usize,
+    ) -> Result<ParcelPage> {
+        let scope = scope.clone();
+        self.call(move |c| {
+            // The R*Tree (single precision, rounded outwards) finds the candidates; the
+            // exact boxes decide.
+            let mut cond = String::from(
+                "p.rowid IN (SELECT rowid FROM parcel_bbox WHERE max_x >= ?1 AND min_x <= ?2
+                   AND max_y >= ?3 AND min_y <= ?4 AND farmland_id = ?5)
+                 AND p.farmland_id = ?5
+                 AND p.max_x >= ?1 AND p.min_x <= ?2 AND p.max_y >= ?3 AND p.min_y <= ?4",
+            );
+            let mut values: Vec<rusqlite::types::Value> = vec![
+                bbox[0].into(),
+                bbox[2].into(),
+                bbox[1].into(),
+                bbox[3].into(),
+                farmland.into(),
+            ];
+            if let Scope::Region(code) = &scope {
+                cond.push_str(" AND p.location_code >= ?6 AND p.location_code < ?7");
+                values.push(code.clone().into());
+                values.push(prefix_end(code).into());
+            }
+            let total: i64 = c
+                .query_row(
+                    &format!("SELECT count(*) FROM parcels p WHERE {cond}"),
+                    rusqlite::params_from_iter(values.iter()),
+                    |r| r.get(0),
+                )
+                .map_err(sql("counting parcels"))?;
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT p.id, p.parcel, p.pbf, p.land_class, p.land_class_name, p.area_mu,
+                       p.location_code, p.geometry
+                     FROM parcels p WHERE {cond} ORDER BY p.id LIMIT {limit}"
+                ))
+                .map_err(sql("listing parcels"))?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(values.iter()), |r| {
+                    Ok((
+                        ParcelRecord {
+                            id: r.get(0)?,
+                            parcel: r.get(1)?,
+                            pbf: r.get(2)?,
+                            land_class: r.get(3)?,
+                            land_class_name: r.get(4)?,
+                            area_mu: r.get(5)?,
+                            location_code: r.get(6)?,
+                            geometry: serde_json::Value::Null,
+                        },
+                        r.get::<_, String>(7)?,
+                    ))
+                })
+                .map_err(sql("listing parcels"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("listing parcels"))?;
+            let items = rows
+                .into_iter()
+                .map(|(mut rec, geometry)| {
+                    rec.geometry = serde_json::from_str(&geometry)
+                        .map_err(|e| corrupt("parcels.geometry")(e.to_string()))?;
+                    Ok(rec)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(ParcelPage { items, total })
         })
         .await
     }

@@ -40,6 +40,15 @@ const VERIFIERS = ['admin', 'inspector'];
 /** Below this zoom no imagery tile is asked for (a 60 m scene is still too coarse there). */
 const IMAGERY_MIN_ZOOM = 8;
 const TILE_MAX_ZOOM = 22;
+/** Below this zoom the parcels are not asked for (a county holds ~10⁵ of them). */
+const PARCEL_MIN_ZOOM = 13;
+/** Most parcels drawn at once. */
+const PARCEL_LIMIT = 3000;
+/** Parcel outlines: permanent basic farmland (PBF) solid black, other farmland dashed white. */
+const PARCEL_STYLES = {
+  pbf: { color: '#111111', weight: 2.5, dashArray: null, fillColor: '#111111', fillOpacity: 0.06 },
+  other: { color: '#ffffff', weight: 1, dashArray: '3 3', fillColor: '#ffffff', fillOpacity: 0 },
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -57,6 +66,9 @@ const state = {
   loadSeq: 0,
   chipUrls: [],
   imagery: { batch: null, dates: [], extraDates: [], date: null, style: 'true', on: true },
+  /** The land-cover legend ({model, classes}) of the imagery's batch, once fetched. */
+  landcover: { batch: null, legend: null },
+  parcels: { on: false, layer: null, seq: 0, ctl: null },
 };
 
 // ---------------------------------------------------------------- DOM helpers
@@ -230,6 +242,10 @@ function signOut(message) {
   $('stats').hidden = true;
   $('models').hidden = true;
   setImagery(null, []);
+  state.landcover = { batch: null, legend: null };
+  state.parcels.on = false;
+  $('parcels-on').checked = false;
+  clearParcels();
   $('f-kind').replaceChildren(h('option', { value: '' }, 'all kinds'));
   $('filters').reset();
   history.replaceState(null, '', location.pathname);
@@ -337,6 +353,7 @@ function initMap() {
   map.attributionControl.setPrefix('Leaflet');
   map.attributionControl.addAttribution('imagery: the batch scenes, drawn by gengdi');
   L.control.scale({ imperial: false }).addTo(map);
+  map.createPane('parcels').style.zIndex = 440;
   map.createPane('patches').style.zIndex = 450;
   map.createPane('selection').style.zIndex = 460;
   map.getPane('selection').style.pointerEvents = 'none';
@@ -362,6 +379,7 @@ function initMap() {
   state.imageryLayer = layer;
   layer.addTo(map);
   map.on('zoomend', updateZoomHint);
+  map.on('moveend', () => { if (state.parcels.on) loadParcels(); });
   renderLegend();
 }
 
@@ -394,7 +412,124 @@ function renderLegend() {
           class: 'line',
           style: `border-top-color:${st.color};border-top-style:${st.dashArray ? 'dashed' : 'solid'};background:#555`,
         }), statusLabel(s))),
+    ...(state.parcels.on ? [['pbf', 'parcel, PBF'], ['other', 'parcel, not PBF']] : []).map(([k, label]) =>
+      h('span', { class: 'item' },
+        h('span', {
+          class: 'box',
+          style: `border-color:${PARCEL_STYLES[k].color};border-style:${PARCEL_STYLES[k].dashArray ? 'dashed' : 'solid'};background:#555`,
+        }), label)),
   );
+}
+
+/** The land-cover legend of the imagery's batch, shown while the land-cover style is on. */
+async function renderLandCoverLegend() {
+  const box = $('lc-legend');
+  const im = state.imagery;
+  if (!(im.on && im.batch !== null && im.style === 'landcover')) {
+    box.hidden = true;
+    return;
+  }
+  const lc = state.landcover;
+  if (lc.batch !== im.batch || !lc.legend) {
+    const batch = im.batch;
+    let legend;
+    try {
+      legend = await (await api(`/tiles/${batch}/landcover.json`)).json();
+    } catch (e) {
+      fail(e, 'The land-cover legend');
+      return;
+    }
+    if (state.imagery.batch !== batch) return;
+    state.landcover = { batch, legend };
+  }
+  const { legend } = state.landcover;
+  box.replaceChildren(
+    h('span', { class: 'title' }, `Land cover (model ${legend.model})`),
+    ...legend.classes.map((c) =>
+      h('span', { class: 'item', 'data-code': String(c.code), 'data-colour': c.colour },
+        h('span', { class: 'swatch', style: `background:${c.colour}` }), c.name.replaceAll('_', ' '))),
+  );
+  box.hidden = !(state.imagery.on && state.imagery.style === 'landcover');
+}
+
+// ---------------------------------------------------------------- farmland parcels
+
+function clearParcels() {
+  const p = state.parcels;
+  if (p.ctl) p.ctl.abort();
+  p.ctl = null;
+  if (p.layer && state.map) state.map.removeLayer(p.layer);
+  p.layer = null;
+  $('parcels-hint').hidden = true;
+  if (state.map) {
+    const el = state.map.getContainer();
+    el.dataset.parcels = '0';
+    el.dataset.parcelsTotal = '0';
+    el.dataset.parcelsState = 'idle';
+  }
+}
+
+function parcelsHint(text) {
+  $('parcels-hint').textContent = text;
+  $('parcels-hint').hidden = !text;
+}
+
+/** The batch's parcels in the map's view (from zoom PARCEL_MIN_ZOOM on), PBF distinguished. */
+async function loadParcels() {
+  const p = state.parcels;
+  const map = state.map;
+  const batch = state.imagery.batch;
+  if (!map || !p.on || batch === null) {
+    clearParcels();
+    return;
+  }
+  const el = map.getContainer();
+  if (map.getZoom() < PARCEL_MIN_ZOOM) {
+    clearParcels();
+    parcelsHint('Zoom in to see the parcels');
+    return;
+  }
+  const seq = ++p.seq;
+  if (p.ctl) p.ctl.abort();
+  p.ctl = new AbortController();
+  el.dataset.parcelsState = 'loading';
+  const b = map.getBounds();
+  const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(',');
+  let fc;
+  try {
+    fc = await (await api(`/api/v1/batches/${batch}/parcels?bbox=${bbox}&limit=${PARCEL_LIMIT}`,
+      { signal: p.ctl.signal })).json();
+  } catch (e) {
+    if (e.name === 'AbortError') return;
+    el.dataset.parcelsState = 'failed';
+    fail(e, 'Parcels');
+    return;
+  }
+  if (seq !== p.seq || !p.on) return;
+  if (p.layer) map.removeLayer(p.layer);
+  p.layer = L.geoJSON(fc, {
+    pane: 'parcels',
+    style: (f) => {
+      const st = PARCEL_STYLES[f.properties.pbf ? 'pbf' : 'other'];
+      return { ...st, pane: 'parcels', opacity: 0.9, className: f.properties.pbf ? 'parcel pbf' : 'parcel' };
+    },
+    onEachFeature: (f, layer) => {
+      const a = f.properties;
+      layer.bindTooltip([
+        `Parcel ${a.parcel}`,
+        a.land_class ? `${a.land_class}${a.land_class_name ? ` ${a.land_class_name}` : ''}` : null,
+        a.pbf ? 'permanent basic farmland' : 'not PBF',
+        `${a.area_mu.toFixed(2)} mu`,
+      ].filter(Boolean).join(' · '), { sticky: true });
+    },
+  }).addTo(map);
+  el.dataset.parcels = String(fc.features.length);
+  el.dataset.parcelsTotal = String(fc.total);
+  el.dataset.parcelsBbox = bbox;
+  el.dataset.parcelsState = 'loaded';
+  parcelsHint(fc.truncated
+    ? `${fc.features.length} of ${fc.total} parcels drawn: zoom in to see them all`
+    : '');
 }
 
 function patchStyle(p) {
@@ -437,7 +572,7 @@ function renderImageryControl() {
       im.extraDates.includes(d) && !im.dates.includes(d) ? `${d} (baseline)` : d)));
   select.disabled = im.batch === null;
   $('img-batch').textContent = im.batch === null ? 'no batch' : `batch ${im.batch}`;
-  for (const style of ['true', 'false']) {
+  for (const style of ['true', 'false', 'landcover']) {
     const b = $(`img-${style}`);
     b.classList.toggle('on', im.style === style);
     b.setAttribute('aria-pressed', String(im.style === style));
@@ -457,6 +592,8 @@ function applyImagery() {
     state.map.getContainer().dataset.tiles = 'loaded';
   }
   updateZoomHint();
+  renderLandCoverLegend();
+  if (state.parcels.on) loadParcels();
 }
 
 // ---------------------------------------------------------------- filters, list, counts
@@ -1349,7 +1486,13 @@ function wire() {
     state.imagery.date = e.target.value;
     applyImagery();
   });
-  for (const style of ['true', 'false']) {
+  $('parcels-on').addEventListener('change', (e) => {
+    state.parcels.on = e.target.checked;
+    renderLegend();
+    if (state.parcels.on) loadParcels();
+    else clearParcels();
+  });
+  for (const style of ['true', 'false', 'landcover']) {
     $(`img-${style}`).addEventListener('click', () => {
       state.imagery.style = style;
       renderImageryControl();

@@ -292,7 +292,78 @@ try {
   assert.ok(dates.length >= 2, `dates to pick: ${dates}`);
   await page.selectOption('#img-date', dates[0]);
   await waitImageryTile(page, { style: 'false', date: dates[0] });
+
+  step('the land-cover map of a date: tiles in the legend\'s colours, the legend the API\'s');
+  await page.selectOption('#img-date', dates[dates.length - 1]);
+  await page.click('#img-landcover');
+  await waitImageryTile(page, { style: 'landcover', date: dates[dates.length - 1] });
+  await waitMapIdle(page);
+  await page.waitForSelector('#lc-legend', { state: 'visible' });
+  const legend = await api(INSPECTOR, `/tiles/${rec.batch}/landcover.json`);
+  const legendShown = await page.$$eval('#lc-legend .item', (items) =>
+    items.map((i) => [Number(i.dataset.code), i.dataset.colour]));
+  assert.deepEqual(legendShown, legend.classes.map((c) => [c.code, c.colour]), 'the legend is the API\'s');
+  assert.ok((await page.textContent('#lc-legend')).includes(legend.model), 'the legend names the model');
+  // Every drawn pixel of the land-cover tiles in view is a class colour (or transparent).
+  const lcColours = await page.evaluate(() => {
+    const counts = {};
+    const c = document.createElement('canvas');
+    c.width = 256;
+    c.height = 256;
+    const ctx = c.getContext('2d', { willReadFrequently: true });
+    for (const img of document.querySelectorAll('.imagery-layer img')) {
+      if (img.dataset.loaded !== '1' || img.dataset.style !== 'landcover') continue;
+      ctx.clearRect(0, 0, 256, 256);
+      ctx.drawImage(img, 0, 0);
+      const d = ctx.getImageData(0, 0, 256, 256).data;
+      for (let i = 0; i < d.length; i += 4) {
+        if (d[i + 3] === 0) continue;
+        const hex = `#${[d[i], d[i + 1], d[i + 2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+        counts[hex] = (counts[hex] || 0) + 1;
+      }
+    }
+    return counts;
+  });
+  const palette = new Set(legend.classes.map((c) => c.colour));
+  const drawn = Object.keys(lcColours);
+  assert.ok(drawn.length >= 2, `classes drawn: ${drawn}`);
+  for (const hex of drawn) assert.ok(palette.has(hex), `${hex} (${lcColours[hex]} px) is a class colour`);
+
+  step('the farmland parcels in view, PBF distinguished: exactly the API\'s for that box');
+  await page.check('#parcels-on');
+  await page.waitForFunction(() => document.getElementById('map').dataset.parcelsState === 'loaded');
+  const mapData = await page.$eval('#map', (m) => ({ ...m.dataset }));
+  const fc = await api(INSPECTOR,
+    `/api/v1/batches/${rec.batch}/parcels?bbox=${mapData.parcelsBbox}&limit=3000`);
+  assert.ok(fc.features.length > 0, 'parcels in view');
+  assert.equal(Number(mapData.parcels), fc.features.length);
+  assert.equal(await page.locator('.leaflet-parcels-pane path.parcel').count(), fc.features.length,
+    'a path per parcel');
+  const pbfCount = fc.features.filter((f) => f.properties.pbf).length;
+  assert.equal(await page.locator('.leaflet-parcels-pane path.parcel.pbf').count(), pbfCount,
+    'the PBF parcels are drawn as PBF');
+  assert.ok(pbfCount > 0 && pbfCount < fc.features.length, `PBF and other parcels in view (${pbfCount})`);
+  const strokes = await page.$$eval('.leaflet-parcels-pane path.parcel', (ps) =>
+    [...new Set(ps.map((p) => `${p.classList.contains('pbf')}:${p.getAttribute('stroke')}`))].sort());
+  assert.deepEqual(strokes, ['false:#ffffff', 'true:#111111'], 'one outline per kind of parcel');
+  assert.ok((await page.textContent('#legend')).includes('parcel, PBF'), 'the legend names them');
+  // Moving the map fetches the parcels of the new view.
+  await page.click('.leaflet-control-zoom-out');
+  await page.waitForFunction((before) => {
+    const m = document.getElementById('map');
+    return m.dataset.moving === '0' && m.dataset.parcelsState === 'loaded' && m.dataset.parcelsBbox !== before;
+  }, mapData.parcelsBbox);
+  const wider = await page.$eval('#map', (m) => ({ ...m.dataset }));
+  const fcWider = await api(INSPECTOR,
+    `/api/v1/batches/${rec.batch}/parcels?bbox=${wider.parcelsBbox}&limit=3000`);
+  assert.ok(fcWider.features.length > fc.features.length, 'more parcels in the wider view');
+  assert.equal(await page.locator('.leaflet-parcels-pane path.parcel').count(), fcWider.features.length);
+  await waitMapIdle(page);
+  await page.screenshot({ path: path.join(SHOTS, 'landcover-parcels-desktop.png') });
   await page.click('#img-true');
+  await page.waitForSelector('#lc-legend', { state: 'hidden' });
+  await page.uncheck('#parcels-on');
+  assert.equal(await page.locator('.leaflet-parcels-pane path.parcel').count(), 0, 'parcels off');
 
   step('record a verdict with a note and a photo; the map and list update at once');
   await page.click(`#list .row[data-id="${target}"]`);

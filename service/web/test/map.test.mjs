@@ -244,6 +244,40 @@ try {
   assert.equal(apiKind.features.length, count);
   await page.selectOption('#f-kind', '');
   await page.waitForFunction((n) => document.querySelectorAll('#list .row').length === n, mineIds.length);
+
+  step('the other filters (region, minimum mu, PBF only, stored dates): each the API\'s selection');
+  const township = mine.features.map((f) => f.properties.township_code).filter(Boolean).sort()[0];
+  const areas = mine.features.map((f) => f.properties.area_mu).sort((a, b) => a - b);
+  const midMu = areas[Math.floor(areas.length / 2)].toFixed(1);
+  const today = new Date().toISOString().slice(0, 10);
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  for (const [fields, query] of [
+    [{ '#f-region': township }, `&region=${township}`],
+    [{ '#f-min-mu': midMu }, `&min_mu=${midMu}`],
+    [{ '#f-pbf': true }, '&pbf=true'],
+    [{ '#f-region': township, '#f-pbf': true }, `&region=${township}&pbf=true`],
+    [{ '#f-from': today }, `&from=${today}`],
+    [{ '#f-to': yesterday }, `&to=${yesterday}`],
+  ]) {
+    await page.click('#f-reset');
+    await page.waitForFunction((n) => document.querySelectorAll('#list .row').length === n, mineIds.length);
+    for (const [sel, v] of Object.entries(fields)) {
+      if (v === true) await page.check(sel);
+      else await page.fill(sel, v);
+    }
+    const want = (await geojson(INSPECTOR, query)).features.map((f) => f.properties.id).sort((a, b) => a - b);
+    await page.click('#f-apply');
+    await page.waitForFunction((w) => {
+      const got = [...document.querySelectorAll('#list .row')].map((r) => Number(r.dataset.id)).sort((a, b) => a - b);
+      return got.length === w.length && got.every((x, i) => x === w[i]);
+    }, want);
+    assert.equal(await polygonCount(page), want.length, `${query}: a polygon per patch`);
+    if (query.startsWith('&region') && !query.includes('pbf')) {
+      assert.ok(want.length > 0 && want.length < mineIds.length, `${query} selects some (${want.length})`);
+    }
+  }
+  await page.click('#f-reset');
+  await page.waitForFunction((n) => document.querySelectorAll('#list .row').length === n, mineIds.length);
   await waitMapIdle(page);
   assert.ok(await page.locator('#zoom-hint').isHidden(), 'fitted to the patches again: no hint');
 

@@ -222,102 +222,16 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
         key(&b.result),
         "tile size changed the patch list"
     );
-    // Per-kind precision and recall at the parcel level.
-    let flagged: BTreeSet<(String, String)> = a
-        .result
-        .patches
-        .iter()
-        .map(|p| (p.parcel_id.clone(), p.kind.to_string()))
-        .collect();
-    let mut report = String::new();
-    let mut scores: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-    for kind in [
-        "abandonment",
-        "tree_planting",
-        "fishpond",
-        "construction",
-        "non_grain_pbf",
-    ] {
-        let truth: BTreeSet<&String> = a
-            .truth
-            .iter()
-            .filter(|(_, k)| k.as_str() == kind)
-            .map(|(id, _)| id)
-            .collect();
-        let found: BTreeSet<&String> = flagged
-            .iter()
-            .filter(|(_, k)| k == kind)
-            .map(|(id, _)| id)
-            .collect();
-        let tp = truth.intersection(&found).count();
-        let precision = tp as f64 / found.len().max(1) as f64;
-        let recall = tp as f64 / truth.len().max(1) as f64;
-        report.push_str(&format!(
-            "{kind}: truth {} found {} tp {tp} precision {precision:.2} recall {recall:.2}\n",
-            truth.len(),
-            found.len()
-        ));
-        scores.insert(kind, (precision, recall));
+    // Scored as `gengdi-season score` scores it: this seed is the one the rules' thresholds
+    // were tuned on, so its figures are printed, not asserted; the floors are asserted over
+    // other seeds below ([`scores_hold_their_floors_over_other_seeds`]).
+    let s = score(&a.result, dir.path());
+    println!("{}", s.table());
+    assert_eq!(s.parcels, 193);
+    for k in &s.kinds {
+        assert!(k.truth > 0, "{}: every kind is in the season", k.kind);
+        assert!(k.true_positives <= k.found.min(k.truth));
     }
-    println!("{report}");
-    // What the shipped models achieve today on samples they never saw (README, "Season
-    // analysis"); the issue's bar is 0.9 for every kind: met for fishponds, construction and
-    // abandonment; tree planting finds 1 of 4 orchards (the single-date land-cover model calls
-    // the other three tree or orchard on too few dates) with no false alarm (the crop-type
-    // season check drops 12 summer-crop parcels the land-cover model called orchard); non-grain
-    // use is near the crop-type model's held-out April–September figures (precision 0.57,
-    // recall 0.31).
-    assert_eq!(scores["fishpond"], (1.0, 1.0), "{report}");
-    assert!(
-        scores["abandonment"].0 >= 0.9 && scores["abandonment"].1 >= 0.9,
-        "{report}"
-    );
-    assert_eq!(scores["construction"], (1.0, 1.0), "{report}");
-    assert_eq!(scores["tree_planting"], (1.0, 0.25), "{report}");
-    assert_eq!(scores["non_grain_pbf"], (3.0 / 7.0, 0.3), "{report}");
-    // Patch area against the truth: for every truly violating parcel found with the right
-    // kind, the share whose patch area (sum over its patches of that kind) is within 15 % of
-    // the true violating area.
-    let true_area: BTreeMap<String, f64> = truth_column(dir.path(), "violating_area_m2")
-        .into_iter()
-        .map(|(id, v)| (id, v.parse().unwrap()))
-        .collect();
-    let mut found_area: BTreeMap<(String, String), f64> = BTreeMap::new();
-    for p in &a.result.patches {
-        *found_area
-            .entry((p.parcel_id.clone(), p.kind.to_string()))
-            .or_default() += p.area_m2;
-    }
-    let mut within: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    let mut area_report = String::new();
-    for ((parcel, kind), area) in &found_area {
-        if a.truth.get(parcel).map(String::as_str) != Some(kind.as_str()) {
-            continue;
-        }
-        let truth = true_area[parcel];
-        let err = (area - truth).abs() / truth;
-        let e = within.entry(kind_name(kind)).or_default();
-        e.1 += 1;
-        if err <= 0.15 {
-            e.0 += 1;
-        }
-        area_report.push_str(&format!(
-            "{kind} {parcel}: {area:.0} m² vs {truth:.0} m² ({:+.0} %)\n",
-            100.0 * (area - truth) / truth
-        ));
-    }
-    println!("{area_report}");
-    // Within 15 % of the true area: every fishpond (their dikes joined, `fishpond_dike_px`),
-    // 3 of 4
-    // construction sites (the growing one, −18 %), every tree-planting and non-grain patch
-    // found (non-grain patches are whole parcels), 17 of the 19 abandoned parcels found (two
-    // small parcels are only partly found, −63 % and −38 %).
-    let within = |k: &str| within.get(k).copied().unwrap_or_default();
-    assert_eq!(within("fishpond"), (5, 5), "{area_report}");
-    assert_eq!(within("abandonment"), (17, 19), "{area_report}");
-    assert_eq!(within("construction"), (3, 4), "{area_report}");
-    assert_eq!(within("tree_planting"), (1, 1), "{area_report}");
-    assert_eq!(within("non_grain_pbf"), (3, 3), "{area_report}");
     // Areas are positive and in mu = m² / 666.67.
     for p in &a.result.patches {
         assert!((p.area_mu - p.area_m2 / 666.6667).abs() < 0.01, "{p:?}");
@@ -334,6 +248,82 @@ fn the_season_analysis_finds_the_generated_violations_whatever_the_tile_size() {
             p.kind == "non_grain_pbf" || p.pbf || parcel.starts_with("01"),
             "{p:?} on land class {parcel}"
         );
+    }
+}
+
+/// The analysis's patches scored against the season's truth by the scorer of
+/// `gengdi-season score`.
+fn score(r: &AnalysisResult, dir: &std::path::Path) -> gengdi_fixtures::season::score::SeasonScore {
+    use gengdi_fixtures::season::score;
+    let truth = score::read_truth(&dir.join("truth_parcels.csv")).unwrap();
+    let found: Vec<score::FoundPatch> = r
+        .patches
+        .iter()
+        .map(|p| score::FoundPatch {
+            parcel: p.parcel_id.clone(),
+            kind: p.kind.to_string(),
+            area_m2: p.area_m2,
+        })
+        .collect();
+    score::score(&truth, &found)
+}
+
+/// Floors over seeds the rules were not set on (1 and 2; `scripts/season-eval.sh` reports
+/// seeds 101–105 beside them), on scenes of 3 × 3 parcel blocks (1,737 parcels, at least
+/// 36 of each kind: one parcel moves a recall by under 3 %), rendered only from samples the
+/// models never saw. The floors sit below the worst of those seeds (README, "Season
+/// analysis"): they catch a regression, they do not pin a result.
+#[test]
+fn scores_hold_their_floors_over_other_seeds() {
+    // kind → (precision, recall, share of the parcels found with an area within 15 %)
+    let floors: BTreeMap<&str, (f64, f64, f64)> = [
+        ("abandonment", (0.85, 0.90, 0.80)),
+        ("tree_planting", (0.60, 0.30, 0.40)),
+        ("fishpond", (0.95, 0.95, 0.90)),
+        ("construction", (0.90, 0.75, 0.65)),
+        ("non_grain_pbf", (0.55, 0.25, 0.90)),
+    ]
+    .into_iter()
+    .collect();
+    for seed in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = SeasonSpec {
+            seed,
+            size_px: Some(1203),
+            series: held_out_series(),
+            ..SeasonSpec::default()
+        };
+        let r = run_spec(
+            512,
+            dir.path(),
+            RulesConfig::default(),
+            spec,
+            InferencePath::Kernel,
+        );
+        let s = score(&r.result, dir.path());
+        println!("seed {seed}:\n{}", s.table());
+        for k in &s.kinds {
+            let (p, rc, area) = floors[k.kind.as_str()];
+            assert!(k.truth >= 34, "seed {seed} {}: {} parcels", k.kind, k.truth);
+            assert!(
+                k.precision >= p,
+                "seed {seed} {}: precision {:.2} < {p}",
+                k.kind,
+                k.precision
+            );
+            assert!(
+                k.recall >= rc,
+                "seed {seed} {}: recall {:.2} < {rc}",
+                k.kind,
+                k.recall
+            );
+            let share = k.area_within as f64 / k.true_positives.max(1) as f64;
+            assert!(
+                share >= area,
+                "seed {seed} {}: area within 15 % {share:.2} < {area}",
+                k.kind
+            );
+        }
     }
 }
 
@@ -402,16 +392,6 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
             p.evidence.contains("crop-type model on the season"),
             "{p:?}"
         );
-    }
-}
-
-fn kind_name(kind: &str) -> &'static str {
-    match kind {
-        "abandonment" => "abandonment",
-        "tree_planting" => "tree_planting",
-        "fishpond" => "fishpond",
-        "construction" => "construction",
-        _ => "non_grain_pbf",
     }
 }
 

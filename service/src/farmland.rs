@@ -240,10 +240,44 @@ pub fn parcel_rows(layer: &FarmlandLayer) -> Result<Vec<NewParcel>> {
                     .or_else(|| a.township_code.clone())
                     .or_else(|| a.county_code.clone()),
                 bbox: b,
-                geometry: geojson_multipolygon(&rounded),
+                geometry: geojson_multipolygon(&rounded).to_string(),
             })
         })
         .collect()
+}
+
+/// Store the parcels of a registered layer for the map if they are not stored yet (a layer
+/// registered before parcels were stored): read the layer again on the blocking pool.
+pub async fn ensure_parcels(
+    store: &std::sync::Arc<dyn crate::store::Store>,
+    record: FarmlandRecord,
+) -> Result<()> {
+    if store.parcels_stored(record.id).await? {
+        return Ok(());
+    }
+    let id = record.id;
+    let rows = tokio::task::spawn_blocking(move || read_parcels(&record))
+        .await
+        .map_err(|e| ServiceError::Join(e.to_string()))??;
+    tracing::info!("farmland {id}: {} parcels stored for the map", rows.len());
+    store.store_parcels(id, rows).await
+}
+
+/// [`ensure_parcels`] for every registered layer (at start-up, in the background).
+pub async fn backfill_parcels(store: std::sync::Arc<dyn crate::store::Store>) {
+    let layers = match store.list_farmland().await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("farmland: cannot list the layers to store their parcels: {e}");
+            return;
+        }
+    };
+    for record in layers {
+        let id = record.id;
+        if let Err(e) = ensure_parcels(&store, record).await {
+            tracing::warn!("farmland {id}: the parcels for the map are not stored: {e}");
+        }
+    }
 }
 
 /// Read the parcels of a registered layer again (for a layer registered before parcels

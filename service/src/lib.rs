@@ -57,7 +57,9 @@ pub fn start(
                 config.training_tables.clone(),
             ),
     );
-    let state = AppState::new(config, store, Arc::clone(&jobs))?;
+    let state = AppState::new(config, Arc::clone(&store), Arc::clone(&jobs))?;
+    // Layers registered before the map's parcels were stored get them now.
+    tokio::spawn(farmland::backfill_parcels(store));
     // Training jobs have a worker of their own (a job left running at shutdown is queued
     // again by the next start).
     tokio::spawn(Arc::clone(&jobs).run_training_worker());

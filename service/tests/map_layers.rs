@@ -2,7 +2,8 @@
 //! farmland GeoPackage, the shipped models):
 //! - `GET /api/v1/batches/{id}/parcels`: the parcels of a box are exactly the layer's
 //!   features whose envelope meets it, read independently with OGR (ids, order, PBF, codes,
-//!   area), scoped for inspectors, limited, and read again for a layer stored before;
+//!   area), scoped for inspectors, limited, and read again for a layer stored before (on
+//!   request and at start-up);
 //! - `GET /tiles/{batch}/{date}/landcover/…`: the land-cover model's classes on the tile
 //!   grid, compared with the model run on bands GDAL's `gdalwarp` puts on the same grid.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -316,6 +317,25 @@ async fn the_parcels_of_a_box_are_the_layers_features_there() {
     let g = get(s.app(), &uri(""), &t.centre).await;
     check(&json_of(&g), &expected, expected.len(), false);
     assert!(s.store.parcels_stored(farmland).await.unwrap());
+    // … or when the service starts (`start` runs the backfill in the background).
+    for sql in [
+        "DELETE FROM parcel_bbox",
+        "DELETE FROM parcels",
+        "UPDATE farmland SET parcels_stored = 0",
+    ] {
+        s.store.execute_raw(sql.into()).await.unwrap();
+    }
+    let dyn_store: std::sync::Arc<dyn Store> = s.store.clone();
+    gengdi_service::farmland::backfill_parcels(dyn_store).await;
+    assert!(s.store.parcels_stored(farmland).await.unwrap());
+    let page = s
+        .store
+        .parcels_in(farmland, &gengdi_service::auth::Scope::All, bbox, 10_000)
+        .await
+        .unwrap();
+    let got: Vec<&str> = page.items.iter().map(|p| p.parcel.as_str()).collect();
+    let want: Vec<&str> = expected.iter().map(|t| t.tbbh.as_str()).collect();
+    assert_eq!(got, want);
     // Bad requests.
     for (q, status) in [
         ("", StatusCode::BAD_REQUEST),

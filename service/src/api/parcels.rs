@@ -4,7 +4,8 @@
 //! - **Where from.** Parcels are stored with the layer when it is registered (the same
 //!   reader as the analysis, reprojected to WGS 84; attributes TBBH, DLBM, PBF, location
 //!   code; the area on an equal-area projection, in mu). A layer registered before parcels
-//!   were stored is read again on the first request.
+//!   were stored is read again when the service starts (in the background) or on the first
+//!   request, whichever comes first.
 //! - **Which.** Those whose bounding box meets `bbox`, by their order in the layer, at
 //!   most `limit` (default [`DEFAULT_LIMIT`], at most [`MAX_LIMIT`]); `total` says how many
 //!   meet the box and `truncated` whether some were left out (zoom in).
@@ -103,14 +104,7 @@ pub async fn list(
         let record = state.store().farmland(farmland).await?.ok_or_else(|| {
             ApiError::internal(format!("batch {id}: no farmland layer {farmland}"))
         })?;
-        let rows = tokio::task::spawn_blocking(move || crate::farmland::read_parcels(&record))
-            .await
-            .map_err(|e| ApiError::internal(format!("reading the parcels failed: {e}")))??;
-        tracing::info!(
-            "farmland {farmland}: {} parcels stored for the map",
-            rows.len()
-        );
-        state.store().store_parcels(farmland, rows).await?;
+        crate::farmland::ensure_parcels(state.store(), record).await?;
     }
     let page = state
         .store()

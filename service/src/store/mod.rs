@@ -103,8 +103,8 @@ pub struct NewParcel {
     pub location_code: Option<String>,
     /// `[min_lon, min_lat, max_lon, max_lat]`.
     pub bbox: [f64; 4],
-    /// A GeoJSON MultiPolygon.
-    pub geometry: serde_json::Value,
+    /// A GeoJSON MultiPolygon, as text.
+    pub geometry: String,
 }
 
 /// A stored farmland parcel.

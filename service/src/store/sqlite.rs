@@ -999,7 +999,7 @@ impl Store for SqliteStore {
                         p.bbox[1],
                         p.bbox[2],
                         p.bbox[3],
-                        p.geometry.to_string()
+                        p.geometry
                     ])
                     .map_err(sql("inserting a parcel"))?;
                     let rowid = tx.last_insert_rowid();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, ServiceError};
 use crate::geometry::{bbox, geojson_multipolygon, wgs84, EqualAreaLonLat};
 use crate::paths::ImportRoot;
-use crate::store::{FarmlandRecord, NewFarmland, NewParcel};
+use crate::store::{FarmlandRecord, NewFarmland, NewParcel, ParcelAttributes};
 
 /// `POST /api/v1/farmland`.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
@@ -191,7 +191,8 @@ pub fn import(
 /// Sum of the parcels' areas and of the PBF parcels' areas, in mu.
 fn areas_mu(parcels: &[NewParcel]) -> (f64, f64) {
     parcels.iter().fold((0.0, 0.0), |(total, pbf), p| {
-        (total + p.area_mu, pbf + if p.pbf { p.area_mu } else { 0.0 })
+        let a = &p.attributes;
+        (total + a.area_mu, pbf + if a.pbf { a.area_mu } else { 0.0 })
     })
 }
 
@@ -228,17 +229,19 @@ pub fn parcel_rows(layer: &FarmlandLayer) -> Result<Vec<NewParcel>> {
                 .collect();
             let a = &p.admin;
             Ok(NewParcel {
-                parcel: p.id.clone(),
-                pbf: p.pbf,
-                land_class: p.land_class.clone(),
-                land_class_name: p.land_class_name.clone(),
-                area_mu: ea.area_m2(&p.polygons)? / M2_PER_MU,
-                location_code: a
-                    .group_code
-                    .clone()
-                    .or_else(|| a.village_code.clone())
-                    .or_else(|| a.township_code.clone())
-                    .or_else(|| a.county_code.clone()),
+                attributes: ParcelAttributes {
+                    parcel: p.id.clone(),
+                    pbf: p.pbf,
+                    land_class: p.land_class.clone(),
+                    land_class_name: p.land_class_name.clone(),
+                    area_mu: ea.area_m2(&p.polygons)? / M2_PER_MU,
+                    location_code: a
+                        .group_code
+                        .clone()
+                        .or_else(|| a.village_code.clone())
+                        .or_else(|| a.township_code.clone())
+                        .or_else(|| a.county_code.clone()),
+                },
                 bbox: b,
                 geometry: geojson_multipolygon(&rounded).to_string(),
             })

@@ -333,7 +333,11 @@ async fn the_parcels_of_a_box_are_the_layers_features_there() {
         .parcels_in(farmland, &gengdi_service::auth::Scope::All, bbox, 10_000)
         .await
         .unwrap();
-    let got: Vec<&str> = page.items.iter().map(|p| p.parcel.as_str()).collect();
+    let got: Vec<&str> = page
+        .items
+        .iter()
+        .map(|p| p.attributes.parcel.as_str())
+        .collect();
     let want: Vec<&str> = expected.iter().map(|t| t.tbbh.as_str()).collect();
     assert_eq!(got, want);
     // Bad requests.

@@ -23,6 +23,7 @@ use super::extract::{ApiPath, ApiQuery};
 use super::tiles::visible_batch;
 use super::AppState;
 use crate::auth::{Principal, Role};
+use crate::store::ParcelAttributes;
 
 const READERS: [Role; 4] = [Role::Admin, Role::Centre, Role::Inspector, Role::Researcher];
 /// Parcels returned when the request does not say.
@@ -65,21 +66,7 @@ pub struct ParcelFeature {
     pub id: i64,
     /// A MultiPolygon.
     pub geometry: serde_json::Value,
-    pub properties: ParcelProperties,
-}
-
-/// A parcel's attributes.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct ParcelProperties {
-    /// The parcel's id in the layer (TBBH).
-    pub parcel: String,
-    /// Permanent basic farmland.
-    pub pbf: bool,
-    /// Land class code (DLBM).
-    pub land_class: Option<String>,
-    pub land_class_name: Option<String>,
-    pub area_mu: f64,
-    pub location_code: Option<String>,
+    pub properties: ParcelAttributes,
 }
 
 /// `GET /api/v1/batches/{id}/parcels`.
@@ -117,14 +104,7 @@ pub async fn list(
             kind: "Feature",
             id: p.id,
             geometry: p.geometry,
-            properties: ParcelProperties {
-                parcel: p.parcel,
-                pbf: p.pbf,
-                land_class: p.land_class,
-                land_class_name: p.land_class_name,
-                area_mu: p.area_mu,
-                location_code: p.location_code,
-            },
+            properties: p.attributes,
         })
         .collect();
     Ok(Json(ParcelCollection {

@@ -88,30 +88,9 @@ pub struct NewFarmland {
     pub created_by: i64,
 }
 
-/// A farmland parcel as the map draws it (WGS 84), to store.
-#[derive(Clone, Debug)]
-pub struct NewParcel {
-    /// The parcel's id in the layer (TBBH).
-    pub parcel: String,
-    pub pbf: bool,
-    pub land_class: Option<String>,
-    pub land_class_name: Option<String>,
-    /// Area on an equal-area projection, in mu.
-    pub area_mu: f64,
-    /// The most precise administrative code the layer gives (group, village, township or
-    /// county).
-    pub location_code: Option<String>,
-    /// `[min_lon, min_lat, max_lon, max_lat]`.
-    pub bbox: [f64; 4],
-    /// A GeoJSON MultiPolygon, as text.
-    pub geometry: String,
-}
-
-/// A stored farmland parcel.
+/// A farmland parcel's attributes as the map shows them.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
-pub struct ParcelRecord {
-    /// The parcel's row in this layer (1-based, in the layer's order).
-    pub id: i64,
+pub struct ParcelAttributes {
     /// The parcel's id in the layer (TBBH).
     pub parcel: String,
     /// Permanent basic farmland.
@@ -119,8 +98,29 @@ pub struct ParcelRecord {
     /// Land class code (DLBM).
     pub land_class: Option<String>,
     pub land_class_name: Option<String>,
+    /// Area on an equal-area projection, in mu.
     pub area_mu: f64,
+    /// The most precise administrative code the layer gives (group, village, township or
+    /// county).
     pub location_code: Option<String>,
+}
+
+/// A farmland parcel as the map draws it (WGS 84), to store.
+#[derive(Clone, Debug)]
+pub struct NewParcel {
+    pub attributes: ParcelAttributes,
+    /// `[min_lon, min_lat, max_lon, max_lat]`.
+    pub bbox: [f64; 4],
+    /// A GeoJSON MultiPolygon, as text.
+    pub geometry: String,
+}
+
+/// A stored farmland parcel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParcelRecord {
+    /// The parcel's row in this layer (1-based, in the layer's order).
+    pub id: i64,
+    pub attributes: ParcelAttributes,
     /// A GeoJSON MultiPolygon in WGS 84.
     pub geometry: serde_json::Value,
 }

@@ -986,15 +986,16 @@ impl Store for SqliteStore {
                     .map_err(sql("preparing the parcel box insert"))?;
                 for (i, p) in parcels.iter().enumerate() {
                     let id = i as i64 + 1;
+                    let a = &p.attributes;
                     row.execute(params![
                         farmland,
                         id,
-                        p.parcel,
-                        p.pbf,
-                        p.land_class,
-                        p.land_class_name,
-                        p.area_mu,
-                        p.location_code,
+                        a.parcel,
+                        a.pbf,
+                        a.land_class,
+                        a.land_class_name,
+                        a.area_mu,
+                        a.location_code,
                         p.bbox[0],
                         p.bbox[1],
                         p.bbox[2],
@@ -1084,12 +1085,14 @@ impl Store for SqliteStore {
                     Ok((
                         ParcelRecord {
                             id: r.get(0)?,
-                            parcel: r.get(1)?,
-                            pbf: r.get(2)?,
-                            land_class: r.get(3)?,
-                            land_class_name: r.get(4)?,
-                            area_mu: r.get(5)?,
-                            location_code: r.get(6)?,
+                            attributes: ParcelAttributes {
+                                parcel: r.get(1)?,
+                                pbf: r.get(2)?,
+                                land_class: r.get(3)?,
+                                land_class_name: r.get(4)?,
+                                area_mu: r.get(5)?,
+                                location_code: r.get(6)?,
+                            },
                             geometry: serde_json::Value::Null,
                         },
                         r.get::<_, String>(7)?,

@@ -6,7 +6,7 @@
 //! the three GeoTIFF mechanisms and PixelIsPoint are handled in one place we control.
 
 use crate::bands::{CommonBand, Sensor};
-use crate::blocks::BlockCache;
+use crate::blocks::{BlockCache, BlockShape};
 use crate::dtype::{DataType, Sample};
 use crate::error::{Result, TilingError};
 use crate::gdal_log;
@@ -28,9 +28,12 @@ use std::sync::Arc;
 pub const DEFAULT_CHUNK_CACHE_BYTES: usize = 256 << 20;
 
 /// Decoded blocks kept for the scenes GDAL reads block by block (JPEG 2000), all scenes of
-/// a run together: a full Sentinel-2 season's strip working set (24 files of 10 m blocks,
-/// 42 of 20 m blocks with their bilinear margins) is 260–430 MiB of 2 MiB blocks.
-pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 640 << 20;
+/// a run together. A run over a stack's tiles plans its reads, so the cache holds only the
+/// blocks the coming tiles need (see [`crate::blocks`] and `SceneStack::tile_order`): for
+/// a full Sentinel-2 season (24 files of 10 m blocks, 36 of 20 m blocks, 1024² u16 blocks
+/// of 2 MiB) that is the current strip's blocks plus the lower halves of one row of 20 m
+/// blocks, about 350–430 MiB. Reads nobody planned are kept least recently used first.
+pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 512 << 20;
 
 /// What a user can say about a scene that the file itself gets wrong or leaves out.
 #[derive(Clone, Debug)]
@@ -155,6 +158,18 @@ pub struct Scene {
     /// Decoded blocks of a scene GDAL reads block by block (see [`crate::blocks`]).
     #[serde(skip)]
     blocks: Option<SceneBlocks>,
+}
+
+/// The part of one block a window read takes.
+struct BlockPart {
+    key: usize,
+    shape: BlockShape,
+    /// The block's top-left pixel.
+    x0: usize,
+    y0: usize,
+    /// The columns and rows of the raster taken from it.
+    cols: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
 }
 
 /// A GDAL-read scene's place in a block cache.
@@ -561,6 +576,61 @@ impl Scene {
         }
     }
 
+    /// The blocks of band `band` (0-based) that `window` touches, with the part of each
+    /// the window takes.
+    fn blocks_in(
+        &self,
+        b: &SceneBlocks,
+        window: &PixelWindow,
+        band: usize,
+    ) -> impl Iterator<Item = BlockPart> + '_ {
+        let (bw, bh) = b.block;
+        let across = self.width.div_ceil(bw);
+        let (c0, r0) = (window.col_off as usize, window.row_off as usize);
+        let (c1, r1) = (c0 + window.cols, r0 + window.rows);
+        let key = b.key | (band << crate::blocks::BAND_SHIFT);
+        let row_bytes = self.dtype.size();
+        (r0 / bh..r1.div_ceil(bh)).flat_map(move |by| {
+            (c0 / bw..c1.div_ceil(bw)).map(move |bx| {
+                let (x0, y0) = (bx * bw, by * bh);
+                let (cw, ch) = (bw.min(self.width - x0), bh.min(self.height - y0));
+                BlockPart {
+                    key: key | (by * across + bx),
+                    shape: BlockShape {
+                        row_bytes: cw * row_bytes,
+                        rows: ch,
+                    },
+                    x0,
+                    y0,
+                    cols: c0.max(x0)..c1.min(x0 + cw),
+                    rows: r0.max(y0)..r1.min(y0 + ch),
+                }
+            })
+        })
+    }
+
+    /// Tell the scene's decoded-block cache that `bands` (0-based) of `window` will be
+    /// read (see [`crate::blocks`]); the keys of the blocks are added to `keys`. Nothing
+    /// for a scene read otherwise.
+    pub(crate) fn plan_read(&self, window: &PixelWindow, bands: &[usize], keys: &mut Vec<usize>) {
+        let Some(b) = &self.blocks else { return };
+        if window.is_empty() || !window.is_inside(self.width, self.height) {
+            return;
+        }
+        for &band in bands {
+            for part in self.blocks_in(b, window, band) {
+                b.cache
+                    .plan_read(part.key, part.shape, part.rows.start - part.y0);
+                keys.push(part.key);
+            }
+        }
+    }
+
+    /// The decoded-block cache a GDAL-read scene reads through.
+    pub(crate) fn block_cache(&self) -> Option<&Arc<BlockCache>> {
+        self.blocks.as_ref().map(|b| &b.cache)
+    }
+
     /// Read through GDAL block by block, each block from the scene's decoded-block cache or
     /// decoded once and put there (see [`crate::blocks`]).
     fn read_window_blocks<T: Sample>(
@@ -571,40 +641,48 @@ impl Scene {
     ) -> Result<Array3<T>> {
         self.check_read::<T>(window, bands)?;
         let mut out = Array3::<T>::default((bands.len(), window.rows, window.cols));
-        let (bw, bh) = b.block;
-        let across = self.width.div_ceil(bw);
         let (c0, r0) = (window.col_off as usize, window.row_off as usize);
-        let (c1, r1) = (c0 + window.cols, r0 + window.rows);
         for (i, &band) in bands.iter().enumerate() {
             let mut plane = out.index_axis_mut(ndarray::Axis(0), i);
-            for by in r0 / bh..r1.div_ceil(bh) {
-                for bx in c0 / bw..c1.div_ceil(bw) {
-                    let (x0, y0) = (bx * bw, by * bh);
-                    let (cw, ch) = (bw.min(self.width - x0), bh.min(self.height - y0));
-                    let key = b.key | (band << crate::blocks::BAND_SHIFT) | (by * across + bx);
-                    let data = b
-                        .cache
-                        .get_or_decode(key, || self.decode_block(band, x0, y0, cw, ch))?;
-                    // The part of the block inside the window.
-                    let (xa, xb) = (c0.max(x0), c1.min(x0 + cw));
-                    let (ya, yb) = (r0.max(y0), r1.min(y0 + ch));
-                    for y in ya..yb {
-                        let src_row = (y - y0) * cw;
-                        let mut dst = plane.row_mut(y - r0);
-                        let Some(dst) = dst.as_slice_mut() else {
-                            return Err(TilingError::malformed(
-                                &self.path,
-                                "output array not contiguous",
-                            ));
-                        };
-                        convert_row(
-                            self.dtype,
-                            &data,
-                            src_row + (xa - x0),
-                            &mut dst[xa - c0..xb - c0],
-                        );
-                    }
+            for part in self.blocks_in(b, window, band) {
+                let BlockPart {
+                    key,
+                    shape,
+                    x0,
+                    y0,
+                    cols,
+                    rows,
+                } = part;
+                let from_row = rows.start - y0;
+                let data = b.cache.get_or_decode(key, shape, from_row, || {
+                    self.decode_block(
+                        band,
+                        x0,
+                        y0,
+                        shape.row_bytes / self.dtype.size(),
+                        shape.rows,
+                    )
+                })?;
+                // The block's rows from `first` on are in `data`.
+                let first = shape.first_row(&data);
+                let cw = shape.row_bytes / self.dtype.size();
+                for y in rows {
+                    let src_row = (y - y0 - first) * cw;
+                    let mut dst = plane.row_mut(y - r0);
+                    let Some(dst) = dst.as_slice_mut() else {
+                        return Err(TilingError::malformed(
+                            &self.path,
+                            "output array not contiguous",
+                        ));
+                    };
+                    convert_row(
+                        self.dtype,
+                        &data,
+                        src_row + (cols.start - x0),
+                        &mut dst[cols.start - c0..cols.end - c0],
+                    );
                 }
+                b.cache.read_done(key, from_row);
             }
         }
         Ok(out)

@@ -32,6 +32,7 @@ use serde::Serialize;
 use std::ffi::{CStr, CString};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// The grid every layer of a stack is put on.
 #[derive(Clone, Debug, Serialize)]
@@ -202,6 +203,18 @@ impl TileData {
         let (r0, c0) = (c.row_off as usize, c.col_off as usize);
         self.values
             .slice(s![.., .., r0..r0 + c.rows, c0..c0 + c.cols])
+    }
+}
+
+/// Planned block reads of a run over tiles, forgotten when dropped (the run done, failed
+/// or cancelled).
+struct ReadPlan(Vec<(Arc<crate::blocks::BlockCache>, Vec<usize>)>);
+
+impl Drop for ReadPlan {
+    fn drop(&mut self) {
+        for (cache, keys) in self.0.drain(..) {
+            cache.end_plan(keys);
+        }
     }
 }
 
@@ -436,6 +449,66 @@ impl SceneStack {
         Ok(())
     }
 
+    /// The scenes layer `li` reads, each with the layer's bands it supplies (the band's
+    /// place in the layer, its index in the scene): one read per scene, all its bands at once.
+    fn layer_scenes(&self, li: usize) -> Vec<(usize, Vec<(usize, usize)>)> {
+        let mut by_scene: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+        for (bi, b) in self.layers[li].bands.iter().enumerate() {
+            match by_scene.iter_mut().find(|(s, _)| *s == b.scene) {
+                Some((_, v)) => v.push((bi, b.band)),
+                None => by_scene.push((b.scene, vec![(bi, b.band)])),
+            }
+        }
+        by_scene
+    }
+
+    /// Tell the decoded-block caches of the scenes read block by block which blocks
+    /// reading `tiles` will take, and from which row (see [`crate::blocks`]): each block
+    /// then leaves its cache after its last read, and its top rows once no read left
+    /// needs them. The plan ends when the returned value is dropped.
+    fn plan_reads(&self, tiles: &[Tile]) -> ReadPlan {
+        let mut keys: Vec<Vec<usize>> = vec![Vec::new(); self.scenes.len()];
+        if !self
+            .scenes
+            .iter()
+            .any(|s| s.scene.gdal_block_size().is_some())
+        {
+            return ReadPlan(Vec::new());
+        }
+        let full = PixelWindow::full(self.grid.width, self.grid.height);
+        for tile in tiles {
+            let inside = tile.with_halo.intersection(&full);
+            if inside.is_empty() {
+                continue;
+            }
+            for li in 0..self.layers.len() {
+                for (si, bands) in self.layer_scenes(li) {
+                    let ss = &self.scenes[si];
+                    if ss.scene.gdal_block_size().is_none() {
+                        continue;
+                    }
+                    let window = match &ss.placement {
+                        Placement::Direct => Some(inside),
+                        Placement::Scaled { scaled, .. } => scaled.source_window(&inside),
+                        Placement::Warped { .. } => None,
+                    };
+                    if let Some(w) = window {
+                        let band_idx: Vec<usize> = bands.iter().map(|(_, b)| *b).collect();
+                        ss.scene.plan_read(&w, &band_idx, &mut keys[si]);
+                    }
+                }
+            }
+        }
+        ReadPlan(
+            self.scenes
+                .iter()
+                .zip(keys)
+                .filter_map(|(s, k)| Some((Arc::clone(s.scene.block_cache()?), k)))
+                .filter(|(_, k)| !k.is_empty())
+                .collect(),
+        )
+    }
+
     /// Fill `dst` (bands, rows, cols of `w`) with layer `li`: every pixel of `w` inside the
     /// grid is written, the others are left as they are (NaN on entry). Returns the time
     /// spent putting scenes onto the grid (see [`TileData::warp_time`]).
@@ -454,16 +527,7 @@ impl SceneStack {
             (inside.row_off - w.row_off) as usize,
             (inside.col_off - w.col_off) as usize,
         );
-        let layer = &self.layers[li];
-        // One read per scene of the layer, all its bands at once.
-        let mut by_scene: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
-        for (bi, b) in layer.bands.iter().enumerate() {
-            match by_scene.iter_mut().find(|(s, _)| *s == b.scene) {
-                Some((_, v)) => v.push((bi, b.band)),
-                None => by_scene.push((b.scene, vec![(bi, b.band)])),
-            }
-        }
-        for (si, bands) in by_scene {
+        for (si, bands) in self.layer_scenes(li) {
             let ss = &self.scenes[si];
             let band_idx: Vec<usize> = bands.iter().map(|(_, b)| *b).collect();
             let (rows, cols) = (r0..r0 + inside.rows, c0..c0 + inside.cols);
@@ -700,26 +764,59 @@ impl SceneStack {
     /// of strips as high as the tallest such block on the grid (2048 grid rows for a 20 m
     /// band in 1024² blocks), so the tiles that share a block are read one after the
     /// other, while it is in the cache.
+    ///
+    /// When the tallest blocks are those of a scaled scene (a 20 m band under 10 m ones),
+    /// the strips start halfway down them (the first strip is half a strip high). A tile
+    /// at a block's bottom edge reads the top source row of the block below for its
+    /// bilinear margin; with strips on the blocks' edges that block would be needed a
+    /// whole strip before its own strip, so either decoded twice or kept whole across a
+    /// strip. Halfway down, a block is first read by the strip that holds its top half,
+    /// decoded then, and only its lower half (with the row above it) waits for the next
+    /// strip. This is done only where the half strip is made of whole tiles and keeps the
+    /// other scenes' blocks whole within strips (the 10 m blocks of 1024 grid rows).
     pub fn tile_order(&self, grid: &TileGrid) -> Vec<Tile> {
-        let block_rows = self
+        // Each block-read scene's block height on the grid, and whether it is scaled.
+        let heights: Vec<(usize, bool)> = self
             .scenes
             .iter()
             .filter_map(|s| {
                 let (_, bh) = s.scene.gdal_block_size()?;
                 match &s.placement {
-                    Placement::Direct => Some(bh),
-                    Placement::Scaled { scaled, .. } => Some(bh * scaled.factor),
+                    Placement::Direct => Some((bh, false)),
+                    Placement::Scaled { scaled, .. } => {
+                        Some((bh * scaled.factor, scaled.factor > 1))
+                    }
                     Placement::Warped { .. } => None,
                 }
             })
-            .max()
-            .unwrap_or(0);
-        let strip = block_rows.div_ceil(grid.tile_size.max(1)).max(1);
+            .collect();
+        let block_rows = heights.iter().map(|(h, _)| *h).max().unwrap_or(0);
+        let ts = grid.tile_size.max(1);
+        let strip = block_rows.div_ceil(ts).max(1);
+        let half = strip / 2;
+        let offset = if strip % 2 == 0
+            && block_rows == strip * ts
+            && heights.iter().any(|&(h, scaled)| scaled && h == block_rows)
+            && heights
+                .iter()
+                .all(|&(h, scaled)| (scaled && h == block_rows) || (half * ts) % h == 0)
+        {
+            half
+        } else {
+            0
+        };
         let (across, down) = (grid.tiles_across(), grid.tiles_down());
+        let mut tops = vec![0];
+        let mut top = if offset > 0 { offset } else { strip };
+        while top < down {
+            tops.push(top);
+            top += strip;
+        }
         let mut order = Vec::with_capacity(grid.len());
-        for top in (0..down).step_by(strip) {
+        for (i, &top) in tops.iter().enumerate() {
+            let bottom = tops.get(i + 1).copied().unwrap_or(down);
             for col in 0..across {
-                for row in top..(top + strip).min(down) {
+                for row in top..bottom {
                     order.extend(grid.tile_at(col, row));
                 }
             }
@@ -781,6 +878,7 @@ impl SceneStack {
             .into_iter()
             .filter(|t| !skip(t))
             .collect();
+        let _plan = self.plan_reads(&todo);
         let total = todo.len();
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);

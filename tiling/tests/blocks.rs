@@ -179,3 +179,172 @@ fn without_a_cache_budget_blocks_are_decoded_again_for_each_window() {
     scenes[0].read_window::<f32>(&win, &[0]).unwrap();
     assert_eq!(cache.blocks_decoded(), 2);
 }
+
+/// Nine BigEarthNet patches side by side (3 × 3: 360² px at 10 m, 180² at 20 m, on the
+/// first patch's grid whatever the order), band `band` as lossless JPEG 2000 in `block`² tiles, dated `date`
+/// by its name. `shift` rotates which patch goes where, so two dates differ.
+fn jp2_mosaic(dir: &Path, band: &str, block: usize, date: &str, shift: usize) -> PathBuf {
+    let mut patches: Vec<PathBuf> = std::fs::read_dir(fixture("bigearthnet-tiny-s2/s2"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    patches.sort();
+    let open = |p: &PathBuf| {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        gdal::Dataset::open(p.join(format!("{name}_{band}.tif"))).unwrap()
+    };
+    let first = open(&patches[0]);
+    patches.rotate_left(shift);
+    let (n, _) = first.raster_size();
+    let side = 3 * n;
+    let mut data = vec![0u16; side * side];
+    for (k, p) in patches.iter().take(9).enumerate() {
+        let ds = open(p);
+        let v: Vec<u16> = ds
+            .rasterband(1)
+            .unwrap()
+            .read_as::<u16>((0, 0), (n, n), (n, n), None)
+            .unwrap()
+            .data()
+            .to_vec();
+        let (r0, c0) = ((k / 3) * n, (k % 3) * n);
+        for r in 0..n {
+            let at = (r0 + r) * side + c0;
+            data[at..at + n].copy_from_slice(&v[r * n..(r + 1) * n]);
+        }
+    }
+    let mem = DriverManager::get_driver_by_name("MEM").unwrap();
+    let mut ds = mem
+        .create_with_band_type::<u16, _>("", side, side, 1)
+        .unwrap();
+    ds.set_geo_transform(&first.geo_transform().unwrap())
+        .unwrap();
+    ds.set_spatial_ref(&first.spatial_ref().unwrap()).unwrap();
+    let mut buf = Buffer::new((side, side), data);
+    ds.rasterband(1)
+        .unwrap()
+        .write((0, 0), (side, side), &mut buf)
+        .unwrap();
+    let dest = dir.join(format!("T29SND_{date}T114349_{band}.jp2"));
+    let drv = DriverManager::get_driver_by_name("JP2OpenJPEG").unwrap();
+    let bx = format!("BLOCKXSIZE={block}");
+    let by = format!("BLOCKYSIZE={block}");
+    let opts = gdal::raster::RasterCreationOptions::from_iter([
+        "REVERSIBLE=YES",
+        "QUALITY=100",
+        bx.as_str(),
+        by.as_str(),
+    ]);
+    ds.create_copy(&drv, &dest, &opts).unwrap().close().unwrap();
+    dest
+}
+
+/// Two dates of B02 and B04 (10 m) and B05 and B11 (20 m) as mosaics of real pixels, in
+/// 32² blocks: a 20 m block is 64 grid rows, twice a 10 m block, four 16 px tiles — the
+/// proportions of a Sentinel-2 product's 1024² blocks under 512 px tiles (and, like a full
+/// tile, 12 blocks across at 10 m and 6 at 20 m).
+fn season_of_mosaics(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for (date, shift) in [("20180421", 0), ("20180511", 2)] {
+        for band in ["B02", "B04", "B05", "B11"] {
+            files.push(jp2_mosaic(dir, band, 32, date, shift));
+        }
+    }
+    files
+}
+
+fn tile_values(stack: &SceneStack, grid: &gengdi_tiling::TileGrid) -> Vec<Vec<f32>> {
+    stack
+        .par_map_tiles(
+            grid,
+            |_| false,
+            |d| d.values.iter().copied().collect::<Vec<f32>>(),
+            None,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[test]
+fn a_season_read_in_tiles_decodes_every_block_exactly_once_with_little_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = season_of_mosaics(dir.path());
+    let stack_with_cache = |bytes: usize| {
+        let mut scenes: Vec<Scene> = files.iter().map(|f| Scene::open(f).unwrap()).collect();
+        let cache = Scene::share_block_cache(&mut scenes, bytes).unwrap();
+        (
+            SceneStack::build(scenes, &StackOptions::default()).unwrap(),
+            cache,
+        )
+    };
+    let (stack, cache) = stack_with_cache(1 << 20);
+    assert_eq!(stack.layers.len(), 2);
+    assert_eq!(stack.band_names, ["B02", "B04", "B05", "B11"]);
+    assert_eq!((stack.grid.width, stack.grid.height), (360, 360));
+    let grid = stack.tile_grid(16, 0).unwrap();
+
+    // Strips of four tiles (one 20 m block) down their columns, starting halfway down the
+    // first 20 m block row: two tile rows, then four.
+    let order: Vec<(usize, usize)> = stack
+        .tile_order(&grid)
+        .iter()
+        .map(|t| (t.col, t.row))
+        .collect();
+    let across = grid.tiles_across();
+    assert_eq!(&order[..3], &[(0, 0), (0, 1), (1, 0)]);
+    assert_eq!(
+        &order[2 * across..2 * across + 5],
+        &[(0, 2), (0, 3), (0, 4), (0, 5), (1, 2)]
+    );
+    assert_eq!(order.len(), grid.len());
+
+    // 4 files of 12 x 12 blocks at 10 m, 4 of 6 x 6 at 20 m.
+    let distinct = 4 * 144 + 4 * 36;
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let values = pool(4).install(|| tile_values(&stack, &grid));
+    assert_eq!(cache.distinct_blocks(), distinct);
+    assert_eq!(cache.blocks_decoded(), distinct);
+
+    // One worker and a cache of 56 KiB: a block of 32² u16 is 2 KiB, the season 1.4 MiB,
+    // one strip's 20 m blocks alone 48 KiB. Each block is still decoded once: it leaves
+    // the cache after its last read, and a 20 m block's upper rows as soon as the tiles
+    // left to read need only its lower ones.
+    let (small, cache) = stack_with_cache(56 << 10);
+    let again = pool(1).install(|| tile_values(&small, &grid));
+    assert_eq!(cache.blocks_decoded(), distinct);
+    assert_eq!(cache.distinct_blocks(), distinct);
+    assert!(cache.peak_bytes() <= 56 << 10, "{}", cache.peak_bytes());
+    assert_eq!(values, again);
+
+    // The same values as GDAL's own reads of the files, tile by tile.
+    let plain: Vec<Scene> = files
+        .iter()
+        .map(|p| {
+            Scene::open_with(
+                p,
+                &SceneOptions {
+                    force_gdal: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let reference = SceneStack::build(plain, &StackOptions::default()).unwrap();
+    let want = tile_values(&reference, &grid);
+    assert_eq!(values.len(), want.len());
+    for (i, (a, b)) in values.iter().zip(&want).enumerate() {
+        let same = a
+            .iter()
+            .zip(b)
+            .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()));
+        assert!(same, "tile {i}");
+    }
+}

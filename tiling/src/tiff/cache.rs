@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 struct Inner {
     entries: HashMap<usize, (Arc<Vec<u8>>, u64)>,
     bytes: usize,
+    /// The most bytes held at once.
+    peak: usize,
     tick: u64,
     hits: u64,
     misses: u64,
@@ -81,6 +83,43 @@ impl ChunkCache {
                 g.bytes -= old.len();
             }
         }
+        g.peak = g.peak.max(g.bytes);
+    }
+
+    /// The entry under `index` without counting a hit or making it recent.
+    pub fn peek(&self, index: usize) -> Option<Arc<Vec<u8>>> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.entries.get(&index).map(|(d, _)| Arc::clone(d))
+    }
+
+    /// Drop the entry under `index`, if there is one.
+    pub fn remove(&self, index: usize) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((old, _)) = g.entries.remove(&index) {
+            g.bytes -= old.len();
+        }
+    }
+
+    /// Put `data` in place of the entry under `index` when that entry is still `old` (the
+    /// same allocation), keeping its place in the eviction order: for an entry cut down to
+    /// the part still wanted. Returns whether it was replaced.
+    pub fn replace(&self, index: usize, old: &Arc<Vec<u8>>, data: Arc<Vec<u8>>) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((cur, _)) = g.entries.get_mut(&index) else {
+            return false;
+        };
+        if !Arc::ptr_eq(cur, old) {
+            return false;
+        }
+        let (was, now) = (cur.len(), data.len());
+        *cur = data;
+        g.bytes = g.bytes - was + now;
+        true
+    }
+
+    /// The most bytes held at once so far.
+    pub fn peak_bytes(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).peak
     }
 
     /// (hits, misses) so far.

@@ -250,8 +250,14 @@ async fn batch_landcover_model(state: &AppState, batch: i64) -> ApiResult<String
         )
         .await?;
     if let Some(p) = page.items.first() {
-        // `landcover+croptype`, or the land-cover model's id alone.
-        if let Some(id) = p.model_version.split('+').next().filter(|s| !s.is_empty()) {
+        // `landcover+croptype`, or the land-cover model's id alone; it names a folder of the
+        // tile cache, so only an id of plain characters is taken.
+        let plain = |s: &&str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if let Some(id) = p.model_version.split('+').next().filter(plain) {
             return Ok(id.to_string());
         }
     }

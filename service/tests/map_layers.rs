@@ -415,8 +415,8 @@ fn gdalwarp_tile(
 /// Land-cover tiles of an analysed batch: the legend names the model that analysed it and
 /// a colour per class; a tile's colours are the classes the land-cover model gives the
 /// bands GDAL warps onto the tile (bilinear; SCL nearest, its cloud classes transparent);
-/// the tile is cached under the model's id; an inspector of a county without patches sees no
-/// batch.
+/// the tile is cached under the model's id, and drawn by that model after another one is
+/// made active; an inspector of a county without patches sees no batch.
 #[tokio::test]
 async fn landcover_tiles_are_the_model_on_the_tile_grid() {
     use gengdi_inference::analysis::PixelClassifier;
@@ -640,6 +640,48 @@ async fn landcover_tiles_are_the_model_on_the_tile_grid() {
     }
     assert!(clear > 256 * 256 / 2, "{clear} clear pixels");
     assert!(classes_seen.len() >= 3, "{classes_seen:?}");
+    // Another land-cover model made active afterwards: the batch's tiles and legend still
+    // come from the model that analysed it (loaded beside the active one).
+    let another = registry
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.task == gengdi_models::Task::LandCover && e.id != lc_id)
+        .expect("the registry ships a second land-cover model")
+        .id;
+    let jobs = std::sync::Arc::clone(state.jobs());
+    let activated = tokio::task::spawn_blocking(move || jobs.activate(&another))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(activated.is_some());
+    let other_date = generated
+        .scenes
+        .iter()
+        .find(|s| s.date != scene.date && !s.cloudy)
+        .unwrap()
+        .date
+        .format("%Y-%m-%d")
+        .to_string();
+    let g = get(
+        app(),
+        &format!("/tiles/{batch}/{other_date}/landcover/{z}/{x}/{y}.png"),
+        &centre,
+    )
+    .await;
+    assert_eq!(
+        g.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&g.body)
+    );
+    assert_eq!(
+        g.model, lc_id,
+        "drawn by the batch's model, not the active one"
+    );
+    let g = get(app(), &format!("/tiles/{batch}/landcover.json"), &centre).await;
+    assert_eq!(json_of(&g)["model"], lc_id.as_str());
+
     // gdalwarp and the stack's warped view may differ in the last bits of a value, which
     // moves a pixel lying on a class boundary (8 of 65,536 when this was written).
     assert!(

@@ -481,19 +481,7 @@ async fn a_batch_runs_with_its_admin_layer_baseline_and_rules() {
         without["id"].as_i64().unwrap(),
     );
     for id in [with, without] {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-        loop {
-            let b = store.batch(id).await.unwrap().unwrap();
-            match b.status {
-                gengdi_service::store::JobStatus::Done => break,
-                gengdi_service::store::JobStatus::Queued
-                | gengdi_service::store::JobStatus::Running => {
-                    assert!(std::time::Instant::now() < deadline, "{b:?}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                other => panic!("batch {id} {other:?}: {b:?}"),
-            }
-        }
+        common::wait_done(&store, id).await;
     }
 
     // The same requests through the library.

@@ -8,7 +8,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{patch, service, TestService};
+use common::{gdalwarp_tile, patch, service, tile_of, TestService};
 use gdal::raster::Buffer;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::Metadata;
@@ -640,42 +640,6 @@ async fn before_and_after_chips_come_from_the_baseline_and_the_season() {
     assert_eq!(g.body, june.body);
 }
 
-/// The XYZ tile (x, y) holding longitude / latitude at zoom z.
-fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
-    let lat = lat.to_radians();
-    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor()
-        as u32;
-    (x, y)
-}
-
-/// Band values GDAL's own `gdalwarp` puts on the tile (bilinear, nodata 0 → NaN), per band
-/// of the file, row-major 256 × 256.
-fn gdalwarp_tile(scene: &Path, bounds: [f64; 4], out: &Path) -> Vec<Vec<f32>> {
-    let status = std::process::Command::new("gdalwarp")
-        .args(["-q", "-overwrite", "-t_srs", "EPSG:3857", "-te"])
-        .args(bounds.iter().map(|b| format!("{b:.10}")))
-        .args(["-ts", "256", "256", "-r", "bilinear", "-ot", "Float32"])
-        .args(["-srcnodata", "0", "-dstnodata", "nan"])
-        .arg(scene)
-        .arg(out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let ds = gdal::Dataset::open(out).unwrap();
-    (1..=ds.raster_count())
-        .map(|b| {
-            ds.rasterband(b)
-                .unwrap()
-                .read_as::<f32>((0, 0), (256, 256), (256, 256), None)
-                .unwrap()
-                .data()
-                .to_vec()
-        })
-        .collect()
-}
-
 /// Imagery tiles: the pixels are GDAL's warp of the scene onto the Web Mercator tile,
 /// stretched as chips are (true and false colour); kept on disk and served again the same;
 /// bad requests are clean errors; an inspector sees only batches with a patch in their
@@ -704,7 +668,9 @@ async fn imagery_tiles_are_gdal_warps_of_the_date_stretched_and_cached() {
     ] {
         let reference = gdalwarp_tile(
             &f.scenes.join(file),
+            &[],
             bounds,
+            "bilinear",
             &f.s.dir.path().join(format!("ref-{date}.tif")),
         );
         for (style, bands, white) in [

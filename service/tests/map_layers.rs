@@ -12,11 +12,12 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use common::{gdalwarp_tile, tile_of};
 use common::{patch, TestService};
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::Metadata;
 use gengdi_fixtures::season::{generate_season, SeasonSpec};
-use gengdi_service::store::{BatchCreated, JobOutcome, NewBatch, Store};
+use gengdi_service::store::Store;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use tower::ServiceExt;
@@ -178,43 +179,18 @@ async fn the_parcels_of_a_box_are_the_layers_features_there() {
     assert_eq!(status, StatusCode::CREATED, "{f}");
     let farmland = f["id"].as_i64().unwrap();
     // A done batch over that layer, with one patch in county 640502.
-    let admin = s.store.list_tokens().await.unwrap()[0].id;
-    let BatchCreated::New(b) = s
-        .store
-        .create_batch(NewBatch {
-            options: Default::default(),
-            name: None,
+    let batch = s
+        .done_batch(
             farmland,
-            scenes: vec!["/nonexistent/a.tif".into()],
-            created_by: admin,
-            idempotency: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("not new")
-    };
-    s.store.claim_job().await.unwrap().unwrap();
-    s.store
-        .finish_job(
-            b.id,
-            JobOutcome::Done(vec![patch(
-                "P1",
-                "abandonment",
-                "640502100200",
-                5.04,
-                45.79,
-                3.0,
-            )]),
+            vec![patch("P1", "abandonment", "640502100200", 5.04, 45.79, 3.0)],
         )
-        .await
-        .unwrap();
+        .await;
 
     let truth = read_truth(&season.join("farmland.gpkg"));
     assert_eq!(truth.len(), 193);
     let bbox = middle_box(&truth);
     let q = |b: [f64; 4]| format!("{},{},{},{}", b[0], b[1], b[2], b[3]);
-    let uri = |extra: &str| format!("/api/v1/batches/{}/parcels?bbox={}{extra}", b.id, q(bbox));
+    let uri = |extra: &str| format!("/api/v1/batches/{}/parcels?bbox={}{extra}", batch, q(bbox));
     let expected: Vec<&Truth> = truth.iter().filter(|t| meets(t.env, bbox)).collect();
     assert!(
         expected.len() >= 20 && expected.len() < truth.len() / 2,
@@ -293,7 +269,7 @@ async fn the_parcels_of_a_box_are_the_layers_features_there() {
         s.app(),
         &format!(
             "/api/v1/batches/{}/parcels?bbox=-180,-90,180,90&limit=10000",
-            b.id
+            batch
         ),
         &t.centre,
     )
@@ -351,7 +327,7 @@ async fn the_parcels_of_a_box_are_the_layers_features_there() {
     ] {
         let g = get(
             s.app(),
-            &format!("/api/v1/batches/{}/parcels{q}", b.id),
+            &format!("/api/v1/batches/{}/parcels{q}", batch),
             &t.centre,
         )
         .await;
@@ -365,51 +341,6 @@ async fn the_parcels_of_a_box_are_the_layers_features_there() {
     )
     .await;
     assert_eq!(g.status, StatusCode::NOT_FOUND);
-}
-
-/// The XYZ tile (x, y) holding longitude / latitude at zoom z.
-fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
-    let lat = lat.to_radians();
-    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor()
-        as u32;
-    (x, y)
-}
-
-/// Bands `bands` (1-based) of `scene` as GDAL's `gdalwarp` puts them on the tile
-/// (`resampling`, nodata 0 → NaN), row-major 256 × 256 each.
-fn gdalwarp_tile(
-    scene: &Path,
-    bands: &[usize],
-    bounds: [f64; 4],
-    resampling: &str,
-    out: &Path,
-) -> Vec<Vec<f32>> {
-    let mut cmd = std::process::Command::new("gdalwarp");
-    cmd.args(["-q", "-overwrite", "-t_srs", "EPSG:3857", "-te"])
-        .args(bounds.iter().map(|b| format!("{b:.10}")))
-        .args(["-ts", "256", "256", "-r", resampling, "-ot", "Float32"])
-        .args(["-srcnodata", "0", "-dstnodata", "nan"]);
-    let vrt = out.with_extension("vrt");
-    let mut translate = std::process::Command::new("gdal_translate");
-    translate.args(["-q", "-of", "VRT"]);
-    for b in bands {
-        translate.args(["-b", &b.to_string()]);
-    }
-    assert!(translate.arg(scene).arg(&vrt).status().unwrap().success());
-    assert!(cmd.arg(&vrt).arg(out).status().unwrap().success());
-    let ds = gdal::Dataset::open(out).unwrap();
-    (1..=ds.raster_count())
-        .map(|b| {
-            ds.rasterband(b)
-                .unwrap()
-                .read_as::<f32>((0, 0), (256, 256), (256, 256), None)
-                .unwrap()
-                .data()
-                .to_vec()
-        })
-        .collect()
 }
 
 /// Land-cover tiles of an analysed batch: the legend names the model that analysed it and
@@ -488,19 +419,7 @@ async fn landcover_tiles_are_the_model_on_the_tile_grid() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{b}");
     let batch = b["id"].as_i64().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    loop {
-        let b = store.batch(batch).await.unwrap().unwrap();
-        match b.status {
-            gengdi_service::store::JobStatus::Done => break,
-            gengdi_service::store::JobStatus::Queued
-            | gengdi_service::store::JobStatus::Running => {
-                assert!(std::time::Instant::now() < deadline, "{b:?}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            other => panic!("batch {batch} {other:?}: {b:?}"),
-        }
-    }
+    common::wait_done(&store, batch).await;
 
     // The legend.
     let g = get(app(), &format!("/tiles/{batch}/landcover.json"), &centre).await;

@@ -12,6 +12,31 @@ use std::path::{Path, PathBuf};
 
 const BEN: &str = "bigearthnet-tiny-s2/s2/S2B_MSIL2A_20180421T114349_47_56";
 
+/// `data` (`w` × `h`, u16) on the grid of `like` as lossless JPEG 2000 in `block`² tiles at
+/// `dest`, with GeoJP2 georeferencing.
+fn write_jp2(data: Vec<u16>, w: usize, h: usize, like: &gdal::Dataset, block: usize, dest: &Path) {
+    let mem = DriverManager::get_driver_by_name("MEM").unwrap();
+    let mut ds = mem.create_with_band_type::<u16, _>("", w, h, 1).unwrap();
+    ds.set_geo_transform(&like.geo_transform().unwrap())
+        .unwrap();
+    ds.set_spatial_ref(&like.spatial_ref().unwrap()).unwrap();
+    let mut buf = Buffer::new((w, h), data);
+    ds.rasterband(1)
+        .unwrap()
+        .write((0, 0), (w, h), &mut buf)
+        .unwrap();
+    let drv = DriverManager::get_driver_by_name("JP2OpenJPEG").unwrap();
+    let bx = format!("BLOCKXSIZE={block}");
+    let by = format!("BLOCKYSIZE={block}");
+    let opts = gdal::raster::RasterCreationOptions::from_iter([
+        "REVERSIBLE=YES",
+        "QUALITY=100",
+        bx.as_str(),
+        by.as_str(),
+    ]);
+    ds.create_copy(&drv, dest, &opts).unwrap().close().unwrap();
+}
+
 /// A BigEarthNet band (120² at 10 m, 60² at 20 m) as lossless JPEG 2000 in `block`² tiles,
 /// with GeoJP2 georeferencing.
 fn jp2(dir: &Path, band: &str, block: usize) -> PathBuf {
@@ -27,26 +52,8 @@ fn jp2(dir: &Path, band: &str, block: usize) -> PathBuf {
         .unwrap()
         .data()
         .to_vec();
-    let mem = DriverManager::get_driver_by_name("MEM").unwrap();
-    let mut ds = mem.create_with_band_type::<u16, _>("", w, h, 1).unwrap();
-    ds.set_geo_transform(&src.geo_transform().unwrap()).unwrap();
-    ds.set_spatial_ref(&src.spatial_ref().unwrap()).unwrap();
-    let mut buf = Buffer::new((w, h), data);
-    ds.rasterband(1)
-        .unwrap()
-        .write((0, 0), (w, h), &mut buf)
-        .unwrap();
     let dest = dir.join(format!("T29SND_20180421T114349_{band}.jp2"));
-    let drv = DriverManager::get_driver_by_name("JP2OpenJPEG").unwrap();
-    let bx = format!("BLOCKXSIZE={block}");
-    let by = format!("BLOCKYSIZE={block}");
-    let opts = gdal::raster::RasterCreationOptions::from_iter([
-        "REVERSIBLE=YES",
-        "QUALITY=100",
-        bx.as_str(),
-        by.as_str(),
-    ]);
-    ds.create_copy(&drv, &dest, &opts).unwrap().close().unwrap();
+    write_jp2(data, w, h, &src, block, &dest);
     dest
 }
 
@@ -213,29 +220,8 @@ fn jp2_mosaic(dir: &Path, band: &str, block: usize, date: &str, shift: usize) ->
             data[at..at + n].copy_from_slice(&v[r * n..(r + 1) * n]);
         }
     }
-    let mem = DriverManager::get_driver_by_name("MEM").unwrap();
-    let mut ds = mem
-        .create_with_band_type::<u16, _>("", side, side, 1)
-        .unwrap();
-    ds.set_geo_transform(&first.geo_transform().unwrap())
-        .unwrap();
-    ds.set_spatial_ref(&first.spatial_ref().unwrap()).unwrap();
-    let mut buf = Buffer::new((side, side), data);
-    ds.rasterband(1)
-        .unwrap()
-        .write((0, 0), (side, side), &mut buf)
-        .unwrap();
     let dest = dir.join(format!("T29SND_{date}T114349_{band}.jp2"));
-    let drv = DriverManager::get_driver_by_name("JP2OpenJPEG").unwrap();
-    let bx = format!("BLOCKXSIZE={block}");
-    let by = format!("BLOCKYSIZE={block}");
-    let opts = gdal::raster::RasterCreationOptions::from_iter([
-        "REVERSIBLE=YES",
-        "QUALITY=100",
-        bx.as_str(),
-        by.as_str(),
-    ]);
-    ds.create_copy(&drv, &dest, &opts).unwrap().close().unwrap();
+    write_jp2(data, side, side, &first, block, &dest);
     dest
 }
 

@@ -198,12 +198,19 @@ impl TestService {
             })
             .await
             .unwrap();
+        (f.id, self.done_batch(f.id, patches).await)
+    }
+
+    /// A done batch over farmland layer `farmland` (no scene file behind it) holding
+    /// `patches`; returns its id.
+    pub async fn done_batch(&self, farmland: i64, patches: Vec<NewPatch>) -> i64 {
+        let admin = self.store.list_tokens().await.unwrap()[0].id;
         let BatchCreated::New(b) = self
             .store
             .create_batch(NewBatch {
                 options: Default::default(),
                 name: Some("seed".into()),
-                farmland: f.id,
+                farmland,
                 scenes: vec!["/nonexistent/a.tif".into()],
                 created_by: admin,
                 idempotency: None,
@@ -219,7 +226,7 @@ impl TestService {
             .finish_job(b.id, JobOutcome::Done(patches))
             .await
             .unwrap();
-        (f.id, b.id)
+        b.id
     }
 }
 
@@ -268,4 +275,76 @@ pub fn three_patches() -> Vec<NewPatch> {
         patch("a2", "abandonment", "640502104002", 105.20, 37.52, 3.25),
         patch("b1", "construction", "640521100003", 105.60, 37.30, 7.0),
     ]
+}
+
+/// Wait (up to 10 minutes) until the job of batch `id` is done; any other end panics.
+pub async fn wait_done(store: &SqliteStore, id: i64) {
+    use gengdi_service::store::JobStatus;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let b = store.batch(id).await.unwrap().unwrap();
+        match b.status {
+            JobStatus::Done => return,
+            JobStatus::Queued | JobStatus::Running => {
+                assert!(std::time::Instant::now() < deadline, "{b:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => panic!("batch {id} {other:?}: {b:?}"),
+        }
+    }
+}
+
+/// The XYZ tile (x, y) holding longitude / latitude at zoom z.
+pub fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor()
+        as u32;
+    (x, y)
+}
+
+/// Bands `bands` (1-based; empty: every band) of `scene` as GDAL's own `gdalwarp` puts them
+/// on the Web Mercator tile `bounds` (`resampling`, nodata 0 → NaN), row-major 256 × 256
+/// each.
+pub fn gdalwarp_tile(
+    scene: &std::path::Path,
+    bands: &[usize],
+    bounds: [f64; 4],
+    resampling: &str,
+    out: &std::path::Path,
+) -> Vec<Vec<f32>> {
+    let source = if bands.is_empty() {
+        scene.to_path_buf()
+    } else {
+        let vrt = out.with_extension("vrt");
+        let mut translate = std::process::Command::new("gdal_translate");
+        translate.args(["-q", "-of", "VRT"]);
+        for b in bands {
+            translate.args(["-b", &b.to_string()]);
+        }
+        assert!(translate.arg(scene).arg(&vrt).status().unwrap().success());
+        vrt
+    };
+    let status = std::process::Command::new("gdalwarp")
+        .args(["-q", "-overwrite", "-t_srs", "EPSG:3857", "-te"])
+        .args(bounds.iter().map(|b| format!("{b:.10}")))
+        .args(["-ts", "256", "256", "-r", resampling, "-ot", "Float32"])
+        .args(["-srcnodata", "0", "-dstnodata", "nan"])
+        .arg(&source)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ds = gdal::Dataset::open(out).unwrap();
+    (1..=ds.raster_count())
+        .map(|b| {
+            ds.rasterband(b)
+                .unwrap()
+                .read_as::<f32>((0, 0), (256, 256), (256, 256), None)
+                .unwrap()
+                .data()
+                .to_vec()
+        })
+        .collect()
 }

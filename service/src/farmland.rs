@@ -204,19 +204,25 @@ fn round7(v: f64) -> f64 {
 /// The parcels of a layer read in WGS 84 as the map shows them: attributes, the area on an
 /// equal-area projection centred on the layer, in mu, the box and the geometry.
 pub fn parcel_rows(layer: &FarmlandLayer) -> Result<Vec<NewParcel>> {
-    let all: Vec<Vec<Vec<(f64, f64)>>> = layer
-        .parcels
-        .iter()
-        .flat_map(|p| p.polygons.iter().cloned())
-        .collect();
-    let Some([x0, y0, x1, y1]) = bbox(&all) else {
-        return Ok(Vec::new());
-    };
-    let ea = EqualAreaLonLat::centred((x0 + x1) / 2.0, (y0 + y1) / 2.0)?;
-    layer
+    // Each parcel's box, and the layer's as their union (no copy of the geometry).
+    let boxed: Vec<_> = layer
         .parcels
         .iter()
         .filter_map(|p| bbox(&p.polygons).map(|b| (p, b)))
+        .collect();
+    let Some([x0, y0, x1, y1]) = boxed.iter().map(|(_, b)| *b).reduce(|a, b| {
+        [
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[2].max(b[2]),
+            a[3].max(b[3]),
+        ]
+    }) else {
+        return Ok(Vec::new());
+    };
+    let ea = EqualAreaLonLat::centred((x0 + x1) / 2.0, (y0 + y1) / 2.0)?;
+    boxed
+        .into_iter()
         .map(|(p, b)| {
             let rounded: Vec<Vec<Vec<(f64, f64)>>> = p
                 .polygons

@@ -557,6 +557,8 @@ function setImagery(batch, dates, keepDate = true) {
   if (!(keepDate && sameBatch && all.includes(im.date))) im.date = im.dates[im.dates.length - 1] || null;
   renderImageryControl();
   applyImagery();
+  // The parcels are the batch's: another date or style keeps them.
+  if (!sameBatch && state.parcels.on) loadParcels();
 }
 
 function allImageryDates() {
@@ -593,7 +595,6 @@ function applyImagery() {
   }
   updateZoomHint();
   renderLandCoverLegend();
-  if (state.parcels.on) loadParcels();
 }
 
 // ---------------------------------------------------------------- filters, list, counts

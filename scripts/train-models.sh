@@ -6,7 +6,7 @@
 # TOLERANCE (default 1e-6: on one machine the training is deterministic; another CPU may
 # round differently). The new models go to WORK_DIR, not into models/weights.
 #
-#   scripts/train-models.sh [WORK_DIR]      # default target/retrained; ~2 min on 2 cores
+#   scripts/train-models.sh [WORK_DIR]      # default target/retrained; ~1 min on 2 cores
 #
 # GENGDI: the binary to use (default: a dev build of the workspace's).
 set -euo pipefail

@@ -1,5 +1,12 @@
-//! Train / validation / test split by group (EuroSAT patch, WorldCereal sample), stratified by
-//! the group's original label, seeded and independent of row order.
+//! Train / validation / test split by group (EuroSAT patch, WorldCereal sample), seeded and
+//! independent of row order.
+//!
+//! Two methods. [`SplitMethod::GroupHash`] (the default of new training runs) puts a group in a
+//! part by a hash of the seed and the group id alone, so every model trained with the same seed
+//! and fractions holds out the same WorldCereal samples whatever its task, classes or other data:
+//! a sample held out by the crop-type model is held out by the land-cover model too, and a scene
+//! rendered from held-out samples tests both on fields neither saw. [`SplitMethod::Stratified`]
+//! (models trained before) shuffles each stratum's groups and cuts exact fractions of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,9 +28,27 @@ pub enum Part {
     Test,
 }
 
+/// How groups are assigned to parts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitMethod {
+    /// Per stratum, the groups shuffled with the seed and cut at the fractions (exact
+    /// proportions per stratum; the same group can land in different parts for two tasks
+    /// whose strata differ). The method of models trained before `group_hash`.
+    #[default]
+    Stratified,
+    /// `u = sha256(seed, group id)` read as a number in [0, 1): test when `u < test_fraction`,
+    /// validation when `u < test_fraction + val_fraction`, else train. A group's part depends
+    /// on nothing else, so it is the same for every task; fractions hold on average.
+    GroupHash,
+}
+
 /// Fractions and seed of a split.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitSpec {
+    /// How groups are assigned (absent in older cards: stratified).
+    #[serde(default)]
+    pub method: SplitMethod,
     /// Seed.
     pub seed: u64,
     /// Fraction of each stratum's groups for validation.
@@ -87,8 +112,27 @@ impl GroupSplit {
     }
 }
 
+/// The part of `group` under [`SplitMethod::GroupHash`].
+pub fn hash_part(group: &str, spec: SplitSpec) -> Part {
+    let mut h = Sha256::new();
+    h.update(spec.seed.to_le_bytes());
+    h.update(group.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let u = (u64::from_le_bytes(first) >> 11) as f64 / (1u64 << 53) as f64;
+    if u < spec.test_fraction {
+        Part::Test
+    } else if u < spec.test_fraction + spec.val_fraction {
+        Part::Validation
+    } else {
+        Part::Train
+    }
+}
+
 /// Split rows by group. `keys[i] = (stratum, group)` of row `i`; a group's stratum is the one
-/// of its first row. In each stratum the groups are sorted, shuffled with `spec.seed`, and the
+/// of its first row. With [`SplitMethod::GroupHash`] each group's part is [`hash_part`] and the
+/// strata play no role. With [`SplitMethod::Stratified`], in each stratum the groups are sorted, shuffled with `spec.seed`, and the
 /// first `round(n × test_fraction)` go to test, the next `round(n × val_fraction)` to
 /// validation, the rest to train (a stratum with 1 group trains; with 2, one trains, one tests).
 pub fn split_by_group<S: AsRef<str>, G: AsRef<str>>(
@@ -103,6 +147,12 @@ pub fn split_by_group<S: AsRef<str>, G: AsRef<str>>(
         }
     }
     let mut group_part = BTreeMap::new();
+    if spec.method == SplitMethod::GroupHash {
+        for g in strata.values().flatten() {
+            group_part.insert(g.to_string(), hash_part(g, spec));
+        }
+        strata.clear();
+    }
     for (stratum, groups) in strata {
         let mut groups: Vec<&str> = groups.into_iter().collect();
         let mut rng = SeededRng::stream(spec.seed, stratum);
@@ -168,6 +218,7 @@ mod tests {
         let split = split_by_group(
             &k,
             SplitSpec {
+                method: SplitMethod::Stratified,
                 seed: 3,
                 val_fraction: 0.15,
                 test_fraction: 0.2,
@@ -196,6 +247,7 @@ mod tests {
     fn split_depends_on_seed_not_on_row_order() {
         let k = keys();
         let spec = SplitSpec {
+            method: SplitMethod::Stratified,
             seed: 11,
             val_fraction: 0.15,
             test_fraction: 0.2,
@@ -206,6 +258,50 @@ mod tests {
         let b = split_by_group(&rev, spec);
         assert_eq!(a.group_part, b.group_part);
         let c = split_by_group(&k, SplitSpec { seed: 12, ..spec });
+        assert_ne!(a.group_part, c.group_part);
+    }
+
+    #[test]
+    fn group_hash_gives_a_group_the_same_part_whatever_its_stratum_or_company() {
+        let k = keys();
+        let spec = SplitSpec {
+            method: SplitMethod::GroupHash,
+            seed: 42,
+            val_fraction: 0.15,
+            test_fraction: 0.2,
+        };
+        let a = split_by_group(&k, spec);
+        // Another task: other strata, half the groups, another order.
+        let other: Vec<(String, String)> = k
+            .iter()
+            .rev()
+            .filter(|(_, g)| g.ends_with('0') || g.ends_with('3') || g.ends_with('7'))
+            .map(|(_, g)| (format!("other-{}", g.len()), g.clone()))
+            .collect();
+        let b = split_by_group(&other, spec);
+        assert!(!b.group_part.is_empty());
+        for (g, part) in &b.group_part {
+            assert_eq!(a.group_part[g], *part, "{g}");
+            assert_eq!(hash_part(g, spec), *part);
+        }
+        // Nested fractions: a smaller test fraction keeps a subset of the test groups.
+        let smaller = split_by_group(
+            &k,
+            SplitSpec {
+                test_fraction: 0.1,
+                ..spec
+            },
+        );
+        for (g, part) in &smaller.group_part {
+            if *part == Part::Test {
+                assert_eq!(a.group_part[g], Part::Test, "{g}");
+            }
+        }
+        // 60 groups: the parts are near their fractions and the seed matters.
+        let n = |p: Part| a.group_part.values().filter(|x| **x == p).count();
+        assert!((5..=20).contains(&n(Part::Test)), "{}", n(Part::Test));
+        assert!((3..=16).contains(&n(Part::Validation)));
+        let c = split_by_group(&k, SplitSpec { seed: 43, ..spec });
         assert_ne!(a.group_part, c.group_part);
     }
 }

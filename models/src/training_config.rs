@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
-use crate::split::SplitSpec;
+use crate::split::{SplitMethod, SplitSpec};
 use crate::{ModelError, Result};
 
 /// Training hyper-parameters (saved in the card).
@@ -31,10 +31,14 @@ pub struct TrainConfig {
     /// Adam weight decay.
     #[config(default = 1e-4)]
     pub weight_decay: f32,
-    /// Fraction of groups (per stratum) for validation.
+    /// How groups are split (see [`SplitMethod`]); absent in the cards of older models, which
+    /// were split per stratum.
+    #[config(default = "Some(SplitMethod::GroupHash)")]
+    pub split: Option<SplitMethod>,
+    /// Fraction of groups for validation.
     #[config(default = 0.15)]
     pub val_fraction: f64,
-    /// Fraction of groups (per stratum) held out for test metrics.
+    /// Fraction of groups held out for test metrics.
     #[config(default = 0.2)]
     pub test_fraction: f64,
     /// Class weight = (n / (k × n_class)) ^ power; 0 = unweighted, 1 = balanced.
@@ -79,6 +83,7 @@ pub struct TrainConfig {
 impl TrainConfig {
     pub(crate) fn split_spec(&self) -> SplitSpec {
         SplitSpec {
+            method: self.split.unwrap_or_default(),
             seed: self.seed,
             val_fraction: self.val_fraction,
             test_fraction: self.test_fraction,

@@ -12,12 +12,12 @@ use gengdi_models::{
 };
 
 /// Stated in `models/README.md`: the shipped land-cover model's held-out overall accuracy is
-/// 0.687 (target 0.85: not met) and its weakest class F1 (orchard) is 0.374 (target 0.6: not met).
-const LANDCOVER_MIN_OA: f64 = 0.685;
-const LANDCOVER_MIN_CLASS_F1: f64 = 0.37;
-/// Stated: grain-vs-non-grain grain F1 0.918 (target 0.8: met), 5-class OA 0.733.
-const CROPTYPE_MIN_GRAIN_F1: f64 = 0.91;
-const CROPTYPE_MIN_OA: f64 = 0.73;
+/// 0.663 (target 0.85: not met) and its weakest class F1 (orchard) is 0.286 (target 0.6: not met).
+const LANDCOVER_MIN_OA: f64 = 0.66;
+const LANDCOVER_MIN_CLASS_F1: f64 = 0.28;
+/// Stated: grain-vs-non-grain grain F1 0.854 (target 0.8: met), 5-class OA 0.656.
+const CROPTYPE_MIN_GRAIN_F1: f64 = 0.85;
+const CROPTYPE_MIN_OA: f64 = 0.65;
 
 fn registry() -> Registry {
     Registry::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights"))

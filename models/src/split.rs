@@ -131,10 +131,11 @@ pub fn hash_part(group: &str, spec: SplitSpec) -> Part {
 }
 
 /// Split rows by group. `keys[i] = (stratum, group)` of row `i`; a group's stratum is the one
-/// of its first row. With [`SplitMethod::GroupHash`] each group's part is [`hash_part`] and the
-/// strata play no role. With [`SplitMethod::Stratified`], in each stratum the groups are sorted, shuffled with `spec.seed`, and the
-/// first `round(n × test_fraction)` go to test, the next `round(n × val_fraction)` to
-/// validation, the rest to train (a stratum with 1 group trains; with 2, one trains, one tests).
+/// of its first row. With [`SplitMethod::GroupHash`] each group's part is [`hash_part`] and
+/// the strata play no role. With [`SplitMethod::Stratified`], in each stratum the groups are
+/// sorted, shuffled with `spec.seed`, and the first `round(n × test_fraction)` go to test,
+/// the next `round(n × val_fraction)` to validation, the rest to train (a stratum with 1 group
+/// trains; with 2, one trains, one tests).
 pub fn split_by_group<S: AsRef<str>, G: AsRef<str>>(
     keys: &[(S, G)],
     spec: SplitSpec,

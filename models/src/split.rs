@@ -197,6 +197,34 @@ pub fn split_by_group<S: AsRef<str>, G: AsRef<str>>(
     split
 }
 
+/// `split` with every group in `forced` moved to the test part (a hold-out of whole sources or
+/// regions): `groups[i]` is row `i`'s group. Other groups keep their part.
+pub fn with_test_groups(
+    mut split: GroupSplit,
+    groups: &[&str],
+    forced: &BTreeSet<&str>,
+) -> GroupSplit {
+    if forced.is_empty() {
+        return split;
+    }
+    for (g, part) in split.group_part.iter_mut() {
+        if forced.contains(g.as_str()) {
+            *part = Part::Test;
+        }
+    }
+    split.train.clear();
+    split.validation.clear();
+    split.test.clear();
+    for (i, g) in groups.iter().enumerate() {
+        match split.group_part.get(*g) {
+            Some(Part::Test) => split.test.push(i),
+            Some(Part::Validation) => split.validation.push(i),
+            _ => split.train.push(i),
+        }
+    }
+    split
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +332,39 @@ mod tests {
         assert!((3..=16).contains(&n(Part::Validation)));
         let c = split_by_group(&k, SplitSpec { seed: 43, ..spec });
         assert_ne!(a.group_part, c.group_part);
+    }
+
+    #[test]
+    fn forced_groups_go_to_test_and_the_others_keep_their_part() {
+        let k = keys();
+        let spec = SplitSpec {
+            method: SplitMethod::GroupHash,
+            seed: 42,
+            val_fraction: 0.15,
+            test_fraction: 0.2,
+        };
+        let plain = split_by_group(&k, spec);
+        let groups: Vec<&str> = k.iter().map(|(_, g)| g.as_str()).collect();
+        // Hold out the whole of stratum s1.
+        let forced: BTreeSet<&str> = k
+            .iter()
+            .filter(|(s, _)| s == "s1")
+            .map(|(_, g)| g.as_str())
+            .collect();
+        let held = with_test_groups(plain.clone(), &groups, &forced);
+        for (i, (s, g)) in k.iter().enumerate() {
+            let part = held.group_part[g];
+            if s == "s1" {
+                assert_eq!(part, Part::Test, "{g}");
+                assert!(held.test.contains(&i));
+            } else {
+                assert_eq!(part, plain.group_part[g], "{g}");
+            }
+        }
+        assert_eq!(
+            held.train.len() + held.validation.len() + held.test.len(),
+            k.len()
+        );
+        assert!(held.train.iter().all(|&i| k[i].0 != "s1"));
     }
 }

@@ -1,7 +1,7 @@
 //! Training: group split, class weighting, Adam on the autodiff device, early stopping on the
 //! validation loss, a progress bar, held-out evaluation, and the model card.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ use crate::season::{
     monthly_composite, series_channels, series_tensors, valid_slot_features, SeasonWindow,
     N_SERIES_CHANNELS,
 };
-use crate::split::{split_by_group, GroupSplit};
+use crate::split::{split_by_group, with_test_groups, GroupSplit};
 use crate::{ModelError, Result};
 
 pub use crate::training_config::{
@@ -450,7 +450,56 @@ pub fn landcover_split(samples: &LandCoverSamples, config: &TrainConfig) -> Grou
         .iter()
         .map(|s| (s.stratum.as_str(), s.group.as_str()))
         .collect();
-    split_by_group(&keys, config.split_spec())
+    let sources: Vec<&str> = samples.samples.iter().map(|s| s.source.as_str()).collect();
+    hold_out_sources(
+        split_by_group(&keys, config.split_spec()),
+        &keys,
+        &sources,
+        config,
+    )
+}
+
+/// [`TrainConfig::test_sources`] applied to a split: the groups of rows whose source is listed
+/// go to test.
+fn hold_out_sources<S: AsRef<str>>(
+    split: GroupSplit,
+    keys: &[(S, &str)],
+    sources: &[&str],
+    config: &TrainConfig,
+) -> GroupSplit {
+    let listed = config.test_sources.as_deref().unwrap_or(&[]);
+    let forced: BTreeSet<&str> = keys
+        .iter()
+        .zip(sources)
+        .filter(|(_, src)| listed.iter().any(|l| l == *src))
+        .map(|((_, g), _)| *g)
+        .collect();
+    let groups: Vec<&str> = keys.iter().map(|(_, g)| *g).collect();
+    with_test_groups(split, &groups, &forced)
+}
+
+/// Every source named in [`TrainConfig::test_sources`] must have samples, and some samples
+/// must be left to train on.
+fn check_test_sources<'a>(
+    config: &TrainConfig,
+    sources: impl Iterator<Item = &'a str>,
+    split: &GroupSplit,
+) -> Result<()> {
+    let present: BTreeSet<&str> = sources.collect();
+    for s in config.test_sources.as_deref().unwrap_or(&[]) {
+        if !present.contains(s.as_str()) {
+            return Err(ModelError::InvalidConfig(format!(
+                "test_sources: no sample comes from {s:?}; the sources are {}",
+                present.iter().copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    if split.train.is_empty() || split.validation.is_empty() {
+        return Err(ModelError::InvalidConfig(
+            "test_sources holds out every sample: nothing is left to train or validate on".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Train the land-cover MLP.
@@ -472,6 +521,11 @@ pub fn train_landcover_observed(
     config.validate()?;
     let start = Instant::now();
     let split = landcover_split(samples, config);
+    check_test_sources(
+        config,
+        samples.samples.iter().map(|s| s.source.as_str()),
+        &split,
+    )?;
     if split.train.is_empty() || split.test.is_empty() {
         return Err(ModelError::NotEnoughData(format!(
             "land cover split has {} train and {} test samples",
@@ -669,7 +723,17 @@ pub fn croptype_split(samples: &CropTypeSamples, config: &TrainConfig) -> GroupS
         .iter()
         .map(|(s, c)| (format!("{}:{}", s.source, c.name()), s.group.as_str()))
         .collect();
-    split_by_group(&keys, config.split_spec())
+    let sources: Vec<&str> = samples
+        .samples
+        .iter()
+        .map(|(s, _)| s.source.as_str())
+        .collect();
+    hold_out_sources(
+        split_by_group(&keys, config.split_spec()),
+        &keys,
+        &sources,
+        config,
+    )
 }
 
 /// Train the crop-type temporal network.
@@ -682,6 +746,11 @@ pub fn train_croptype(
     let start = Instant::now();
     let window = SeasonWindow::default();
     let split = croptype_split(samples, config);
+    check_test_sources(
+        config,
+        samples.samples.iter().map(|(s, _)| s.source.as_str()),
+        &split,
+    )?;
     if split.train.is_empty() || split.test.is_empty() {
         return Err(ModelError::NotEnoughData(format!(
             "crop type split has {} train and {} test series",

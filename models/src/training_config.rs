@@ -35,6 +35,12 @@ pub struct TrainConfig {
     /// were split per stratum.
     #[config(default = "Some(SplitMethod::GroupHash)")]
     pub split: Option<SplitMethod>,
+    /// Hold out whole sources: every group of a sample whose source is listed here (a name as
+    /// in the card's per-source metrics, e.g. `worldcereal:month_2022_FRA`) goes to test,
+    /// whatever the split says, so the model is tested on a region or campaign it never saw.
+    /// The other groups are split as usual. Absent or empty: no source is held out.
+    #[config(default = "None")]
+    pub test_sources: Option<Vec<String>>,
     /// Fraction of groups for validation.
     #[config(default = 0.15)]
     pub val_fraction: f64,

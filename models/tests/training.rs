@@ -74,6 +74,51 @@ fn real_data_split_never_puts_a_group_in_two_parts() {
     assert!(groups(&split.train).is_disjoint(&groups(&split.test)));
 }
 
+/// `test_sources` holds out a whole source (a region / campaign) for both tasks: every sample
+/// of it is in test, every other group keeps the part the plain split gives it, and a source
+/// no sample comes from is a config error naming the sources there are.
+#[test]
+fn a_held_out_source_is_all_test_and_the_rest_is_split_as_before() {
+    let held = "worldcereal:month_2022_FRA";
+    let config = TrainConfig::new().with_test_sources(Some(vec![held.to_string()]));
+    let lc = common::landcover();
+    let (plain, out) = (
+        landcover_split(&lc, &TrainConfig::new()),
+        landcover_split(&lc, &config),
+    );
+    let mut n_held = 0;
+    for (i, s) in lc.samples.iter().enumerate() {
+        if s.source == held {
+            n_held += 1;
+            assert!(out.test.contains(&i), "{}", s.group);
+        } else {
+            assert_eq!(out.group_part[&s.group], plain.group_part[&s.group]);
+        }
+    }
+    assert!(n_held > 1000, "{n_held} pixels of {held}");
+    let ct = common::croptype();
+    let (plain, out) = (
+        croptype_split(&ct, &TrainConfig::new()),
+        croptype_split(&ct, &config),
+    );
+    for (s, _) in &ct.samples {
+        if s.source == held {
+            assert_eq!(out.group_part[&s.group], gengdi_models::split::Part::Test);
+        } else {
+            assert_eq!(out.group_part[&s.group], plain.group_part[&s.group]);
+        }
+    }
+    let bad = TrainConfig::new()
+        .with_progress(false)
+        .with_test_sources(Some(vec!["worldcereal:nowhere".into()]));
+    match train_landcover(&bad, &lc, DeviceChoice::NdArray) {
+        Err(ModelError::InvalidConfig(m)) => {
+            assert!(m.contains("worldcereal:nowhere") && m.contains(held), "{m}")
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
 #[test]
 fn seeded_training_is_reproducible_and_save_load_round_trip_predicts_identically() {
     let all = common::landcover();

@@ -13,9 +13,8 @@ cd "$(dirname "$0")/.."
 WORK=${1:-target/holdout-sources}
 SOURCES=${SOURCES:-"dekad_2023_FRA month_2022_FRA private_dummy worldcereal_public_extractions_ssd_wide"}
 if [ -z "${GENGDI:-}" ]; then
-    cargo build --locked -q -p gengdi-server --bin gengdi
-    target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-    GENGDI=$target_dir/debug/gengdi
+    . scripts/dev-bins.sh && dev_bins gengdi-server
+    GENGDI=$DEV_BIN_DIR/gengdi
 fi
 rm -rf "$WORK"
 mkdir -p "$WORK"

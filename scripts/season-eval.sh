@@ -20,10 +20,9 @@ SIZE_PX=${SIZE_PX:-1203}
 DEV_SEEDS=${DEV_SEEDS:-"20240420 1 2"}
 REPORT_SEEDS=${REPORT_SEEDS:-"101 102 103 104 105"}
 if [ -z "${GENGDI:-}" ] || [ -z "${GENGDI_SEASON:-}" ]; then
-    cargo build --locked -q -p gengdi-server -p gengdi-fixtures --bins
-    target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-    GENGDI=${GENGDI:-$target_dir/debug/gengdi}
-    GENGDI_SEASON=${GENGDI_SEASON:-$target_dir/debug/gengdi-season}
+    . scripts/dev-bins.sh && dev_bins gengdi-server gengdi-fixtures
+    GENGDI=${GENGDI:-$DEV_BIN_DIR/gengdi}
+    GENGDI_SEASON=${GENGDI_SEASON:-$DEV_BIN_DIR/gengdi-season}
 fi
 mkdir -p "$WORK"
 

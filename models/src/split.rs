@@ -147,13 +147,23 @@ pub fn split_by_group<S: AsRef<str>, G: AsRef<str>>(
             strata.entry(s.as_ref()).or_default().insert(g.as_ref());
         }
     }
+    let group_part = match spec.method {
+        SplitMethod::GroupHash => seen
+            .iter()
+            .map(|g| (g.to_string(), hash_part(g, spec)))
+            .collect(),
+        SplitMethod::Stratified => stratified_parts(strata, spec),
+    };
+    rows_by_part(keys.iter().map(|(_, g)| g.as_ref()), group_part)
+}
+
+/// Each stratum's groups shuffled with the seed and cut at the fractions (see
+/// [`split_by_group`]).
+fn stratified_parts(
+    strata: BTreeMap<&str, BTreeSet<&str>>,
+    spec: SplitSpec,
+) -> BTreeMap<String, Part> {
     let mut group_part = BTreeMap::new();
-    if spec.method == SplitMethod::GroupHash {
-        for g in strata.values().flatten() {
-            group_part.insert(g.to_string(), hash_part(g, spec));
-        }
-        strata.clear();
-    }
     for (stratum, groups) in strata {
         let mut groups: Vec<&str> = groups.into_iter().collect();
         let mut rng = SeededRng::stream(spec.seed, stratum);
@@ -185,9 +195,18 @@ pub fn split_by_group<S: AsRef<str>, G: AsRef<str>>(
             group_part.insert(g.to_string(), part);
         }
     }
+    group_part
+}
+
+/// The rows of each part, given row `i`'s group and each group's part (a group without a
+/// part trains).
+fn rows_by_part<'a>(
+    groups: impl Iterator<Item = &'a str>,
+    group_part: BTreeMap<String, Part>,
+) -> GroupSplit {
     let mut split = GroupSplit::default();
-    for (i, (_, g)) in keys.iter().enumerate() {
-        match group_part.get(g.as_ref()) {
+    for (i, g) in groups.enumerate() {
+        match group_part.get(g) {
             Some(Part::Test) => split.test.push(i),
             Some(Part::Validation) => split.validation.push(i),
             _ => split.train.push(i),
@@ -199,30 +218,17 @@ pub fn split_by_group<S: AsRef<str>, G: AsRef<str>>(
 
 /// `split` with every group in `forced` moved to the test part (a hold-out of whole sources or
 /// regions): `groups[i]` is row `i`'s group. Other groups keep their part.
-pub fn with_test_groups(
-    mut split: GroupSplit,
-    groups: &[&str],
-    forced: &BTreeSet<&str>,
-) -> GroupSplit {
+pub fn with_test_groups(split: GroupSplit, groups: &[&str], forced: &BTreeSet<&str>) -> GroupSplit {
     if forced.is_empty() {
         return split;
     }
-    for (g, part) in split.group_part.iter_mut() {
+    let mut group_part = split.group_part;
+    for (g, part) in group_part.iter_mut() {
         if forced.contains(g.as_str()) {
             *part = Part::Test;
         }
     }
-    split.train.clear();
-    split.validation.clear();
-    split.test.clear();
-    for (i, g) in groups.iter().enumerate() {
-        match split.group_part.get(*g) {
-            Some(Part::Test) => split.test.push(i),
-            Some(Part::Validation) => split.validation.push(i),
-            _ => split.train.push(i),
-        }
-    }
-    split
+    rows_by_part(groups.iter().copied(), group_part)
 }
 
 #[cfg(test)]

@@ -28,9 +28,9 @@ use gdal::vector::{Geometry, LayerAccess, OGRwkbGeometryType};
 use gengdi_models::features::{BANDS, N_BANDS};
 use gengdi_models::samples::{
     file_digest, CropTypeSamples, DataFingerprint, FileDigest, LandCoverSamples, Observation,
-    PixelSample, SeriesSample,
+    PixelSample, SeriesSample, SeriesSamples,
 };
-use gengdi_models::{CropTypeClass, LandCoverClass, Task};
+use gengdi_models::{LandCoverClass, SeriesClass, Task};
 use gengdi_tiling::{gdal_log, AnalysisGrid, Scene, SceneStack, StackOptions};
 use ndarray::Array2;
 use serde::Serialize;
@@ -895,15 +895,25 @@ pub fn landcover_samples(
     Ok((out, report))
 }
 
-/// Crop-type samples from label files over a stack: one [`SeriesSample`] per feature whose
-/// observation at each date is the mean of the feature's clear pixels (dates without a clear
-/// pixel are left out). The season year is the year of the stack's first date; every layer
-/// must have a date. Errors when no series results.
+/// Crop-type samples from label files over a stack (see [`series_samples`]).
 pub fn croptype_samples(
     paths: &[PathBuf],
     opts: &LabelOptions,
     stack: &SceneStack,
 ) -> Result<(CropTypeSamples, LabelReport)> {
+    series_samples(paths, opts, stack)
+}
+
+/// Season-model samples (crop type or season cover, by `C`) from label files over a stack:
+/// one [`SeriesSample`] per feature whose observation at each date is the mean of the
+/// feature's clear pixels (dates without a clear pixel are left out). The season year is the
+/// year of the stack's first date; every layer must have a date. Errors when no series
+/// results.
+pub fn series_samples<C: SeriesClass>(
+    paths: &[PathBuf],
+    opts: &LabelOptions,
+    stack: &SceneStack,
+) -> Result<(SeriesSamples<C>, LabelReport)> {
     let dates: Vec<NaiveDate> = stack
         .layers
         .iter()
@@ -911,20 +921,25 @@ pub fn croptype_samples(
         .collect::<Option<_>>()
         .ok_or_else(|| InferenceError::Config {
             what: "scenes".into(),
-            reason: "crop-type labels need the acquisition date of every scene (set --date, or name files …_YYYYMMDD…)".into(),
+            reason: format!(
+                "{} labels need the acquisition date of every scene (set --date, or name files …_YYYYMMDD…)",
+                C::TASK
+            ),
         })?;
     let season_year = dates.iter().min().map(|d| d.year()).unwrap_or_default();
-    let ex = extract(paths, opts, Task::CropType, stack)?;
+    let ex = extract(paths, opts, C::TASK, stack)?;
     let mut report = ex.report;
-    let mut out = CropTypeSamples {
+    let mut out = SeriesSamples::<C> {
         fingerprint: ex.fingerprint,
         ..Default::default()
     };
     for (f, series) in ex.features.iter().zip(&ex.series) {
-        let class = CropTypeClass::from_index(f.class).ok_or_else(|| InferenceError::Config {
-            what: "labels".into(),
-            reason: format!("class index {} is not a crop-type class", f.class),
-        })?;
+        let class = *C::all()
+            .get(f.class)
+            .ok_or_else(|| InferenceError::Config {
+                what: "labels".into(),
+                reason: format!("class index {} is not a {} class", f.class, C::TASK),
+            })?;
         let file = &mut report.files[f.file];
         let source = format!("vector:{}", file_stem(&file.path));
         let mut observations = Vec::new();

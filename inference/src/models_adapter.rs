@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDate};
 use gengdi_models::features::N_BANDS;
 use gengdi_models::model::SeasonSeries;
 use gengdi_models::samples::Observation;
-use gengdi_models::{CropTypeModel, LandCoverModel, ModelError};
+use gengdi_models::{LandCoverModel, ModelError, SeriesModel};
 use ndarray::{Array2, ArrayView2, ArrayView3};
 
 /// The land-cover model as a [`PixelClassifier`].
@@ -41,9 +41,9 @@ impl PixelClassifier for LandCoverAdapter {
 
 /// The crop-type model as a [`SeasonClassifier`].
 #[derive(Debug)]
-pub struct CropTypeAdapter(pub CropTypeModel);
+pub struct SeriesAdapter(pub SeriesModel);
 
-impl SeasonClassifier for CropTypeAdapter {
+impl SeasonClassifier for SeriesAdapter {
     fn id(&self) -> String {
         self.0.card().id.clone()
     }

@@ -18,11 +18,11 @@ use crate::error::InferenceError;
 use crate::farmland::{FarmlandLayer, FarmlandOptions, FieldMapping};
 use crate::inputs::{build_stack, open_scenes};
 use crate::maps::ClassMaps;
-use crate::models_adapter::{CropTypeAdapter, LandCoverAdapter};
+use crate::models_adapter::{LandCoverAdapter, SeriesAdapter};
 use crate::output::write_patches;
 use crate::rules::RulesConfig;
 use chrono::NaiveDate;
-use gengdi_models::{CropTypeModel, DeviceChoice, LandCoverModel, ModelError};
+use gengdi_models::{DeviceChoice, LandCoverModel, ModelError, SeriesModel, Task};
 use gengdi_tiling::{
     AnalysisGrid, Radiometry, RadiometrySource, SceneOptions, Sensor, TilingError,
 };
@@ -91,6 +91,9 @@ pub fn checkpoint_fingerprint(req: &AnalysisRequest, models: &Models) -> String 
     h.update(format!("\nlandcover {}", models.landcover.id()));
     if let Some(ct) = &models.croptype {
         h.update(format!("\ncroptype {}", ct.id()));
+    }
+    if let Some(sc) = &models.season_cover {
+        h.update(format!("\nseason {}", sc.id()));
     }
     h.update(format!("\ngengdi {}", env!("CARGO_PKG_VERSION")));
     hex::encode(h.finalize())
@@ -226,7 +229,10 @@ pub struct OutputRequest {
 pub struct Models {
     pub landcover: LandCoverAdapter,
     /// Without it no crop-type decision is made (as with `crop_type: false`).
-    pub croptype: Option<CropTypeAdapter>,
+    pub croptype: Option<SeriesAdapter>,
+    /// The season-cover model: when loaded (and `crop_type` is on), it makes the season
+    /// check of tree planting instead of the crop-type model.
+    pub season_cover: Option<SeriesAdapter>,
 }
 
 // Shared between the service's blocking workers.
@@ -236,11 +242,12 @@ const _: () = {
 };
 
 impl Models {
-    /// Load the land-cover model from its directory and, when given, the crop-type model
-    /// (the model card next to the weights says everything else).
+    /// Load the land-cover model from its directory and, when given, the crop-type and the
+    /// season-cover models (the model card next to the weights says everything else).
     pub fn load(
         landcover_dir: &Path,
         croptype_dir: Option<&Path>,
+        season_cover_dir: Option<&Path>,
         device: DeviceChoice,
     ) -> Result<Models, PipelineError> {
         let device = &device.device();
@@ -250,19 +257,22 @@ impl Models {
                 dir: landcover_dir.to_path_buf(),
                 source: Box::new(source),
             })?;
-        let croptype = match croptype_dir {
-            Some(dir) => Some(CropTypeAdapter(CropTypeModel::load(dir, device).map_err(
-                |source| PipelineError::Model {
-                    task: "crop-type",
-                    dir: dir.to_path_buf(),
-                    source: Box::new(source),
-                },
-            )?)),
-            None => None,
+        let series = |dir: Option<&Path>, task: Task, name: &'static str| {
+            dir.map(|dir| {
+                SeriesModel::load(dir, device, task)
+                    .map(SeriesAdapter)
+                    .map_err(|source| PipelineError::Model {
+                        task: name,
+                        dir: dir.to_path_buf(),
+                        source: Box::new(source),
+                    })
+            })
+            .transpose()
         };
         Ok(Models {
             landcover: LandCoverAdapter(landcover),
-            croptype,
+            croptype: series(croptype_dir, Task::CropType, "crop-type")?,
+            season_cover: series(season_cover_dir, Task::SeasonCover, "season-cover")?,
         })
     }
 }
@@ -534,6 +544,9 @@ pub fn run(
         farmland: &farmland,
         landcover: lc,
         croptype: croptype.map(|c| c as &dyn SeasonClassifier),
+        season_cover: croptype
+            .and(models.season_cover.as_ref())
+            .map(|c| c as &dyn SeasonClassifier),
         rules: &req.rules,
         tile_size: req.tile_size,
     };

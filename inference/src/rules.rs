@@ -48,6 +48,22 @@ pub struct RulesConfig {
     /// development seeds 0, 0.4 and 0.5 give the same tree-planting scores within 0.01. Above
     /// 1 turns the check off.
     pub tree_annual_crop_veto: f32,
+    /// Trees / orchard, checked over the season when a season-cover model is loaded (it then
+    /// replaces the crop-type check above): the mean spectra of a parcel's tree-planting
+    /// pixels, date by date, go through the season-cover model; when it calls that season
+    /// anything but `perennial` (annual crop, grassland, fallow, water, built) with at least
+    /// this confidence, the parcel's tree-planting patches are dropped. Above 1 turns the
+    /// check off.
+    pub tree_season_veto: f32,
+    /// Trees / orchard over the whole parcel, when a season-cover model is loaded: a
+    /// monitored parcel without tree-planting patches of its own pixels (and not vetoed)
+    /// whose mean season of every clear pixel the season-cover model calls `perennial` with
+    /// at least this confidence is reported as tree planting, the whole parcel. The
+    /// single-date model misses orchards whose understorey looks like grass or crop on most
+    /// dates; the season shows no bare spring and no harvest. Default 0.7, chosen on the
+    /// development seeds 1 and 2 of `scripts/season-eval.sh` (0.6 let wheat and maize series
+    /// through, 0.75 lost orchards). Above 1 turns it off.
+    pub tree_season_parcel_min: f32,
     /// Abandonment: no green-up (NDVI max below this) …
     pub abandonment_max_ndvi: f32,
     /// … and a flat season (NDVI max − min below this) …
@@ -104,6 +120,8 @@ impl Default for RulesConfig {
             construction_built_fraction: 0.5,
             tree_fraction: 0.6,
             tree_annual_crop_veto: 0.4,
+            tree_season_veto: 0.0,
+            tree_season_parcel_min: 0.7,
             abandonment_max_ndvi: 0.4,
             abandonment_max_amplitude: 0.25,
             abandonment_bare_grass_fraction: 0.0,
@@ -115,6 +133,28 @@ impl Default for RulesConfig {
             scl_not_clear: vec![0, 1, 3, 8, 9, 10, 11],
             cloud_blue_reflectance: 0.18,
             shadow_nir_reflectance: 0.04,
+        }
+    }
+}
+
+/// The season-cover class of perennial woody cover.
+const PERENNIAL: &str = "perennial";
+
+/// Which season model made a season check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeasonModel {
+    /// The crop-type model.
+    CropType,
+    /// The season-cover model.
+    SeasonCover,
+}
+
+impl SeasonModel {
+    /// Its name in evidence.
+    pub fn name(self) -> &'static str {
+        match self {
+            SeasonModel::CropType => "crop-type",
+            SeasonModel::SeasonCover => "season-cover",
         }
     }
 }
@@ -178,26 +218,37 @@ impl RulesConfig {
         area_mu >= self.min_patch_mu
     }
 
-    /// Tree planting the season model calls an annual crop is a dense summer canopy: the
-    /// crop-type model's `class` of the mean season of a parcel's tree-planting pixels, with
-    /// `confidence`, drops its tree-planting patches (`tree_annual_crop_veto`).
-    pub fn tree_planting_vetoed(&self, class: &str, confidence: f32) -> bool {
-        is_annual_crop(class) && confidence >= self.tree_annual_crop_veto
+    /// Whether the season check drops a parcel's tree-planting patches: `class` and
+    /// `confidence` are `model`'s call on the mean season of its tree-planting pixels. The
+    /// crop-type model vetoes with an annual crop (a dense summer canopy;
+    /// `tree_annual_crop_veto`), the season-cover model with anything but perennial cover
+    /// (`tree_season_veto`).
+    pub fn tree_planting_vetoed(&self, model: SeasonModel, class: &str, confidence: f32) -> bool {
+        match model {
+            SeasonModel::CropType => {
+                is_annual_crop(class) && confidence >= self.tree_annual_crop_veto
+            }
+            SeasonModel::SeasonCover => class != PERENNIAL && confidence >= self.tree_season_veto,
+        }
     }
 
     /// The evidence a tree-planting patch carries of the season check it passed.
-    pub fn describe_tree_check(&self, class: &str, confidence: f32) -> String {
-        let verdict = if is_annual_crop(class) {
-            format!(
+    pub fn describe_tree_check(&self, model: SeasonModel, class: &str, confidence: f32) -> String {
+        let verdict = match model {
+            SeasonModel::CropType if is_annual_crop(class) => format!(
                 "below the annual-crop veto's {:.2}",
                 self.tree_annual_crop_veto
-            )
-        } else {
-            "not an annual crop".to_string()
+            ),
+            SeasonModel::CropType => "not an annual crop".to_string(),
+            SeasonModel::SeasonCover if class == PERENNIAL => "perennial cover".to_string(),
+            SeasonModel::SeasonCover => {
+                format!("below the season veto's {:.2}", self.tree_season_veto)
+            }
         };
         format!(
-            "; crop-type model on the season of the parcel's tree-planting pixels: \
-             {class} ({confidence:.2}), {verdict}"
+            "; {} model on the season of the parcel's tree-planting pixels: \
+             {class} ({confidence:.2}), {verdict}",
+            model.name()
         )
     }
 
@@ -237,6 +288,21 @@ impl RulesConfig {
     /// The evidence of a non-grain PBF patch: the crop-type model's `confidence` in
     /// non_grain over `dates` dates of the parcel's cultivated pixels, against
     /// `non_grain_min_confidence`.
+    /// Whether the season-cover model's call on a whole parcel's season makes it tree
+    /// planting (`tree_season_parcel_min`).
+    pub fn perennial_parcel(&self, class: &str, confidence: f32) -> bool {
+        class == PERENNIAL && confidence >= self.tree_season_parcel_min
+    }
+
+    /// The evidence of a whole-parcel tree-planting patch.
+    pub fn describe_perennial_parcel(&self, confidence: f32, dates: usize) -> String {
+        format!(
+            "season-cover model: perennial with confidence {confidence:.2} (rule >= {:.2}) \
+             on the mean spectra of all the parcel's clear pixels, {dates} dates",
+            self.tree_season_parcel_min
+        )
+    }
+
     pub fn describe_non_grain(&self, confidence: f32, dates: usize) -> String {
         format!(
             "crop-type model: non_grain with confidence {confidence:.2} (rule >= {:.2}) \
@@ -300,11 +366,16 @@ impl RulesConfig {
                 return Err(format!("{name} = {v} is not an NDVI (-1 to 1)"));
             }
         }
-        if self.tree_annual_crop_veto.is_nan() || self.tree_annual_crop_veto < 0.0 {
-            return Err(format!(
-                "tree_annual_crop_veto = {} must be a confidence (0 to 1; above 1 turns the check off)",
-                self.tree_annual_crop_veto
-            ));
+        for (name, v) in [
+            ("tree_annual_crop_veto", self.tree_annual_crop_veto),
+            ("tree_season_veto", self.tree_season_veto),
+            ("tree_season_parcel_min", self.tree_season_parcel_min),
+        ] {
+            if v.is_nan() || v < 0.0 {
+                return Err(format!(
+                    "{name} = {v} must be a confidence (0 to 1; above 1 turns the check off)"
+                ));
+            }
         }
         if self.min_clear_dates == 0 {
             return Err("min_clear_dates must be at least 1".into());
@@ -798,8 +869,26 @@ mod tests {
         assert!(r.reaches_mapping_unit(0.5) && !r.reaches_mapping_unit(0.49));
         assert!(r.non_grain_use("non_grain", 0.6) && !r.non_grain_use("non_grain", 0.59));
         assert!(!r.non_grain_use("grain", 0.9));
-        assert!(r.tree_planting_vetoed("grain", 0.4) && !r.tree_planting_vetoed("grain", 0.39));
-        assert!(!r.tree_planting_vetoed("orchard", 0.9));
+        let ct = SeasonModel::CropType;
+        assert!(
+            r.tree_planting_vetoed(ct, "grain", 0.4) && !r.tree_planting_vetoed(ct, "grain", 0.39)
+        );
+        assert!(!r.tree_planting_vetoed(ct, "orchard", 0.9));
+        // Grassland is no annual crop to the crop-type check, but no perennial cover either.
+        assert!(!r.tree_planting_vetoed(ct, "grassland", 0.9));
+        let sc = SeasonModel::SeasonCover;
+        assert!(r.tree_planting_vetoed(sc, "grassland", 0.2));
+        assert!(r.tree_planting_vetoed(sc, "annual_crop", 0.0));
+        assert!(!r.tree_planting_vetoed(sc, "perennial", 0.2));
+        let strict = RulesConfig {
+            tree_season_veto: 0.5,
+            ..RulesConfig::default()
+        };
+        assert!(!strict.tree_planting_vetoed(sc, "fallow", 0.49));
+        assert!(strict.tree_planting_vetoed(sc, "fallow", 0.5));
+        assert!(r.perennial_parcel("perennial", r.tree_season_parcel_min));
+        assert!(!r.perennial_parcel("perennial", r.tree_season_parcel_min - 0.01));
+        assert!(!r.perennial_parcel("grassland", 1.0));
         assert!(r.enough_pure_pixels(PixelKind::Abandonment, || 0.0));
         assert!(!r.enough_pure_pixels(PixelKind::TreePlanting, || 0.4));
         assert_eq!(r.describe_dikes(0), "");

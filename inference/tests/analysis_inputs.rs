@@ -78,6 +78,7 @@ fn run(
         farmland,
         landcover: lc,
         croptype: None,
+        season_cover: None,
         rules: &rules,
         tile_size: tile,
     };
@@ -423,6 +424,7 @@ fn class_maps_agree_with_the_parcels_and_patches_and_open_in_gdal() {
             farmland: &farmland,
             landcover: &lc,
             croptype: None,
+            season_cover: None,
             rules: &rules,
             tile_size: tile,
         };
@@ -652,6 +654,7 @@ fn a_baseline_period_decides_class_before_whatever_the_tile_size() {
             farmland: &farmland,
             landcover: &lc,
             croptype: None,
+            season_cover: None,
             rules: &rules,
             tile_size: tile,
         };
@@ -704,6 +707,7 @@ fn a_baseline_period_decides_class_before_whatever_the_tile_size() {
         farmland: &farmland,
         landcover: &lc,
         croptype: None,
+        season_cover: None,
         rules: &rules,
         tile_size: 512,
     };

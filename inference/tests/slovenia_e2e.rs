@@ -60,6 +60,7 @@ fn run(rules: &RulesConfig) -> Run {
         farmland: &farmland,
         landcover: &lc,
         croptype: None,
+        season_cover: None,
         rules,
         tile_size: 64,
     };

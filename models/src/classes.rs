@@ -16,17 +16,22 @@ pub enum Task {
     /// One season of a pixel or parcel → [`CropTypeClass`].
     #[serde(rename = "croptype")]
     CropType,
+    /// One season of one pixel or parcel → [`SeasonCoverClass`]: what covers the ground over
+    /// the whole season (perennial woody against annual crop, grassland, fallow, water, built).
+    #[serde(rename = "season")]
+    SeasonCover,
 }
 
 impl Task {
     /// Both tasks.
-    pub const ALL: [Task; 2] = [Task::LandCover, Task::CropType];
+    pub const ALL: [Task; 3] = [Task::LandCover, Task::CropType, Task::SeasonCover];
 
     /// The name used on the command line, in cards and as the registry folder.
     pub fn name(self) -> &'static str {
         match self {
             Task::LandCover => "landcover",
             Task::CropType => "croptype",
+            Task::SeasonCover => "season",
         }
     }
 
@@ -35,6 +40,7 @@ impl Task {
         match self {
             Task::LandCover => LandCoverClass::ALL.iter().map(|c| c.name()).collect(),
             Task::CropType => CropTypeClass::ALL.iter().map(|c| c.name()).collect(),
+            Task::SeasonCover => SeasonCoverClass::ALL.iter().map(|c| c.name()).collect(),
         }
     }
 }
@@ -56,10 +62,11 @@ impl FromStr for Task {
         {
             "landcover" => Ok(Task::LandCover),
             "croptype" => Ok(Task::CropType),
+            "season" | "seasoncover" => Ok(Task::SeasonCover),
             _ => Err(ModelError::UnknownName {
                 kind: "task",
                 value: s.to_string(),
-                expected: "landcover, croptype".into(),
+                expected: "landcover, croptype, season".into(),
             }),
         }
     }
@@ -188,6 +195,101 @@ impl fmt::Display for CropTypeClass {
     }
 }
 
+/// Classes of the season-cover task ([`Task::SeasonCover`]): what covers a pixel or a parcel
+/// over a whole season. Code = index + 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeasonCoverClass {
+    /// Temporary crops: a bare or sparse spring, a canopy, a harvest.
+    AnnualCrop,
+    /// Perennial woody cover: orchards, vineyards, plantations, trees.
+    Perennial,
+    /// Grassland and temporary grasses.
+    Grassland,
+    /// Fallow or abandoned land.
+    Fallow,
+    /// Open water all season.
+    Water,
+    /// Built-up all season.
+    Built,
+}
+
+impl SeasonCoverClass {
+    /// All classes, in code order.
+    pub const ALL: [SeasonCoverClass; 6] = [
+        SeasonCoverClass::AnnualCrop,
+        SeasonCoverClass::Perennial,
+        SeasonCoverClass::Grassland,
+        SeasonCoverClass::Fallow,
+        SeasonCoverClass::Water,
+        SeasonCoverClass::Built,
+    ];
+    /// Index in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    /// Class code in maps (index + 1).
+    pub fn code(self) -> u8 {
+        self as u8 + 1
+    }
+    /// The name in cards and outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            SeasonCoverClass::AnnualCrop => "annual_crop",
+            SeasonCoverClass::Perennial => "perennial",
+            SeasonCoverClass::Grassland => "grassland",
+            SeasonCoverClass::Fallow => "fallow",
+            SeasonCoverClass::Water => "water",
+            SeasonCoverClass::Built => "built",
+        }
+    }
+}
+
+impl fmt::Display for SeasonCoverClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The classes of a task whose input is a season series (crop type, season cover): what the
+/// series training, evaluation and sample sets are generic over.
+pub trait SeriesClass: Copy + Eq + Ord + fmt::Debug + fmt::Display + Send + Sync + 'static {
+    /// The task.
+    const TASK: Task;
+    /// All classes, in code order.
+    fn all() -> &'static [Self];
+    /// Index in [`Self::all`].
+    fn class_index(self) -> usize;
+    /// The name in cards and outputs.
+    fn class_name(self) -> &'static str;
+}
+
+impl SeriesClass for CropTypeClass {
+    const TASK: Task = Task::CropType;
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+    fn class_index(self) -> usize {
+        self.index()
+    }
+    fn class_name(self) -> &'static str {
+        self.name()
+    }
+}
+
+impl SeriesClass for SeasonCoverClass {
+    const TASK: Task = Task::SeasonCover;
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+    fn class_index(self) -> usize {
+        self.index()
+    }
+    fn class_name(self) -> &'static str {
+        self.name()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +323,11 @@ mod tests {
             assert_eq!(t.name().parse::<Task>().ok(), Some(t));
         }
         assert!("land-cover".parse::<Task>().is_ok());
+        assert_eq!("season_cover".parse::<Task>().ok(), Some(Task::SeasonCover));
+        for c in SeasonCoverClass::ALL {
+            assert_eq!(SeasonCoverClass::ALL[c.class_index()], c);
+            assert_eq!(c.code() as usize, c.index() + 1);
+        }
         assert!(matches!(
             "crops".parse::<Task>(),
             Err(ModelError::UnknownName { kind: "task", .. })

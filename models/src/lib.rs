@@ -6,6 +6,8 @@
 //!   5 spectral indices, see [`features`]).
 //! - [`Task::CropType`]: one season of one pixel or parcel → [`CropTypeClass`] (a masked temporal
 //!   1D convolution network over 12 monthly slots, see [`season`]).
+//! - [`Task::SeasonCover`]: one season → [`SeasonCoverClass`] (perennial woody against annual
+//!   crop, grassland, fallow, water, built), the same network on those classes.
 //!
 //! The device is chosen in one place, [`DeviceChoice`]; library code never picks one.
 
@@ -28,18 +30,19 @@ pub mod train;
 pub mod training_config;
 
 pub use card::{ModelCard, CARD_FILE, WEIGHTS_FILE};
-pub use classes::{CropTypeClass, LandCoverClass, Task};
+pub use classes::{CropTypeClass, LandCoverClass, SeasonCoverClass, SeriesClass, Task};
 pub use device::DeviceChoice;
 pub use error::ModelError;
 pub use metrics::{EvaluationReport, Metrics};
 pub use model::{
-    evaluate_croptype, evaluate_landcover, Classification, CropTypeModel, InferencePath,
-    LandCoverModel,
+    evaluate_croptype, evaluate_landcover, evaluate_series, Classification, InferencePath,
+    LandCoverModel, SeriesModel,
 };
 pub use registry::Registry;
 pub use train::{
-    held_out_croptype, held_out_landcover, train_croptype, train_landcover,
-    train_landcover_observed, TrainConfig, TrainObserver, TrainedModel, Unobserved,
+    held_out_croptype, held_out_landcover, held_out_series, train_croptype, train_landcover,
+    train_landcover_observed, train_season_cover, TrainConfig, TrainObserver, TrainedModel,
+    Unobserved,
 };
 
 /// Result type of this crate.

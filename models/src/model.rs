@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::card::{Architecture, ModelCard};
-use crate::classes::{CropTypeClass, Task};
+use crate::classes::{CropTypeClass, SeasonCoverClass, SeriesClass, Task};
 use crate::features::{pixel_features, N_BANDS, N_PIXEL_FEATURES};
 use crate::kernel::PixelKernel;
 use crate::metrics::{EvaluationReport, Metrics};
@@ -541,9 +541,9 @@ pub struct SeasonSeries {
     pub observations: Vec<Observation>,
 }
 
-/// A loaded crop-type model.
+/// A loaded season model: crop type or season cover (the same network on other classes).
 #[derive(Debug)]
-pub struct CropTypeModel {
+pub struct SeriesModel {
     card: ModelCard,
     net: CropTemporalNet,
     window: SeasonWindow,
@@ -551,15 +551,16 @@ pub struct CropTypeModel {
     batch_size: usize,
 }
 
-impl CropTypeModel {
-    /// Load `dir/card.json` and `dir/weights.bpk` onto `device` (sha256 checked).
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+impl SeriesModel {
+    /// Load `dir/card.json` and `dir/weights.bpk` onto `device` (sha256 checked); the card
+    /// must be of `task` (crop type or season cover).
+    pub fn load(dir: &Path, device: &Device, task: Task) -> Result<Self> {
         let card = ModelCard::load(dir)?;
-        card.expect_task(Task::CropType)?;
+        card.expect_task(task)?;
         let Architecture::CropTemporal(arch) = &card.architecture else {
             return Err(ModelError::InvalidConfig(format!(
-                "model {} has a crop-type task but a {:?} architecture",
-                card.id, card.architecture
+                "model {} has a {} task but a {:?} architecture",
+                card.id, card.task, card.architecture
             )));
         };
         let path = check_weights(dir, &card)?;
@@ -687,12 +688,22 @@ impl CropTypeModel {
 /// Thresholds of the confidence sweeps in crop-type evaluations.
 pub const CONFIDENCE_STEPS: [f32; 6] = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9];
 
-/// Evaluate a crop-type model on labelled series: overall, per source, and the derived binary
-/// `grain_vs_rest` view (grain against every other class).
+/// Evaluate a crop-type model on labelled series (see [`evaluate_series`]).
 pub fn evaluate_croptype(
-    model: &CropTypeModel,
+    model: &SeriesModel,
     samples: &[(SeriesSample, CropTypeClass)],
 ) -> Result<EvaluationReport> {
+    evaluate_series(model, samples)
+}
+
+/// Evaluate a season model on labelled series: overall, per source, and derived binary
+/// views — crop type: `grain_vs_rest` (grain against every other class) and
+/// `grain_vs_non_grain` (temporary crops only); season cover: `perennial_vs_rest`.
+pub fn evaluate_series<C: SeriesClass>(
+    model: &SeriesModel,
+    samples: &[(SeriesSample, C)],
+) -> Result<EvaluationReport> {
+    model.card().expect_task(C::TASK)?;
     let series: Vec<SeasonSeries> = samples
         .iter()
         .map(|(s, _)| SeasonSeries {
@@ -707,32 +718,47 @@ pub fn evaluate_croptype(
         .iter()
         .zip(c.codes.iter())
         .filter(|(_, &code)| code > 0)
-        .map(|((s, class), &code)| (s.source.clone(), class.index(), code as usize - 1))
+        .map(|((s, class), &code)| (s.source.clone(), class.class_index(), code as usize - 1))
         .collect();
     let mut report = EvaluationReport::from_triples(&names, &triples);
-    let mapping: Vec<usize> = CropTypeClass::ALL
-        .iter()
-        .map(|c| usize::from(*c != CropTypeClass::Grain))
-        .collect();
-    let binary: Metrics = report.overall.collapse(&["grain", "not_grain"], &mapping);
-    report.derived.insert("grain_vs_rest".into(), binary);
-    // Temporary crops only: true grain or non-grain parcels; any prediction other than grain
-    // counts as non-grain.
-    let grain = CropTypeClass::Grain.index();
-    let non_grain = CropTypeClass::NonGrain.index();
-    let temporary = triples
-        .iter()
-        .filter(|(_, t, _)| *t == grain || *t == non_grain)
-        .map(|(_, t, p)| (usize::from(*t != grain), usize::from(*p != grain)));
-    report.derived.insert(
-        "grain_vs_non_grain".into(),
-        Metrics::from_pairs(&["grain", "non_grain"], temporary),
-    );
+    match C::TASK {
+        Task::CropType => {
+            let mapping: Vec<usize> = CropTypeClass::ALL
+                .iter()
+                .map(|c| usize::from(*c != CropTypeClass::Grain))
+                .collect();
+            let binary: Metrics = report.overall.collapse(&["grain", "not_grain"], &mapping);
+            report.derived.insert("grain_vs_rest".into(), binary);
+            // Temporary crops only: true grain or non-grain parcels; any prediction other
+            // than grain counts as non-grain.
+            let grain = CropTypeClass::Grain.index();
+            let non_grain = CropTypeClass::NonGrain.index();
+            let temporary = triples
+                .iter()
+                .filter(|(_, t, _)| *t == grain || *t == non_grain)
+                .map(|(_, t, p)| (usize::from(*t != grain), usize::from(*p != grain)));
+            report.derived.insert(
+                "grain_vs_non_grain".into(),
+                Metrics::from_pairs(&["grain", "non_grain"], temporary),
+            );
+        }
+        Task::SeasonCover => {
+            let mapping: Vec<usize> = SeasonCoverClass::ALL
+                .iter()
+                .map(|c| usize::from(*c != SeasonCoverClass::Perennial))
+                .collect();
+            let binary = report
+                .overall
+                .collapse(&["perennial", "not_perennial"], &mapping);
+            report.derived.insert("perennial_vs_rest".into(), binary);
+        }
+        Task::LandCover => {}
+    }
     let scored: Vec<(usize, usize, f32)> = samples
         .iter()
         .zip(c.codes.iter().zip(c.confidence.iter()))
         .filter(|(_, (&code, _))| code > 0)
-        .map(|((_, class), (&code, &conf))| (class.index(), code as usize - 1, conf))
+        .map(|((_, class), (&code, &conf))| (class.class_index(), code as usize - 1, conf))
         .collect();
     for (k, name) in names.iter().enumerate() {
         report.confidence_sweeps.insert(

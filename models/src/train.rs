@@ -17,17 +17,19 @@ use crate::card::{
     now_rfc3339, Architecture, ClassEntry, InputSpec, ModelCard, TrainingInfo, WeightsInfo,
     CARD_FILE, CARD_FORMAT_VERSION, WEIGHTS_FILE,
 };
-use crate::classes::{CropTypeClass, LandCoverClass, Task};
+use crate::classes::{CropTypeClass, LandCoverClass, SeriesClass, Task};
 use crate::device::DeviceChoice;
 use crate::features::{
     augment_dn, pixel_feature_names, pixel_features, Normalisation, BANDS, N_BANDS,
     N_PIXEL_FEATURES, REFLECTANCE_SCALE, SENSORS,
 };
 use crate::metrics::EvaluationReport;
-use crate::model::{evaluate_croptype, evaluate_landcover, CropTypeModel, LandCoverModel};
+use crate::model::{evaluate_landcover, evaluate_series, LandCoverModel, SeriesModel};
 use crate::nets::{CropTemporalConfig, CropTemporalNet, LandCoverMlp, LandCoverMlpConfig};
 use crate::rng::SeededRng;
-use crate::samples::{hex, rules, CropTypeSamples, LandCoverSamples, SeriesSample};
+use crate::samples::{
+    hex, rules, CropTypeSamples, LandCoverSamples, SeasonCoverSamples, SeriesSample, SeriesSamples,
+};
 use crate::season::{
     monthly_composite, series_channels, series_tensors, valid_slot_features, SeasonWindow,
     N_SERIES_CHANNELS,
@@ -48,7 +50,7 @@ pub struct TrainedModel {
 
 enum TrainedNet {
     LandCover(LandCoverMlp),
-    CropType(Box<CropTemporalNet>),
+    Series(Box<CropTemporalNet>),
 }
 
 impl std::fmt::Debug for TrainedModel {
@@ -72,7 +74,7 @@ impl TrainedModel {
         let weights_path = dir.join(WEIGHTS_FILE);
         let saved = match &self.net {
             TrainedNet::LandCover(n) => n.clone().save_file(&weights_path),
-            TrainedNet::CropType(n) => n.clone().save_file(&weights_path),
+            TrainedNet::Series(n) => n.clone().save_file(&weights_path),
         };
         saved.map_err(|e| ModelError::Weights {
             path: weights_path.clone(),
@@ -720,12 +722,16 @@ impl TrainTask for CropTypeTask {
     }
 }
 
-/// The split used by [`train_croptype`] (stratified by source and class, grouped by sample id).
-pub fn croptype_split(samples: &CropTypeSamples, config: &TrainConfig) -> GroupSplit {
+/// The split used by [`train_croptype`] and [`train_season_cover`] (grouped by sample id;
+/// with the default group hash, the strata play no role).
+pub fn series_split<C: SeriesClass>(
+    samples: &SeriesSamples<C>,
+    config: &TrainConfig,
+) -> GroupSplit {
     let keys: Vec<(String, &str)> = samples
         .samples
         .iter()
-        .map(|(s, c)| (format!("{}:{}", s.source, c.name()), s.group.as_str()))
+        .map(|(s, c)| (format!("{}:{}", s.source, c.class_name()), s.group.as_str()))
         .collect();
     let sources: Vec<&str> = samples
         .samples
@@ -740,16 +746,60 @@ pub fn croptype_split(samples: &CropTypeSamples, config: &TrainConfig) -> GroupS
     )
 }
 
+/// The split used by [`train_croptype`].
+pub fn croptype_split(samples: &CropTypeSamples, config: &TrainConfig) -> GroupSplit {
+    series_split(samples, config)
+}
+
 /// Train the crop-type temporal network.
 pub fn train_croptype(
     config: &TrainConfig,
     samples: &CropTypeSamples,
     device: DeviceChoice,
 ) -> Result<TrainedModel> {
+    train_series(
+        config,
+        samples,
+        device,
+        rules::croptype_rule_descriptions(),
+        vec![
+            "fallow = WorldCereal codes 1115000000 and 1600000000 (see training.label_rules)"
+                .into(),
+        ],
+    )
+}
+
+/// Train the season-cover network: the crop-type network's architecture on the season-cover
+/// classes (annual crop, perennial, grassland, fallow, water, built).
+pub fn train_season_cover(
+    config: &TrainConfig,
+    samples: &SeasonCoverSamples,
+    device: DeviceChoice,
+) -> Result<TrainedModel> {
+    train_series(
+        config,
+        samples,
+        device,
+        rules::season_cover_rule_descriptions(),
+        vec![
+            "perennial = WorldCereal permanent crops (orchards, vineyards, olives, nuts) and trees; the class tree planting on farmland is checked against".into(),
+            "water and built are learnt from EuroSAT pseudo-series (one single-date patch's pixels spread over the months, see training.label_rules): a cover that does not change, not a real season".into(),
+        ],
+    )
+}
+
+fn train_series<C: SeriesClass>(
+    config: &TrainConfig,
+    samples: &SeriesSamples<C>,
+    device: DeviceChoice,
+    rule_descriptions: Vec<String>,
+    task_notes: Vec<String>,
+) -> Result<TrainedModel> {
     config.validate()?;
     let start = Instant::now();
+    let task_name = C::TASK.name();
     let window = SeasonWindow::default();
-    let split = croptype_split(samples, config);
+    let split = series_split(samples, config);
     check_test_sources(
         config,
         samples.samples.iter().map(|(s, _)| s.source.as_str()),
@@ -757,7 +807,7 @@ pub fn train_croptype(
     )?;
     if split.train.is_empty() || split.test.is_empty() {
         return Err(ModelError::NotEnoughData(format!(
-            "crop type split has {} train and {} test series",
+            "{task_name} split has {} train and {} test series",
             split.train.len(),
             split.test.len()
         )));
@@ -767,18 +817,23 @@ pub fn train_croptype(
         .iter()
         .map(|(s, _)| prepare_series(s, &window))
         .collect();
-    let targets: Vec<usize> = samples.samples.iter().map(|(_, c)| c.index()).collect();
+    let targets: Vec<usize> = samples
+        .samples
+        .iter()
+        .map(|(_, c)| c.class_index())
+        .collect();
     let mut train_features = Vec::new();
     for &r in &split.train {
         train_features.extend(valid_slot_features(&series[r].composite, &series[r].valid));
     }
     let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
-    let names = Task::CropType.class_names();
+    let names = C::TASK.class_names();
     let n_classes = names.len();
     let train_targets: Vec<usize> = split.train.iter().map(|&r| targets[r]).collect();
     let weights = class_weights(&train_targets, n_classes, config.class_weight_power);
     let arch = CropTemporalConfig::new(N_SERIES_CHANNELS, window.n_slots, n_classes)
-        .with_conv_channels(config.conv_channels);
+        .with_conv_channels(config.conv_channels)
+        .with_slot_head(config.slot_head);
     let net = arch.init_seeded(config.seed, &device.training_device());
     let task = CropTypeTask {
         series,
@@ -798,7 +853,7 @@ pub fn train_croptype(
         n_classes,
         config,
         device,
-        "croptype",
+        task_name,
         &Unobserved,
     )?;
     let mut features = pixel_feature_names();
@@ -807,13 +862,21 @@ pub fn train_croptype(
         "month_sin".into(),
         "month_cos".into(),
     ]);
+    let mut notes = vec![
+        "input: one season = calendar months January..December of the season year; observations in the same month are averaged, months without a clear observation are masked".into(),
+        "trained on France (2022, 2023), Flanders (2021) and South Sudan (2017) WorldCereal samples only; no Chinese data".into(),
+    ];
+    notes.extend(task_notes);
     let card = ModelCard {
         format_version: CARD_FORMAT_VERSION,
         id: String::new(),
-        task: Task::CropType,
-        classes: CropTypeClass::ALL
+        task: C::TASK,
+        classes: C::all()
             .iter()
-            .map(|c| ClassEntry { code: c.code(), name: c.name().into() })
+            .map(|c| ClassEntry {
+                code: c.class_index() as u8 + 1,
+                name: c.class_name().into(),
+            })
             .collect(),
         input: InputSpec {
             bands: BANDS.iter().map(|b| b.to_string()).collect(),
@@ -824,11 +887,15 @@ pub fn train_croptype(
             season: Some(window),
         },
         architecture: Architecture::CropTemporal(arch),
-        weights: WeightsInfo { file: WEIGHTS_FILE.into(), sha256: String::new(), bytes: 0 },
+        weights: WeightsInfo {
+            file: WEIGHTS_FILE.into(),
+            sha256: String::new(),
+            bytes: 0,
+        },
         training: training_info(
             config,
             &samples.fingerprint,
-            rules::croptype_rule_descriptions(),
+            rule_descriptions,
             &samples.label_rules,
             &samples.rule_counts,
             counts_by_name(&names, train_targets.iter().copied()),
@@ -839,25 +906,21 @@ pub fn train_croptype(
         ),
         metrics: EvaluationReport::from_triples(&names, &[]),
         created: now_rfc3339(),
-        notes: vec![
-            "input: one season = calendar months January..December of the season year; observations in the same month are averaged, months without a clear observation are masked".into(),
-            "trained on France (2022, 2023), Flanders (2021) and South Sudan (2017) WorldCereal samples only; no Chinese data".into(),
-            "fallow = WorldCereal codes 1115000000 and 1600000000 (see training.label_rules)".into(),
-        ],
+        notes,
     };
-    let model = CropTypeModel::from_parts(card, outcome.best, device.device());
+    let model = SeriesModel::from_parts(card, outcome.best, device.device());
     let test: Vec<_> = split
         .test
         .iter()
         .map(|&r| samples.samples[r].clone())
         .collect();
-    let metrics = evaluate_croptype(&model, &test)?;
+    let metrics = evaluate_series(&model, &test)?;
     let (mut card, net) = model.into_parts();
     card.metrics = metrics;
     card.training.wall_time_s = start.elapsed().as_secs_f64();
     Ok(TrainedModel {
         card,
-        net: TrainedNet::CropType(Box::new(net)),
+        net: TrainedNet::Series(Box::new(net)),
     })
 }
 
@@ -892,19 +955,28 @@ pub fn held_out_landcover(
         .collect())
 }
 
-/// The held-out (test) series of a crop-type model (see [`held_out_landcover`]).
-pub fn held_out_croptype(
+/// The held-out (test) series of a crop-type or season-cover model (see
+/// [`held_out_landcover`]).
+pub fn held_out_series<C: SeriesClass>(
     card: &ModelCard,
-    samples: &CropTypeSamples,
-) -> Result<Vec<(SeriesSample, CropTypeClass)>> {
-    card.expect_task(Task::CropType)?;
-    let split = croptype_split(samples, &card.training.config);
+    samples: &SeriesSamples<C>,
+) -> Result<Vec<(SeriesSample, C)>> {
+    card.expect_task(C::TASK)?;
+    let split = series_split(samples, &card.training.config);
     check_split(card, &split)?;
     Ok(split
         .test
         .iter()
         .map(|&r| samples.samples[r].clone())
         .collect())
+}
+
+/// The held-out (test) series of a crop-type model (see [`held_out_landcover`]).
+pub fn held_out_croptype(
+    card: &ModelCard,
+    samples: &CropTypeSamples,
+) -> Result<Vec<(SeriesSample, CropTypeClass)>> {
+    held_out_series(card, samples)
 }
 
 #[cfg(test)]

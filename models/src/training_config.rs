@@ -81,6 +81,10 @@ pub struct TrainConfig {
     /// Crop type: channels of the temporal convolutions.
     #[config(default = 32)]
     pub conv_channels: usize,
+    /// Season networks: feed the head each month's features in place as well as their pooled
+    /// summary (see `CropTemporalConfig::slot_head`). Absent (cards of older models): off.
+    #[config(default = "None")]
+    pub slot_head: Option<bool>,
     /// Show a progress bar on stderr.
     #[config(default = true)]
     pub progress: bool,

@@ -7,8 +7,8 @@ mod common;
 use std::path::PathBuf;
 
 use gengdi_models::{
-    evaluate_croptype, evaluate_landcover, held_out_croptype, held_out_landcover, CropTypeModel,
-    DeviceChoice, LandCoverModel, Registry, Task,
+    evaluate_croptype, evaluate_landcover, held_out_croptype, held_out_landcover, DeviceChoice,
+    LandCoverModel, Registry, SeriesModel, Task,
 };
 
 /// Stated in `models/README.md`: the shipped land-cover model's held-out overall accuracy is
@@ -58,7 +58,7 @@ fn shipped_landcover_model_reproduces_its_card_and_meets_the_stated_accuracy() {
 #[test]
 fn shipped_croptype_model_reproduces_its_card_and_meets_the_stated_accuracy() {
     let dir = registry().active_dir(Task::CropType).unwrap();
-    let model = CropTypeModel::load(&dir, &DeviceChoice::NdArray.device()).unwrap();
+    let model = SeriesModel::load(&dir, &DeviceChoice::NdArray.device(), Task::CropType).unwrap();
     let card = model.card().clone();
     let samples = common::croptype();
     assert_eq!(samples.fingerprint, card.training.data);

@@ -10,10 +10,12 @@ use gengdi_models::features::BANDS;
 use gengdi_models::model::SeasonSeries;
 use gengdi_models::reference::NdarrayMlpReference;
 use gengdi_models::samples::Observation;
-use gengdi_models::train::{croptype_split, landcover_split};
+use gengdi_models::samples::PSEUDO_SERIES_YEAR;
+use gengdi_models::train::{croptype_split, landcover_split, series_split};
 use gengdi_models::{
-    evaluate_landcover, train_croptype, train_landcover, CropTypeModel, DeviceChoice,
-    LandCoverModel, ModelError, Registry, Task, TrainConfig,
+    evaluate_landcover, evaluate_series, train_croptype, train_landcover, train_season_cover,
+    DeviceChoice, LandCoverModel, ModelError, Registry, SeasonCoverClass, SeriesModel, Task,
+    TrainConfig,
 };
 use ndarray::{Array1, Array2, Array3};
 
@@ -276,9 +278,10 @@ fn crop_type_training_round_trips_and_accepts_any_number_of_dates() {
         Err(ModelError::NoActiveModel { .. })
     ));
     registry.activate(&card.id[..6]).unwrap();
-    let model = CropTypeModel::load(
+    let model = SeriesModel::load(
         &registry.active_dir(Task::CropType).unwrap(),
         &DeviceChoice::Flex.device(),
+        Task::CropType,
     )
     .unwrap();
     let (s, _) = &tiny.samples[0];
@@ -319,6 +322,101 @@ fn crop_type_training_round_trips_and_accepts_any_number_of_dates() {
 }
 
 #[test]
+fn season_cover_samples_are_real_series_plus_eurosat_pseudo_series_split_like_land_cover() {
+    let sc = common::season_cover();
+    let count = |c: SeasonCoverClass| sc.samples.iter().filter(|(_, k)| *k == c).count();
+    // ~170 WorldCereal permanent crops and ~44 tree samples (some without a valid date).
+    assert!(count(SeasonCoverClass::Perennial) >= 190);
+    assert!(count(SeasonCoverClass::AnnualCrop) >= 700);
+    assert!(count(SeasonCoverClass::Fallow) >= 100);
+    for (s, class) in &sc.samples {
+        if s.source == "eurosat:l1c" {
+            // Pseudo-series: water and built only, one pixel per month from January.
+            assert!(
+                matches!(class, SeasonCoverClass::Water | SeasonCoverClass::Built),
+                "{class}"
+            );
+            assert!((3..=12).contains(&s.observations.len()), "{}", s.group);
+            for (m, o) in s.observations.iter().enumerate() {
+                assert_eq!(
+                    (o.date.year(), o.date.month0() as usize),
+                    (PSEUDO_SERIES_YEAR, m)
+                );
+            }
+        } else {
+            assert!(s.source.starts_with("worldcereal:"), "{}", s.source);
+        }
+    }
+    // 47 EuroSAT water and 71 built patches pass, plus 2 and 2 WorldCereal samples.
+    assert_eq!(count(SeasonCoverClass::Water), 49);
+    assert_eq!(count(SeasonCoverClass::Built), 73);
+    // The default split holds out a group in the season-cover model exactly when the
+    // land-cover model holds it out: the generated test scenes render neither's training data.
+    let config = TrainConfig::new();
+    let lc = common::landcover();
+    let lc_split = landcover_split(&lc, &config);
+    let sc_split = series_split(&sc, &config);
+    let lc_test: BTreeSet<&str> = lc_split
+        .test
+        .iter()
+        .map(|&r| lc.samples[r].group.as_str())
+        .collect();
+    let lc_all: BTreeSet<&str> = lc.samples.iter().map(|s| s.group.as_str()).collect();
+    let mut shared = 0;
+    for (r, (s, _)) in sc.samples.iter().enumerate() {
+        if lc_all.contains(s.group.as_str()) {
+            shared += 1;
+            assert_eq!(
+                sc_split.test.contains(&r),
+                lc_test.contains(s.group.as_str()),
+                "{}",
+                s.group
+            );
+        }
+    }
+    assert!(shared > 1000, "{shared} shared groups");
+}
+
+#[test]
+fn season_cover_training_round_trips_with_the_slot_head() {
+    let all = common::season_cover();
+    let tiny = common::tiny_croptype(&all, 10);
+    let mut config = tiny_config(3).with_batch_size(32);
+    config.slot_head = Some(true);
+    let trained = train_season_cover(&config, &tiny, DeviceChoice::NdArray).unwrap();
+    assert_eq!(trained.card.task, Task::SeasonCover);
+    assert_eq!(
+        trained.card.class_names(),
+        [
+            "annual_crop",
+            "perennial",
+            "grassland",
+            "fallow",
+            "water",
+            "built"
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let card = trained.save(dir.path(), "test").unwrap();
+    let device = DeviceChoice::NdArray.device();
+    assert!(matches!(
+        SeriesModel::load(dir.path(), &device, Task::CropType),
+        Err(ModelError::WrongTask { .. })
+    ));
+    let model = SeriesModel::load(dir.path(), &device, Task::SeasonCover).unwrap();
+    // The loaded weights give the card's held-out metrics again.
+    let split = series_split(&tiny, &card.training.config);
+    let test: Vec<_> = split
+        .test
+        .iter()
+        .map(|&r| tiny.samples[r].clone())
+        .collect();
+    let report = evaluate_series(&model, &test).unwrap();
+    assert_eq!(report.overall.confusion, card.metrics.overall.confusion);
+    assert!(report.derived.contains_key("perennial_vs_rest"));
+}
+
+#[test]
 fn registry_errors_are_typed() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new(dir.path());
@@ -350,7 +448,7 @@ fn registry_errors_are_typed() {
     assert!(!listed[0].active);
     let mdir = registry.model_dir(&card.id).unwrap();
     assert!(matches!(
-        CropTypeModel::load(&mdir, &DeviceChoice::NdArray.device()),
+        SeriesModel::load(&mdir, &DeviceChoice::NdArray.device(), Task::CropType),
         Err(ModelError::WrongTask { .. })
     ));
     // A corrupted weights file is caught by the card's sha256.

@@ -159,6 +159,18 @@ impl Located {
             .with_context(|| format!("model registry {self}"))
     }
 
+    /// The folder of the active model of `task`, or `None` when the task has no active model.
+    pub fn active_dir_if_any(&self, task: Task) -> anyhow::Result<Option<PathBuf>> {
+        match self
+            .registry
+            .active_id(task)
+            .with_context(|| format!("model registry {self}"))?
+        {
+            Some(_) => self.active_dir(task).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The folder of a model by id or unique id prefix.
     pub fn model_dir(&self, id: &str) -> anyhow::Result<PathBuf> {
         self.registry

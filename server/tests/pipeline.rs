@@ -61,6 +61,7 @@ fn models() -> Models {
     Models::load(
         &registry.active_dir(Task::LandCover).unwrap(),
         Some(&registry.active_dir(Task::CropType).unwrap()),
+        None,
         DeviceChoice::NdArray,
     )
     .unwrap()

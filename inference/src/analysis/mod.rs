@@ -148,8 +148,9 @@ pub struct AnalysisResult {
     pub class_names: Vec<String>,
     /// Dates of the baseline period (empty without one).
     pub baseline_dates: Vec<Option<NaiveDate>>,
-    /// Parcels whose tree-planting pixels the crop-type model called an annual crop over the
-    /// season, so their tree-planting patches were not reported (`tree_annual_crop_veto`).
+    /// Parcels whose tree-planting pixels the season check did not find perennial (season
+    /// cover) or found an annual crop (crop type) over the season, so their tree-planting
+    /// patches were not reported (`tree_season_veto`, `tree_annual_crop_veto`).
     pub tree_planting_vetoed: Vec<String>,
 }
 
@@ -159,6 +160,9 @@ pub struct AnalysisInput<'a> {
     pub farmland: &'a FarmlandLayer,
     pub landcover: &'a dyn PixelClassifier,
     pub croptype: Option<&'a dyn SeasonClassifier>,
+    /// The season-cover model: when given, it makes the tree-planting season check instead
+    /// of `croptype`.
+    pub season_cover: Option<&'a dyn SeasonClassifier>,
     pub rules: &'a RulesConfig,
     pub tile_size: usize,
 }
@@ -270,10 +274,10 @@ pub fn analyze_until(
     };
 
     let dates: Vec<Option<NaiveDate>> = stack.layers.iter().map(|l| l.date).collect();
-    let model_version = match input.croptype {
-        Some(ct) => format!("{}+{}", input.landcover.id(), ct.id()),
-        None => input.landcover.id(),
-    };
+    let mut model_ids = vec![input.landcover.id()];
+    model_ids.extend(input.croptype.map(|m| m.id()));
+    model_ids.extend(input.season_cover.map(|m| m.id()));
+    let model_version = model_ids.join("+");
     let area = EqualArea::for_grid(&stack.grid)?;
     let (px_w, px_h) = gt.pixel_size();
 
@@ -284,6 +288,7 @@ pub fn analyze_until(
 
     let pctx = PatchContext {
         rules: input.rules,
+        tree_check_model: checks.tree_check_model,
         class_names: &class_names,
         model_version: &model_version,
         area: &area,
@@ -464,7 +469,21 @@ fn parcel_outcomes(
             out.tree_planting_vetoed.push(parcel.id.clone());
         }
         let non_grain = patches::non_grain_patch(pctx, &view, checks.crop.get(&parcel.index))?;
-        for patch in found.patches.into_iter().chain(non_grain) {
+        let has_trees = found
+            .patches
+            .iter()
+            .any(|p| p.kind == ChangeKind::TreePlanting);
+        let whole_parcel_trees = if has_trees || found.tree_planting_vetoed {
+            None
+        } else {
+            patches::perennial_parcel_patch(pctx, &view, checks.cover.get(&parcel.index))?
+        };
+        for patch in found
+            .patches
+            .into_iter()
+            .chain(whole_parcel_trees)
+            .chain(non_grain)
+        {
             status.flags.push(patch.kind);
             out.patches.push(patch);
         }

@@ -3,10 +3,10 @@
 
 use super::accumulate::{ParcelAcc, Q, QC};
 use super::evidence::{date_evidence, DateEvidence};
-use super::AnalysisInput;
+use super::{AnalysisInput, SeasonClassifier};
 use crate::error::{InferenceError, Result};
 use crate::farmland::{AdminUnits, Parcel};
-use crate::rules::{ChangeKind, PixelKind, RulesConfig};
+use crate::rules::{ChangeKind, PixelKind, RulesConfig, SeasonModel};
 use chrono::NaiveDate;
 use gengdi_tiling::SceneStack;
 use serde::{Deserialize, Serialize};
@@ -34,9 +34,11 @@ pub struct ParcelStatus {
     pub evidence: Vec<Option<DateEvidence>>,
     /// Crop type over the season (PBF and cultivated parcels), with confidence.
     pub crop_type: Option<(String, f32)>,
-    /// The crop-type model's class of the mean season of the parcel's tree-planting pixels,
-    /// with confidence (parcels with such pixels, when a crop-type model is loaded). An annual
-    /// crop here drops the parcel's tree-planting patches (`tree_annual_crop_veto`).
+    /// The season model's class of the mean season of the parcel's tree-planting pixels, with
+    /// confidence (parcels with such pixels, when a season model is loaded: the season-cover
+    /// model, else the crop-type model). Anything but perennial cover (season cover), or an
+    /// annual crop (crop type), drops the parcel's tree-planting patches (`tree_season_veto`,
+    /// `tree_annual_crop_veto`).
     pub tree_check: Option<(String, f32)>,
     /// The kinds of its patches, in the order of their names.
     pub flags: Vec<ChangeKind>,
@@ -83,24 +85,30 @@ impl PartialEq<&str> for ParcelState {
 /// Per date: how many pixels, and their Σ round(DN·Q) of the model bands.
 type SeasonSums<'a> = Vec<(u64, &'a Vec<i64>)>;
 
-/// What the crop-type model said of the parcels' seasons, by parcel label.
-#[derive(Default)]
+/// What the season models said of the parcels' seasons, by parcel label.
 pub(super) struct SeasonChecks {
     /// Crop type of the mean season of a PBF parcel's cultivated pixels.
     pub crop: HashMap<u32, (String, f32)>,
-    /// Class of the mean season of a parcel's tree-planting pixels.
+    /// Class of the mean season of a parcel's tree-planting pixels, by `tree_check_model`.
     pub tree_check: HashMap<u32, (String, f32)>,
+    /// The model of the tree-planting check: the season-cover model when loaded, else the
+    /// crop-type model.
+    pub tree_check_model: SeasonModel,
+    /// The season-cover model's class of the mean season of every clear pixel of a monitored
+    /// parcel (empty without a season-cover model).
+    pub cover: HashMap<u32, (String, f32)>,
 }
 
 impl SeasonChecks {
-    /// Crop type for PBF parcels with a cultivated season, and the season check of the
-    /// parcels with tree-planting pixels (both empty without a crop-type model).
+    /// Crop type for PBF parcels with a cultivated season (empty without a crop-type model),
+    /// and the season check of the parcels with tree-planting pixels (empty without a season
+    /// model).
     pub fn of(
         input: &AnalysisInput<'_>,
         acc: &BTreeMap<u32, ParcelAcc>,
         stack: &SceneStack,
     ) -> Result<SeasonChecks> {
-        let crop = season_classes(input, acc, stack, |p, a| {
+        let crop = season_classes(input, input.croptype, acc, stack, |p, a| {
             p.pbf.then(|| {
                 a.dates
                     .iter()
@@ -108,7 +116,11 @@ impl SeasonChecks {
                     .collect()
             })
         })?;
-        let tree_check = season_classes(input, acc, stack, |_, a| {
+        let (tree_model, tree_check_model) = match input.season_cover {
+            Some(sc) => (Some(sc), SeasonModel::SeasonCover),
+            None => (input.croptype, SeasonModel::CropType),
+        };
+        let tree_check = season_classes(input, tree_model, acc, stack, |_, a| {
             (a.kinds[PixelKind::TreePlanting as usize] > 0).then(|| {
                 a.dates
                     .iter()
@@ -116,23 +128,40 @@ impl SeasonChecks {
                     .collect()
             })
         })?;
-        Ok(SeasonChecks { crop, tree_check })
+        let cover = season_classes(input, input.season_cover, acc, stack, |p, a| {
+            input
+                .rules
+                .monitors(p.land_class.as_deref(), p.pbf)
+                .then(|| {
+                    a.dates
+                        .iter()
+                        .map(|d| (d.clear, &d.clear_band_sums))
+                        .collect()
+                })
+        })?;
+        Ok(SeasonChecks {
+            crop,
+            tree_check,
+            tree_check_model,
+            cover,
+        })
     }
 }
 
-/// The crop-type model's class of a season of mean spectra per parcel: `sums` picks the
-/// parcels and, per date, the pixel count and band sums to average (dates without pixels are
-/// left out; fewer than `min_clear_dates` dates and the parcel gets no class).
+/// A season model's class of a season of mean spectra per parcel: `sums` picks the parcels
+/// and, per date, the pixel count and band sums to average (dates without pixels are left
+/// out; fewer than `min_clear_dates` dates and the parcel gets no class).
 fn season_classes<'a>(
     input: &AnalysisInput<'_>,
+    model: Option<&dyn SeasonClassifier>,
     acc: &'a BTreeMap<u32, ParcelAcc>,
     stack: &SceneStack,
     sums: impl Fn(&Parcel, &'a ParcelAcc) -> Option<SeasonSums<'a>>,
 ) -> Result<HashMap<u32, (String, f32)>> {
-    let Some(ct) = input.croptype else {
+    let Some(ct) = model else {
         return Ok(HashMap::new());
     };
-    // The crop-type model's bands, found among the land-cover model's bands.
+    // The season model's bands, found among the land-cover model's bands.
     let lc_bands = input.landcover.bands();
     let pos: Vec<usize> = ct
         .bands()
@@ -142,7 +171,7 @@ fn season_classes<'a>(
                 .iter()
                 .position(|x| x.eq_ignore_ascii_case(b))
                 .ok_or_else(|| InferenceError::Config {
-                    what: "crop-type model".into(),
+                    what: "season model".into(),
                     reason: format!("needs band {b}, which the land-cover inputs do not carry"),
                 })
         })
@@ -179,7 +208,7 @@ fn season_classes<'a>(
     let out = ct
         .classify(&series)
         .map_err(|source| InferenceError::Model {
-            what: "crop-type model",
+            what: "season model",
             source,
         })?;
     Ok(ids

@@ -10,7 +10,7 @@ use super::M2_PER_MU;
 use crate::error::Result;
 use crate::farmland::Parcel;
 use crate::rasterize::{ParcelMask, PixelPolygon};
-use crate::rules::{ChangeKind, PatchEvidence, PixelKind, RulesConfig};
+use crate::rules::{ChangeKind, PatchEvidence, PixelKind, RulesConfig, SeasonModel};
 use crate::vectorize::{components, majority_smooth, outline, Component};
 use chrono::NaiveDate;
 use gengdi_tiling::GeoTransform;
@@ -80,6 +80,8 @@ impl PartialEq<&str> for PatchState {
 /// What turning parcels' evidence into patches needs, set up once per analysis.
 pub(super) struct PatchContext<'a> {
     pub rules: &'a RulesConfig,
+    /// The model of the tree-planting season check.
+    pub tree_check_model: SeasonModel,
     /// The land-cover classes (code = index + 1).
     pub class_names: &'a [String],
     pub model_version: &'a str,
@@ -104,13 +106,14 @@ pub(super) struct ParcelView<'a> {
 #[derive(Default)]
 pub(super) struct PixelPatches {
     pub patches: Vec<PatchRecord>,
-    /// Its tree-planting patches were dropped by the season check (`tree_annual_crop_veto`).
+    /// Its tree-planting patches were dropped by the season check (`tree_season_veto`,
+    /// `tree_annual_crop_veto`).
     pub tree_planting_vetoed: bool,
 }
 
 /// Pixel-level violations of a parcel (`mine`: its candidates, sorted by kind, row, column):
 /// one patch per 4-connected component of a kind that the rules keep. `tree_check` is the
-/// crop-type model's class of the parcel's tree-planting season, if any.
+/// season model's class of the parcel's tree-planting season, if any.
 pub(super) fn pixel_patches(
     ctx: &PatchContext<'_>,
     p: &ParcelView<'_>,
@@ -129,7 +132,10 @@ pub(super) fn pixel_patches(
             .then_some(tree_check)
             .flatten();
         if let Some((class, conf)) = season_check {
-            if ctx.rules.tree_planting_vetoed(class, *conf) {
+            if ctx
+                .rules
+                .tree_planting_vetoed(ctx.tree_check_model, class, *conf)
+            {
                 out.tree_planting_vetoed = true;
                 continue;
             }
@@ -280,7 +286,7 @@ fn component_patch(
     if let Some((class, conf)) = group.season_check {
         patch
             .evidence
-            .push_str(&rules.describe_tree_check(class, *conf));
+            .push_str(&rules.describe_tree_check(ctx.tree_check_model, class, *conf));
     }
     Ok(patch)
 }
@@ -318,6 +324,40 @@ pub(super) fn non_grain_patch(
     );
     let dates_used = p.acc.dates.iter().filter(|d| d.cultivated > 0).count();
     patch.evidence = rules.describe_non_grain(*conf, dates_used);
+    Ok(Some(patch))
+}
+
+/// Tree planting over the whole parcel: when it has no tree-planting patch of its own pixels
+/// and the season-cover model's class of the mean season of all its clear pixels (`cover`)
+/// is perennial (`tree_season_parcel_min`), and it reaches the mapping unit.
+pub(super) fn perennial_parcel_patch(
+    ctx: &PatchContext<'_>,
+    p: &ParcelView<'_>,
+    cover: Option<&(String, f32)>,
+) -> Result<Option<PatchRecord>> {
+    let rules = ctx.rules;
+    let Some((name, conf)) = cover else {
+        return Ok(None);
+    };
+    if !rules.perennial_parcel(name, *conf) {
+        return Ok(None);
+    }
+    let area_m2 = ctx.area.area_m2(&p.parcel.polygons)?;
+    if !rules.reaches_mapping_unit(area_m2 / M2_PER_MU) {
+        return Ok(None);
+    }
+    let mut patch = make_patch(
+        ctx,
+        p,
+        ChangeKind::TreePlanting,
+        class_before(ctx, p.parcel, &p.acc.baseline),
+        "perennial".into(),
+        area_m2,
+        *conf as f64,
+        p.parcel.polygons.clone(),
+    );
+    let dates_used = p.acc.dates.iter().filter(|d| d.clear > 0).count();
+    patch.evidence = rules.describe_perennial_parcel(*conf, dates_used);
     Ok(Some(patch))
 }
 

@@ -1,5 +1,7 @@
-//! The crop-type network: two 1D convolutions over monthly slots, masked mean + max pooling over
-//! the valid slots, and a small MLP head. Any subset of months may be valid.
+//! The season networks (crop type, season cover): two 1D convolutions over monthly slots,
+//! masked mean + max pooling over the valid slots, and a small MLP head. Any subset of months
+//! may be valid. With `slot_head`, the head also sees every slot's masked features in place
+//! (which month looked how), not only their pooled summary.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -29,6 +31,11 @@ pub struct CropTemporalConfig {
     /// Width of the hidden layer of the head.
     #[config(default = 32)]
     pub hidden: usize,
+    /// Also feed the head every slot's masked convolution output, month by month (a linear
+    /// layer from `conv_channels × n_slots` added to the pooled hidden layer). Absent in the
+    /// cards of older models: off.
+    #[config(default = "None")]
+    pub slot_head: Option<bool>,
 }
 
 /// The crop-type network.
@@ -42,6 +49,8 @@ pub struct CropTemporalNet {
     pub head: Linear,
     /// Output layer (logits).
     pub output: Linear,
+    /// The per-slot input of the hidden layer (with `slot_head`).
+    pub slots: Option<Linear>,
 }
 
 fn seeded_conv(
@@ -76,6 +85,14 @@ impl CropTemporalConfig {
             conv2: seeded_conv(&mut rng, self.conv_channels, self.conv_channels, k, device),
             head: seeded_linear(&mut rng, 2 * self.conv_channels, self.hidden, device),
             output: seeded_linear(&mut rng, self.hidden, self.n_classes, device),
+            slots: self.slot_head.unwrap_or(false).then(|| {
+                seeded_linear(
+                    &mut rng,
+                    self.conv_channels * self.n_slots,
+                    self.hidden,
+                    device,
+                )
+            }),
         }
     }
 }
@@ -87,12 +104,20 @@ impl CropTemporalNet {
     pub fn forward(&self, x: Tensor<3>, mask: Tensor<3>) -> Tensor<2> {
         let h = relu(self.conv1.forward(x));
         let h = relu(self.conv2.forward(h)); // [B, K, T], >= 0
-        let [b, k, _t] = h.dims();
+        let [b, k, t] = h.dims();
         let hm = h * mask.clone(); // invalid slots -> 0
         let count = mask.sum_dim(2).clamp_min(1.0); // [B, 1, 1]
         let mean = hm.clone().sum_dim(2) / count; // [B, K, 1]
+        let per_slot = self
+            .slots
+            .as_ref()
+            .map(|slots| slots.forward(hm.clone().reshape([b, k * t])));
         let max = hm.max_dim(2); // relu output >= 0, so masked zeros never exceed a valid max
         let pooled = Tensor::cat(vec![mean, max], 1).reshape([b, 2 * k]);
-        self.output.forward(relu(self.head.forward(pooled)))
+        let hidden = match per_slot {
+            Some(s) => self.head.forward(pooled) + s,
+            None => self.head.forward(pooled),
+        };
+        self.output.forward(relu(hidden))
     }
 }

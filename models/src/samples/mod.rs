@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::classes::{CropTypeClass, LandCoverClass};
+use crate::classes::{CropTypeClass, LandCoverClass, SeasonCoverClass};
 use crate::features::N_BANDS;
 use crate::{ModelError, Result};
 
@@ -308,11 +308,11 @@ impl LandCoverSamples {
     }
 }
 
-/// The crop-type training set.
-#[derive(Clone, Debug, Default)]
-pub struct CropTypeSamples {
+/// A training set of labelled season series (crop type, season cover).
+#[derive(Clone, Debug)]
+pub struct SeriesSamples<C> {
     /// Labelled series.
-    pub samples: Vec<(SeriesSample, CropTypeClass)>,
+    pub samples: Vec<(SeriesSample, C)>,
     /// Input tables.
     pub fingerprint: DataFingerprint,
     /// How many series each rule kept or dropped.
@@ -321,9 +321,25 @@ pub struct CropTypeSamples {
     pub label_rules: Vec<String>,
 }
 
-impl CropTypeSamples {
+/// The crop-type training set.
+pub type CropTypeSamples = SeriesSamples<CropTypeClass>;
+/// The season-cover training set.
+pub type SeasonCoverSamples = SeriesSamples<SeasonCoverClass>;
+
+impl<C> Default for SeriesSamples<C> {
+    fn default() -> Self {
+        Self {
+            samples: Vec::new(),
+            fingerprint: DataFingerprint::default(),
+            rule_counts: BTreeMap::new(),
+            label_rules: Vec::new(),
+        }
+    }
+}
+
+impl<C> SeriesSamples<C> {
     /// Add another sample set: series appended, fingerprints combined, counts summed.
-    pub fn merge(&mut self, other: CropTypeSamples) {
+    pub fn merge(&mut self, other: SeriesSamples<C>) {
         self.samples.extend(other.samples);
         self.fingerprint = merge_fingerprints(&self.fingerprint, &other.fingerprint);
         merge_counts(&mut self.rule_counts, other.rule_counts);
@@ -454,6 +470,110 @@ pub fn load_croptype(paths: &[PathBuf]) -> Result<CropTypeSamples> {
     if out.samples.is_empty() {
         return Err(ModelError::NotEnoughData(format!(
             "no WorldCereal crop-type series found in {paths:?}"
+        )));
+    }
+    out.fingerprint = DataFingerprint::new(digests);
+    Ok(out)
+}
+
+/// The season year of the season-cover pseudo-series made of single-date EuroSAT patches
+/// (see [`load_season_cover`]).
+pub const PSEUDO_SERIES_YEAR: i32 = 2018;
+
+/// Load season-cover series: WorldCereal samples by [`rules::season_cover_class`], and, for
+/// the two classes no season data has (water, built), one pseudo-series per EuroSAT River /
+/// SeaLake or Highway / Industrial / Residential patch: the patch's pixels that pass the
+/// land-cover label rule, one per calendar month from January (a cover that does not change
+/// over the season, seen as it varies across the patch). Other EuroSAT classes are not used:
+/// a single date cannot show a season.
+pub fn load_season_cover(paths: &[PathBuf]) -> Result<SeasonCoverSamples> {
+    let tables = find_tables(paths)?;
+    let mut out = SeasonCoverSamples::default();
+    let mut digests = Vec::new();
+    for (path, kind) in tables {
+        if kind == TableKind::EuroSatPixels {
+            let (pixels, digest) = load_eurosat_pixels(&path)?;
+            digests.push(digest);
+            let mut patches: BTreeMap<String, (SeasonCoverClass, Vec<[f32; N_BANDS]>)> =
+                BTreeMap::new();
+            for p in pixels {
+                let class = match rules::eurosat_pixel_label(&p.class_name, &p.dn) {
+                    rules::PixelDecision::Keep(LandCoverClass::Water) => SeasonCoverClass::Water,
+                    rules::PixelDecision::Keep(LandCoverClass::Built) => SeasonCoverClass::Built,
+                    _ => continue,
+                };
+                patches
+                    .entry(p.image_id.clone())
+                    .or_insert_with(|| (class, Vec::new()))
+                    .1
+                    .push(p.dn);
+            }
+            for (image_id, (class, dns)) in patches {
+                if dns.len() < 3 {
+                    *out.rule_counts
+                        .entry(
+                            "eurosat: patch dropped, fewer than 3 pixels pass the label rule"
+                                .into(),
+                        )
+                        .or_default() += 1;
+                    continue;
+                }
+                let observations = dns
+                    .iter()
+                    .take(12)
+                    .enumerate()
+                    .filter_map(|(m, dn)| {
+                        NaiveDate::from_ymd_opt(PSEUDO_SERIES_YEAR, m as u32 + 1, 15)
+                            .map(|date| Observation { date, dn: *dn })
+                    })
+                    .collect();
+                *out.rule_counts
+                    .entry(format!("eurosat:l1c: {class} (pseudo-series of one patch)"))
+                    .or_default() += 1;
+                out.samples.push((
+                    SeriesSample {
+                        source: "eurosat:l1c".into(),
+                        group: image_id,
+                        ewoc_code: 0,
+                        lc10_class: String::new(),
+                        season_year: PSEUDO_SERIES_YEAR,
+                        observations,
+                        invalid_observations: 0,
+                    },
+                    class,
+                ));
+            }
+            continue;
+        }
+        let (series, digest) = load_worldcereal(&path)?;
+        digests.push(digest);
+        for s in series {
+            match rules::season_cover_class(&s.lc10_class, s.ewoc_code) {
+                Some(class) if !s.observations.is_empty() => {
+                    *out.rule_counts
+                        .entry(format!("{}: {class}", s.source))
+                        .or_default() += 1;
+                    out.samples.push((s, class));
+                }
+                Some(_) => {
+                    *out.rule_counts
+                        .entry(format!("{}: dropped, no valid observation", s.source))
+                        .or_default() += 1;
+                }
+                None => {
+                    *out.rule_counts
+                        .entry(format!(
+                            "{}: dropped, class not a season-cover class",
+                            s.source
+                        ))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    if out.samples.is_empty() {
+        return Err(ModelError::NotEnoughData(format!(
+            "no season-cover series found in {paths:?}"
         )));
     }
     out.fingerprint = DataFingerprint::new(digests);

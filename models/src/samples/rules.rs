@@ -4,7 +4,7 @@
 //!
 //! Thresholds are on indices of reflectance (DN / 10000), see [`crate::features`].
 
-use crate::classes::{CropTypeClass, LandCoverClass};
+use crate::classes::{CropTypeClass, LandCoverClass, SeasonCoverClass};
 use crate::features::{index, reflectance, spectral_indices, N_BANDS};
 
 /// NDVI below this and BSI above [`BARE_BSI_MIN`] makes a cropland/fallow pixel `bare`.
@@ -192,6 +192,30 @@ pub fn croptype_class(ewoc_code: u64) -> Option<CropTypeClass> {
     }
 }
 
+/// The season-cover mapping, as sentences, written into model cards.
+pub fn season_cover_rule_descriptions() -> Vec<String> {
+    vec![
+        "WorldCereal: fallow codes 1115000000 and 1600000000 -> fallow; then LANDCOVER10 of ewoc_code: temporary_crops -> annual_crop, permanent_crops and trees -> perennial, grasslands and temporary_grasses -> grassland, water -> water, built_up -> built; shrubland, wetlands and 'ignore' codes are not used".into(),
+        "EuroSAT (single dates, L1C): one pseudo-series per River/SeaLake (water) or Highway/Industrial/Residential (built) patch, made of the patch's pixels that pass the land-cover label rule (water: MNDWI > 0; built: NDVI < 0.3 and MNDWI <= 0), one per calendar month from January of 2018, at most 12; patches with fewer than 3 such pixels are dropped; other EuroSAT classes are not used".into(),
+        "every series is grouped by its sample (WorldCereal sample_id, EuroSAT image id), the same groups as the land-cover and crop-type models, so a group-hash split with the same seed and fractions holds out the same samples".into(),
+    ]
+}
+
+/// The season-cover class of a WorldCereal sample, or `None` when it is not used.
+pub fn season_cover_class(lc10: &str, ewoc_code: u64) -> Option<SeasonCoverClass> {
+    if is_fallow_code(ewoc_code) {
+        return Some(SeasonCoverClass::Fallow);
+    }
+    match lc10 {
+        "temporary_crops" => Some(SeasonCoverClass::AnnualCrop),
+        "permanent_crops" | "trees" => Some(SeasonCoverClass::Perennial),
+        "grasslands" | "temporary_grasses" => Some(SeasonCoverClass::Grassland),
+        "water" => Some(SeasonCoverClass::Water),
+        "built_up" => Some(SeasonCoverClass::Built),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +247,40 @@ mod tests {
         ); // grapes
         assert_eq!(croptype_class(1_000_000_000), None);
         assert_eq!(croptype_class(4_000_000_000), None);
+    }
+
+    #[test]
+    fn season_cover_classes_follow_fallow_codes_then_landcover10() {
+        use SeasonCoverClass as S;
+        assert_eq!(season_cover_class("ignore", 1_115_000_000), Some(S::Fallow));
+        assert_eq!(season_cover_class("ignore", 1_600_000_000), Some(S::Fallow));
+        assert_eq!(
+            season_cover_class("temporary_crops", 1_101_010_011),
+            Some(S::AnnualCrop)
+        );
+        assert_eq!(
+            season_cover_class("permanent_crops", 1_201_000_010),
+            Some(S::Perennial)
+        );
+        assert_eq!(
+            season_cover_class("trees", 3_000_000_000),
+            Some(S::Perennial)
+        );
+        assert_eq!(
+            season_cover_class("temporary_grasses", 1_111_000_000),
+            Some(S::Grassland)
+        );
+        assert_eq!(
+            season_cover_class("grasslands", 2_000_000_000),
+            Some(S::Grassland)
+        );
+        assert_eq!(season_cover_class("water", 5_000_000_000), Some(S::Water));
+        assert_eq!(
+            season_cover_class("built_up", 6_000_000_000),
+            Some(S::Built)
+        );
+        assert_eq!(season_cover_class("shrubland", 2_500_000_000), None);
+        assert_eq!(season_cover_class("ignore", 1_000_000_000), None);
     }
 
     #[test]

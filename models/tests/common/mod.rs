@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use gengdi_models::samples::{load_croptype, load_landcover, CropTypeSamples, LandCoverSamples};
+use gengdi_models::samples::{
+    load_croptype, load_landcover, load_season_cover, CropTypeSamples, LandCoverSamples,
+    SeasonCoverSamples, SeriesSamples,
+};
 
 pub fn data_paths() -> Vec<PathBuf> {
     vec![
@@ -24,6 +27,10 @@ pub fn landcover() -> LandCoverSamples {
 
 pub fn croptype() -> CropTypeSamples {
     load_croptype(&data_paths()).unwrap()
+}
+
+pub fn season_cover() -> SeasonCoverSamples {
+    load_season_cover(&data_paths()).unwrap()
 }
 
 /// Keep the first `per_stratum` groups (sorted by id) of every stratum.
@@ -49,7 +56,10 @@ pub fn tiny_landcover(all: &LandCoverSamples, per_stratum: usize) -> LandCoverSa
     }
 }
 
-pub fn tiny_croptype(all: &CropTypeSamples, per_class: usize) -> CropTypeSamples {
+pub fn tiny_croptype<C: Clone + std::fmt::Display>(
+    all: &SeriesSamples<C>,
+    per_class: usize,
+) -> SeriesSamples<C> {
     let mut count: BTreeMap<String, usize> = BTreeMap::new();
     let samples = all
         .samples
@@ -61,7 +71,7 @@ pub fn tiny_croptype(all: &CropTypeSamples, per_class: usize) -> CropTypeSamples
         })
         .cloned()
         .collect();
-    CropTypeSamples {
+    SeriesSamples {
         samples,
         fingerprint: all.fingerprint.clone(),
         rule_counts: all.rule_counts.clone(),

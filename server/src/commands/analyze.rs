@@ -130,12 +130,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let request = args.request()?;
     let registry = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
     let lc_dir = registry.active_dir(Task::LandCover)?;
-    let ct_dir = if args.no_crop_type {
-        None
+    let (ct_dir, sc_dir) = if args.no_crop_type {
+        (None, None)
     } else {
-        Some(registry.active_dir(Task::CropType)?)
+        // The season-cover model is optional: a registry without one checks tree planting
+        // with the crop-type model.
+        let sc_dir = registry.active_dir_if_any(Task::SeasonCover)?;
+        (Some(registry.active_dir(Task::CropType)?), sc_dir)
     };
-    let models = Models::load(&lc_dir, ct_dir.as_deref(), args.device)?;
+    let models = Models::load(&lc_dir, ct_dir.as_deref(), sc_dir.as_deref(), args.device)?;
     let sink = BarSink {
         bar: std::sync::OnceLock::new(),
         hidden: args.json,
@@ -208,7 +211,7 @@ fn print_summary(r: &AnalysisResult, grid: &AnalysisGrid, secs: f64) {
     );
     if !r.tree_planting_vetoed.is_empty() {
         println!(
-            "tree planting not reported on {} parcels: the crop-type model calls the season of their tree-like pixels an annual crop (rule tree_annual_crop_veto; see tree_check in the --maps parcel table)",
+            "tree planting not reported on {} parcels: the season model does not find the season of their tree-like pixels perennial (rules tree_season_veto, tree_annual_crop_veto; see tree_check in the --maps parcel table)",
             r.tree_planting_vetoed.len()
         );
     }

@@ -8,9 +8,10 @@ use anyhow::Context;
 use chrono::Datelike;
 use gengdi_models::card::ModelCard;
 use gengdi_models::samples::SeriesSample;
+use gengdi_models::samples::SeriesSamples;
 use gengdi_models::{
-    evaluate_croptype, evaluate_landcover, held_out_croptype, held_out_landcover, CropTypeModel,
-    DeviceChoice, LandCoverModel, Task,
+    evaluate_landcover, evaluate_series, held_out_landcover, held_out_series, DeviceChoice,
+    EvaluationReport, LandCoverModel, SeriesClass, SeriesModel, Task,
 };
 
 use super::sample_args::SampleArgs;
@@ -28,9 +29,9 @@ pub struct EvalArgs {
     /// and labels the model was trained on (the card's digest of its test groups is checked).
     #[arg(long)]
     pub held_out: bool,
-    /// Crop type: keep only the observations of these months of each series' season year,
-    /// `FROM-TO` (e.g. `4-9`, April to September), as a batch of a few growing-season scenes
-    /// shows a field to `gengdi analyze`. Series left with fewer than 3 observations are
+    /// Season models (crop type, season cover): keep only the observations of these months
+    /// of each series' season year, `FROM-TO` (e.g. `4-9`, April to September), as a batch of
+    /// a few growing-season scenes shows a field to `gengdi analyze`. Series left with fewer than 3 observations are
     /// dropped (and counted).
     #[arg(long, value_parser = parse_months)]
     pub months: Option<(u32, u32)>,
@@ -110,6 +111,36 @@ fn model_dir(model: &str, registry: Option<&Path>) -> anyhow::Result<PathBuf> {
         .model_dir(model)
 }
 
+/// Evaluate a season model (crop type, season cover) on `samples`.
+fn eval_series<C: SeriesClass>(
+    args: &EvalArgs,
+    card: &ModelCard,
+    dir: &Path,
+    samples: SeriesSamples<C>,
+) -> anyhow::Result<EvaluationReport> {
+    let model = SeriesModel::load(dir, &args.device.device(), C::TASK)?;
+    let mut rows = if args.held_out {
+        held_out_series(card, &samples)?
+    } else {
+        samples.samples
+    };
+    write_groups(
+        args.write_held_out.as_deref(),
+        rows.iter().map(|(s, _)| &s.group),
+    )?;
+    if let Some(months) = args.months {
+        let before = rows.len();
+        restrict_months(&mut rows, months);
+        println!(
+            "months {}-{} only: {} of {before} series keep at least 3 observations",
+            months.0,
+            months.1,
+            rows.len()
+        );
+    }
+    Ok(evaluate_series(&model, &rows)?)
+}
+
 /// Run `gengdi eval`.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let dir = model_dir(&args.model, args.registry.as_deref())?;
@@ -118,7 +149,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let report = match card.task {
         Task::LandCover => {
             if args.months.is_some() {
-                anyhow::bail!("--months applies to crop-type models only");
+                anyhow::bail!("--months applies to season models (crop type, season cover) only");
             }
             let model = LandCoverModel::load(&dir, &device)?;
             let samples = args.samples.landcover()?;
@@ -133,30 +164,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             )?;
             evaluate_landcover(&model, &rows)?
         }
-        Task::CropType => {
-            let model = CropTypeModel::load(&dir, &device)?;
-            let samples = args.samples.croptype()?;
-            let mut rows = if args.held_out {
-                held_out_croptype(&card, &samples)?
-            } else {
-                samples.samples
-            };
-            write_groups(
-                args.write_held_out.as_deref(),
-                rows.iter().map(|(s, _)| &s.group),
-            )?;
-            if let Some(months) = args.months {
-                let before = rows.len();
-                restrict_months(&mut rows, months);
-                println!(
-                    "months {}-{} only: {} of {before} series keep at least 3 observations",
-                    months.0,
-                    months.1,
-                    rows.len()
-                );
-            }
-            evaluate_croptype(&model, &rows)?
-        }
+        Task::CropType => eval_series(&args, &card, &dir, args.samples.croptype()?)?,
+        Task::SeasonCover => eval_series(&args, &card, &dir, args.samples.season_cover()?)?,
     };
     println!(
         "model {} ({}), {}",

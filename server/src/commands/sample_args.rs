@@ -7,9 +7,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use gengdi_inference::labels::{
-    croptype_samples, label_stack, landcover_samples, parse_class_map, LabelOptions,
+    label_stack, landcover_samples, parse_class_map, series_samples, LabelOptions,
 };
-use gengdi_models::samples::{load_croptype, load_landcover, CropTypeSamples, LandCoverSamples};
+use gengdi_models::samples::{
+    load_croptype, load_landcover, load_season_cover, CropTypeSamples, LandCoverSamples,
+    SeasonCoverSamples, SeriesSamples,
+};
+use gengdi_models::SeriesClass;
 use gengdi_tiling::SceneStack;
 
 use super::scene_args::SceneArgs;
@@ -106,20 +110,34 @@ impl SampleArgs {
 
     /// Crop-type samples: the tables, then the labels (their report is printed).
     pub fn croptype(&self) -> anyhow::Result<CropTypeSamples> {
+        self.series(load_croptype)
+    }
+
+    /// Season-cover samples: the tables, then the labels (their report is printed).
+    pub fn season_cover(&self) -> anyhow::Result<SeasonCoverSamples> {
+        self.series(load_season_cover)
+    }
+
+    /// Season-model samples: the tables read by `load`, then the labels.
+    fn series<C: SeriesClass>(
+        &self,
+        load: fn(&[PathBuf]) -> gengdi_models::Result<SeriesSamples<C>>,
+    ) -> anyhow::Result<SeriesSamples<C>> {
         let tables = self.tables();
         let mut samples = if tables.is_empty() {
-            CropTypeSamples::default()
+            SeriesSamples::default()
         } else {
-            load_croptype(&tables)?
+            load(&tables)?
         };
         let n_tables = samples.fingerprint.files.len();
         if let Some((opts, stack)) = self.labels()? {
-            let (from_labels, report) = croptype_samples(&self.labels, &opts, &stack)?;
+            let (from_labels, report) = series_samples::<C>(&self.labels, &opts, &stack)?;
             print!("{report}");
             samples.merge(from_labels);
         }
         tracing::info!(
-            "crop type: {} labelled series from {} tables and {} label files",
+            "{}: {} labelled series from {} tables and {} label files",
+            C::TASK,
             samples.samples.len(),
             n_tables,
             self.labels.len()

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use gengdi_models::train::load_train_config;
-use gengdi_models::{train_croptype, train_landcover, DeviceChoice, Task, TrainConfig};
+use gengdi_models::{
+    train_croptype, train_landcover, train_season_cover, DeviceChoice, Task, TrainConfig,
+};
 
 use super::sample_args::SampleArgs;
 
@@ -66,6 +68,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let trained = match args.task {
         Task::LandCover => train_landcover(&config, &args.samples.landcover()?, args.device)?,
         Task::CropType => train_croptype(&config, &args.samples.croptype()?, args.device)?,
+        Task::SeasonCover => {
+            train_season_cover(&config, &args.samples.season_cover()?, args.device)?
+        }
     };
     let card = trained.save_to_registry(registry.root(), &command)?;
     if args.activate {

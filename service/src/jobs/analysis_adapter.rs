@@ -21,15 +21,20 @@ use crate::store::{AdminCodes, NewPatch, PatchSeries, SeriesDate};
 /// The models an analysis uses, loaded once and shared by every job.
 pub use gengdi_inference::pipeline::Models;
 
-/// The active land-cover (and, with `crop_type`, crop-type) model of `registry`.
+/// The active land-cover model of `registry` and, with `crop_type`, its crop-type model and
+/// its season-cover model when it has one.
 pub fn load_models(registry: &Registry, device: DeviceChoice, crop_type: bool) -> Result<Models> {
     let lc = registry.active_dir(Task::LandCover)?;
-    let ct = if crop_type {
-        Some(registry.active_dir(Task::CropType)?)
+    let (ct, sc) = if crop_type {
+        let sc = match registry.active_id(Task::SeasonCover)? {
+            Some(_) => Some(registry.active_dir(Task::SeasonCover)?),
+            None => None,
+        };
+        (Some(registry.active_dir(Task::CropType)?), sc)
     } else {
-        None
+        (None, None)
     };
-    Models::load(&lc, ct.as_deref(), device).map_err(|e| ServiceError::Config {
+    Models::load(&lc, ct.as_deref(), sc.as_deref(), device).map_err(|e| ServiceError::Config {
         what: "models".into(),
         reason: e.to_string(),
     })
@@ -211,12 +216,14 @@ impl JobExecutor for AnalysisExecutor {
         else {
             return Ok(None);
         };
-        let models = Arc::new(Models::load(&entry.dir, None, self.device).map_err(|e| {
-            ServiceError::Config {
-                what: format!("land-cover model {id}"),
-                reason: e.to_string(),
-            }
-        })?);
+        let models = Arc::new(
+            Models::load(&entry.dir, None, None, self.device).map_err(|e| {
+                ServiceError::Config {
+                    what: format!("land-cover model {id}"),
+                    reason: e.to_string(),
+                }
+            })?,
+        );
         others.insert(id.to_string(), Arc::clone(&models));
         Ok(Some(models))
     }

@@ -10,11 +10,11 @@ use gengdi_inference::models_adapter::{LandCoverAdapter, SeriesAdapter};
 use gengdi_inference::rules::RulesConfig;
 use gengdi_inference::{FarmlandLayer, FieldMapping};
 use gengdi_models::card::ModelCard;
-use gengdi_models::samples::{load_croptype, load_landcover};
+use gengdi_models::samples::{load_croptype, load_landcover, load_season_cover, SeriesSamples};
 use gengdi_models::split::SplitMethod;
 use gengdi_models::{
-    held_out_croptype, held_out_landcover, DeviceChoice, InferencePath, LandCoverModel, Registry,
-    SeriesModel, Task,
+    held_out_croptype, held_out_landcover, train_season_cover, DeviceChoice, InferencePath,
+    LandCoverModel, Registry, SeriesModel, Task, TrainConfig,
 };
 use gengdi_tiling::{Crs, Scene, SceneStack, StackOptions};
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,17 +126,18 @@ fn run_spec(
     spec: SeasonSpec,
     path: InferencePath,
 ) -> Run {
-    run_models(tile, dir, rules, spec, path, false)
+    run_models(tile, dir, rules, spec, path, None)
 }
 
-/// As [`run_spec`]; without `season_cover`, tree planting is checked by the crop-type model.
+/// As [`run_spec`], with the season-cover model in `season_cover` (a model folder) when
+/// given; without one, tree planting is checked by the crop-type model.
 fn run_models(
     tile: usize,
     dir: &std::path::Path,
     rules: RulesConfig,
     spec: SeasonSpec,
     path: InferencePath,
-    season_cover: bool,
+    season_cover: Option<&std::path::Path>,
 ) -> Run {
     generate_season(&spec, dir).unwrap();
     let device = DeviceChoice::NdArray.device();
@@ -154,16 +155,8 @@ fn run_models(
         )
         .unwrap(),
     );
-    let sc = season_cover.then(|| {
-        SeriesAdapter(
-            SeriesModel::load(
-                &reg.active_dir(Task::SeasonCover).unwrap(),
-                &device,
-                Task::SeasonCover,
-            )
-            .unwrap(),
-        )
-    });
+    let sc = season_cover
+        .map(|dir| SeriesAdapter(SeriesModel::load(dir, &device, Task::SeasonCover).unwrap()));
     use gengdi_inference::analysis::PixelClassifier;
     let mut bands = lc.bands();
     bands.push("SCL".into());
@@ -397,7 +390,7 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
             series: held_out_series(),
             ..SeasonSpec::default()
         };
-        run_models(512, dir.path(), rules, spec, InferencePath::Kernel, false)
+        run_models(512, dir.path(), rules, spec, InferencePath::Kernel, None)
     };
     let on = crop_type_check(RulesConfig::default());
     let off = crop_type_check(RulesConfig {
@@ -457,6 +450,105 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
             "{p:?}"
         );
     }
+}
+
+/// The season-cover check, with a (small, quickly trained) season-cover model: it removes
+/// only tree-planting patches, of parcels whose tree-like season it does not call perennial,
+/// and adds only whole-parcel tree-planting patches that it calls perennial with the rule's
+/// confidence. (No season-cover model ships; see the README, "Season analysis".)
+#[test]
+fn the_season_cover_check_vetoes_and_adds_only_tree_planting() {
+    let all = load_season_cover(&[
+        gengdi_fixtures::fixture("eurosat-ms-samples"),
+        gengdi_fixtures::fixture("worldcereal-s2-timeseries"),
+    ])
+    .unwrap();
+    let mut count = BTreeMap::new();
+    let tiny = SeriesSamples {
+        samples: all
+            .samples
+            .iter()
+            .filter(|(s, c)| {
+                let n = count.entry(format!("{}:{c}", s.source)).or_insert(0);
+                *n += 1;
+                *n <= 20
+            })
+            .cloned()
+            .collect(),
+        ..all.clone()
+    };
+    let mut config = TrainConfig::new()
+        .with_seed(3)
+        .with_max_epochs(5)
+        .with_batch_size(32)
+        .with_progress(false);
+    config.slot_head = Some(true);
+    let model_dir = tempfile::tempdir().unwrap();
+    train_season_cover(&config, &tiny, DeviceChoice::NdArray)
+        .unwrap()
+        .save(model_dir.path(), "test")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = || SeasonSpec {
+        series: held_out_series(),
+        ..SeasonSpec::default()
+    };
+    let with = |rules: RulesConfig| {
+        let path = InferencePath::Kernel;
+        run_models(512, dir.path(), rules, spec(), path, Some(model_dir.path()))
+    };
+    let rules = RulesConfig {
+        tree_season_parcel_min: 0.3,
+        ..RulesConfig::default()
+    };
+    let on = with(rules.clone());
+    let off = with(RulesConfig {
+        tree_season_veto: 2.0,
+        tree_season_parcel_min: 2.0,
+        ..RulesConfig::default()
+    });
+    let key =
+        |p: &gengdi_inference::analysis::PatchRecord| (p.id.clone(), format!("{:.2}", p.area_m2));
+    let a: BTreeSet<_> = on.result.patches.iter().map(key).collect();
+    let b: BTreeSet<_> = off.result.patches.iter().map(key).collect();
+    assert!(off.result.tree_planting_vetoed.is_empty());
+    let vetoed: BTreeSet<&String> = on.result.tree_planting_vetoed.iter().collect();
+    let mut changed = 0;
+    for p in off.result.patches.iter().filter(|p| !a.contains(&key(p))) {
+        assert_eq!(p.kind, "tree_planting", "{p:?}");
+        assert!(vetoed.contains(&p.parcel_id), "{p:?}");
+        let status = on
+            .result
+            .parcels
+            .iter()
+            .find(|s| s.parcel_id == p.parcel_id)
+            .unwrap();
+        let (class, _) = status.tree_check.clone().unwrap();
+        assert_ne!(class, "perennial", "{}", p.parcel_id);
+        changed += 1;
+    }
+    for p in on.result.patches.iter().filter(|p| !b.contains(&key(p))) {
+        assert_eq!(p.kind, "tree_planting", "{p:?}");
+        assert!(
+            p.evidence.starts_with("season-cover model: perennial"),
+            "{p:?}"
+        );
+        assert_eq!(p.class_after, "perennial");
+        assert!(p.confidence >= f64::from(rules.tree_season_parcel_min) - 1e-6);
+        changed += 1;
+    }
+    assert!(changed > 0, "the season-cover check changed nothing");
+    for p in on
+        .result
+        .patches
+        .iter()
+        .filter(|p| p.kind == "tree_planting")
+    {
+        assert!(p.evidence.contains("season-cover model"), "{p:?}");
+    }
+    assert!(on.result.patches.iter().all(|p| p
+        .model_version
+        .ends_with(&ModelCard::load(model_dir.path()).unwrap().id)));
 }
 
 #[test]

@@ -28,7 +28,8 @@ use crate::model::{evaluate_landcover, evaluate_series, LandCoverModel, SeriesMo
 use crate::nets::{CropTemporalConfig, CropTemporalNet, LandCoverMlp, LandCoverMlpConfig};
 use crate::rng::SeededRng;
 use crate::samples::{
-    hex, rules, CropTypeSamples, LandCoverSamples, SeasonCoverSamples, SeriesSample, SeriesSamples,
+    hex, rules, source_family, CropTypeSamples, LandCoverSamples, SeasonCoverSamples, SeriesSample,
+    SeriesSamples,
 };
 use crate::season::{
     monthly_composite, series_channels, series_tensors, valid_slot_features, SeasonWindow,
@@ -384,12 +385,17 @@ pub fn dark_object_offsets(samples: &LandCoverSamples, rows: &[usize]) -> Option
         .filter(|s| s.source_family() == L1C_FAMILY)
         .map(|s| &s.dn)
         .collect();
-    if l1c.len() < 100 {
+    dos1_offsets(&l1c)
+}
+
+/// Per band: the 1st percentile of `obs` minus 100 DN, floored at 0 (None with fewer than 100).
+fn dos1_offsets(obs: &[&[f32; N_BANDS]]) -> Option<[f32; N_BANDS]> {
+    if obs.len() < 100 {
         return None;
     }
     let mut out = [0f32; N_BANDS];
     for (b, o) in out.iter_mut().enumerate() {
-        let mut v: Vec<f32> = l1c.iter().map(|dn| dn[b]).collect();
+        let mut v: Vec<f32> = obs.iter().map(|dn| dn[b]).collect();
         v.sort_by(f32::total_cmp);
         *o = (v[v.len() / 100] - 100.0).max(0.0);
     }
@@ -652,6 +658,12 @@ pub(crate) fn prepare_series(s: &SeriesSample, window: &SeasonWindow) -> Prepare
 struct CropTypeTask {
     series: Vec<PreparedSeries>,
     targets: Vec<usize>,
+    /// Per row: its series is top-of-atmosphere (L1C).
+    l1c: Vec<bool>,
+    /// DOS1 dark-object offsets of the L1C training series (None: fewer than 100 L1C
+    /// observations, or turned off), and the probability of using them on a series.
+    haze: Option<[f32; N_BANDS]>,
+    haze_p: f64,
     norm: Normalisation,
     window: SeasonWindow,
     gain: f32,
@@ -675,6 +687,21 @@ impl TrainTask for CropTypeTask {
             let mut composite = p.composite.clone();
             let mut valid = p.valid.clone();
             if let Some(rng) = aug.as_deref_mut() {
+                if let Some(haze) = &self.haze {
+                    // L1C series shown as surface reflectance, L2A series with L1C's haze: the
+                    // level of processing must not tell the classes apart (water and built
+                    // come from L1C patches only).
+                    if rng.next_f64() < self.haze_p {
+                        let k = rng.uniform(0.5, 1.2) * if self.l1c[r] { -1.0 } else { 1.0 };
+                        for (c, v) in composite.iter_mut().zip(&valid) {
+                            if *v {
+                                for (x, o) in c.iter_mut().zip(haze) {
+                                    *x = (*x + k * o).max(1.0);
+                                }
+                            }
+                        }
+                    }
+                }
                 let gain = rng.uniform(1.0 - self.gain, 1.0 + self.gain);
                 let offset = rng.uniform(-self.offset, self.offset);
                 for (c, v) in composite.iter_mut().zip(&valid) {
@@ -788,12 +815,34 @@ pub fn train_season_cover(
     )
 }
 
+/// DOS1 dark-object offsets per band of the valid monthly composites of the L1C series among
+/// `rows` (see [`dark_object_offsets`]); None with fewer than 100 such observations.
+fn series_dark_object_offsets(
+    series: &[PreparedSeries],
+    l1c: &[bool],
+    rows: &[usize],
+) -> Option<[f32; N_BANDS]> {
+    let obs: Vec<&[f32; N_BANDS]> = rows
+        .iter()
+        .filter(|&&r| l1c[r])
+        .flat_map(|&r| {
+            let p = &series[r];
+            p.composite
+                .iter()
+                .zip(&p.valid)
+                .filter(|(_, v)| **v)
+                .map(|(c, _)| c)
+        })
+        .collect();
+    dos1_offsets(&obs)
+}
+
 fn train_series<C: SeriesClass>(
     config: &TrainConfig,
     samples: &SeriesSamples<C>,
     device: DeviceChoice,
     rule_descriptions: Vec<String>,
-    task_notes: Vec<String>,
+    mut task_notes: Vec<String>,
 ) -> Result<TrainedModel> {
     config.validate()?;
     let start = Instant::now();
@@ -835,9 +884,26 @@ fn train_series<C: SeriesClass>(
         .with_conv_channels(config.conv_channels)
         .with_slot_head(config.slot_head);
     let net = arch.init_seeded(config.seed, &device.training_device());
+    let l1c: Vec<bool> = samples
+        .samples
+        .iter()
+        .map(|(s, _)| source_family(&s.source) == L1C_FAMILY)
+        .collect();
+    let haze_p = config.l1c_dark_object_p.unwrap_or(0.0);
+    let haze = if config.augment && haze_p > 0.0 {
+        series_dark_object_offsets(&series, &l1c, &split.train)
+    } else {
+        None
+    };
+    if haze.is_some() {
+        task_notes.push(format!("L1C training series are shown as surface reflectance and L2A series with L1C's haze (DOS1 dark-object offsets of the L1C series, times U(0.5, 1.2), p = {haze_p} = training.config.l1c_dark_object_p), so that the level of processing does not tell water and built (L1C patches only) from the rest"));
+    }
     let task = CropTypeTask {
         series,
         targets,
+        l1c,
+        haze,
+        haze_p,
         norm: norm.clone(),
         window,
         gain: config.augment_gain,

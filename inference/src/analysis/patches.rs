@@ -308,23 +308,16 @@ pub(super) fn non_grain_patch(
     if !rules.non_grain_use(name, *conf) {
         return Ok(None);
     }
-    let area_m2 = ctx.area.area_m2(&p.parcel.polygons)?;
-    if !rules.reaches_mapping_unit(area_m2 / M2_PER_MU) {
-        return Ok(None);
-    }
-    let mut patch = make_patch(
+    let dates_used = p.acc.dates.iter().filter(|d| d.cultivated > 0).count();
+    let evidence = rules.describe_non_grain(*conf, dates_used);
+    whole_parcel_patch(
         ctx,
         p,
         ChangeKind::NonGrainPbf,
-        class_before(ctx, p.parcel, &p.acc.baseline),
-        "non_grain".into(),
-        area_m2,
-        *conf as f64,
-        p.parcel.polygons.clone(),
-    );
-    let dates_used = p.acc.dates.iter().filter(|d| d.cultivated > 0).count();
-    patch.evidence = rules.describe_non_grain(*conf, dates_used);
-    Ok(Some(patch))
+        "non_grain",
+        *conf,
+        evidence,
+    )
 }
 
 /// Tree planting over the whole parcel: when it has no tree-planting patch of its own pixels
@@ -342,22 +335,42 @@ pub(super) fn perennial_parcel_patch(
     if !rules.perennial_parcel(name, *conf) {
         return Ok(None);
     }
+    let dates_used = p.acc.dates.iter().filter(|d| d.clear > 0).count();
+    let evidence = rules.describe_perennial_parcel(*conf, dates_used);
+    whole_parcel_patch(
+        ctx,
+        p,
+        ChangeKind::TreePlanting,
+        "perennial",
+        *conf,
+        evidence,
+    )
+}
+
+/// A patch of the whole parcel (class after `after`), when it reaches the mapping unit.
+fn whole_parcel_patch(
+    ctx: &PatchContext<'_>,
+    p: &ParcelView<'_>,
+    kind: ChangeKind,
+    after: &str,
+    confidence: f32,
+    evidence: String,
+) -> Result<Option<PatchRecord>> {
     let area_m2 = ctx.area.area_m2(&p.parcel.polygons)?;
-    if !rules.reaches_mapping_unit(area_m2 / M2_PER_MU) {
+    if !ctx.rules.reaches_mapping_unit(area_m2 / M2_PER_MU) {
         return Ok(None);
     }
     let mut patch = make_patch(
         ctx,
         p,
-        ChangeKind::TreePlanting,
+        kind,
         class_before(ctx, p.parcel, &p.acc.baseline),
-        "perennial".into(),
+        after.into(),
         area_m2,
-        *conf as f64,
+        confidence as f64,
         p.parcel.polygons.clone(),
     );
-    let dates_used = p.acc.dates.iter().filter(|d| d.clear > 0).count();
-    patch.evidence = rules.describe_perennial_parcel(*conf, dates_used);
+    patch.evidence = evidence;
     Ok(Some(patch))
 }
 

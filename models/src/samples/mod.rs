@@ -337,6 +337,22 @@ impl<C> Default for SeriesSamples<C> {
     }
 }
 
+impl<C: std::fmt::Display> SeriesSamples<C> {
+    /// Keep a WorldCereal series with its class, or count why it is dropped: `unused` when it
+    /// has no class, or no valid observation.
+    fn push_labelled(&mut self, s: SeriesSample, class: Option<C>, unused: &str) {
+        let key = match &class {
+            Some(c) if !s.observations.is_empty() => format!("{}: {c}", s.source),
+            Some(_) => format!("{}: dropped, no valid observation", s.source),
+            None => format!("{}: dropped, {unused}", s.source),
+        };
+        *self.rule_counts.entry(key).or_default() += 1;
+        if let Some(c) = class.filter(|_| !s.observations.is_empty()) {
+            self.samples.push((s, c));
+        }
+    }
+}
+
 impl<C> SeriesSamples<C> {
     /// Add another sample set: series appended, fingerprints combined, counts summed.
     pub fn merge(&mut self, other: SeriesSamples<C>) {
@@ -447,24 +463,8 @@ pub fn load_croptype(paths: &[PathBuf]) -> Result<CropTypeSamples> {
         let (series, digest) = load_worldcereal(&path)?;
         digests.push(digest);
         for s in series {
-            match rules::croptype_class(s.ewoc_code) {
-                Some(class) if !s.observations.is_empty() => {
-                    *out.rule_counts
-                        .entry(format!("{}: {class}", s.source))
-                        .or_default() += 1;
-                    out.samples.push((s, class));
-                }
-                Some(_) => {
-                    *out.rule_counts
-                        .entry(format!("{}: dropped, no valid observation", s.source))
-                        .or_default() += 1;
-                }
-                None => {
-                    *out.rule_counts
-                        .entry(format!("{}: dropped, code not a crop-type class", s.source))
-                        .or_default() += 1;
-                }
-            }
+            let class = rules::croptype_class(s.ewoc_code);
+            out.push_labelled(s, class, "code not a crop-type class");
         }
     }
     if out.samples.is_empty() {
@@ -548,27 +548,8 @@ pub fn load_season_cover(paths: &[PathBuf]) -> Result<SeasonCoverSamples> {
         let (series, digest) = load_worldcereal(&path)?;
         digests.push(digest);
         for s in series {
-            match rules::season_cover_class(&s.lc10_class, s.ewoc_code) {
-                Some(class) if !s.observations.is_empty() => {
-                    *out.rule_counts
-                        .entry(format!("{}: {class}", s.source))
-                        .or_default() += 1;
-                    out.samples.push((s, class));
-                }
-                Some(_) => {
-                    *out.rule_counts
-                        .entry(format!("{}: dropped, no valid observation", s.source))
-                        .or_default() += 1;
-                }
-                None => {
-                    *out.rule_counts
-                        .entry(format!(
-                            "{}: dropped, class not a season-cover class",
-                            s.source
-                        ))
-                        .or_default() += 1;
-                }
-            }
+            let class = rules::season_cover_class(&s.lc10_class, s.ewoc_code);
+            out.push_labelled(s, class, "class not a season-cover class");
         }
     }
     if out.samples.is_empty() {

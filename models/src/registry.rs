@@ -235,22 +235,27 @@ impl Registry {
 
     /// The folder of the active model of a task.
     pub fn active_dir(&self, task: Task) -> Result<PathBuf> {
-        match self.active_id(task)? {
-            Some(id) => {
-                let dir = self.task_dir(task).join(&id);
-                if dir.join(CARD_FILE).is_file() {
-                    Ok(dir)
-                } else {
-                    Err(ModelError::ModelNotFound {
-                        id,
-                        registry: self.root.clone(),
-                    })
-                }
-            }
-            None => Err(ModelError::NoActiveModel {
+        self.active_dir_if_any(task)?
+            .ok_or_else(|| ModelError::NoActiveModel {
                 task: task.to_string(),
                 registry: self.root.clone(),
-            }),
+            })
+    }
+
+    /// The folder of the active model of a task, or `None` when the task has no active model
+    /// (an optional model, such as a season-cover model).
+    pub fn active_dir_if_any(&self, task: Task) -> Result<Option<PathBuf>> {
+        let Some(id) = self.active_id(task)? else {
+            return Ok(None);
+        };
+        let dir = self.task_dir(task).join(&id);
+        if dir.join(CARD_FILE).is_file() {
+            Ok(Some(dir))
+        } else {
+            Err(ModelError::ModelNotFound {
+                id,
+                registry: self.root.clone(),
+            })
         }
     }
 }

@@ -161,14 +161,9 @@ impl Located {
 
     /// The folder of the active model of `task`, or `None` when the task has no active model.
     pub fn active_dir_if_any(&self, task: Task) -> anyhow::Result<Option<PathBuf>> {
-        match self
-            .registry
-            .active_id(task)
-            .with_context(|| format!("model registry {self}"))?
-        {
-            Some(_) => self.active_dir(task).map(Some),
-            None => Ok(None),
-        }
+        self.registry
+            .active_dir_if_any(task)
+            .with_context(|| format!("model registry {self}"))
     }
 
     /// The folder of a model by id or unique id prefix.

@@ -26,10 +26,7 @@ pub use gengdi_inference::pipeline::Models;
 pub fn load_models(registry: &Registry, device: DeviceChoice, crop_type: bool) -> Result<Models> {
     let lc = registry.active_dir(Task::LandCover)?;
     let (ct, sc) = if crop_type {
-        let sc = match registry.active_id(Task::SeasonCover)? {
-            Some(_) => Some(registry.active_dir(Task::SeasonCover)?),
-            None => None,
-        };
+        let sc = registry.active_dir_if_any(Task::SeasonCover)?;
         (Some(registry.active_dir(Task::CropType)?), sc)
     } else {
         (None, None)

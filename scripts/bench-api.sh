@@ -5,6 +5,8 @@
 # Two URLs: the first page filtered by region and kind, and a deep keyset page (cursor) of
 # the same filter. Uses the dev build (GENGDI=path to use another gengdi binary). Run it on
 # an idle machine; the rate limit is turned off for the run (one token sends everything).
+# PG=1: the same against a throwaway PostgreSQL/PostGIS server (scripts/pg-test-server.sh)
+# instead of the embedded SQLite store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-100000}
@@ -21,13 +23,19 @@ if [ -z "$oha" ]; then
 fi
 rm -rf "$out"
 mkdir -p "$out"
+pgdir=""
+if [ "${PG:-0}" = 1 ]; then
+    pgdir=$(mktemp -d -t gengdi-pg.XXXXXX)
+    GENGDI_DATABASE=$(scripts/pg-test-server.sh start "$pgdir")
+    export GENGDI_DATABASE
+fi
 target/debug/examples/seed_patches "$out/data" "$n"
 token=$($gengdi token create --data-dir "$out/data" --role centre --name bench | tail -n 1)
 printf 'rate_limit = 0\n' >"$out/gengdi.toml"
 $gengdi serve --data-dir "$out/data" --listen "127.0.0.1:$port" --config "$out/gengdi.toml" \
     >"$out/serve.log" 2>&1 &
 server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true; [ -z "$pgdir" ] || scripts/pg-test-server.sh stop "$pgdir"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 first="http://127.0.0.1:$port/api/v1/changes?region=640503&kind=abandonment&limit=50"
 deep_id=$((n * 9 / 10))

@@ -16,15 +16,112 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{InferenceError, Result};
 
 /// Bumped whenever what a tile file holds changes shape.
 const FORMAT: &str = "gengdi-tile-checkpoint-1";
+
+/// Where the finished tiles of one analysis are kept: a directory ([`TileCheckpoints`]), or
+/// memory ([`MemoryTiles`]: a distributed worker moves the bytes to and from its database).
+/// A tile's output is opaque bytes here; [`save`] and [`load`] encode and decode it.
+pub trait TileStore: Sync {
+    /// The tiles with a finished output.
+    fn finished(&self) -> Result<BTreeSet<usize>>;
+    /// Tile `index`'s bytes, `None` when there are none or they cannot be read back.
+    fn load_bytes(&self, index: usize) -> Option<Vec<u8>>;
+    /// Keep tile `index`'s bytes (complete or not at all).
+    fn save_bytes(&self, index: usize, bytes: &[u8]) -> Result<()>;
+    /// Tile `index`'s bytes could not be decoded: forget them, so that it is analysed again.
+    fn discard(&self, index: usize);
+    /// Where they are, for messages.
+    fn describe(&self) -> String;
+}
+
+/// Encode tile `index`'s output and keep it in `store`.
+pub fn save<T: Serialize>(store: &dyn TileStore, index: usize, value: &T) -> Result<()> {
+    let bytes = rmp_serde::to_vec(value).map_err(|e| InferenceError::Config {
+        what: "checkpoint".into(),
+        reason: format!("cannot encode tile {index}: {e}"),
+    })?;
+    store.save_bytes(index, &bytes)
+}
+
+/// Tile `index`'s output from `store`, or `None` (logged, and the bytes discarded) when it
+/// cannot be decoded.
+pub fn load<T: DeserializeOwned>(store: &dyn TileStore, index: usize) -> Option<T> {
+    let bytes = store.load_bytes(index)?;
+    match rmp_serde::from_slice::<T>(&bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(
+                "checkpoints: tile {index} of {} cannot be read back ({e}): it is analysed again",
+                store.describe()
+            );
+            store.discard(index);
+            None
+        }
+    }
+}
+
+/// Finished tiles held in memory.
+#[derive(Debug, Default)]
+pub struct MemoryTiles(Mutex<BTreeMap<usize, Vec<u8>>>);
+
+impl MemoryTiles {
+    /// Tiles already finished (read from elsewhere).
+    pub fn with(tiles: impl IntoIterator<Item = (usize, Vec<u8>)>) -> MemoryTiles {
+        MemoryTiles(Mutex::new(tiles.into_iter().collect()))
+    }
+
+    /// Every tile's bytes, by tile index.
+    pub fn into_inner(self) -> BTreeMap<usize, Vec<u8>> {
+        self.0.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl TileStore for MemoryTiles {
+    fn finished(&self) -> Result<BTreeSet<usize>> {
+        Ok(self
+            .0
+            .lock()
+            .map_err(|_| InferenceError::Poisoned {
+                what: "the tiles in memory",
+            })?
+            .keys()
+            .copied()
+            .collect())
+    }
+
+    fn load_bytes(&self, index: usize) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.get(&index).cloned()
+    }
+
+    fn save_bytes(&self, index: usize, bytes: &[u8]) -> Result<()> {
+        self.0
+            .lock()
+            .map_err(|_| InferenceError::Poisoned {
+                what: "the tiles in memory",
+            })?
+            .insert(index, bytes.to_vec());
+        Ok(())
+    }
+
+    fn discard(&self, index: usize) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(&index);
+        }
+    }
+
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}
 
 /// A directory of finished tiles of one analysis.
 #[derive(Clone, Debug)]
@@ -109,35 +206,6 @@ impl TileCheckpoints {
         Ok(out)
     }
 
-    /// Write tile `index`'s output (complete or not at all).
-    pub fn save<T: Serialize>(&self, index: usize, value: &T) -> Result<()> {
-        let bytes = rmp_serde::to_vec(value).map_err(|e| InferenceError::Config {
-            what: "checkpoint".into(),
-            reason: format!("cannot encode tile {index}: {e}"),
-        })?;
-        write_atomic(&self.path(index), &bytes)
-    }
-
-    /// Tile `index`'s output, or `None` (logged) when its file cannot be read back; the file
-    /// is then removed so that the tile is analysed and written again.
-    pub fn load<T: DeserializeOwned>(&self, index: usize) -> Option<T> {
-        let path = self.path(index);
-        let decoded = fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| rmp_serde::from_slice::<T>(&b).map_err(|e| e.to_string()));
-        match decoded {
-            Ok(v) => Some(v),
-            Err(e) => {
-                tracing::warn!(
-                    "checkpoints: {} cannot be read back ({e}): tile {index} is analysed again",
-                    path.display()
-                );
-                let _ = fs::remove_file(&path);
-                None
-            }
-        }
-    }
-
     /// Remove the directory and everything in it (the analysis finished and its result is
     /// kept elsewhere).
     pub fn remove(self) -> Result<()> {
@@ -146,6 +214,39 @@ impl TileCheckpoints {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_error(&self.dir, "remove", e)),
         }
+    }
+}
+
+impl TileStore for TileCheckpoints {
+    fn finished(&self) -> Result<BTreeSet<usize>> {
+        TileCheckpoints::finished(self)
+    }
+
+    fn load_bytes(&self, index: usize) -> Option<Vec<u8>> {
+        let path = self.path(index);
+        match fs::read(&path) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!(
+                    "checkpoints: {} cannot be read ({e}): tile {index} is analysed again",
+                    path.display()
+                );
+                let _ = fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    fn save_bytes(&self, index: usize, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.path(index), bytes)
+    }
+
+    fn discard(&self, index: usize) {
+        let _ = fs::remove_file(self.path(index));
+    }
+
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
     }
 }
 
@@ -174,13 +275,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cp = TileCheckpoints::open(dir.path(), "a").unwrap();
         assert!(cp.finished().unwrap().is_empty());
-        cp.save(3, &vec![1u64, 2, 3]).unwrap();
-        cp.save(11, &vec![7u64]).unwrap();
+        save(&cp, 3, &vec![1u64, 2, 3]).unwrap();
+        save(&cp, 11, &vec![7u64]).unwrap();
         assert_eq!(
             cp.finished().unwrap().into_iter().collect::<Vec<_>>(),
             [3, 11]
         );
-        assert_eq!(cp.load::<Vec<u64>>(3), Some(vec![1, 2, 3]));
+        assert_eq!(load::<Vec<u64>>(&cp, 3), Some(vec![1, 2, 3]));
         // No temporary file is left behind.
         let names: BTreeSet<String> = fs::read_dir(dir.path())
             .unwrap()
@@ -206,13 +307,27 @@ mod tests {
     fn a_damaged_tile_file_is_dropped_not_merged() {
         let dir = tempfile::tempdir().unwrap();
         let cp = TileCheckpoints::open(dir.path(), "a").unwrap();
-        cp.save(5, &vec![1u64; 100]).unwrap();
+        save(&cp, 5, &vec![1u64; 100]).unwrap();
         let path = dir.path().join("tile-5.bin");
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        assert_eq!(cp.load::<Vec<u64>>(5), None);
+        assert_eq!(load::<Vec<u64>>(&cp, 5), None);
         assert!(cp.finished().unwrap().is_empty());
         cp.remove().unwrap();
         assert!(!dir.path().exists());
+    }
+
+    #[test]
+    fn tiles_in_memory_come_back_and_damaged_ones_are_dropped() {
+        let m = MemoryTiles::default();
+        save(&m, 2, &vec![4u64, 5]).unwrap();
+        assert_eq!(load::<Vec<u64>>(&m, 2), Some(vec![4, 5]));
+        m.save_bytes(3, &[0xc1]).unwrap(); // 0xc1: never used in MessagePack
+        assert_eq!(
+            m.finished().unwrap().into_iter().collect::<Vec<_>>(),
+            [2, 3]
+        );
+        assert_eq!(load::<Vec<u64>>(&m, 3), None);
+        assert_eq!(m.into_inner().into_keys().collect::<Vec<_>>(), [2]);
     }
 }

@@ -71,7 +71,7 @@ pub enum InferenceError {
     #[error("{path}: STAC item {item} has no date (properties.datetime or start_datetime)")]
     StacItemWithoutDate { path: PathBuf, item: String },
 
-    #[error("{path}: STAC item {item}, asset {asset}: only local hrefs are read (a path or file:// URL), not {href}; download the assets first")]
+    #[error("{path}: STAC item {item}, asset {asset}: {href} is remote and not under an allowed prefix (gengdi analyze --allow-remote PREFIX, the service's remote_prefixes; s3:// and http(s):// only), and not a local path or file:// URL")]
     StacRemoteHref {
         path: PathBuf,
         item: String,

@@ -38,6 +38,16 @@ pub fn open_scenes(
 ) -> Result<Vec<Scene>> {
     let mut scenes = Vec::new();
     for p in inputs {
+        // `s3://…` and `https://…` under an allowed prefix: read by GDAL with range requests.
+        if let Some(vsi) = p
+            .to_str()
+            .map(|href| gengdi_tiling::vsi::resolve_remote(href, &opts.remote_prefixes))
+            .transpose()?
+            .flatten()
+        {
+            scenes.push(Scene::open_with(&vsi, opts)?);
+            continue;
+        }
         if gengdi_tiling::product::is_product(p) {
             scenes.extend(gengdi_tiling::product::open_scenes(p, opts)?);
         } else if p.is_dir() {

@@ -11,9 +11,9 @@
 use crate::admin::{AdminFields, AdminLayer};
 use crate::analysis::{
     analyze_until, AnalysisInput, AnalysisOptions, AnalysisResult, MapSink, PixelClassifier,
-    SeasonClassifier,
+    SeasonClassifier, TilePlan,
 };
-use crate::checkpoint::TileCheckpoints;
+use crate::checkpoint::{TileCheckpoints, TileStore};
 use crate::error::InferenceError;
 use crate::farmland::{FarmlandLayer, FarmlandOptions, FieldMapping};
 use crate::inputs::{build_stack, open_scenes};
@@ -24,7 +24,7 @@ use crate::rules::RulesConfig;
 use chrono::NaiveDate;
 use gengdi_models::{DeviceChoice, LandCoverModel, ModelError, SeriesModel, Task};
 use gengdi_tiling::{
-    AnalysisGrid, Radiometry, RadiometrySource, SceneOptions, Sensor, TilingError,
+    AnalysisGrid, Radiometry, RadiometrySource, SceneOptions, SceneStack, Sensor, TilingError,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -161,6 +161,8 @@ pub struct SceneRequest {
     /// Refuse a scene whose header claims more pixels per band than this, before any pixel
     /// is read (a decompression bomb); no limit when unset.
     pub max_pixels: Option<u64>,
+    /// Remote scenes (`s3://…`, `https://…`) are read only under these prefixes.
+    pub remote_prefixes: Vec<String>,
 }
 
 /// Refuse scenes over `max` pixels per band.
@@ -205,6 +207,7 @@ impl SceneRequest {
             date: self.date,
             force_gdal: self.force_gdal,
             calibration,
+            remote_prefixes: self.remote_prefixes.clone(),
             ..SceneOptions::default()
         })
     }
@@ -483,20 +486,64 @@ pub fn run(
         }
         .into());
     }
-    let croptype = if req.crop_type {
-        Some(
-            models
-                .croptype
-                .as_ref()
-                .ok_or(PipelineError::NoCropTypeModel)?,
-        )
-    } else {
-        None
+    let prepared = prepare(req, models, progress, cancel)?;
+    let checkpoints = match &req.checkpoint {
+        Some(dir) => Some(TileCheckpoints::open(
+            dir,
+            &checkpoint_fingerprint(req, models),
+        )?),
+        None => None,
     };
-    let lc = &models.landcover;
+    analyse_and_write(
+        req,
+        models,
+        &prepared,
+        checkpoints.as_ref().map(|c| c as &dyn TileStore),
+        TilePlan::All,
+        progress,
+        cancel,
+    )
+}
+
+/// A request's inputs, opened and read once: the season's scenes on the analysis grid, the
+/// farmland (with its admin codes) and the baseline. A worker of a shared run keeps the one
+/// of the batch it works on and analyses tile after tile of it.
+pub struct Prepared {
+    pub stack: SceneStack,
+    pub farmland: FarmlandLayer,
+    pub baseline: Option<SceneStack>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("dates", &self.stack.layers.len())
+            .field("parcels", &self.farmland.parcels.len())
+            .field("baseline", &self.baseline.as_ref().map(|b| b.layers.len()))
+            .finish()
+    }
+}
+
+// Shared between a worker's task threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Prepared>()
+};
+
+/// Open `req`'s scenes, farmland, admin layer and baseline (the stages before the tiles).
+pub fn prepare(
+    req: &AnalysisRequest,
+    models: &Models,
+    progress: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Prepared, PipelineError> {
+    cancel.check()?;
+    if req.crop_type && models.croptype.is_none() {
+        return Err(PipelineError::NoCropTypeModel);
+    }
     // SCL (the cloud and shadow mask) is used when every date carries one, decided from the
     // scenes' band names before the stack is built.
-    let bands = lc.bands();
+    let bands = models.landcover.bands();
     let optional = ["SCL".to_string()];
     progress.stage(Stage::OpeningScenes);
     let scene_opts = req.scene_options.options().map_err(InferenceError::from)?;
@@ -507,8 +554,7 @@ pub fn run(
         .map_err(PipelineError::input(InputFailure::SceneBands))?;
     cancel.check()?;
     progress.stage(Stage::ReadingFarmland);
-    let farmland = read_farmland(req, &stack.grid)?;
-    let mut farmland = farmland;
+    let mut farmland = read_farmland(req, &stack.grid)?;
     if let Some(admin) = &req.admin {
         cancel.check()?;
         progress.stage(Stage::ReadingAdmin);
@@ -527,40 +573,128 @@ pub fn run(
                 .map_err(PipelineError::input(InputFailure::BaselineGrid))?,
         )
     };
+    Ok(Prepared {
+        stack,
+        farmland,
+        baseline,
+    })
+}
+
+impl Prepared {
+    /// What the analysis reads, for `req` with `models`.
+    fn input<'a>(
+        &'a self,
+        req: &'a AnalysisRequest,
+        models: &'a Models,
+    ) -> Result<AnalysisInput<'a>, PipelineError> {
+        let croptype = if req.crop_type {
+            Some(
+                models
+                    .croptype
+                    .as_ref()
+                    .ok_or(PipelineError::NoCropTypeModel)?,
+            )
+        } else {
+            None
+        };
+        Ok(AnalysisInput {
+            stack: &self.stack,
+            farmland: &self.farmland,
+            landcover: &models.landcover,
+            croptype: croptype.map(|c| c as &dyn SeasonClassifier),
+            season_cover: croptype
+                .and(models.season_cover.as_ref())
+                .map(|c| c as &dyn SeasonClassifier),
+            rules: &req.rules,
+            tile_size: req.tile_size,
+        })
+    }
+
+    /// The tiles a run of `req` analyses (those with farmland), ascending: the tasks of a
+    /// shared run.
+    pub fn tiles(
+        &self,
+        req: &AnalysisRequest,
+        models: &Models,
+    ) -> Result<Vec<usize>, PipelineError> {
+        Ok(crate::analysis::tiles_with_farmland(
+            &self.input(req, models)?,
+        )?)
+    }
+
+    /// Analyse tiles `tiles` of `req` (one task of a shared run) into `store`; returns how
+    /// many were analysed.
+    pub fn analyse_tiles(
+        &self,
+        req: &AnalysisRequest,
+        models: &Models,
+        tiles: &std::collections::BTreeSet<usize>,
+        store: &dyn TileStore,
+        cancel: &CancelToken,
+    ) -> Result<usize, PipelineError> {
+        cancel.check()?;
+        crate::analysis::analyze_tiles(
+            &self.input(req, models)?,
+            self.baseline.as_ref(),
+            tiles,
+            store,
+            Some(cancel.0.as_ref()),
+        )
+        .map_err(PipelineError::of_analysis)
+    }
+
+    /// Merge the tile outputs of a shared run (`store` must hold every tile with farmland)
+    /// into the result, writing the outputs `req` asks for, as [`run`] does.
+    pub fn merge(
+        &self,
+        req: &AnalysisRequest,
+        models: &Models,
+        store: &dyn TileStore,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<AnalysisOutput, PipelineError> {
+        analyse_and_write(
+            req,
+            models,
+            self,
+            Some(store),
+            TilePlan::MergeOnly,
+            progress,
+            cancel,
+        )
+    }
+}
+
+/// The analysis of prepared inputs and the outputs the request asks for.
+fn analyse_and_write(
+    req: &AnalysisRequest,
+    models: &Models,
+    prepared: &Prepared,
+    checkpoints: Option<&dyn TileStore>,
+    tiles: TilePlan<'_>,
+    progress: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<AnalysisOutput, PipelineError> {
+    let (stack, farmland) = (&prepared.stack, &prepared.farmland);
+    let lc = &models.landcover;
     let maps = match &req.outputs.maps {
         Some(dir) => Some(ClassMaps::create(
             dir,
-            &stack,
+            stack,
             &lc.class_names(),
             &lc.id(),
-            baseline.is_some(),
+            prepared.baseline.is_some(),
         )?),
         None => None,
     };
     cancel.check()?;
     progress.stage(Stage::AnalysingTiles);
-    let input = AnalysisInput {
-        stack: &stack,
-        farmland: &farmland,
-        landcover: lc,
-        croptype: croptype.map(|c| c as &dyn SeasonClassifier),
-        season_cover: croptype
-            .and(models.season_cover.as_ref())
-            .map(|c| c as &dyn SeasonClassifier),
-        rules: &req.rules,
-        tile_size: req.tile_size,
-    };
-    let checkpoints = match &req.checkpoint {
-        Some(dir) => Some(TileCheckpoints::open(
-            dir,
-            &checkpoint_fingerprint(req, models),
-        )?),
-        None => None,
-    };
+    let input = prepared.input(req, models)?;
     let opts = AnalysisOptions {
-        baseline: baseline.as_ref(),
+        baseline: prepared.baseline.as_ref(),
         maps: maps.as_ref().map(|m| m as &dyn MapSink),
-        checkpoints: checkpoints.as_ref(),
+        checkpoints,
+        tiles,
     };
     let tick = |done: usize, total: usize| progress.tiles(done, total);
     let result = analyze_until(&input, &opts, Some(&tick), Some(cancel.0.as_ref()))

@@ -11,9 +11,10 @@
 //! preferred to a multi-band one; previews (`visual`, `thumbnail`, `overview` roles or keys)
 //! and metadata assets are never used.
 //!
-//! Only local hrefs are read: a path relative to the JSON file, an absolute path or a
-//! `file://` URL. `http(s)://` and other remote hrefs of an asset the analysis needs are an
-//! error naming the item and the asset.
+//! Local hrefs are read (a path relative to the JSON file, an absolute path or a `file://`
+//! URL), and remote ones (`s3://`, `http(s)://`) under the allowed prefixes of
+//! `SceneOptions::remote_prefixes`, through GDAL's `/vsis3/` and `/vsicurl/`. Other remote
+//! hrefs of an asset the analysis needs are an error naming the item and the asset.
 //!
 //! The per-band files of an item become scenes of one date, which the scene stack puts
 //! together into one layer (warping 20 m bands onto the 10 m grid like any other scene).
@@ -237,9 +238,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The local file an asset's href names.
-pub fn resolve_href(json: &Path, item: &str, asset: &StacAsset) -> Result<PathBuf> {
+/// The file an asset's href names: local, or remote (`s3://`, `http(s)://`) under one of
+/// `remote_prefixes`, as GDAL's virtual path.
+pub fn resolve_href(
+    json: &Path,
+    item: &str,
+    asset: &StacAsset,
+    remote_prefixes: &[String],
+) -> Result<PathBuf> {
     let href = asset.href.trim();
+    if gengdi_tiling::vsi::remote_allowed(href, remote_prefixes) {
+        if let Some(vsi) = gengdi_tiling::vsi::remote_path(href) {
+            return Ok(vsi);
+        }
+    }
     let lower = href.to_ascii_lowercase();
     let local = if let Some(rest) = lower.strip_prefix("file://") {
         // file:///abs/path or file://localhost/abs/path
@@ -345,7 +357,7 @@ pub fn open_item(
     let mut scenes = Vec::new();
     for &i in &chosen {
         let a = &item.assets[i];
-        let file = resolve_href(path, &item.id, a)?;
+        let file = resolve_href(path, &item.id, a, &opts.remote_prefixes)?;
         let scene = open_asset(path, &item.id, &a.key, &file, &scene_opts(a.bands.clone()))?;
         scenes.push(scene);
     }
@@ -362,7 +374,7 @@ pub fn open_item(
             .collect();
         if !missing.is_empty() || !optional_missing.is_empty() {
             for a in undeclared {
-                let file = resolve_href(path, &item.id, a)?;
+                let file = resolve_href(path, &item.id, a, &opts.remote_prefixes)?;
                 let scene = open_asset(path, &item.id, &a.key, &file, &scene_opts(None))?;
                 let supplies =
                     |w: &&String| scene.bands.iter().any(|b| band_matches(&b.name, w, sensor));

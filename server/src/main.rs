@@ -43,6 +43,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Create, list and revoke the API's bearer tokens.
     Token(commands::token::TokenArgs),
+    /// Take tasks of batches (plan, tiles, merge) from the service's PostgreSQL database and run them.
+    Worker(commands::worker::WorkerArgs),
 }
 
 fn main() {
@@ -67,6 +69,7 @@ fn main() {
         Command::Models(a) => commands::models::run(a),
         Command::Serve(a) => commands::serve::run(a),
         Command::Token(a) => commands::token::run(a),
+        Command::Worker(a) => commands::worker::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", error_line(&e));

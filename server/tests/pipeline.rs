@@ -455,3 +455,74 @@ fn a_resumable_run_refuses_class_maps_before_reading_anything() {
     assert!(rec.stages.lock().unwrap().is_empty());
     assert!(!dir.path().join("cp").exists());
 }
+
+#[test]
+fn tiles_shared_between_workers_merge_to_the_one_process_result() {
+    use gengdi_inference::checkpoint::{MemoryTiles, TileStore};
+    let models = models();
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = pipeline::run(
+        &resumable_request(plain_dir.path(), None),
+        &models,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let req = resumable_request(dir.path(), None);
+    let cancel = CancelToken::new();
+    // Each worker opens the inputs itself and analyses its own tiles.
+    let planner = pipeline::prepare(&req, &models, &NoProgress, &cancel).unwrap();
+    let tiles = planner.tiles(&req, &models).unwrap();
+    assert_eq!(tiles.len(), plain.result.tiles_with_farmland);
+    assert!(tiles.windows(2).all(|w| w[0] < w[1]));
+    let workers: Vec<MemoryTiles> = (0..3).map(|_| MemoryTiles::default()).collect();
+    for (w, store) in workers.iter().enumerate() {
+        let mine: std::collections::BTreeSet<usize> = tiles
+            .iter()
+            .copied()
+            .filter(|t| t % 3 == w)
+            .chain([usize::MAX - 1]) // not a tile with farmland: skipped
+            .collect();
+        let prepared = pipeline::prepare(&req, &models, &NoProgress, &cancel).unwrap();
+        let n = prepared
+            .analyse_tiles(&req, &models, &mine, store, &cancel)
+            .unwrap();
+        assert_eq!(n, mine.len() - 1);
+        assert_eq!(
+            store.finished().unwrap(),
+            mine.iter()
+                .copied()
+                .filter(|t| *t != usize::MAX - 1)
+                .collect()
+        );
+    }
+    // The merge reads every worker's tiles (here: gathered into one store).
+    let all = MemoryTiles::with(workers.into_iter().flat_map(MemoryTiles::into_inner));
+    let merged = planner
+        .merge(&req, &models, &all, &NoProgress, &cancel)
+        .unwrap();
+    assert_eq!(
+        without_timings(serde_json::to_value(&merged.result).unwrap()),
+        without_timings(serde_json::to_value(&plain.result).unwrap())
+    );
+    for file in ["changes.geojson", "table/parcels.csv", "table/parcels.json"] {
+        assert_eq!(
+            std::fs::read(dir.path().join(file)).unwrap(),
+            std::fs::read(plain_dir.path().join(file)).unwrap(),
+            "{file}"
+        );
+    }
+
+    // A merge missing one tile's result is an error naming it, not a partial result.
+    let first = tiles[0];
+    let partial = MemoryTiles::with(all.into_inner().into_iter().filter(|(t, _)| *t != first));
+    let err = planner
+        .merge(&req, &models, &partial, &NoProgress, &cancel)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("(first: {first})")),
+        "{err}"
+    );
+}

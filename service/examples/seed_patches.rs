@@ -2,11 +2,11 @@
 //! `scripts/bench-api.sh`): one farmland record, one done batch, patches spread over ten
 //! counties × ten townships × ten villages, every unit with the five kinds and a 1° × 1° area.
 //!
-//! `cargo run --example seed_patches -- DATA_DIR N`
+//! `cargo run --example seed_patches -- DATA_DIR N` (the data dir's SQLite store, or the
+//! PostgreSQL database `GENGDI_DATABASE` names).
 
 use gengdi_service::store::{
-    AdminCodes, BatchCreated, JobOutcome, NewBatch, NewFarmland, NewPatch, NewToken, SqliteStore,
-    Store,
+    AdminCodes, BatchCreated, JobOutcome, NewBatch, NewFarmland, NewPatch, NewToken,
 };
 use std::path::PathBuf;
 
@@ -18,7 +18,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: seed_patches DATA_DIR N")?
         .parse()?;
-    let store = SqliteStore::open(&dir)?;
+    let config = gengdi_service::ServiceConfig {
+        data_dir: dir.clone(),
+        database: std::env::var("GENGDI_DATABASE")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        ..gengdi_service::ServiceConfig::default()
+    };
+    let (store, _) = gengdi_service::open_store(&config).await?;
     let owner = store
         .create_token(NewToken {
             name: "seed".into(),

@@ -33,6 +33,18 @@ pub const DEFAULT_PBF_TARGET_MU: f64 = 3_434_500.0;
 pub struct ServiceConfig {
     /// Where the database and the stored farmland copies live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL/PostGIS database (`postgres://user:password@host:port/db`) to use
+    /// instead of the embedded SQLite file in the data dir (which still holds the stored
+    /// farmland copies, photos, models and checkpoints).
+    pub database: Option<String>,
+    /// With a database: how many workers of shared runs this process runs beside the API
+    /// (0: none, the batches wait for `gengdi worker` processes).
+    pub workers: usize,
+    /// With a database: a claimed task not renewed for this long is claimed again, in seconds.
+    pub task_lease_s: f64,
+    /// Remote scene hrefs (`s3://bucket/prefix/`, `https://host/path/`) batches may name,
+    /// read through GDAL with its `AWS_*` settings from the environment; none by default.
+    pub remote_prefixes: Vec<String>,
     pub listen: SocketAddr,
     /// Requests may only name files under this folder (default: `<data dir>/import`).
     pub import_root: PathBuf,
@@ -79,6 +91,10 @@ impl Default for ServiceConfig {
         ServiceConfig {
             import_root: data_dir.join("import"),
             data_dir,
+            database: None,
+            workers: 1,
+            task_lease_s: crate::jobs::shared::DEFAULT_LEASE_S,
+            remote_prefixes: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: DEFAULT_BODY_LIMIT,
             upload_limit: DEFAULT_UPLOAD_LIMIT,
@@ -101,6 +117,10 @@ impl Default for ServiceConfig {
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub workers: Option<usize>,
+    pub task_lease_s: Option<f64>,
+    pub remote_prefixes: Option<Vec<String>>,
     pub listen: Option<SocketAddr>,
     pub import_root: Option<PathBuf>,
     pub body_limit: Option<usize>,
@@ -134,6 +154,10 @@ impl ConfigFile {
     pub fn or(self, other: ConfigFile) -> ConfigFile {
         ConfigFile {
             data_dir: self.data_dir.or(other.data_dir),
+            database: self.database.or(other.database),
+            workers: self.workers.or(other.workers),
+            task_lease_s: self.task_lease_s.or(other.task_lease_s),
+            remote_prefixes: self.remote_prefixes.or(other.remote_prefixes),
             listen: self.listen.or(other.listen),
             import_root: self.import_root.or(other.import_root),
             body_limit: self.body_limit.or(other.body_limit),
@@ -176,6 +200,11 @@ impl ConfigFile {
                 })
             }
         };
+        let task_lease_s = positive(
+            "task_lease_s",
+            self.task_lease_s.unwrap_or(d.task_lease_s),
+            false,
+        )?;
         let rate_limit = positive("rate_limit", self.rate_limit.unwrap_or(d.rate_limit), true)?;
         let rate_burst = positive("rate_burst", self.rate_burst.unwrap_or(d.rate_burst), false)?;
         let request_timeout_s = positive(
@@ -205,6 +234,40 @@ impl ConfigFile {
             request_timeout_s,
             import_root: self.import_root.unwrap_or_else(|| data_dir.join("import")),
             data_dir,
+            database: match self.database {
+                Some(url)
+                    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") =>
+                {
+                    return Err(ServiceError::Config {
+                        what: "database".into(),
+                        reason: format!(
+                            "{}: a PostgreSQL URL starts with postgres:// (leave it unset for the \
+                             embedded SQLite store)",
+                            crate::store::postgres::redact_url(&url)
+                        ),
+                    })
+                }
+                other => other,
+            },
+            workers: self.workers.unwrap_or(d.workers),
+            task_lease_s,
+            remote_prefixes: match self.remote_prefixes {
+                Some(p) => {
+                    if let Some(bad) = p
+                        .iter()
+                        .find(|p| gengdi_tiling::vsi::remote_path(p.trim()).is_none())
+                    {
+                        return Err(ServiceError::Config {
+                            what: "remote_prefixes".into(),
+                            reason: format!(
+                                "{bad}: a prefix starts with s3://, http:// or https://"
+                            ),
+                        });
+                    }
+                    p
+                }
+                None => d.remote_prefixes,
+            },
             listen: self.listen.unwrap_or(d.listen),
             body_limit: self.body_limit.unwrap_or(d.body_limit),
             upload_limit: self.upload_limit.unwrap_or(d.upload_limit),

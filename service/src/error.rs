@@ -14,6 +14,20 @@ pub enum ServiceError {
         source: rusqlite::Error,
     },
 
+    /// PostgreSQL refused or failed a statement; `message` is the server's own words.
+    #[error("store: {context}: {message}")]
+    Postgres {
+        context: &'static str,
+        message: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// The shared database cannot be reached (down, restarting, no free connection): the
+    /// request may be sent again.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+
     /// The database file cannot be opened or migrated.
     #[error("store {path}: {reason}")]
     StoreOpen { path: PathBuf, reason: String },

@@ -50,7 +50,7 @@ pub fn start(
     executor: Arc<dyn JobExecutor>,
 ) -> Result<(AppState, tokio::task::JoinHandle<()>)> {
     let jobs = Arc::new(
-        Jobs::new(Arc::clone(&store), executor)
+        Jobs::new(Arc::clone(&store), Arc::clone(&executor))
             .with_checkpoints(config.data_dir.join("jobs"))
             .with_training(
                 config.data_dir.join("training"),
@@ -59,11 +59,39 @@ pub fn start(
     );
     let state = AppState::new(config, Arc::clone(&store), Arc::clone(&jobs))?;
     // Layers registered before the map's parcels were stored get them now.
-    tokio::spawn(farmland::backfill_parcels(store));
+    tokio::spawn(farmland::backfill_parcels(Arc::clone(&store)));
     // Training jobs have a worker of their own (a job left running at shutdown is queued
     // again by the next start).
     tokio::spawn(Arc::clone(&jobs).run_training_worker());
-    let worker = tokio::spawn(jobs.run_worker());
+    let queue = Arc::clone(&store)
+        .task_queue()
+        .filter(|_| executor.runs_shared());
+    let worker = match queue {
+        // A shared store: batches are queues of tasks that this process's workers and any
+        // `gengdi worker` process take (a store shared by several servers is never
+        // requeued wholesale at start, as the embedded one is).
+        Some(queue) => {
+            let lease = std::time::Duration::from_secs_f64(config.task_lease_s);
+            let workers: Vec<_> = (0..config.workers)
+                .map(|i| {
+                    tokio::spawn(Arc::clone(&jobs).run_shared_worker(
+                        Arc::clone(&queue),
+                        jobs::shared::worker_name("serve", i),
+                        lease,
+                    ))
+                })
+                .collect();
+            if workers.is_empty() {
+                tracing::info!("jobs: no local worker: batches wait for `gengdi worker` processes");
+            }
+            tokio::spawn(async move {
+                for w in workers {
+                    let _ = w.await;
+                }
+            })
+        }
+        None => tokio::spawn(jobs.run_worker()),
+    };
     Ok((state, worker))
 }
 
@@ -87,7 +115,27 @@ pub async fn serve_on(
         })
 }
 
-/// `gengdi serve`: open the store in the data dir, start the worker, bind and serve until
+/// The store `config` names: the PostgreSQL/PostGIS database of `config.database`, else the
+/// embedded SQLite file in the data dir; and what it is, for messages (no password).
+pub async fn open_store(config: &ServiceConfig) -> Result<(Arc<dyn Store>, String)> {
+    match &config.database {
+        Some(url) => {
+            let store = store::PgStore::connect(url).await?;
+            let described = format!("PostgreSQL {}", store.display());
+            Ok((Arc::new(store), described))
+        }
+        None => {
+            let data_dir = config.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || store::SqliteStore::open(&data_dir))
+                .await
+                .map_err(|e| ServiceError::Join(e.to_string()))??;
+            let described = format!("SQLite {}", store.path().display());
+            Ok((Arc::new(store), described))
+        }
+    }
+}
+
+/// `gengdi serve`: open the store (PostgreSQL when configured, else the data dir's SQLite), start the worker, bind and serve until
 /// `shutdown`; then stop the worker: a job running at shutdown stops after its tiles in
 /// flight and is queued again, to resume from its finished tiles in the next run (as does a
 /// job left `running` by a process that was killed).
@@ -96,12 +144,9 @@ pub async fn serve(
     executor: Arc<dyn JobExecutor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let data_dir = config.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || store::SqliteStore::open(&data_dir))
-        .await
-        .map_err(|e| ServiceError::Join(e.to_string()))??;
-    tracing::info!("store: {}", store.path().display());
-    let (state, worker) = start(&config, Arc::new(store), executor)?;
+    let (store, described) = open_store(&config).await?;
+    tracing::info!("store: {described}");
+    let (state, worker) = start(&config, store, executor)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServiceError::Io {

@@ -417,7 +417,7 @@ async fn a_batch_runs_with_its_admin_layer_baseline_and_rules() {
     };
     let store = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
     let (_, token) =
-        common::token(&store, gengdi_service::auth::Role::Centre, None, "centre").await;
+        common::token(&*store, gengdi_service::auth::Role::Centre, None, "centre").await;
     let registry = Registry::new(root().join("models/weights"));
     let models = load_models(&registry, DeviceChoice::NdArray, true).unwrap();
     let library_models = load_models(&registry, DeviceChoice::NdArray, true).unwrap();
@@ -481,7 +481,7 @@ async fn a_batch_runs_with_its_admin_layer_baseline_and_rules() {
         without["id"].as_i64().unwrap(),
     );
     for id in [with, without] {
-        common::wait_done(&store, id).await;
+        common::wait_done(&*store, id).await;
     }
 
     // The same requests through the library.

@@ -13,7 +13,7 @@ use gdal::raster::Buffer;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::Metadata;
 use gengdi_service::api::chips::stretch;
-use gengdi_service::store::{BatchCreated, JobOutcome, NewBatch, NewFarmland, NewPatch, Store};
+use gengdi_service::store::{BatchCreated, JobOutcome, NewBatch, NewFarmland, NewPatch};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use tower::ServiceExt;

@@ -88,8 +88,8 @@ async fn the_demo_season_is_registered_analysed_and_listed_over_http() {
         ..ServiceConfig::default()
     };
     let store = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
-    let (_, admin) = common::token(&store, Role::Admin, None, "centre admin").await;
-    let (_, inspector) = common::token(&store, Role::Inspector, Some("640502"), "inspector").await;
+    let (_, admin) = common::token(&*store, Role::Admin, None, "centre admin").await;
+    let (_, inspector) = common::token(&*store, Role::Inspector, Some("640502"), "inspector").await;
     let registry =
         Registry::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/weights"));
     let models = load_models(&registry, DeviceChoice::NdArray, true).unwrap();

@@ -277,30 +277,13 @@ async fn the_parcels_of_a_box_are_the_layers_features_there() {
     let all: Vec<&Truth> = truth.iter().collect();
     check(&json_of(&g), &all, truth.len(), false);
     // A layer whose parcels were not stored (registered before they were) is read again.
-    s.store
-        .execute_raw("DELETE FROM parcel_bbox".into())
-        .await
-        .unwrap();
-    s.store
-        .execute_raw("DELETE FROM parcels".into())
-        .await
-        .unwrap();
-    s.store
-        .execute_raw("UPDATE farmland SET parcels_stored = 0".into())
-        .await
-        .unwrap();
+    forget_parcels(&s.raw).await;
     assert!(!s.store.parcels_stored(farmland).await.unwrap());
     let g = get(s.app(), &uri(""), &t.centre).await;
     check(&json_of(&g), &expected, expected.len(), false);
     assert!(s.store.parcels_stored(farmland).await.unwrap());
     // … or when the service starts (`start` runs the backfill in the background).
-    for sql in [
-        "DELETE FROM parcel_bbox",
-        "DELETE FROM parcels",
-        "UPDATE farmland SET parcels_stored = 0",
-    ] {
-        s.store.execute_raw(sql.into()).await.unwrap();
-    }
+    forget_parcels(&s.raw).await;
     let dyn_store: std::sync::Arc<dyn Store> = s.store.clone();
     gengdi_service::farmland::backfill_parcels(dyn_store).await;
     assert!(s.store.parcels_stored(farmland).await.unwrap());
@@ -366,9 +349,9 @@ async fn landcover_tiles_are_the_model_on_the_tile_grid() {
     let store =
         std::sync::Arc::new(gengdi_service::store::SqliteStore::open(&config.data_dir).unwrap());
     let role = gengdi_service::auth::Role::Centre;
-    let (_, centre) = common::token(&store, role, None, "centre").await;
+    let (_, centre) = common::token(&*store, role, None, "centre").await;
     let (_, other) = common::token(
-        &store,
+        &*store,
         gengdi_service::auth::Role::Inspector,
         Some("640522"),
         "inspector 640522",
@@ -419,7 +402,7 @@ async fn landcover_tiles_are_the_model_on_the_tile_grid() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{b}");
     let batch = b["id"].as_i64().unwrap();
-    common::wait_done(&store, batch).await;
+    common::wait_done(&*store, batch).await;
 
     // The legend.
     let g = get(app(), &format!("/tiles/{batch}/landcover.json"), &centre).await;
@@ -608,4 +591,16 @@ async fn landcover_tiles_are_the_model_on_the_tile_grid() {
         "{} of 65536 pixels differ",
         256 * 256 - same
     );
+}
+
+/// Remove the stored parcels as a store from before the map had them would lack them.
+async fn forget_parcels(raw: &common::RawStore) {
+    if !raw.is_postgres() {
+        // SQLite's R*Tree of the parcels' boxes (PostGIS indexes the rows themselves).
+        raw.execute_raw("DELETE FROM parcel_bbox").await.unwrap();
+    }
+    raw.execute_raw("DELETE FROM parcels").await.unwrap();
+    raw.execute_raw("UPDATE farmland SET parcels_stored = false")
+        .await
+        .unwrap();
 }

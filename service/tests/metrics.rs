@@ -7,7 +7,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{service, three_patches};
-use gengdi_service::store::{BatchCreated, NewBatch, Progress, Store};
+use gengdi_service::store::{BatchCreated, NewBatch, Progress};
 use std::collections::BTreeMap;
 use tower::ServiceExt;
 

@@ -577,7 +577,7 @@ async fn conforms(
 
 #[tokio::test]
 async fn responses_conform_to_their_schemas() {
-    use gengdi_service::store::{NewAdminLayer, Store};
+    use gengdi_service::store::NewAdminLayer;
     let s = service().await;
     let (farmland, batch) = s.seed(three_patches()).await;
     let admin = s.store.list_tokens().await.unwrap()[0].id;

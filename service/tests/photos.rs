@@ -167,7 +167,7 @@ async fn a_verdict_keeps_its_photos_and_serves_them_back_to_readers_of_the_patch
         "UPDATE verdict_photos SET bytes = 0",
         "DELETE FROM verdict_photos",
     ] {
-        let err = s.store.execute_raw(statement.into()).await.unwrap_err();
+        let err = s.raw.execute_raw(statement).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{err}");
     }
     // A verdict without photos (JSON) still works and has none.

@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{service, three_patches};
 use gengdi_service::auth::Role;
-use gengdi_service::store::Store;
 use serde_json::json;
 
 #[tokio::test]
@@ -418,6 +417,59 @@ async fn paths_outside_the_import_root_are_refused() {
 }
 
 #[tokio::test]
+async fn remote_scenes_are_accepted_only_under_the_allowed_prefixes() {
+    let s = common::service_with(|c| c.remote_prefixes = vec!["s3://scenes/t50/".into()]).await;
+    let (farmland, _) = s.seed(vec![]).await;
+    let admin = Some(s.tokens.admin.as_str());
+    let post = |scene: &'static str| {
+        let body = json!({"scenes": [scene], "farmland": farmland}).to_string();
+        let s = &s;
+        async move { s.send("POST", "/api/v1/batches", admin, Some(&body)).await }
+    };
+    for bad in [
+        "s3://scenes/t500/a.tif",
+        "s3://scenes/t50/../private/a.tif",
+        "s3://other/t50/a.tif",
+        "https://example.invalid/t50/a.tif",
+    ] {
+        let (status, body) = post(bad).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{bad}: {body}");
+        assert_eq!(body["code"], "remote_scene_not_allowed");
+        assert_eq!(body["details"]["scene"], bad);
+    }
+    let (status, body) = post("s3://scenes/t50/2024/a.tif").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, b) = s
+        .send(
+            "GET",
+            &format!("/api/v1/batches/{}", body["id"]),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(b["scenes"], json!(["s3://scenes/t50/2024/a.tif"]));
+    // Without prefixes, no remote scene at all.
+    let none = service().await;
+    let (farmland, _) = none.seed(vec![]).await;
+    let (status, body) = none
+        .send(
+            "POST",
+            "/api/v1/batches",
+            Some(none.tokens.admin.as_str()),
+            Some(&json!({"scenes": ["s3://scenes/t50/a.tif"], "farmland": farmland}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("none is allowed"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn bad_requests_get_clean_json_errors() {
     let s = service().await;
     let admin = Some(s.tokens.admin.as_str());
@@ -630,7 +682,7 @@ async fn a_verdict_sets_the_status_and_appends_to_an_audit_table_nothing_rewrite
         "UPDATE verdicts SET note = 'edited'",
         "DELETE FROM verdicts",
     ] {
-        let err = s.store.execute_raw(statement.into()).await.unwrap_err();
+        let err = s.raw.execute_raw(statement).await.unwrap_err();
         assert!(
             err.to_string().contains("verdicts are append-only"),
             "{statement}: {err}"

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use common::{patch, service, TestService};
 use gengdi_service::auth::Scope;
 use gengdi_service::error::ServiceError;
-use gengdi_service::store::{ChangeCursor, ChangeFilter, ChangeSort, NewPatch, Store};
+use gengdi_service::store::{ChangeCursor, ChangeFilter, ChangeSort, NewPatch};
 use serde_json::Value;
 
 /// 0.1 + 0.2: the f64 just above 0.3, which a cursor that rounded its value would lose.

@@ -233,8 +233,8 @@ async fn the_period_counts_patches_found_in_it_and_cropland_restored_in_it() {
     seeded(&s).await;
     let admin = Some(s.tokens.admin.as_str());
     // The patches were found in January 2024; the rectified verdict is recorded today.
-    s.store
-        .execute_raw("UPDATE patches SET created_at = '2024-01-10T08:00:00.000Z'".into())
+    s.raw
+        .execute_raw("UPDATE patches SET created_at = '2024-01-10T08:00:00.000Z'")
         .await
         .unwrap();
     let (_, v) = s

@@ -39,7 +39,7 @@ async fn a_restart_puts_jobs_left_running_back_in_the_queue() {
 
     // The process stops; another opens the same data dir.
     let store = SqliteStore::open(&s.config.data_dir).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), 6);
     assert_eq!(store.requeue_running().await.unwrap(), 1);
     // A training job left running is queued again too, and starts over.
     assert_eq!(store.requeue_running_training().await.unwrap(), 1);
@@ -72,9 +72,9 @@ async fn the_database_is_in_wal_mode_with_an_rtree_of_patch_boxes() {
     assert!(s.config.data_dir.join("gengdi.sqlite-wal").exists());
     // The R*Tree holds one box per patch (a count through the raw statement path).
     let n = s
-        .store
+        .raw
         .execute_raw(
-            "UPDATE patches SET evidence = evidence WHERE id IN (SELECT id FROM patch_bbox)".into(),
+            "UPDATE patches SET evidence = evidence WHERE id IN (SELECT id FROM patch_bbox)",
         )
         .await
         .unwrap();

@@ -109,8 +109,8 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
         ..ServiceConfig::default()
     };
     let store = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
-    let (_, admin) = common::token(&store, Role::Admin, None, "admin").await;
-    let (_, researcher) = common::token(&store, Role::Researcher, None, "researcher").await;
+    let (_, admin) = common::token(&*store, Role::Admin, None, "admin").await;
+    let (_, researcher) = common::token(&*store, Role::Researcher, None, "researcher").await;
     // The shipped registry is copied into the data dir; the service writes only there.
     let shipped =
         Registry::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/weights"));

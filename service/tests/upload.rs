@@ -9,7 +9,6 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{service, service_with, TestService};
-use gengdi_service::store::Store;
 use std::path::{Path, PathBuf};
 
 const BOUNDARY: &str = "gengdi-test-boundary-7MA4YWxk";

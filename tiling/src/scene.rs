@@ -63,6 +63,9 @@ pub struct SceneOptions {
     /// Calibration coefficients for scenes delivered as DN (Gaofen), see
     /// [`crate::calibration`].
     pub calibration: Option<Arc<crate::calibration::CalibrationFile>>,
+    /// Remote scene hrefs (`s3://…`, `https://…`, given as scenes or in STAC items) are read
+    /// only under these prefixes (see [`crate::vsi::remote_allowed`]); none by default.
+    pub remote_prefixes: Vec<String>,
 }
 
 impl Default for SceneOptions {
@@ -78,6 +81,7 @@ impl Default for SceneOptions {
             block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
             radiometry: None,
             calibration: None,
+            remote_prefixes: Vec::new(),
         }
     }
 }

@@ -33,7 +33,7 @@ pub use parcels::{ParcelState, ParcelStatus};
 pub use patches::{PatchRecord, PatchState};
 pub use tile::landcover_map;
 
-use crate::checkpoint::TileCheckpoints;
+use crate::checkpoint::TileStore;
 use crate::error::{InferenceError, Result};
 use crate::farmland::FarmlandLayer;
 use crate::rasterize::PixelPolygon;
@@ -180,7 +180,24 @@ pub struct AnalysisOptions<'a> {
     /// Each finished tile's output is written here, and tiles found here are merged instead
     /// of analysed again (see [`crate::checkpoint`]). Class maps are not checkpointed: a
     /// run with both refuses to start.
-    pub checkpoints: Option<&'a TileCheckpoints>,
+    pub checkpoints: Option<&'a dyn TileStore>,
+    /// Which tiles to analyse (default: every tile with farmland not in `checkpoints`).
+    pub tiles: TilePlan<'a>,
+}
+
+/// Which tiles a run analyses: all of them (one process), or one part of a run shared by
+/// several workers, whose tile outputs meet in a [`TileStore`] and are merged once.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum TilePlan<'a> {
+    /// Every tile with farmland that `checkpoints` does not already hold.
+    #[default]
+    All,
+    /// Only these tiles (those without farmland are skipped), each saved to `checkpoints`;
+    /// nothing is merged ([`analyze_tiles`]).
+    Only(&'a std::collections::BTreeSet<usize>),
+    /// None: every tile with farmland must already be in `checkpoints` (a shared run's merge);
+    /// a missing one is an error, not analysed here.
+    MergeOnly,
 }
 
 /// Per-pixel maps of one analysed tile (only tiles with farmland are analysed; pixels of
@@ -228,42 +245,20 @@ pub fn analyze_until(
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
     cancel: Option<&AtomicBool>,
 ) -> Result<AnalysisResult> {
-    let stack = input.stack;
-    let grid = stack.tile_grid(input.tile_size, 0)?;
-    let model_bands = input.landcover.bands();
-    let bands = StackBands::of(stack, &model_bands, "scene stack")?;
-    let baseline = baseline_bands(stack, opts.baseline, &model_bands)?;
-    let class_names = input.landcover.class_names();
-    let n_dates = stack.layers.len();
-
-    // Parcels in pixel space, bucketed by tile.
-    let gt = stack.grid.world_from_pixel;
-    let pixel_polys: Vec<_> = input
-        .farmland
-        .parcels
-        .iter()
-        .map(|p| p.pixel_polygons(&gt))
-        .collect();
-    let buckets = tile::bucket_parcels(&grid, &pixel_polys);
-    let tiles_with_farmland = buckets.len();
-
-    let ctx = TileContext {
-        stack,
-        landcover: input.landcover,
-        parcels: &input.farmland.parcels,
-        rules: input.rules,
-        bands: &bands,
-        model_band_names: model_bands.iter().map(String::as_str).collect(),
-        baseline: baseline.as_ref().map(|(s, b)| (*s, b)),
-        classes: crate::rules::ClassCodes::from_names(&class_names),
-        n_dates,
-        n_classes: class_names.len(),
-        pixel_polys: &pixel_polys,
-        buckets: &buckets,
-        maps: opts.maps,
-    };
+    if let TilePlan::Only(_) = opts.tiles {
+        return Err(InferenceError::Config {
+            what: "tiles".into(),
+            reason: "a run of some tiles only merges nothing: use analyze_tiles".into(),
+        });
+    }
+    let setup = Setup::of(input, opts)?;
+    let ctx = setup.context(input, opts);
+    let (grid, tiles_with_farmland) = (&setup.grid, setup.buckets.len());
+    let (stack, gt) = (input.stack, input.stack.grid.world_from_pixel);
+    let (pixel_polys, model_bands) = (&setup.pixel_polys, &setup.model_bands);
+    let class_names = setup.class_names.clone();
     let tiles_started = Instant::now();
-    let merged = run_tiles(&ctx, &grid, opts.checkpoints, progress, cancel)?;
+    let merged = run_tiles(&ctx, grid, opts, progress, cancel)?;
     let mut timings = PhaseTimings {
         tiles_wall_s: tiles_started.elapsed().as_secs_f64(),
         decode_s: merged.decode.as_secs_f64(),
@@ -304,8 +299,8 @@ pub fn analyze_until(
         &pctx,
         &merged,
         &checks,
-        &pixel_polys,
-        &model_bands,
+        pixel_polys,
+        model_bands,
         &dates,
     )?;
     patches::assign_ids(&mut patches);
@@ -327,15 +322,116 @@ pub fn analyze_until(
     })
 }
 
+/// What every tile of a run shares: the tile grid, the bands, the parcels in pixel space
+/// and which parcels touch which tile.
+struct Setup<'a> {
+    grid: TileGrid,
+    model_bands: Vec<String>,
+    bands: StackBands,
+    baseline: Option<(&'a SceneStack, StackBands)>,
+    class_names: Vec<String>,
+    pixel_polys: Vec<Vec<PixelPolygon>>,
+    buckets: std::collections::HashMap<usize, Vec<usize>>,
+}
+
+impl<'a> Setup<'a> {
+    fn of(input: &AnalysisInput<'_>, opts: &AnalysisOptions<'a>) -> Result<Setup<'a>> {
+        let stack = input.stack;
+        let grid = stack.tile_grid(input.tile_size, 0)?;
+        let model_bands = input.landcover.bands();
+        let bands = StackBands::of(stack, &model_bands, "scene stack")?;
+        let baseline = baseline_bands(stack, opts.baseline, &model_bands)?;
+        // Parcels in pixel space, bucketed by tile.
+        let gt = stack.grid.world_from_pixel;
+        let pixel_polys: Vec<_> = input
+            .farmland
+            .parcels
+            .iter()
+            .map(|p| p.pixel_polygons(&gt))
+            .collect();
+        let buckets = tile::bucket_parcels(&grid, &pixel_polys);
+        Ok(Setup {
+            grid,
+            class_names: input.landcover.class_names(),
+            model_bands,
+            bands,
+            baseline,
+            pixel_polys,
+            buckets,
+        })
+    }
+
+    fn context<'s>(
+        &'s self,
+        input: &'s AnalysisInput<'s>,
+        opts: &AnalysisOptions<'s>,
+    ) -> TileContext<'s> {
+        TileContext {
+            stack: input.stack,
+            landcover: input.landcover,
+            parcels: &input.farmland.parcels,
+            rules: input.rules,
+            bands: &self.bands,
+            model_band_names: self.model_bands.iter().map(String::as_str).collect(),
+            baseline: self.baseline.as_ref().map(|(s, b)| (*s, b)),
+            classes: crate::rules::ClassCodes::from_names(&self.class_names),
+            n_dates: input.stack.layers.len(),
+            n_classes: self.class_names.len(),
+            pixel_polys: &self.pixel_polys,
+            buckets: &self.buckets,
+            maps: opts.maps,
+        }
+    }
+}
+
+/// The indices of the tiles with farmland (the ones a run analyses), ascending.
+pub fn tiles_with_farmland(input: &AnalysisInput<'_>) -> Result<Vec<usize>> {
+    let setup = Setup::of(input, &AnalysisOptions::default())?;
+    let mut tiles: Vec<usize> = setup.buckets.keys().copied().collect();
+    tiles.sort_unstable();
+    Ok(tiles)
+}
+
+/// Analyse tiles `tiles` only (one worker's part of a shared run) and keep each one's output
+/// in `store`; merging them is [`analyze_until`] with [`TilePlan::MergeOnly`] over the
+/// store holding every tile. Returns how many tiles were analysed (those without farmland
+/// are skipped).
+pub fn analyze_tiles(
+    input: &AnalysisInput<'_>,
+    baseline: Option<&SceneStack>,
+    tiles: &std::collections::BTreeSet<usize>,
+    store: &dyn TileStore,
+    cancel: Option<&AtomicBool>,
+) -> Result<usize> {
+    let opts = AnalysisOptions {
+        baseline,
+        maps: None,
+        checkpoints: Some(store),
+        tiles: TilePlan::Only(tiles),
+    };
+    let setup = Setup::of(input, &opts)?;
+    let ctx = setup.context(input, &opts);
+    let before = store.finished()?.len();
+    run_tiles(&ctx, &setup.grid, &opts, None, cancel)?;
+    Ok(store.finished()?.len().saturating_sub(before))
+}
+
 /// Every tile with farmland through [`tile::analyze_tile`], each tile's output merged as it
 /// comes; the candidates sorted by parcel, kind, row and column.
 fn run_tiles(
     ctx: &TileContext<'_>,
     grid: &TileGrid,
-    checkpoints: Option<&TileCheckpoints>,
+    opts: &AnalysisOptions<'_>,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
     cancel: Option<&AtomicBool>,
 ) -> Result<Merged> {
+    let checkpoints = opts.checkpoints;
+    if !matches!(opts.tiles, TilePlan::All) && checkpoints.is_none() {
+        return Err(InferenceError::Config {
+            what: "tiles".into(),
+            reason: "a shared run's tiles go through a tile store: none was given".into(),
+        });
+    }
     if checkpoints.is_some() && ctx.maps.is_some() {
         return Err(InferenceError::Config {
             what: "checkpoints".into(),
@@ -346,24 +442,53 @@ fn run_tiles(
     let mut merged = Merged::default();
     // Tiles a stopped run of this analysis finished.
     let mut resumed = std::collections::HashSet::new();
-    if let Some(cp) = checkpoints {
-        for index in cp.finished()? {
-            if !ctx.buckets.contains_key(&index) {
-                continue;
+    match (checkpoints, opts.tiles) {
+        (Some(cp), TilePlan::All | TilePlan::MergeOnly) => {
+            for index in cp.finished()? {
+                if !ctx.buckets.contains_key(&index) {
+                    continue;
+                }
+                if let Some(out) = crate::checkpoint::load::<accumulate::TileOut>(cp, index) {
+                    merged.add(out);
+                    resumed.insert(index);
+                }
             }
-            if let Some(out) = cp.load::<accumulate::TileOut>(index) {
-                merged.add(out);
-                resumed.insert(index);
+            if !resumed.is_empty() {
+                tracing::info!(
+                    "analysis: {} of {} tiles with farmland read back from {}",
+                    resumed.len(),
+                    ctx.buckets.len(),
+                    cp.describe()
+                );
+            }
+            if matches!(opts.tiles, TilePlan::MergeOnly) {
+                let mut missing: Vec<usize> = ctx
+                    .buckets
+                    .keys()
+                    .filter(|i| !resumed.contains(i))
+                    .copied()
+                    .collect();
+                if !missing.is_empty() {
+                    missing.sort_unstable();
+                    return Err(InferenceError::Config {
+                        what: "tiles".into(),
+                        reason: format!(
+                            "{} of {} tiles with farmland have no result in {} (first: {}): \
+                             cannot merge",
+                            missing.len(),
+                            ctx.buckets.len(),
+                            cp.describe(),
+                            missing[0]
+                        ),
+                    });
+                }
             }
         }
-        if !resumed.is_empty() {
-            tracing::info!(
-                "analysis: {} of {} tiles with farmland read back from {}",
-                resumed.len(),
-                ctx.buckets.len(),
-                cp.dir().display()
-            );
+        // One worker's part: the other tiles are someone else's.
+        (_, TilePlan::Only(only)) => {
+            resumed.extend(ctx.buckets.keys().filter(|i| !only.contains(i)).copied());
         }
+        (None, _) => {}
     }
     let n_resumed = resumed.len();
     let progress_all = |done: usize, total: usize| {
@@ -379,13 +504,14 @@ fn run_tiles(
             let mut out = tile::analyze_tile(ctx, &data)?;
             if let Some(cp) = checkpoints {
                 let started = Instant::now();
-                cp.save(data.tile.index, &out)
-                    .map_err(|source| InferenceError::Tile {
+                crate::checkpoint::save(cp, data.tile.index, &out).map_err(|source| {
+                    InferenceError::Tile {
                         index: data.tile.index,
                         col: data.tile.col,
                         row: data.tile.row,
                         source: Box::new(source),
-                    })?;
+                    }
+                })?;
                 // Checkpointing counts as aggregation.
                 out.aggregation += started.elapsed();
             }

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Scene files, directories or STAC ItemCollection / Item JSON files (local assets): several dates of one season (any CRS; aligned by the tiling engine).
+    /// Scene files, directories, STAC ItemCollection / Item JSON files, or remote scenes (s3://bucket/key, https://…; with --allow-remote): several dates of one season (any CRS; aligned by the tiling engine).
     #[arg(long, required = true, num_args = 1..)]
     pub scenes: Vec<PathBuf>,
     /// The farmland layer (GeoPackage, Shapefile or zipped Shapefile, GeoJSON, FlatGeobuf; any CRS).

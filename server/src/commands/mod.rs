@@ -11,3 +11,4 @@ pub mod serve;
 pub mod tiles;
 pub mod token;
 pub mod train;
+pub mod worker;

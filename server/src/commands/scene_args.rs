@@ -36,6 +36,9 @@ pub struct SceneArgs {
     /// GF-6): DN → top-of-atmosphere reflectance with the sun angle of each scene's XML.
     #[arg(long)]
     pub calibration: Option<std::path::PathBuf>,
+    /// Read remote scenes (s3://bucket/key, https://…, given as scenes or in STAC items) under this prefix, through GDAL with its usual AWS_* settings (repeatable; none by default).
+    #[arg(long, value_name = "PREFIX")]
+    pub allow_remote: Vec<String>,
 }
 
 impl SceneArgs {
@@ -63,6 +66,7 @@ impl SceneArgs {
             offset: self.offset,
             calibration: self.calibration.clone(),
             max_pixels: None,
+            remote_prefixes: self.allow_remote.clone(),
         }
     }
 
@@ -79,6 +83,7 @@ impl SceneArgs {
             nodata: self.nodata,
             date: self.date,
             force_gdal: self.gdal,
+            remote_prefixes: self.allow_remote.clone(),
             ..SceneOptions::default()
         }
     }

@@ -1,4 +1,5 @@
-//! `gengdi serve`: the HTTP API over the embedded store, with the analysis worker.
+//! `gengdi serve`: the HTTP API over the embedded store (or PostgreSQL), with the analysis
+//! worker.
 
 use anyhow::Context;
 use clap::Args;
@@ -14,6 +15,12 @@ pub struct ServeArgs {
     /// Where the database and stored farmland layers live [default: ./gengdi-data].
     #[arg(long, value_name = "DIR", env = "GENGDI_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL/PostGIS database (postgres://user:password@host:port/db) as the store, shared by every server on it, instead of the embedded SQLite file in the data dir [default: SQLite].
+    #[arg(long, value_name = "URL", env = "GENGDI_DATABASE")]
+    pub database: Option<String>,
+    /// With --database: workers of shared runs beside the API (0: none; batches then wait for `gengdi worker` processes) [default: 1].
+    #[arg(long, value_name = "N", env = "GENGDI_WORKERS")]
+    pub workers: Option<usize>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR", env = "GENGDI_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -26,12 +33,15 @@ pub struct ServeArgs {
     /// Permanent basic farmland target, in mu [default: 3434500].
     #[arg(long, value_name = "MU", env = "GENGDI_PBF_TARGET_MU")]
     pub pbf_target_mu: Option<f64>,
-    /// Settings file (TOML: data_dir, listen, import_root, body_limit, tile, crop_type, cropland_target_mu, pbf_target_mu, training_tables); flags and GENGDI_* variables override it.
+    /// Settings file (TOML: data_dir, database, workers, task_lease_s, listen, import_root, body_limit, tile, crop_type, cropland_target_mu, pbf_target_mu, training_tables); flags and GENGDI_* variables override it.
     #[arg(long, value_name = "FILE", env = "GENGDI_CONFIG")]
     pub config: Option<PathBuf>,
     /// The registry copied into <data dir>/models on the first start (the service then runs, activates and trains models there). [default: $GENGDI_REGISTRY, else a registry installed beside the executable, else the models built into gengdi]
     #[arg(long, value_name = "DIR")]
     pub registry: Option<PathBuf>,
+    /// Batches may name remote scenes (s3://bucket/key, https://…) under this prefix, read through GDAL with its usual AWS_* settings (repeatable; adds to the settings file's remote_prefixes).
+    #[arg(long, value_name = "PREFIX")]
+    pub allow_remote: Vec<String>,
     /// Burn device: ndarray or flex.
     #[arg(long, default_value = "ndarray", env = "GENGDI_DEVICE")]
     pub device: DeviceChoice,
@@ -44,13 +54,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let flags = ConfigFile {
         data_dir: args.data_dir,
+        database: args.database,
+        workers: args.workers,
         listen: args.listen,
         import_root: args.import_root,
         cropland_target_mu: args.cropland_target_mu,
         pbf_target_mu: args.pbf_target_mu,
         ..ConfigFile::default()
     };
-    let config = flags.or(file).resolve()?;
+    let mut config = flags.or(file).resolve()?;
+    for p in &args.allow_remote {
+        if gengdi_tiling::vsi::remote_path(p).is_none() {
+            anyhow::bail!("--allow-remote {p}: a prefix starts with s3://, http:// or https://");
+        }
+        config.remote_prefixes.push(p.clone());
+    }
     // The service keeps its own registry in the data dir (activation and training write
     // there): filled from the located one (built in, installed or given) on the first start.
     let located = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
@@ -62,19 +80,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let models = load_models(&registry, args.device, config.crop_type)
         .with_context(|| format!("cannot load the models of {}", registry.root().display()))?;
-    let executor = Arc::new(
-        AnalysisExecutor::new(models, config.tile, config.max_scene_pixels)
-            .with_registry(registry, args.device),
-    );
+    let mut executor = AnalysisExecutor::new(models, config.tile, config.max_scene_pixels)
+        .with_registry(registry, args.device);
+    executor.remote_prefixes = config.remote_prefixes.clone();
+    let executor = Arc::new(executor);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     println!(
-        "gengdi serve: http://{} (data {}, import root {})",
+        "gengdi serve: http://{} (data {}, import root {}, store {})",
         config.listen,
         config.data_dir.display(),
-        config.import_root.display()
+        config.import_root.display(),
+        config
+            .database
+            .as_deref()
+            .map(gengdi_service::store::postgres::redact_url)
+            .unwrap_or_else(|| "SQLite in the data dir".into())
     );
     runtime.block_on(gengdi_service::serve(config, executor, stop_signal()))?;
     Ok(())
@@ -82,7 +105,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM: the service then stops taking requests and jobs,
 /// and the running job goes back to the queue with its finished tiles kept.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot wait for Ctrl-C: {e}");

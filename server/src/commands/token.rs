@@ -3,8 +3,9 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use gengdi_service::auth::{check_region_code, new_token, token_digest, Role};
-use gengdi_service::store::{NewToken, SqliteStore, Store};
+use gengdi_service::store::{NewToken, Store};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Args, Debug)]
 pub struct TokenArgs {
@@ -22,6 +23,21 @@ pub struct DataDir {
         default_value = "./gengdi-data"
     )]
     pub data_dir: PathBuf,
+    /// The service's PostgreSQL/PostGIS database, when it runs on one (as `gengdi serve --database`).
+    #[arg(long, value_name = "URL", env = "GENGDI_DATABASE")]
+    pub database: Option<String>,
+}
+
+impl DataDir {
+    /// The store the service uses with these settings, and what it is.
+    fn open(&self, rt: &tokio::runtime::Runtime) -> anyhow::Result<(Arc<dyn Store>, String)> {
+        let config = gengdi_service::ServiceConfig {
+            data_dir: self.data_dir.clone(),
+            database: self.database.clone(),
+            ..gengdi_service::ServiceConfig::default()
+        };
+        Ok(rt.block_on(gengdi_service::open_store(&config))?)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,7 +94,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
                 (_, Some(_)) => bail!("--region is for inspector tokens only"),
                 (_, None) => {}
             }
-            let store = SqliteStore::open(&data.data_dir)?;
+            let (store, described) = data.open(&rt)?;
             let token = new_token()?;
             let rec = rt.block_on(store.create_token(NewToken {
                 name: name.unwrap_or_else(|| role.name().to_string()),
@@ -95,12 +111,12 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
                     .as_deref()
                     .map(|r| format!(", region {r}"))
                     .unwrap_or_default(),
-                store.path().display()
+                described
             );
             println!("{token}");
         }
         TokenCommand::List { data } => {
-            let store = SqliteStore::open(&data.data_dir)?;
+            let (store, _) = data.open(&rt)?;
             let tokens = rt.block_on(store.list_tokens())?;
             println!(
                 "{:>4}  {:<10}  {:<19}  {:<24}  {:<24}  name",
@@ -119,9 +135,9 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { data, id } => {
-            let store = SqliteStore::open(&data.data_dir)?;
+            let (store, described) = data.open(&rt)?;
             if !rt.block_on(store.revoke_token(id))? {
-                bail!("no active token {id} in {}", store.path().display());
+                bail!("no active token {id} in {described}");
             }
             println!("token {id} revoked");
         }

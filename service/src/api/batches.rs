@@ -254,14 +254,33 @@ async fn submit(
         check_rules(rules)?;
     }
     let mut resolved = Vec::with_capacity(request.scenes.len() + request.baseline.len());
+    let mut remote = std::collections::HashSet::new();
     for s in request.scenes.iter().chain(&request.baseline) {
-        resolved.push(state.import_root().resolve(s)?);
+        // Object storage: an `s3://` or `https://` href under an allowed prefix is kept as
+        // it is (the analysis reads it through GDAL, its pixel count checked on opening).
+        match gengdi_tiling::vsi::resolve_remote(s, state.remote_prefixes()) {
+            Ok(Some(_)) => {
+                remote.insert(resolved.len());
+                resolved.push(std::path::PathBuf::from(s));
+            }
+            Ok(None) => resolved.push(state.import_root().resolve(s)?),
+            Err(e) => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "remote_scene_not_allowed",
+                    e.to_string(),
+                )
+                .with_details(serde_json::json!({ "scene": s })))
+            }
+        }
     }
     // What the files claim (pixels, unpacked bytes) is checked before any is decoded.
     let limits = *state.limits();
     let resolved = tokio::task::spawn_blocking(move || {
-        for p in &resolved {
-            crate::limits::check_input(p, &limits)?;
+        for (i, p) in resolved.iter().enumerate() {
+            if !remote.contains(&i) {
+                crate::limits::check_input(p, &limits)?;
+            }
         }
         Ok::<_, crate::error::ServiceError>(resolved)
     })

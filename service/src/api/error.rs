@@ -116,6 +116,14 @@ impl From<ServiceError> for ApiError {
                 "unreadable_input",
                 e.to_string(),
             ),
+            ServiceError::StoreUnavailable(_) => {
+                tracing::warn!("{e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database cannot be reached; try again shortly",
+                )
+            }
             _ => {
                 tracing::error!("{e}");
                 ApiError::internal("internal error; the server log has the cause")

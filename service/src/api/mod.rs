@@ -96,6 +96,8 @@ struct Inner {
     body_limit: usize,
     upload_limit: usize,
     limits: crate::limits::Limits,
+    /// Remote scene hrefs a batch may name (the import root's equivalent for object storage).
+    remote_prefixes: Vec<String>,
     rate: RateLimiter,
     timeout: std::time::Duration,
     /// (cropland, PBF) targets in mu.
@@ -152,6 +154,7 @@ impl AppState {
             body_limit: config.body_limit,
             upload_limit: config.upload_limit,
             limits: config.limits(),
+            remote_prefixes: config.remote_prefixes.clone(),
             rate: RateLimiter {
                 per_s: config.rate_limit,
                 burst: config.rate_burst,
@@ -176,6 +179,11 @@ impl AppState {
     /// The limits on files requests name.
     pub fn limits(&self) -> &crate::limits::Limits {
         &self.0.limits
+    }
+
+    /// Remote scene hrefs (`s3://…`, `https://…`) a batch may name: those under these.
+    pub fn remote_prefixes(&self) -> &[String] {
+        &self.0.remote_prefixes
     }
 
     /// Count a request of `token` against its rate; 429 when it is over.

@@ -16,6 +16,7 @@ use gengdi_models::{DeviceChoice, Registry, Task};
 use super::{CancelToken, JobError, JobExecutor, JobSpec, ModelInfo, ProgressSink};
 use crate::error::{Result, ServiceError};
 use crate::geometry::{bbox, geojson_multipolygon, ToWgs84};
+use crate::store::queue::BatchPlan;
 use crate::store::{AdminCodes, NewPatch, PatchSeries, SeriesDate};
 
 /// The models an analysis uses, loaded once and shared by every job.
@@ -45,12 +46,32 @@ pub fn data_dir_registry(data_dir: &Path, from: &Registry) -> Result<Registry> {
     let dir = data_dir.join("models");
     let has_models = Task::ALL.iter().any(|t| dir.join(t.name()).is_dir());
     if !has_models {
-        let n = copy_dir(from.root(), &dir)?;
-        tracing::info!(
-            "models: copied {n} files of {} into {}",
-            from.root().display(),
-            dir.display()
-        );
+        // Copied beside it, then renamed into place: servers and workers starting together
+        // on one data dir never load a half-copied model; the first rename wins.
+        std::fs::create_dir_all(data_dir).map_err(|source| ServiceError::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let partial = data_dir.join(format!(".models-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&partial);
+        let n = copy_dir(from.root(), &partial)?;
+        match std::fs::rename(&partial, &dir) {
+            Ok(()) => tracing::info!(
+                "models: copied {n} files of {} into {}",
+                from.root().display(),
+                dir.display()
+            ),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&partial);
+                if !Task::ALL.iter().any(|t| dir.join(t.name()).is_dir()) {
+                    return Err(ServiceError::Io {
+                        path: dir,
+                        source: e,
+                    });
+                }
+                // Another process put its copy there first.
+            }
+        }
     }
     Ok(Registry::new(dir))
 }
@@ -96,6 +117,10 @@ pub struct AnalysisExecutor {
     pub tile: usize,
     /// Scenes claiming more pixels per band are refused before a pixel is read.
     pub max_scene_pixels: u64,
+    /// The inputs of the batch whose tiles this process analyses in a shared run.
+    prepared: Mutex<PreparedBatch>,
+    /// Remote scene hrefs batches may name (see [`crate::ServiceConfig::remote_prefixes`]).
+    pub remote_prefixes: Vec<String>,
 }
 
 impl AnalysisExecutor {
@@ -109,6 +134,8 @@ impl AnalysisExecutor {
             others: Mutex::default(),
             tile,
             max_scene_pixels,
+            prepared: Mutex::new(None),
+            remote_prefixes: Vec::new(),
         }
     }
 
@@ -234,7 +261,85 @@ impl JobExecutor for AnalysisExecutor {
         let models = self.models_now();
         let mut req = request(job, self.tile, models.croptype.is_some());
         req.scene_options.max_pixels = Some(self.max_scene_pixels);
+        req.scene_options.remote_prefixes = self.remote_prefixes.clone();
         run(&req, &models, progress, cancel)
+    }
+
+    fn runs_shared(&self) -> bool {
+        true
+    }
+
+    fn plan(
+        &self,
+        job: &JobSpec,
+        cancel: &CancelToken,
+    ) -> std::result::Result<(BatchPlan, Vec<usize>), JobError> {
+        let models = self.models_now();
+        let mut req = request(job, self.tile, models.croptype.is_some());
+        req.scene_options.max_pixels = Some(self.max_scene_pixels);
+        req.scene_options.remote_prefixes = self.remote_prefixes.clone();
+        req.checkpoint = None;
+        let plan = BatchPlan {
+            request: serde_json::to_value(&req)
+                .map_err(|e| ServiceError::Invalid(format!("the analysis request: {e}")))?,
+            fingerprint: pipeline::checkpoint_fingerprint(&req, &models),
+            tiles: 0,
+        };
+        let prepared = self.prepared(job.batch, &plan, &req, &models, cancel)?;
+        let tiles = prepared.tiles(&req, &models).map_err(failed)?;
+        Ok((
+            BatchPlan {
+                tiles: tiles.len() as i64,
+                ..plan
+            },
+            tiles,
+        ))
+    }
+
+    fn run_tile(
+        &self,
+        batch: i64,
+        plan: &BatchPlan,
+        tile: usize,
+        cancel: &CancelToken,
+    ) -> std::result::Result<Vec<u8>, JobError> {
+        let models = self.models_now();
+        let req = self.planned_request(batch, plan, &models)?;
+        let prepared = self.prepared(batch, plan, &req, &models, cancel)?;
+        let out = gengdi_inference::checkpoint::MemoryTiles::default();
+        prepared
+            .analyse_tiles(&req, &models, &[tile].into(), &out, cancel)
+            .map_err(failed)?;
+        out.into_inner().remove(&tile).ok_or_else(|| {
+            JobError::Failed(ServiceError::Invalid(format!(
+                "batch {batch}: tile {tile} has no farmland on this worker's view of the inputs"
+            )))
+        })
+    }
+
+    fn merge(
+        &self,
+        batch: i64,
+        plan: &BatchPlan,
+        tiles: Vec<(usize, Vec<u8>)>,
+        progress: &ProgressSink,
+        cancel: &CancelToken,
+    ) -> std::result::Result<Vec<NewPatch>, JobError> {
+        let models = self.models_now();
+        let req = self.planned_request(batch, plan, &models)?;
+        let prepared = self.prepared(batch, plan, &req, &models, cancel)?;
+        let store = gengdi_inference::checkpoint::MemoryTiles::with(tiles);
+        let out = prepared
+            .merge(&req, &models, &store, progress, cancel)
+            .map_err(failed)?;
+        progress.stage_name("storing");
+        // The batch is done with: its inputs need not stay open.
+        if let Ok(mut slot) = self.prepared.lock() {
+            if slot.as_ref().is_some_and(|(b, _, _)| *b == batch) {
+                *slot = None;
+            }
+        }
+        Ok(patches_of(&out)?)
     }
 
     fn activate(&self, id: &str) -> std::result::Result<Option<ModelInfo>, ServiceError> {
@@ -327,6 +432,12 @@ pub fn run(
         Err(e) => return Err(JobError::Failed(ServiceError::Analysis(Box::new(e)))),
     };
     progress.stage_name("storing");
+    Ok(patches_of(&out)?)
+}
+
+/// An analysis's patches as the store keeps them: in WGS 84, with their bounding boxes and
+/// their parcels' evidence over the season.
+pub fn patches_of(out: &pipeline::AnalysisOutput) -> Result<Vec<NewPatch>> {
     let to_wgs84 = ToWgs84::from(&out.grid.crs)?;
     let parcels: std::collections::HashMap<&str, &ParcelStatus> = out
         .result
@@ -347,6 +458,72 @@ pub fn run(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(patches)
+}
+
+/// The prepared inputs of the batch a worker works on (see [`AnalysisExecutor::run_tile`]):
+/// its id, the plan's fingerprint and the inputs.
+type PreparedBatch = Option<(i64, String, Arc<pipeline::Prepared>)>;
+
+fn unusable_plan(batch: i64, e: impl std::fmt::Display) -> JobError {
+    JobError::Failed(ServiceError::Invalid(format!(
+        "batch {batch}: the stored plan is not an analysis request: {e}"
+    )))
+}
+
+fn failed(e: PipelineError) -> JobError {
+    match e {
+        PipelineError::Cancelled => JobError::Cancelled,
+        e => JobError::Failed(ServiceError::Analysis(Box::new(e))),
+    }
+}
+
+impl AnalysisExecutor {
+    /// The request of a plan, checked against this executor's models: a worker whose models
+    /// (or view of the scene files) differ from the planner's refuses the batch's tasks
+    /// rather than mix two analyses.
+    fn planned_request(
+        &self,
+        batch: i64,
+        plan: &BatchPlan,
+        models: &Models,
+    ) -> std::result::Result<AnalysisRequest, JobError> {
+        let req: AnalysisRequest =
+            serde_json::from_value(plan.request.clone()).map_err(|e| unusable_plan(batch, e))?;
+        let mine = pipeline::checkpoint_fingerprint(&req, models);
+        if mine != plan.fingerprint {
+            return Err(JobError::Failed(ServiceError::Invalid(format!(
+                "batch {batch} was planned with other models or other scene files than this \
+                 worker sees (fingerprint {} here, {} in the plan): run every worker with the \
+                 same active models and the same scene storage",
+                &mine[..12],
+                &plan.fingerprint[..plan.fingerprint.len().min(12)]
+            ))));
+        }
+        Ok(req)
+    }
+
+    /// The inputs of `batch`, opened once per batch and kept for its next tasks.
+    fn prepared(
+        &self,
+        batch: i64,
+        plan: &BatchPlan,
+        req: &AnalysisRequest,
+        models: &Models,
+        cancel: &CancelToken,
+    ) -> std::result::Result<Arc<pipeline::Prepared>, JobError> {
+        let mut slot = self.prepared.lock().map_err(|_| ServiceError::Poisoned)?;
+        if let Some((b, fp, p)) = slot.as_ref() {
+            if *b == batch && *fp == plan.fingerprint {
+                return Ok(Arc::clone(p));
+            }
+        }
+        let p = Arc::new(
+            pipeline::prepare(req, models, &gengdi_inference::pipeline::NoProgress, cancel)
+                .map_err(failed)?,
+        );
+        *slot = Some((batch, plan.fingerprint.clone(), Arc::clone(&p)));
+        Ok(p)
+    }
 }
 
 /// A parcel's evidence over the season (`dates`: the season's; `classes`: the land-cover

@@ -15,6 +15,7 @@
 //! can replace it without touching the worker loop, the store or the handlers.
 
 pub mod analysis_adapter;
+pub mod shared;
 mod train_adapter;
 pub mod training;
 
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ServiceError;
+use crate::store::queue::BatchPlan;
 use crate::store::{BatchRecord, JobOutcome, NewPatch, Progress, Store};
 
 /// The rules a batch runs with: the defaults with the batch's overrides.
@@ -198,6 +200,51 @@ pub trait JobExecutor: Send + Sync + 'static {
         cancel: &CancelToken,
     ) -> Result<Vec<NewPatch>, JobError>;
 
+    /// Whether this executor runs shared batches ([`JobExecutor::plan`], `run_tile`,
+    /// `merge`); one that does not takes whole batches even from a store with a task queue.
+    fn runs_shared(&self) -> bool {
+        false
+    }
+
+    /// A shared run's plan of `job` (see [`crate::store::queue`]): the request every task
+    /// runs, its fingerprint with these models, and the tiles with farmland. Blocking.
+    fn plan(
+        &self,
+        _job: &JobSpec,
+        _cancel: &CancelToken,
+    ) -> Result<(BatchPlan, Vec<usize>), JobError> {
+        Err(JobError::Failed(ServiceError::Invalid(
+            "this executor does not run shared batches".into(),
+        )))
+    }
+
+    /// Analyse tile `tile` of a planned batch; its output, to be merged. Blocking.
+    fn run_tile(
+        &self,
+        _batch: i64,
+        _plan: &BatchPlan,
+        _tile: usize,
+        _cancel: &CancelToken,
+    ) -> Result<Vec<u8>, JobError> {
+        Err(JobError::Failed(ServiceError::Invalid(
+            "this executor does not run shared batches".into(),
+        )))
+    }
+
+    /// Merge the outputs of every tile of a planned batch into its patches. Blocking.
+    fn merge(
+        &self,
+        _batch: i64,
+        _plan: &BatchPlan,
+        _tiles: Vec<(usize, Vec<u8>)>,
+        _progress: &ProgressSink,
+        _cancel: &CancelToken,
+    ) -> Result<Vec<NewPatch>, JobError> {
+        Err(JobError::Failed(ServiceError::Invalid(
+            "this executor does not run shared batches".into(),
+        )))
+    }
+
     /// Make the model `id` (exact) its task's active model, for the jobs that start from now
     /// on; `Ok(None)` when there is no such model. By default models cannot be activated.
     fn activate(&self, _id: &str) -> Result<Option<ModelInfo>, ServiceError> {
@@ -228,6 +275,8 @@ pub struct Jobs {
     executor: Arc<dyn JobExecutor>,
     wake: tokio::sync::Notify,
     running: Mutex<HashMap<i64, CancelToken>>,
+    /// The cancel tokens of running tasks of shared runs, by task id.
+    running_tasks: Mutex<HashMap<i64, CancelToken>>,
     /// The cancel tokens of running training jobs.
     running_training: Mutex<HashMap<i64, CancelToken>>,
     /// The process is stopping: take no job, put the running one back in the queue.
@@ -255,6 +304,7 @@ impl Jobs {
             executor,
             wake: tokio::sync::Notify::new(),
             running: Mutex::new(HashMap::new()),
+            running_tasks: Mutex::new(HashMap::new()),
             running_training: Mutex::new(HashMap::new()),
             stopping: StopFlag::default(),
             checkpoint_root: None,
@@ -399,9 +449,11 @@ impl Jobs {
     /// ends once that is stored.
     pub fn shutdown(&self) {
         self.stopping.set();
-        if let Ok(running) = self.running.lock() {
-            for t in running.values() {
-                t.cancel();
+        for running in [&self.running, &self.running_tasks] {
+            if let Ok(running) = running.lock() {
+                for t in running.values() {
+                    t.cancel();
+                }
             }
         }
     }

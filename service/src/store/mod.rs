@@ -5,6 +5,9 @@
 //! Region scoping lives here: every patch query takes a [`Scope`] and applies it in the query
 //! itself.
 
+pub mod postgres;
+mod postgres_schema;
+pub mod queue;
 pub mod sqlite;
 mod sqlite_training;
 
@@ -15,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Role, Scope};
 use crate::error::Result;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// A token as stored (never the token itself: its digest).
@@ -823,6 +827,11 @@ pub enum TrainingOutcome {
 /// Everything the service keeps. Implementations must be cheap to share (`Arc<dyn Store>`).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// The work queue of shared runs (`gengdi worker`), when this store has one (PostgreSQL).
+    fn task_queue(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn queue::TaskQueue>> {
+        None
+    }
+
     // Tokens.
     async fn create_token(&self, new: NewToken) -> Result<TokenRecord>;
     /// The token with this digest, revoked or not.

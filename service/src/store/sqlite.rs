@@ -218,6 +218,10 @@ const MIGRATIONS: &[&str] = &[
         rowid, min_x, max_x, min_y, max_y, +farmland_id INTEGER
     );
     "#,
+    // 6: nothing: PostgreSQL's migration 6 is the work queue of shared runs (`gengdi
+    // worker`), which the embedded store does not have; the number keeps both backends'
+    // versions aligned.
+    "",
 ];
 
 /// The embedded SQLite store.
@@ -554,7 +558,7 @@ fn patch_record((mut rec, status, dates): PatchRow) -> Result<ChangeRecord> {
 /// Codes starting with `prefix` are those from `prefix` (inclusive) to this (exclusive):
 /// `prefix` followed by the largest character, so that the index on `location_code` serves
 /// the range (a `substr(...) = ?` or `LIKE` test would scan every patch).
-fn prefix_end(prefix: &str) -> String {
+pub(super) fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 

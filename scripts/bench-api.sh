@@ -14,7 +14,8 @@ rate=${R:-200}
 duration=${D:-60s}
 port=${PORT:-18181}
 out=target/bench-api
-cargo build --workspace --bins --examples
+# The test suite's build (one feature set; `--bins --examples` alone would rebuild Burn).
+cargo test --workspace --no-run >/dev/null
 gengdi=${GENGDI:-target/debug/gengdi}
 oha=$(command -v oha || true)
 if [ -z "$oha" ]; then

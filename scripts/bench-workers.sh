@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Shared-run throughput (issue 14): one batch of the generated demo season (1203 x 1203 px,
-# six dates) analysed by `gengdi worker` processes through PostgreSQL/PostGIS, timed from
+# Shared-run throughput (issue 14): one batch of a generated season (SIZE x SIZE px, default
+# 1203: three by three parcel blocks, six dates) analysed by `gengdi worker` processes through PostgreSQL/PostGIS, timed from
 # submission to the stored patches; tiles per second = tiles with farmland / that time.
 #
-# Runs, in order: 1 worker (all threads); 2 workers (threads split between them); 1 worker
-# reading the scenes from an S3-compatible server (moto's, see scripts/install-deps.sh)
+# Runs, in order: 1 worker running 1 task at a time; 1 worker running one task per core
+# (the default); 2 workers (cores split between them); 1 worker (one task per core) reading
+# the scenes from an S3-compatible server (moto's, see scripts/install-deps.sh)
 # through GDAL's /vsis3/. Each run's patches are compared with the first run's (they must be
 # the same). Throwaway PostgreSQL and S3 servers on free loopback ports; the dev build
 # (GENGDI=path to use another binary); TILE (default 256) and THREADS (default: the cores)
@@ -15,11 +16,13 @@ tile=${TILE:-256}
 threads=${THREADS:-$(nproc)}
 out=target/bench-workers
 gengdi=${GENGDI:-target/debug/gengdi}
-[ -n "${GENGDI:-}" ] || cargo build --workspace --bins
+# The build the test suite makes (one feature set: `--bins` alone would unify features
+# differently and rebuild Burn).
+[ -n "${GENGDI:-}" ] || cargo test --workspace --no-run >/dev/null
 scripts/install-deps.sh >/dev/null
 rm -rf "$out"
 mkdir -p "$out/import"
-target/debug/gengdi-season --out "$out/import/season" >/dev/null
+target/debug/gengdi-season --out "$out/import/season" --size-px "${SIZE:-1203}" >/dev/null
 
 pg=$(mktemp -d -t gengdi-pg.XXXXXX)
 pids=()
@@ -60,12 +63,12 @@ farmland=$(api POST /api/v1/farmland '{"path": "season/farmland.gpkg"}' | json '
 local_scenes=$(cd "$out/import" && ls season/S2_L2A_*.tif | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read().split()))')
 s3_scenes=$(echo "$local_scenes" | python3 -c 'import json,sys; print(json.dumps(["s3://scenes/" + s for s in json.load(sys.stdin)]))')
 
-# run NAME WORKERS THREADS_EACH SCENES_JSON
+# run NAME WORKERS THREADS_EACH TASKS_AT_ONCE_EACH SCENES_JSON
 run() {
-    local name=$1 n=$2 each=$3 scenes=$4 wpids=()
+    local name=$1 n=$2 each=$3 conc=$4 scenes=$5 wpids=()
     local start end id
     for i in $(seq "$n"); do
-        $gengdi --threads "$each" worker --database "$db" --data-dir "$out/data" \
+        $gengdi --threads "$each" worker --database "$db" --data-dir "$out/data" --concurrency "$conc" \
             --allow-remote s3://scenes/season/ >"$out/$name-worker-$i.log" 2>&1 &
         wpids+=($!)
     done
@@ -81,23 +84,25 @@ run() {
     end=$(date +%s.%N)
     for p in "${wpids[@]}"; do kill -TERM "$p"; wait "$p" || true; done
     tiles=$(api GET "/api/v1/batches/$id" | json 'v["progress"]["tiles_total"]')
-    api GET "/api/v1/changes?batch=$id&limit=1000&format=geojson" |
-        python3 -c 'import json,sys; v=json.load(sys.stdin); [f["properties"].pop(k, None) for f in v["features"] for k in ("id","batch","created_at")]; print(json.dumps(v["features"], sort_keys=True))' \
+    api GET "/api/v1/changes?batch=$id&format=geojson" |
+        python3 -c 'import json,sys; v=json.load(sys.stdin); [(f.pop("id", None), [f["properties"].pop(k, None) for k in ("id","batch","created_at")]) for f in v["features"]]; print(json.dumps(v["features"], sort_keys=True))' \
         >"$out/$name.patches.json"
-    python3 - "$name" "$n" "$each" "$tiles" "$start" "$end" <<'EOF' | tee -a "$out/results.txt"
+    python3 - "$name" "$n" "$each" "$conc" "$tiles" "$start" "$end" <<'EOF' | tee -a "$out/results.txt"
 import sys
-name, n, each, tiles, start, end = sys.argv[1:]
+name, n, each, conc, tiles, start, end = sys.argv[1:]
 s = float(end) - float(start)
-print(f"{name:<24} {n} worker(s) x {each} thread(s): {tiles} tiles in {s:6.1f} s = {int(tiles)/s:5.2f} tiles/s")
+print(f"{name:<26} {n} worker(s) x {each} thread(s) x {conc} task(s) at once: {tiles} tiles in {s:6.1f} s = {int(tiles)/s:5.2f} tiles/s")
 EOF
 }
 
 echo "tile $tile px, $(nproc) cores, $gengdi" | tee "$out/results.txt"
-run local-1-worker 1 "$threads" "$local_scenes"
-run local-2-workers 2 $(( (threads + 1) / 2 )) "$local_scenes"
-run s3-1-worker 1 "$threads" "$s3_scenes"
-for r in local-2-workers s3-1-worker; do
-    cmp -s "$out/local-1-worker.patches.json" "$out/$r.patches.json" ||
-        { echo "$r: patches differ from local-1-worker" >&2; exit 1; }
+half=$(( (threads + 1) / 2 ))
+run local-1-worker-1-task 1 "$threads" 1 "$local_scenes"
+run local-1-worker 1 "$threads" "$threads" "$local_scenes"
+run local-2-workers 2 "$half" "$half" "$local_scenes"
+run s3-1-worker 1 "$threads" "$threads" "$s3_scenes"
+for r in local-1-worker local-2-workers s3-1-worker; do
+    cmp -s "$out/local-1-worker-1-task.patches.json" "$out/$r.patches.json" ||
+        { echo "$r: patches differ from local-1-worker-1-task" >&2; exit 1; }
 done
-echo "every run stored the same patches ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$out/local-1-worker.patches.json"))" | tee -a "$out/results.txt"
+echo "every run stored the same patches ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$out/local-1-worker-1-task.patches.json"))" | tee -a "$out/results.txt"

@@ -1,5 +1,5 @@
-//! Scenes in object storage: `s3://` hrefs read through GDAL's `/vsis3/` from a real
-//! S3-compatible server (moto's, from PyPI, installed by `scripts/install-deps.sh` into
+//! Scenes in object storage: `s3://` hrefs read by the fast reader with range requests
+//! through GDAL's `/vsis3/` virtual file layer, from a real S3-compatible server (moto's, from PyPI, installed by `scripts/install-deps.sh` into
 //! `target/s3-test-venv` and started here on a free loopback port) give the same analysis
 //! as the same files on disk; remote hrefs are read only under an allowed prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -157,6 +157,19 @@ fn scenes_read_from_an_s3_server_give_the_analysis_of_the_files_on_disk() {
         assert!(err.contains("s3://scenes/t33/2015/s2l1c_20150711"), "{err}");
         assert!(err.contains("allowed prefix"), "{err}");
     }
+
+    // The fast reader reads them, by range requests through GDAL's virtual file layer.
+    let mut info = Command::new(env!("CARGO_BIN_EXE_gengdi"));
+    info.args(["info", &remote[0], "--allow-remote", "s3://scenes/t33/"]);
+    s3.env(&mut info);
+    let out = info.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("reader:     fast"), "{text}");
 
     let remote_dir = tempfile::tempdir().unwrap();
     let out = analyze(

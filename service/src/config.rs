@@ -38,7 +38,8 @@ pub struct ServiceConfig {
     /// farmland copies, photos, models and checkpoints).
     pub database: Option<String>,
     /// With a database: how many workers of shared runs this process runs beside the API
-    /// (0: none, the batches wait for `gengdi worker` processes).
+    /// (default: the cores, a tile task running mostly on one thread; 0: none, the batches
+    /// wait for `gengdi worker` processes).
     pub workers: usize,
     /// With a database: a claimed task not renewed for this long is claimed again, in seconds.
     pub task_lease_s: f64,
@@ -92,7 +93,7 @@ impl Default for ServiceConfig {
             import_root: data_dir.join("import"),
             data_dir,
             database: None,
-            workers: 1,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             task_lease_s: crate::jobs::shared::DEFAULT_LEASE_S,
             remote_prefixes: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),

@@ -250,7 +250,11 @@ impl Scene {
         let _scope = gdal_log::scope(format!("opening scene {}", path.display()));
         // The fast reader first: its structural errors are the most precise ones. Files
         // inside archives or in memory (`/vsizip/…`, `/vsimem/…`) are GDAL's.
-        let fast_open = if virtual_file {
+        // Remote objects (`/vsis3/…`, `/vsicurl/…`) are the fast reader's too, its bytes
+        // coming by range requests through GDAL's virtual file layer.
+        let fast_open = if crate::vsi::is_remote_vsi_path(path) {
+            crate::tiff::ByteSource::open_remote(path).and_then(TiffReader::from_source)
+        } else if virtual_file {
             Err(TilingError::Unsupported {
                 path: path.to_path_buf(),
                 reason: "a GDAL virtual file (inside an archive or in memory)".into(),

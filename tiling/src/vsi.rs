@@ -10,6 +10,24 @@ pub fn is_vsi_path(path: &Path) -> bool {
     path.to_str().is_some_and(|s| s.starts_with("/vsi"))
 }
 
+/// Whether `path` is a remote GDAL virtual file (`/vsis3/…`, `/vsicurl/…`, …), which the
+/// fast reader reads with range requests through GDAL's virtual file layer.
+pub fn is_remote_vsi_path(path: &Path) -> bool {
+    path.to_str().is_some_and(|s| {
+        [
+            "/vsis3/",
+            "/vsicurl/",
+            "/vsigs/",
+            "/vsiaz/",
+            "/vsiadls/",
+            "/vsioss/",
+            "/vsiswift/",
+        ]
+        .iter()
+        .any(|p| s.starts_with(p))
+    })
+}
+
 /// The GDAL virtual path of a remote scene: `s3://bucket/key` → `/vsis3/bucket/key`,
 /// `http(s)://…` → `/vsicurl/http(s)://…`; `None` when `href` is not one of those. GDAL
 /// reads them with range requests, with its usual settings from the environment
@@ -90,11 +108,13 @@ pub fn exists(path: &Path) -> bool {
     let Some(c) = path.to_str().and_then(|s| CString::new(s).ok()) else {
         return false;
     };
-    // SAFETY: `c` is a valid NUL-terminated string; the stat buffer is plain data that
-    // VSIStatL fills (zeroed is a valid value for it).
+    // SAFETY: `c` is a valid NUL-terminated string. GDAL's `VSIStatBufL` is the C library's
+    // `struct stat64`, which the bindings declare opaque (zero-sized): a `libc::stat64` is
+    // the buffer VSIStatL fills (a zero-sized one would be overrun); zeroed is valid for it.
     unsafe {
-        let mut stat: gdal_sys::VSIStatBufL = std::mem::zeroed();
-        gdal_sys::VSIStatL(c.as_ptr(), &mut stat) == 0
+        let mut stat: libc::stat64 = std::mem::zeroed();
+        let buf = (&mut stat as *mut libc::stat64).cast::<gdal_sys::VSIStatBufL>();
+        gdal_sys::VSIStatL(c.as_ptr(), buf) == 0
     }
 }
 

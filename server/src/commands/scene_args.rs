@@ -88,8 +88,19 @@ impl SceneArgs {
         }
     }
 
+    /// `path`, or the GDAL virtual path of a remote scene (`s3://…`, `https://…`) under an
+    /// `--allow-remote` prefix (another remote href is an error naming it).
+    pub fn resolve(&self, path: &Path) -> anyhow::Result<std::path::PathBuf> {
+        let remote = match path.to_str() {
+            Some(href) => gengdi_tiling::vsi::resolve_remote(href, &self.allow_remote)?,
+            None => None,
+        };
+        Ok(remote.unwrap_or_else(|| path.to_path_buf()))
+    }
+
     pub fn open(&self, path: &Path) -> anyhow::Result<Scene> {
-        Scene::open_with(path, &self.options()).context("cannot open scene")
+        let path = self.resolve(path)?;
+        Scene::open_with(&path, &self.options()).context("cannot open scene")
     }
 
     /// The scenes a path stands for: a delivered product's band files, else the one file.
@@ -102,7 +113,7 @@ impl SceneArgs {
         if self.offset.is_some_and(|o| !o.is_finite()) {
             anyhow::bail!("--offset must be a finite number");
         }
-        gengdi_tiling::product::open_scenes(path, &self.options_checked()?)
+        gengdi_tiling::product::open_scenes(&self.resolve(path)?, &self.options_checked()?)
             .context("cannot open scene")
     }
 }

@@ -18,7 +18,7 @@ pub struct ServeArgs {
     /// A PostgreSQL/PostGIS database (postgres://user:password@host:port/db) as the store, shared by every server on it, instead of the embedded SQLite file in the data dir [default: SQLite].
     #[arg(long, value_name = "URL", env = "GENGDI_DATABASE")]
     pub database: Option<String>,
-    /// With --database: workers of shared runs beside the API (0: none; batches then wait for `gengdi worker` processes) [default: 1].
+    /// With --database: workers of shared runs beside the API (0: none; batches then wait for `gengdi worker` processes) [default: the cores].
     #[arg(long, value_name = "N", env = "GENGDI_WORKERS")]
     pub workers: Option<usize>,
     /// Address to listen on [default: 127.0.0.1:8080].

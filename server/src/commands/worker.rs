@@ -20,9 +20,9 @@ pub struct WorkerArgs {
     /// The service's data dir, shared with the servers (the farmland copies batches name, and the models) [default: ./gengdi-data].
     #[arg(long, value_name = "DIR", env = "GENGDI_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Tasks run at once in this process (each analyses one tile on every core it is given).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub concurrency: usize,
+    /// Tasks run at once in this process [default: the cores]. A tile task runs mostly on one thread, so one task per core keeps the cores busy.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// A claimed task not renewed for this long is taken over by another worker, in seconds.
     #[arg(long, value_name = "S", default_value_t = shared::DEFAULT_LEASE_S)]
     pub lease_s: f64,
@@ -44,9 +44,11 @@ pub struct WorkerArgs {
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
-    if args.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
+    let concurrency = match args.concurrency {
+        Some(0) => bail!("--concurrency must be at least 1"),
+        Some(n) => n,
+        None => rayon::current_num_threads(),
+    };
     if !(args.lease_s.is_finite() && args.lease_s >= 1.0) {
         bail!("--lease-s must be at least 1 second");
     }
@@ -89,10 +91,10 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         let jobs = Arc::new(Jobs::new(store, executor));
         println!(
             "gengdi worker: {} task(s) at once from {described}, lease {} s",
-            args.concurrency, config.task_lease_s
+            concurrency, config.task_lease_s
         );
         let lease = std::time::Duration::from_secs_f64(config.task_lease_s);
-        let loops: Vec<_> = (0..args.concurrency)
+        let loops: Vec<_> = (0..concurrency)
             .map(|i| {
                 tokio::spawn(Arc::clone(&jobs).run_shared_worker(
                     Arc::clone(&queue),

@@ -512,6 +512,8 @@ pub struct Prepared {
     pub stack: SceneStack,
     pub farmland: FarmlandLayer,
     pub baseline: Option<SceneStack>,
+    /// The parcels on the tile grid, made by the first task that needs them.
+    layout: std::sync::OnceLock<crate::analysis::TileLayout>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -577,6 +579,7 @@ pub fn prepare(
         stack,
         farmland,
         baseline,
+        layout: std::sync::OnceLock::new(),
     })
 }
 
@@ -617,9 +620,27 @@ impl Prepared {
         req: &AnalysisRequest,
         models: &Models,
     ) -> Result<Vec<usize>, PipelineError> {
-        Ok(crate::analysis::tiles_with_farmland(
-            &self.input(req, models)?,
-        )?)
+        Ok(self.layout(req, models)?.tiles_with_farmland())
+    }
+
+    /// The parcels on `req`'s tile grid, made once and kept for the batch's next tasks (a
+    /// batch is analysed at one tile size; another one is made each time, not kept).
+    fn layout(
+        &self,
+        req: &AnalysisRequest,
+        models: &Models,
+    ) -> Result<std::borrow::Cow<'_, crate::analysis::TileLayout>, PipelineError> {
+        use std::borrow::Cow;
+        if let Some(l) = self.layout.get() {
+            if l.tile_size() == req.tile_size {
+                return Ok(Cow::Borrowed(l));
+            }
+            return Ok(Cow::Owned(crate::analysis::TileLayout::of(
+                &self.input(req, models)?,
+            )?));
+        }
+        let made = crate::analysis::TileLayout::of(&self.input(req, models)?)?;
+        Ok(Cow::Borrowed(self.layout.get_or_init(|| made)))
     }
 
     /// Analyse tiles `tiles` of `req` (one task of a shared run) into `store`; returns how
@@ -633,8 +654,10 @@ impl Prepared {
         cancel: &CancelToken,
     ) -> Result<usize, PipelineError> {
         cancel.check()?;
+        let layout = self.layout(req, models)?;
         crate::analysis::analyze_tiles(
             &self.input(req, models)?,
+            Some(&layout),
             self.baseline.as_ref(),
             tiles,
             store,

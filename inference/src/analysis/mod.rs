@@ -253,9 +253,9 @@ pub fn analyze_until(
     }
     let setup = Setup::of(input, opts)?;
     let ctx = setup.context(input, opts);
-    let (grid, tiles_with_farmland) = (&setup.grid, setup.buckets.len());
+    let (grid, tiles_with_farmland) = (&setup.layout.grid, setup.layout.buckets.len());
     let (stack, gt) = (input.stack, input.stack.grid.world_from_pixel);
-    let (pixel_polys, model_bands) = (&setup.pixel_polys, &setup.model_bands);
+    let (pixel_polys, model_bands) = (&setup.layout.pixel_polys, &setup.model_bands);
     let class_names = setup.class_names.clone();
     let tiles_started = Instant::now();
     let merged = run_tiles(&ctx, grid, opts, progress, cancel)?;
@@ -322,26 +322,21 @@ pub fn analyze_until(
     })
 }
 
-/// What every tile of a run shares: the tile grid, the bands, the parcels in pixel space
-/// and which parcels touch which tile.
-struct Setup<'a> {
+/// The tile grid of a run, its parcels in pixel space and which parcels touch which tile:
+/// computed once per run, or once per batch by a worker of a shared run, whose tasks
+/// ([`analyze_tiles`]) reuse it instead of projecting every parcel again for each tile.
+#[derive(Clone, Debug)]
+pub struct TileLayout {
+    tile_size: usize,
     grid: TileGrid,
-    model_bands: Vec<String>,
-    bands: StackBands,
-    baseline: Option<(&'a SceneStack, StackBands)>,
-    class_names: Vec<String>,
     pixel_polys: Vec<Vec<PixelPolygon>>,
     buckets: std::collections::HashMap<usize, Vec<usize>>,
 }
 
-impl<'a> Setup<'a> {
-    fn of(input: &AnalysisInput<'_>, opts: &AnalysisOptions<'a>) -> Result<Setup<'a>> {
+impl TileLayout {
+    pub fn of(input: &AnalysisInput<'_>) -> Result<TileLayout> {
         let stack = input.stack;
         let grid = stack.tile_grid(input.tile_size, 0)?;
-        let model_bands = input.landcover.bands();
-        let bands = StackBands::of(stack, &model_bands, "scene stack")?;
-        let baseline = baseline_bands(stack, opts.baseline, &model_bands)?;
-        // Parcels in pixel space, bucketed by tile.
         let gt = stack.grid.world_from_pixel;
         let pixel_polys: Vec<_> = input
             .farmland
@@ -350,14 +345,61 @@ impl<'a> Setup<'a> {
             .map(|p| p.pixel_polygons(&gt))
             .collect();
         let buckets = tile::bucket_parcels(&grid, &pixel_polys);
-        Ok(Setup {
+        Ok(TileLayout {
+            tile_size: input.tile_size,
             grid,
+            pixel_polys,
+            buckets,
+        })
+    }
+
+    /// The tile side it was made for.
+    pub fn tile_size(&self) -> usize {
+        self.tile_size
+    }
+
+    /// The indices of the tiles with farmland (the ones a run analyses), ascending.
+    pub fn tiles_with_farmland(&self) -> Vec<usize> {
+        let mut tiles: Vec<usize> = self.buckets.keys().copied().collect();
+        tiles.sort_unstable();
+        tiles
+    }
+}
+
+/// What every tile of a run shares: the layout, the bands and the class names.
+struct Setup<'a> {
+    layout: std::borrow::Cow<'a, TileLayout>,
+    model_bands: Vec<String>,
+    bands: StackBands,
+    baseline: Option<(&'a SceneStack, StackBands)>,
+    class_names: Vec<String>,
+}
+
+impl<'a> Setup<'a> {
+    fn of(input: &AnalysisInput<'_>, opts: &AnalysisOptions<'a>) -> Result<Setup<'a>> {
+        Setup::with(input, opts, None)
+    }
+
+    /// With `layout` (made by [`TileLayout::of`] for the same input), else one made here.
+    fn with(
+        input: &AnalysisInput<'_>,
+        opts: &AnalysisOptions<'a>,
+        layout: Option<&'a TileLayout>,
+    ) -> Result<Setup<'a>> {
+        let stack = input.stack;
+        let layout = match layout {
+            Some(l) if l.tile_size == input.tile_size => std::borrow::Cow::Borrowed(l),
+            _ => std::borrow::Cow::Owned(TileLayout::of(input)?),
+        };
+        let model_bands = input.landcover.bands();
+        let bands = StackBands::of(stack, &model_bands, "scene stack")?;
+        let baseline = baseline_bands(stack, opts.baseline, &model_bands)?;
+        Ok(Setup {
+            layout,
             class_names: input.landcover.class_names(),
             model_bands,
             bands,
             baseline,
-            pixel_polys,
-            buckets,
         })
     }
 
@@ -377,19 +419,11 @@ impl<'a> Setup<'a> {
             classes: crate::rules::ClassCodes::from_names(&self.class_names),
             n_dates: input.stack.layers.len(),
             n_classes: self.class_names.len(),
-            pixel_polys: &self.pixel_polys,
-            buckets: &self.buckets,
+            pixel_polys: &self.layout.pixel_polys,
+            buckets: &self.layout.buckets,
             maps: opts.maps,
         }
     }
-}
-
-/// The indices of the tiles with farmland (the ones a run analyses), ascending.
-pub fn tiles_with_farmland(input: &AnalysisInput<'_>) -> Result<Vec<usize>> {
-    let setup = Setup::of(input, &AnalysisOptions::default())?;
-    let mut tiles: Vec<usize> = setup.buckets.keys().copied().collect();
-    tiles.sort_unstable();
-    Ok(tiles)
 }
 
 /// Analyse tiles `tiles` only (one worker's part of a shared run) and keep each one's output
@@ -398,6 +432,7 @@ pub fn tiles_with_farmland(input: &AnalysisInput<'_>) -> Result<Vec<usize>> {
 /// are skipped).
 pub fn analyze_tiles(
     input: &AnalysisInput<'_>,
+    layout: Option<&TileLayout>,
     baseline: Option<&SceneStack>,
     tiles: &std::collections::BTreeSet<usize>,
     store: &dyn TileStore,
@@ -409,10 +444,10 @@ pub fn analyze_tiles(
         checkpoints: Some(store),
         tiles: TilePlan::Only(tiles),
     };
-    let setup = Setup::of(input, &opts)?;
+    let setup = Setup::with(input, &opts, layout)?;
     let ctx = setup.context(input, &opts);
     let before = store.finished()?.len();
-    run_tiles(&ctx, &setup.grid, &opts, None, cancel)?;
+    run_tiles(&ctx, &setup.layout.grid, &opts, None, cancel)?;
     Ok(store.finished()?.len().saturating_sub(before))
 }
 

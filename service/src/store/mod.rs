@@ -573,6 +573,54 @@ impl ChangeSort {
             id: r.id,
         }
     }
+
+    /// Keyset pagination in SQL, for both stores (patches aliased `p`): the `ORDER BY` of
+    /// this sort (value sorts: by the value, then by ascending id, so the order is total),
+    /// and, with a cursor, the condition (with `?` for its values) keeping the rows after it.
+    pub(crate) fn keyset(
+        self,
+        after: Option<ChangeCursor>,
+    ) -> crate::error::Result<(String, Option<KeysetCondition>)> {
+        let column = match self {
+            ChangeSort::Id | ChangeSort::IdDesc => None,
+            ChangeSort::AreaMu | ChangeSort::AreaMuDesc => Some("p.area_mu"),
+            ChangeSort::Confidence | ChangeSort::ConfidenceDesc => Some("p.confidence"),
+        };
+        let (cmp, dir) = if self.descending() {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let order = match column {
+            None => format!("p.id {dir}"),
+            Some(col) => format!("{col} {dir}, p.id ASC"),
+        };
+        let after = match (after, column) {
+            (None, _) => None,
+            (Some(a), None) => Some((format!("p.id {cmp} ?"), vec![KeyValue::Id(a.id)])),
+            (Some(ChangeCursor { key: Some(k), id }), Some(col)) if !k.is_nan() => Some((
+                format!("({col} {cmp} ? OR ({col} = ? AND p.id > ?))"),
+                vec![KeyValue::Key(k), KeyValue::Key(k), KeyValue::Id(id)],
+            )),
+            (Some(_), Some(_)) => {
+                return Err(crate::error::ServiceError::Invalid(format!(
+                    "sort {}: the cursor needs the value it sorts by",
+                    self.name()
+                )))
+            }
+        };
+        Ok((order, after))
+    }
+}
+
+/// A keyset condition: SQL with `?` for its values, and the values.
+pub(crate) type KeysetCondition = (String, Vec<KeyValue>);
+
+/// A value of a keyset condition ([`ChangeSort::keyset`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum KeyValue {
+    Id(i64),
+    Key(f64),
 }
 
 /// A position in a change list: the sort value (value sorts only) and the id of the last

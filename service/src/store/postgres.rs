@@ -162,6 +162,39 @@ impl PgStore {
             .map_err(|e| ServiceError::StoreUnavailable(format!("{}: {e}", self.display)))
     }
 
+    /// The row `sql` selects (at most one), read by `record`.
+    async fn one<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        context: &'static str,
+        record: fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let c = self.client().await?;
+        c.query_opt(sql, params)
+            .await
+            .map_err(pg(context))?
+            .map(|r| record(&r))
+            .transpose()
+    }
+
+    /// Every row `sql` selects, read by `record`.
+    async fn all<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        context: &'static str,
+        record: fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let c = self.client().await?;
+        c.query(sql, params)
+            .await
+            .map_err(pg(context))?
+            .iter()
+            .map(record)
+            .collect()
+    }
+
     /// The schema version applied.
     pub async fn schema_version(&self) -> Result<i64> {
         let c = self.client().await?;
@@ -675,28 +708,23 @@ impl Store for PgStore {
     }
 
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>> {
-        let c = self.client().await?;
-        c.query_opt(
+        self.one(
             &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE digest = $1"),
             &[&digest],
+            "looking up a token",
+            token_record,
         )
         .await
-        .map_err(pg("looking up a token"))?
-        .map(|r| token_record(&r))
-        .transpose()
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
-        let c = self.client().await?;
-        c.query(
+        self.all(
             &format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"),
             &[],
+            "listing tokens",
+            token_record,
         )
         .await
-        .map_err(pg("listing tokens"))?
-        .iter()
-        .map(token_record)
-        .collect()
     }
 
     async fn revoke_token(&self, id: i64) -> Result<bool> {
@@ -746,28 +774,23 @@ impl Store for PgStore {
     }
 
     async fn farmland(&self, id: i64) -> Result<Option<FarmlandRecord>> {
-        let c = self.client().await?;
-        c.query_opt(
+        self.one(
             &format!("SELECT {FARMLAND_COLUMNS} FROM farmland WHERE id = $1"),
             &[&id],
+            "reading a farmland layer",
+            farmland_record,
         )
         .await
-        .map_err(pg("reading a farmland layer"))?
-        .map(|r| farmland_record(&r))
-        .transpose()
     }
 
     async fn list_farmland(&self) -> Result<Vec<FarmlandRecord>> {
-        let c = self.client().await?;
-        c.query(
+        self.all(
             &format!("SELECT {FARMLAND_COLUMNS} FROM farmland ORDER BY id"),
             &[],
+            "listing farmland layers",
+            farmland_record,
         )
         .await
-        .map_err(pg("listing farmland layers"))?
-        .iter()
-        .map(farmland_record)
-        .collect()
     }
 
     async fn insert_admin_layer(&self, new: NewAdminLayer) -> Result<AdminLayerRecord> {
@@ -806,16 +829,13 @@ impl Store for PgStore {
     }
 
     async fn list_admin_layers(&self) -> Result<Vec<AdminLayerRecord>> {
-        let c = self.client().await?;
-        c.query(
+        self.all(
             &format!("SELECT {ADMIN_COLUMNS} FROM admin_layers ORDER BY id"),
             &[],
+            "listing admin layers",
+            admin_record,
         )
         .await
-        .map_err(pg("listing admin layers"))?
-        .iter()
-        .map(admin_record)
-        .collect()
     }
 
     async fn store_parcels(&self, farmland: i64, parcels: Vec<NewParcel>) -> Result<()> {
@@ -1041,13 +1061,13 @@ impl Store for PgStore {
     }
 
     async fn list_batches(&self) -> Result<Vec<BatchRecord>> {
-        let c = self.client().await?;
-        c.query(&format!("{BATCH_SELECT} ORDER BY b.id"), &[])
-            .await
-            .map_err(pg("listing batches"))?
-            .iter()
-            .map(batch_record)
-            .collect()
+        self.all(
+            &format!("{BATCH_SELECT} ORDER BY b.id"),
+            &[],
+            "listing batches",
+            batch_record,
+        )
+        .await
     }
 
     async fn cancel_batch(&self, id: i64) -> Result<CancelOutcome> {
@@ -1281,36 +1301,21 @@ impl Store for PgStore {
             0,
             "patches",
         )?;
-        // Keyset pagination, as the SQLite store does it.
-        let column = match f.sort {
-            ChangeSort::Id | ChangeSort::IdDesc => None,
-            ChangeSort::AreaMu | ChangeSort::AreaMuDesc => Some("p.area_mu"),
-            ChangeSort::Confidence | ChangeSort::ConfidenceDesc => Some("p.confidence"),
-        };
-        let (cmp, dir) = if f.sort.descending() {
-            ("<", "DESC")
-        } else {
-            (">", "ASC")
-        };
-        if let Some(a) = f.after {
-            match (column, a.key) {
-                (None, _) => cond.push(&format!("p.id {cmp} ?"), vec![Box::new(a.id)]),
-                (Some(col), Some(k)) if !k.is_nan() => cond.push(
-                    &format!("({col} {cmp} ? OR ({col} = ? AND p.id > ?))"),
-                    vec![Box::new(k), Box::new(k), Box::new(a.id)],
-                ),
-                (Some(_), _) => {
-                    return Err(ServiceError::Invalid(format!(
-                        "sort {}: the cursor needs the value it sorts by",
-                        f.sort.name()
-                    )))
-                }
-            }
+        let (order, after) = f.sort.keyset(f.after)?;
+        if let Some((clause, values)) = after {
+            cond.push(
+                &clause,
+                values
+                    .into_iter()
+                    .map(|v| -> Param {
+                        match v {
+                            KeyValue::Id(id) => Box::new(id),
+                            KeyValue::Key(k) => Box::new(k),
+                        }
+                    })
+                    .collect(),
+            );
         }
-        let order = match column {
-            None => format!("p.id {dir}"),
-            Some(col) => format!("{col} {dir}, p.id ASC"),
-        };
         let limit = i64::from(f.limit.max(1));
         let where_sql = cond.sql();
         let limit_param = cond.bind(Box::new(limit + 1));
@@ -1605,13 +1610,13 @@ impl Store for PgStore {
     }
 
     async fn list_training_jobs(&self) -> Result<Vec<TrainingJobRecord>> {
-        let c = self.client().await?;
-        c.query(&format!("{TRAINING_SELECT} ORDER BY id"), &[])
-            .await
-            .map_err(pg("listing training jobs"))?
-            .iter()
-            .map(training_record)
-            .collect()
+        self.all(
+            &format!("{TRAINING_SELECT} ORDER BY id"),
+            &[],
+            "listing training jobs",
+            training_record,
+        )
+        .await
     }
 
     async fn claim_training_job(&self) -> Result<Option<TrainingJobRecord>> {

@@ -1371,37 +1371,16 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(sql("counting patches"))?;
-            // Keyset pagination: the rows after the cursor in the order of ORDER BY (value
-            // sorts: by the value, then by ascending id, so the order is total).
-            let column = match f.sort {
-                ChangeSort::Id | ChangeSort::IdDesc => None,
-                ChangeSort::AreaMu | ChangeSort::AreaMuDesc => Some("p.area_mu"),
-                ChangeSort::Confidence | ChangeSort::ConfidenceDesc => Some("p.confidence"),
-            };
-            let (cmp, dir) = if f.sort.descending() {
-                ("<", "DESC")
-            } else {
-                (">", "ASC")
-            };
-            if let Some(a) = f.after {
-                match (column, a.key) {
-                    (None, _) => cond.push(&format!("p.id {cmp} ?"), [a.id.into()]),
-                    (Some(col), Some(k)) if !k.is_nan() => cond.push(
-                        &format!("({col} {cmp} ? OR ({col} = ? AND p.id > ?))"),
-                        [k.into(), k.into(), a.id.into()],
-                    ),
-                    (Some(_), _) => {
-                        return Err(ServiceError::Invalid(format!(
-                            "sort {}: the cursor needs the value it sorts by",
-                            f.sort.name()
-                        )))
-                    }
-                }
+            let (order, after) = f.sort.keyset(f.after)?;
+            if let Some((clause, values)) = after {
+                cond.push(
+                    &clause,
+                    values.into_iter().map(|v| match v {
+                        KeyValue::Id(id) => id.into(),
+                        KeyValue::Key(k) => k.into(),
+                    }),
+                );
             }
-            let order = match column {
-                None => format!("p.id {dir}"),
-                Some(col) => format!("{col} {dir}, p.id ASC"),
-            };
             let limit = i64::from(f.limit.max(1));
             let q = format!(
                 "SELECT {PATCH_COLUMNS}, {} FROM patches p{} ORDER BY {order} LIMIT {}",

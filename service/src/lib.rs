@@ -7,8 +7,9 @@
 //!   not sqlx: the embedded store's calls are short and synchronous, run on tokio's blocking
 //!   pool, and need no async driver; the SQLite must be the system one that GDAL also loads
 //!   (a bundled second copy crashes GDAL's GeoPackage driver in the same process), and
-//!   rusqlite 0.43 needs a newer system SQLite than Debian 12's 3.40.1. The coming
-//!   PostgreSQL/PostGIS backend implements the same trait with its own driver. Schema
+//!   rusqlite 0.43 needs a newer system SQLite than Debian 12's 3.40.1. The
+//!   PostgreSQL/PostGIS backend ([`store::PgStore`], `--database`) implements the same trait
+//!   on tokio-postgres, with the work queue of shared runs ([`store::queue`]). Schema
 //!   migrations are numbered, recorded in `schema_version`; patch bounding
 //!   boxes are in an R*Tree; verdicts are append-only by trigger.
 //! - [`auth`]: roles, bearer tokens (stored as SHA-256 digests), region scopes.

@@ -1,6 +1,7 @@
 //! What the service keeps: tokens, farmland layers, batches and their jobs, patches and
-//! verdicts, behind the [`Store`] trait so that a PostgreSQL/PostGIS backend can replace the
-//! embedded SQLite one ([`sqlite::SqliteStore`]) without touching the handlers.
+//! verdicts, behind the [`Store`] trait: the embedded SQLite store ([`sqlite::SqliteStore`],
+//! the default) and the PostgreSQL/PostGIS one ([`postgres::PgStore`]) serve the same
+//! handlers; only the latter has the work queue of shared runs ([`queue`]).
 //!
 //! Region scoping lives here: every patch query takes a [`Scope`] and applies it in the query
 //! itself.

@@ -2,8 +2,8 @@
 //!
 //! rusqlite rather than sqlx: the calls are synchronous and short, run on tokio's blocking
 //! pool through [`SqliteStore::call`], and the build stays small on the project's two cores;
-//! the PostgreSQL backend that comes next implements the same [`Store`] trait with its own
-//! driver. rusqlite links the **system** SQLite (the one GDAL loads for GeoPackage and
+//! the PostgreSQL backend ([`super::PgStore`]) implements the same [`Store`] trait with its
+//! own async driver. rusqlite links the **system** SQLite (the one GDAL loads for GeoPackage and
 //! SpatiaLite), not a bundled copy: two SQLites in one process interpose each other's symbols
 //! and GDAL crashes opening a GeoPackage. Hence rusqlite 0.39 (SQLite >= 3.34.1; Debian 12
 //! ships 3.40.1 with R*Tree) rather than 0.43, whose system build needs 3.45.3.

@@ -478,3 +478,139 @@ async fn workers_share_batches_and_survive_a_killed_worker_and_a_restarted_datab
         "the workers never saw the database go: {both}"
     );
 }
+
+/// `curl` (installed by scripts/install-deps.sh): the status and the JSON body.
+fn curl(url: &str, token: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(url);
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "-d"])
+            .arg(b.to_string());
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    let value = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    };
+    (status.trim().parse().unwrap(), value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_no_local_worker_queues_batches_for_gengdi_worker_processes() {
+    let server = Server::start();
+    let site = site(&server.url).await;
+    let want = site.single_process().len();
+    let dir = tempfile::tempdir().unwrap();
+    let import = dir.path().join("import");
+    std::fs::create_dir_all(&import).unwrap();
+    let mut scenes = Vec::new();
+    for s in scenes_on_disk() {
+        let name = s.file_name().unwrap().to_owned();
+        std::fs::copy(&s, import.join(&name)).unwrap();
+        scenes.push(name.to_string_lossy().into_owned());
+    }
+    std::fs::copy(
+        slovenia().join("lulc_raba_polygons.gpkg"),
+        import.join("farmland.gpkg"),
+    )
+    .unwrap();
+    // The token, made on the command line against the database.
+    let out = Command::new(env!("CARGO_BIN_EXE_gengdi"))
+        .args([
+            "token",
+            "create",
+            "--role",
+            "centre",
+            "--database",
+            &server.url,
+        ])
+        .arg("--data-dir")
+        .arg(site.data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    std::fs::write(dir.path().join("gengdi.toml"), format!("tile = {TILE}\n")).unwrap();
+    let log = dir.path().join("serve.log");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_gengdi"))
+        .args(["serve", "--database", &server.url, "--workers", "0"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(site.data.path())
+        .arg("--import-root")
+        .arg(&import)
+        .arg("--config")
+        .arg(dir.path().join("gengdi.toml"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while curl(&format!("{url}/healthz"), &token, None).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, farmland) = curl(
+        &format!("{url}/api/v1/farmland"),
+        &token,
+        Some(&serde_json::json!({"path": "farmland.gpkg", "mapping": {"land_class": "RABA_ID"}})),
+    );
+    assert_eq!(status, 201, "{farmland}");
+    let (status, batch) = curl(
+        &format!("{url}/api/v1/batches"),
+        &token,
+        Some(&serde_json::json!({
+            "scenes": scenes, "farmland": farmland["id"],
+            "rules": serde_json::to_value(&site.rules).unwrap(),
+        })),
+    );
+    assert_eq!(status, 202, "{batch}");
+    let id = batch["id"].as_i64().unwrap();
+    // No worker anywhere: the batch waits.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, b) = curl(&format!("{url}/api/v1/batches/{id}"), &token, None);
+    assert_eq!(b["status"], "queued", "{b}");
+    // One `gengdi worker` takes it.
+    let worker = Worker::start(&server.url, site.data.path(), dir.path().join("worker.log"));
+    site.wait_done(id, &[&worker]).await;
+    let (_, changes) = curl(
+        &format!("{url}/api/v1/changes?batch={id}&limit=1000"),
+        &token,
+        None,
+    );
+    assert_eq!(
+        changes["total"].as_u64().unwrap() as usize,
+        want,
+        "{changes}"
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
+
+fn scenes_on_disk() -> Vec<PathBuf> {
+    scenes().into_iter().map(PathBuf::from).collect()
+}

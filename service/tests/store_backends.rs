@@ -270,14 +270,14 @@ async fn the_task_queue_leases_takes_over_refuses_late_results_and_cancels() {
     let (again, _) = claim("w3", long).await.unwrap();
     assert_eq!((again.kind, again.attempts), (TaskKind::Tile(3), 2));
     assert!(!queue.heartbeat(&t3).await.unwrap());
-    assert!(!queue.finish_tile(&t3, vec![1]).await.unwrap());
+    assert!(!queue.finish_tile(&t3, &[1]).await.unwrap());
     assert!(queue.heartbeat(&again).await.unwrap());
-    assert!(queue.finish_tile(&again, vec![3, 3]).await.unwrap());
+    assert!(queue.finish_tile(&again, &[3, 3]).await.unwrap());
     assert!(
         claim("w1", long).await.is_none(),
         "the merge waits for tile 5"
     );
-    assert!(queue.finish_tile(&t5, vec![5]).await.unwrap());
+    assert!(queue.finish_tile(&t5, &[5]).await.unwrap());
     let job = s.store.batch(b.id).await.unwrap().unwrap();
     assert_eq!(
         (job.progress.tiles_done, job.progress.stage.as_str()),
@@ -290,7 +290,7 @@ async fn the_task_queue_leases_takes_over_refuses_late_results_and_cancels() {
         vec![(3, vec![3, 3]), (5, vec![5])]
     );
     let patches = common::three_patches();
-    assert!(queue.finish_merge(&merge, patches).await.unwrap());
+    assert!(queue.finish_merge(&merge, &patches).await.unwrap());
     let job = s.store.batch(b.id).await.unwrap().unwrap();
     assert_eq!((job.status, job.patches), (JobStatus::Done, Some(3)));
     assert!(
@@ -326,7 +326,7 @@ async fn the_task_queue_leases_takes_over_refuses_late_results_and_cancels() {
     };
     assert_eq!(cancelled.status, JobStatus::Cancelled);
     assert!(!queue.heartbeat(&tile).await.unwrap());
-    assert!(!queue.finish_tile(&tile, vec![0]).await.unwrap());
+    assert!(!queue.finish_tile(&tile, &[0]).await.unwrap());
     assert!(claim("w2", long).await.is_none());
 
     // A task that fails fails its batch, naming the task.

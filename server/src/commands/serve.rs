@@ -6,8 +6,9 @@ use clap::Args;
 use gengdi_models::DeviceChoice;
 use gengdi_service::config::ConfigFile;
 use gengdi_service::jobs::analysis_adapter::{data_dir_registry, load_models, AnalysisExecutor};
+use gengdi_service::ServiceConfig;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
@@ -62,28 +63,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         pbf_target_mu: args.pbf_target_mu,
         ..ConfigFile::default()
     };
-    let mut config = flags.or(file).resolve()?;
-    for p in &args.allow_remote {
-        if gengdi_tiling::vsi::remote_path(p).is_none() {
-            anyhow::bail!("--allow-remote {p}: a prefix starts with s3://, http:// or https://");
-        }
-        config.remote_prefixes.push(p.clone());
-    }
-    // The service keeps its own registry in the data dir (activation and training write
-    // there): filled from the located one (built in, installed or given) on the first start.
-    let located = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
-    let registry = data_dir_registry(&config.data_dir, &located.registry)
-        .with_context(|| format!("cannot copy the models of {located} into the data dir"))?;
-    tracing::info!(
-        "models: {} (first filled from {located})",
-        registry.root().display()
-    );
-    let models = load_models(&registry, args.device, config.crop_type)
-        .with_context(|| format!("cannot load the models of {}", registry.root().display()))?;
-    let mut executor = AnalysisExecutor::new(models, config.tile, config.max_scene_pixels)
-        .with_registry(registry, args.device);
-    executor.remote_prefixes = config.remote_prefixes.clone();
-    let executor = Arc::new(executor);
+    let config = resolve(flags, file, &args.allow_remote)?;
+    let executor = executor(&config, args.registry.as_deref(), args.device)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -101,6 +82,44 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     runtime.block_on(gengdi_service::serve(config, executor, stop_signal()))?;
     Ok(())
+}
+
+/// The settings of `gengdi serve` and `gengdi worker`: `flags` over the settings `file`,
+/// the `--allow-remote` prefixes added to the file's `remote_prefixes` (checked with them).
+pub(crate) fn resolve(
+    mut flags: ConfigFile,
+    file: ConfigFile,
+    allow_remote: &[String],
+) -> anyhow::Result<ServiceConfig> {
+    if !allow_remote.is_empty() {
+        let mut prefixes = file.remote_prefixes.clone().unwrap_or_default();
+        prefixes.extend(allow_remote.iter().cloned());
+        flags.remote_prefixes = Some(prefixes);
+    }
+    Ok(flags.or(file).resolve()?)
+}
+
+/// The analysis executor of `gengdi serve` and `gengdi worker`: the active models of the
+/// data dir's own registry (activation and training write there), which is filled from the
+/// located one (built in, installed or `registry`) on the first start.
+pub(crate) fn executor(
+    config: &ServiceConfig,
+    registry: Option<&Path>,
+    device: DeviceChoice,
+) -> anyhow::Result<Arc<AnalysisExecutor>> {
+    let located = crate::registry::locate(registry)?.for_reading()?;
+    let registry = data_dir_registry(&config.data_dir, &located.registry)
+        .with_context(|| format!("cannot copy the models of {located} into the data dir"))?;
+    tracing::info!(
+        "models: {} (first filled from {located})",
+        registry.root().display()
+    );
+    let models = load_models(&registry, device, config.crop_type)
+        .with_context(|| format!("cannot load the models of {}", registry.root().display()))?;
+    let mut executor = AnalysisExecutor::new(models, config.tile, config.max_scene_pixels)
+        .with_registry(registry, device);
+    executor.remote_prefixes = config.remote_prefixes.clone();
+    Ok(Arc::new(executor))
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM: the service then stops taking requests and jobs,

@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use gengdi_models::DeviceChoice;
 use gengdi_service::config::ConfigFile;
-use gengdi_service::jobs::analysis_adapter::{data_dir_registry, load_models, AnalysisExecutor};
 use gengdi_service::jobs::{shared, Jobs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,22 +62,8 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         task_lease_s: Some(args.lease_s),
         ..ConfigFile::default()
     };
-    let mut config = flags.or(file).resolve()?;
-    for p in &args.allow_remote {
-        if gengdi_tiling::vsi::remote_path(p).is_none() {
-            anyhow::bail!("--allow-remote {p}: a prefix starts with s3://, http:// or https://");
-        }
-        config.remote_prefixes.push(p.clone());
-    }
-    let located = crate::registry::locate(args.registry.as_deref())?.for_reading()?;
-    let registry = data_dir_registry(&config.data_dir, &located.registry)
-        .with_context(|| format!("cannot copy the models of {located} into the data dir"))?;
-    let models = load_models(&registry, args.device, config.crop_type)
-        .with_context(|| format!("cannot load the models of {}", registry.root().display()))?;
-    let mut executor = AnalysisExecutor::new(models, config.tile, config.max_scene_pixels)
-        .with_registry(registry, args.device);
-    executor.remote_prefixes = config.remote_prefixes.clone();
-    let executor = Arc::new(executor);
+    let config = super::serve::resolve(flags, file, &args.allow_remote)?;
+    let executor = super::serve::executor(&config, args.registry.as_deref(), args.device)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -208,7 +208,7 @@ impl Jobs {
             TaskKind::Tile(tile) => {
                 let plan = self.plan_of(queue, id).await?;
                 let out = blocking(move || executor.run_tile(id, &plan, tile, &c)).await?;
-                retry(lease, || queue.finish_tile(task, out.clone())).await
+                retry(lease, || queue.finish_tile(task, &out)).await
             }
             TaskKind::Merge => {
                 let plan = self.plan_of(queue, id).await?;
@@ -220,7 +220,7 @@ impl Jobs {
                     "worker {name}: batch {id} merged: {} patches",
                     patches.len()
                 );
-                retry(lease, || queue.finish_merge(task, patches.clone())).await
+                retry(lease, || queue.finish_merge(task, &patches)).await
             }
         }
     }

@@ -828,6 +828,38 @@ pub struct JobSummary {
     pub running: Vec<RunningJob>,
 }
 
+impl JobSummary {
+    /// The summary of per-status rows `(status, jobs, tiles done)` as a store groups its
+    /// jobs table (the running jobs left to fill).
+    pub(crate) fn of_counts(
+        rows: impl IntoIterator<Item = (String, i64, f64)>,
+    ) -> crate::error::Result<JobSummary> {
+        let mut summary = JobSummary {
+            counts: [
+                JobStatus::Queued,
+                JobStatus::Running,
+                JobStatus::Done,
+                JobStatus::Failed,
+                JobStatus::Cancelled,
+            ]
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect(),
+            ..JobSummary::default()
+        };
+        for (status, n, tiles) in rows {
+            let s = JobStatus::parse(&status).ok_or_else(|| {
+                sqlite::corrupt("jobs.status")(format!("unknown status {status:?}"))
+            })?;
+            if let Some(slot) = summary.counts.iter_mut().find(|(k, _)| *k == s) {
+                slot.1 = n;
+            }
+            summary.tiles_done += tiles.max(0.0) as u64;
+        }
+        Ok(summary)
+    }
+}
+
 /// A training job as stored: what was asked, how far it is, what it gave.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct TrainingJobRecord {

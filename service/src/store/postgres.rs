@@ -1529,30 +1529,11 @@ impl Store for PgStore {
             )
             .await
             .map_err(pg("counting jobs"))?;
-        let mut summary = JobSummary {
-            counts: [
-                JobStatus::Queued,
-                JobStatus::Running,
-                JobStatus::Done,
-                JobStatus::Failed,
-                JobStatus::Cancelled,
-            ]
-            .into_iter()
-            .map(|s| (s, 0))
-            .collect(),
-            ..JobSummary::default()
-        };
-        for r in &rows {
-            let status: String = col(r, 0, "jobs")?;
-            let n: i64 = col(r, 1, "jobs")?;
-            let tiles: f64 = col(r, 2, "jobs")?;
-            let s = JobStatus::parse(&status)
-                .ok_or_else(|| corrupt("jobs.status")(format!("unknown status {status:?}")))?;
-            if let Some(slot) = summary.counts.iter_mut().find(|(k, _)| *k == s) {
-                slot.1 = n;
-            }
-            summary.tiles_done += tiles.max(0.0) as u64;
-        }
+        let mut summary = JobSummary::of_counts(
+            rows.iter()
+                .map(|r| Ok((col(r, 0, "jobs")?, col(r, 1, "jobs")?, col(r, 2, "jobs")?)))
+                .collect::<Result<Vec<_>>>()?,
+        )?;
         let rows = c
             .query(
                 "SELECT batch_id, tiles_done, tiles_total,

@@ -111,12 +111,12 @@ pub trait TaskQueue: Send + Sync {
     async fn plan(&self, batch: i64) -> Result<Option<BatchPlan>>;
     /// Store a tile's output and finish its task; the last tile of a batch queues its merge.
     /// `false`: the lease was lost and nothing was stored.
-    async fn finish_tile(&self, task: &TaskLease, output: Vec<u8>) -> Result<bool>;
+    async fn finish_tile(&self, task: &TaskLease, output: &[u8]) -> Result<bool>;
     /// Every tile output of `batch`, by tile.
     async fn tile_outputs(&self, batch: i64) -> Result<Vec<(usize, Vec<u8>)>>;
     /// Store the patches, finish the merge task and the batch's job, in one transaction.
     /// `false`: the lease was lost and nothing was stored.
-    async fn finish_merge(&self, task: &TaskLease, patches: Vec<NewPatch>) -> Result<bool>;
+    async fn finish_merge(&self, task: &TaskLease, patches: &[NewPatch]) -> Result<bool>;
     /// The task failed: so does its batch, with `error` (the other tasks are cancelled).
     async fn fail_task(&self, task: &TaskLease, error: &str) -> Result<()>;
 }

@@ -1609,27 +1609,7 @@ impl Store for SqliteStore {
                 .map_err(sql("counting jobs"))?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql("counting jobs"))?;
-            let mut summary = JobSummary {
-                counts: [
-                    JobStatus::Queued,
-                    JobStatus::Running,
-                    JobStatus::Done,
-                    JobStatus::Failed,
-                    JobStatus::Cancelled,
-                ]
-                .into_iter()
-                .map(|s| (s, 0))
-                .collect(),
-                ..JobSummary::default()
-            };
-            for (status, n, tiles) in rows {
-                let s = JobStatus::parse(&status)
-                    .ok_or_else(|| corrupt("jobs.status")(format!("unknown status {status:?}")))?;
-                if let Some(slot) = summary.counts.iter_mut().find(|(k, _)| *k == s) {
-                    slot.1 = n;
-                }
-                summary.tiles_done += tiles.max(0.0) as u64;
-            }
+            let mut summary = JobSummary::of_counts(rows)?;
             let mut st = c
                 .prepare(
                     "SELECT batch_id, tiles_done, tiles_total,

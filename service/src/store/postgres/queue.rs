@@ -329,7 +329,7 @@ impl TaskQueue for PgStore {
         .transpose()
     }
 
-    async fn finish_tile(&self, task: &TaskLease, output: Vec<u8>) -> Result<bool> {
+    async fn finish_tile(&self, task: &TaskLease, output: &[u8]) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c
             .transaction()
@@ -401,7 +401,7 @@ impl TaskQueue for PgStore {
             .collect()
     }
 
-    async fn finish_merge(&self, task: &TaskLease, patches: Vec<NewPatch>) -> Result<bool> {
+    async fn finish_merge(&self, task: &TaskLease, patches: &[NewPatch]) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c
             .transaction()
@@ -410,7 +410,7 @@ impl TaskQueue for PgStore {
         if !holds(&tx, task).await? {
             return Ok(false);
         }
-        let n = insert_patches(&*tx, task.batch, &patches).await? as i64;
+        let n = insert_patches(&*tx, task.batch, patches).await? as i64;
         tx.execute(
             "UPDATE jobs SET status = 'done', stage = 'done', patches = $2, finished_at = now()
              WHERE batch_id = $1",

@@ -2,7 +2,9 @@
 //! the database's task queue give exactly the patches of one process; a worker killed with
 //! SIGKILL in the middle of a tile has its task taken over (nothing lost, nothing stored
 //! twice); a database killed and restarted in the middle of a batch is waited for and the
-//! batch completes. A real PostgreSQL 15 + PostGIS 3 server (started by
+//! batch completes; a model activated through the server is copied from the database to a
+//! worker that never had it, which plans the next batch with it. A real PostgreSQL 15 +
+//! PostGIS 3 server (started by
 //! `scripts/pg-test-server.sh` in a temporary directory, on a free port) and real processes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -520,30 +522,7 @@ async fn a_server_with_no_local_worker_queues_batches_for_gengdi_worker_processe
     )
     .unwrap();
     // The token, made on the command line against the database.
-    let out = Command::new(env!("CARGO_BIN_EXE_gengdi"))
-        .args([
-            "token",
-            "create",
-            "--role",
-            "centre",
-            "--database",
-            &server.url,
-        ])
-        .arg("--data-dir")
-        .arg(site.data.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let token = token_of(&server.url, site.data.path(), "centre");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -594,8 +573,14 @@ async fn a_server_with_no_local_worker_queues_batches_for_gengdi_worker_processe
     std::thread::sleep(Duration::from_secs(2));
     let (_, b) = curl(&format!("{url}/api/v1/batches/{id}"), &token, None);
     assert_eq!(b["status"], "queued", "{b}");
-    // One `gengdi worker` takes it.
-    let worker = Worker::start(&server.url, site.data.path(), dir.path().join("worker.log"));
+    // One `gengdi worker`, on a machine of its own (its own data dir), takes it. Its
+    // registry lacks the other land-cover model, which only the server's has.
+    let worker_data = dir.path().join("worker-data");
+    let theirs = site.data.path().join("models");
+    let mine = worker_data.join("models");
+    copy_tree(&theirs, &mine);
+    std::fs::remove_dir_all(mine.join("landcover").join(OTHER_LANDCOVER)).unwrap();
+    let worker = Worker::start(&server.url, &worker_data, dir.path().join("worker.log"));
     site.wait_done(id, &[&worker]).await;
     let (_, changes) = curl(
         &format!("{url}/api/v1/changes?batch={id}&limit=1000"),
@@ -607,8 +592,99 @@ async fn a_server_with_no_local_worker_queues_batches_for_gengdi_worker_processe
         want,
         "{changes}"
     );
+
+    // The other land-cover model activated through the server: the worker, which never had
+    // it, plans the next batch with it, copied from the database byte for byte.
+    let (status, activated) = curl(
+        &format!("{url}/api/v1/models/{OTHER_LANDCOVER}/activate"),
+        &token_of(&server.url, site.data.path(), "researcher"),
+        Some(&serde_json::json!({})),
+    );
+    assert_eq!(status, 200, "{activated}");
+    let (status, batch) = curl(
+        &format!("{url}/api/v1/batches"),
+        &token,
+        Some(&serde_json::json!({
+            "scenes": scenes, "farmland": farmland["id"],
+            "rules": serde_json::to_value(&site.rules).unwrap(),
+        })),
+    );
+    assert_eq!(status, 202, "{batch}");
+    let second = batch["id"].as_i64().unwrap();
+    site.wait_done(second, &[&worker]).await;
+    let c = client(&server.url).await;
+    let planned = |b: i64| {
+        let c = &c;
+        async move {
+            let r = c
+                .query_one("SELECT models FROM batch_plans WHERE batch_id = $1", &[&b])
+                .await
+                .unwrap();
+            serde_json::from_str::<Vec<String>>(&r.get::<_, String>(0)).unwrap()
+        }
+    };
+    let active = Registry::new(&theirs).active_id(gengdi_models::Task::LandCover);
+    assert_eq!(active.unwrap().as_deref(), Some(OTHER_LANDCOVER));
+    let first_models = planned(id).await;
+    let second_models = planned(second).await;
+    assert_ne!(first_models[0], OTHER_LANDCOVER, "{first_models:?}");
+    assert_eq!(second_models[0], OTHER_LANDCOVER, "{second_models:?}");
+    assert_eq!(first_models[1..], second_models[1..]);
+    for f in ["card.json", "weights.bpk"] {
+        let path = |r: &Path| r.join("landcover").join(OTHER_LANDCOVER).join(f);
+        assert_eq!(
+            std::fs::read(path(&mine)).unwrap(),
+            std::fs::read(path(&theirs)).unwrap(),
+            "{f}"
+        );
+    }
+    let (_, changes) = curl(
+        &format!("{url}/api/v1/changes?batch={second}&limit=1000"),
+        &token,
+        None,
+    );
+    for p in changes["items"].as_array().unwrap() {
+        let version = p["model_version"].as_str().unwrap();
+        assert!(version.starts_with(OTHER_LANDCOVER), "{version}");
+    }
     let _ = serve.kill();
     let _ = serve.wait();
+}
+
+/// The shipped land-cover model that is not active (models/weights/landcover).
+const OTHER_LANDCOVER: &str = "aad5a06d8a989c66";
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A new token of `role`, made on the command line against the database.
+fn token_of(database: &str, data: &Path, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_gengdi"))
+        .args(["token", "create", "--role", role, "--database", database])
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string()
 }
 
 fn scenes_on_disk() -> Vec<PathBuf> {

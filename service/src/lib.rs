@@ -64,6 +64,13 @@ pub fn start(
     // Training jobs have a worker of their own (a job left running at shutdown is queued
     // again by the next start).
     tokio::spawn(Arc::clone(&jobs).run_training_worker());
+    // In a store shared by several servers: this server's jobs keep their claim while it
+    // beats, and its models are shared with the others (both do nothing in the embedded one).
+    tokio::spawn(Arc::clone(&jobs).run_heartbeat());
+    {
+        let jobs = Arc::clone(&jobs);
+        tokio::spawn(async move { jobs.sync_models_or_warn("at start").await });
+    }
     let queue = Arc::clone(&store)
         .task_queue()
         .filter(|_| executor.runs_shared());

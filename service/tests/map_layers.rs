@@ -551,11 +551,7 @@ async fn landcover_tiles_are_the_model_on_the_tile_grid() {
         .find(|e| e.task == gengdi_models::Task::LandCover && e.id != lc_id)
         .expect("the registry ships a second land-cover model")
         .id;
-    let jobs = std::sync::Arc::clone(state.jobs());
-    let activated = tokio::task::spawn_blocking(move || jobs.activate(&another))
-        .await
-        .unwrap()
-        .unwrap();
+    let activated = state.jobs().activate(&another).await.unwrap();
     assert!(activated.is_some());
     let other_date = generated
         .scenes

@@ -39,7 +39,7 @@ async fn a_restart_puts_jobs_left_running_back_in_the_queue() {
 
     // The process stops; another opens the same data dir.
     let store = SqliteStore::open(&s.config.data_dir).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     assert_eq!(store.requeue_running().await.unwrap(), 1);
     // A training job left running is queued again too, and starts over.
     assert_eq!(store.requeue_running_training().await.unwrap(), 1);

@@ -41,7 +41,7 @@ async fn both_backends_hold_the_same_tables_and_columns_at_the_same_version() {
         sqlite.schema_version().unwrap(),
         pg.schema_version().await.unwrap()
     );
-    assert!(pg.schema_version().await.unwrap() >= 6);
+    assert!(pg.schema_version().await.unwrap() >= 7);
 
     let conn = rusqlite::Connection::open(sqlite.path()).unwrap();
     let mut st = conn
@@ -74,9 +74,21 @@ async fn both_backends_hold_the_same_tables_and_columns_at_the_same_version() {
     // The spatial indexes are each backend's own: SQLite's R*Tree tables (and their shadow
     // tables), PostGIS's `geom` columns.
     lite.retain(|t, _| !(t.starts_with("patch_bbox") || t.starts_with("parcel_bbox")));
-    // The work queue of shared runs is PostgreSQL's alone.
-    for t in ["tasks", "batch_plans"] {
+    // The work queue of shared runs and the shared models are PostgreSQL's alone, as are
+    // the holder and heartbeat of a running job (one server uses the embedded store).
+    for t in [
+        "tasks",
+        "batch_plans",
+        "models",
+        "model_files",
+        "active_models",
+    ] {
         assert!(post.remove(t).is_some(), "{t}");
+    }
+    for t in ["jobs", "training_jobs"] {
+        for c in ["owner", "heartbeat_at"] {
+            assert!(post.get_mut(t).unwrap().remove(c), "{t}.{c}");
+        }
     }
     for cols in post.values_mut() {
         cols.remove("geom");
@@ -180,6 +192,106 @@ async fn servers_sharing_a_database_claim_each_job_once() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it with GENGDI_TEST_POSTGRES"]
+async fn a_server_starting_leaves_the_training_job_of_a_live_server_alone() {
+    use gengdi_service::store::{TrainingOutcome, JOB_STALE_S};
+    let url = url().await;
+    let a = PgStore::connect(&url).await.unwrap();
+    let admin = a
+        .create_token(gengdi_service::store::NewToken {
+            name: "admin".into(),
+            role: gengdi_service::auth::Role::Admin,
+            region: None,
+            digest: "d".into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let job = a
+        .create_training_job(serde_json::json!({}), 3, admin)
+        .await
+        .unwrap();
+    let claimed = a.claim_training_job().await.unwrap().unwrap();
+    assert_eq!(claimed.id, job.id);
+    // Server B starts (and its idle worker looks again later): A still beats, so A's job
+    // stays A's.
+    let b = PgStore::connect(&url).await.unwrap();
+    assert_eq!(b.requeue_running_training().await.unwrap(), 0);
+    a.heartbeat_jobs().await.unwrap();
+    assert_eq!(b.requeue_running_training().await.unwrap(), 0);
+    assert_eq!(b.claim_training_job().await.unwrap(), None);
+    // A stops beating for longer than the limit: B queues the job again and takes it.
+    b.execute_raw(format!(
+        "UPDATE training_jobs SET heartbeat_at = now() - interval '{} seconds'",
+        JOB_STALE_S + 1.0
+    ))
+    .await
+    .unwrap();
+    assert_eq!(b.requeue_running_training().await.unwrap(), 1);
+    let again = b.claim_training_job().await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (job.id, 2));
+    // A comes back and ends it: not recorded (the job is B's now); B's end is.
+    let late = a
+        .finish_training_job(job.id, TrainingOutcome::Failed("late".into()))
+        .await
+        .unwrap();
+    assert_eq!(late.status, JobStatus::Running, "{late:?}");
+    let done = b
+        .finish_training_job(job.id, TrainingOutcome::Done(serde_json::json!({"ok": 1})))
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Done, "{done:?}");
+    assert_eq!(done.error, None);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it with GENGDI_TEST_POSTGRES"]
+async fn stored_models_keep_their_files_and_the_first_active_model_per_task() {
+    use gengdi_service::store::models::{ModelStore, StoredModel};
+    let url = url().await;
+    let pg = PgStore::connect(&url).await.unwrap();
+    let model = |id: &str, task: &str, byte: u8| StoredModel {
+        id: id.into(),
+        task: task.into(),
+        files: vec![
+            (
+                "card.json".into(),
+                format!("{{\"id\":\"{id}\"}}").into_bytes(),
+            ),
+            ("weights.bpk".into(), vec![byte, 0, 255, byte]),
+        ],
+    };
+    assert_eq!(pg.model_ids().await.unwrap(), Vec::<String>::new());
+    pg.put_model(&model("aa", "landcover", 1)).await.unwrap();
+    pg.put_model(&model("bb", "landcover", 2)).await.unwrap();
+    // The same id again (another server publishing the same model) changes nothing.
+    pg.put_model(&model("aa", "landcover", 9)).await.unwrap();
+    assert_eq!(pg.model_ids().await.unwrap(), ["aa", "bb"]);
+    assert_eq!(
+        pg.get_model("aa").await.unwrap(),
+        Some(model("aa", "landcover", 1))
+    );
+    assert_eq!(pg.get_model("cc").await.unwrap(), None);
+    // The first server's active model is kept by the next one's start, replaced by an
+    // activation.
+    pg.set_active("landcover", "aa", true).await.unwrap();
+    pg.set_active("landcover", "bb", true).await.unwrap();
+    let active = || async { pg.active_models().await.unwrap() };
+    assert_eq!(
+        active().await,
+        [("landcover".to_string(), "aa".to_string())]
+    );
+    pg.set_active("landcover", "bb", false).await.unwrap();
+    assert_eq!(
+        active().await,
+        [("landcover".to_string(), "bb".to_string())]
+    );
+    // Only a stored model can be active.
+    let e = pg.set_active("croptype", "zz", false).await.unwrap_err();
+    assert!(e.to_string().contains("foreign key"), "{e}");
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test.sh runs it with GENGDI_TEST_POSTGRES"]
 async fn bbox_queries_use_the_spatial_index() {
@@ -250,6 +362,7 @@ async fn the_task_queue_leases_takes_over_refuses_late_results_and_cancels() {
         request: serde_json::json!({"any": "request"}),
         fingerprint: "f".into(),
         tiles: 2,
+        models: vec!["lc1".into(), "ct1".into()],
     };
     assert!(queue
         .finish_plan(&plan, "w1", &the_plan, &[3, 5])

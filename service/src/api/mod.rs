@@ -310,6 +310,8 @@ async fn models(
 ) -> Result<Json<Items<crate::jobs::ModelInfo>>, ApiError> {
     use crate::auth::Role;
     who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
+    // Models trained or activated by another server of a shared store are listed too.
+    state.jobs().sync_models_or_warn("listing models").await;
     Ok(Json(state.jobs().models().into()))
 }
 
@@ -322,6 +324,9 @@ async fn model(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     use crate::auth::Role;
     who.require(&[Role::Admin, Role::Centre, Role::Researcher])?;
+    if let Err(e) = state.jobs().ensure_models(std::slice::from_ref(&id)).await {
+        tracing::warn!("models: cannot look for {id} in the store: {e}");
+    }
     state.jobs().model_card(&id).map(Json).ok_or_else(|| {
         ApiError::not_found(format!("no model {id:?} among the models the analyses run"))
     })

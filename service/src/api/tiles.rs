@@ -168,6 +168,12 @@ pub async fn tile(
         .join(z.to_string())
         .join(x.to_string())
         .join(format!("{y}.png"));
+    if let Some(id) = &model {
+        // Drawn by a model another server of a shared store trained: copied here first.
+        if let Err(e) = state.jobs().ensure_models(std::slice::from_ref(id)).await {
+            tracing::warn!("models: cannot look for {id} in the store: {e}");
+        }
+    }
     let jobs = std::sync::Arc::clone(state.jobs());
     let model_for_task = model.clone();
     let png = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {

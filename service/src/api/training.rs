@@ -163,11 +163,10 @@ pub async fn activate(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Activated>> {
     who.require(&ROLES)?;
-    let jobs = std::sync::Arc::clone(state.jobs());
-    let model = id.clone();
-    let activated = tokio::task::spawn_blocking(move || jobs.activate(&model))
-        .await
-        .map_err(|e| ApiError::internal(format!("the activation stopped abnormally: {e}")))??
+    let activated = state
+        .jobs()
+        .activate(&id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no model {id:?} in the registry")))?;
     Ok(Json(Activated {
         activated,

@@ -16,6 +16,7 @@ use gengdi_models::{DeviceChoice, Registry, Task};
 use super::{CancelToken, JobError, JobExecutor, JobSpec, ModelInfo, ProgressSink};
 use crate::error::{Result, ServiceError};
 use crate::geometry::{bbox, geojson_multipolygon, ToWgs84};
+use crate::store::models::StoredModel;
 use crate::store::queue::BatchPlan;
 use crate::store::{AdminCodes, NewPatch, PatchSeries, SeriesDate};
 
@@ -121,6 +122,18 @@ pub struct AnalysisExecutor {
     prepared: Mutex<PreparedBatch>,
     /// Remote scene hrefs batches may name (see [`crate::ServiceConfig::remote_prefixes`]).
     pub remote_prefixes: Vec<String>,
+    /// The models of the last plan whose models are not the active ones (see
+    /// [`BatchPlan::models`]), by their ids.
+    planned: Mutex<Option<(Vec<String>, Arc<Models>)>>,
+}
+
+/// The ids of `models`, land cover first (as [`BatchPlan::models`] lists them).
+pub fn model_ids(models: &Models) -> Vec<String> {
+    use gengdi_inference::analysis::{PixelClassifier, SeasonClassifier};
+    let mut ids = vec![models.landcover.id()];
+    ids.extend(models.croptype.as_ref().map(|m| m.id()));
+    ids.extend(models.season_cover.as_ref().map(|m| m.id()));
+    ids
 }
 
 impl AnalysisExecutor {
@@ -136,6 +149,7 @@ impl AnalysisExecutor {
             max_scene_pixels,
             prepared: Mutex::new(None),
             remote_prefixes: Vec::new(),
+            planned: Mutex::new(None),
         }
     }
 
@@ -284,6 +298,7 @@ impl JobExecutor for AnalysisExecutor {
                 .map_err(|e| ServiceError::Invalid(format!("the analysis request: {e}")))?,
             fingerprint: pipeline::checkpoint_fingerprint(&req, &models),
             tiles: 0,
+            models: model_ids(&models),
         };
         let prepared = self.prepared(job.batch, &plan, &req, &models, cancel)?;
         let tiles = prepared.tiles(&req, &models).map_err(failed)?;
@@ -303,7 +318,7 @@ impl JobExecutor for AnalysisExecutor {
         tile: usize,
         cancel: &CancelToken,
     ) -> std::result::Result<Vec<u8>, JobError> {
-        let models = self.models_now();
+        let models = self.planned_models(batch, plan)?;
         let req = self.planned_request(batch, plan, &models)?;
         let prepared = self.prepared(batch, plan, &req, &models, cancel)?;
         let out = gengdi_inference::checkpoint::MemoryTiles::default();
@@ -325,7 +340,7 @@ impl JobExecutor for AnalysisExecutor {
         progress: &ProgressSink,
         cancel: &CancelToken,
     ) -> std::result::Result<Vec<NewPatch>, JobError> {
-        let models = self.models_now();
+        let models = self.planned_models(batch, plan)?;
         let req = self.planned_request(batch, plan, &models)?;
         let prepared = self.prepared(batch, plan, &req, &models, cancel)?;
         let store = gengdi_inference::checkpoint::MemoryTiles::with(tiles);
@@ -374,6 +389,43 @@ impl JobExecutor for AnalysisExecutor {
                 Err(e)
             }
         }
+    }
+
+    fn export_model(&self, id: &str) -> std::result::Result<Option<StoredModel>, ServiceError> {
+        let registry = self.registry()?;
+        let Some(entry) = registry.list()?.into_iter().find(|e| e.id == id) else {
+            return Ok(None);
+        };
+        let mut files = Vec::new();
+        let read_dir = |e: std::io::Error| ServiceError::Io {
+            path: entry.dir.clone(),
+            source: e,
+        };
+        for f in std::fs::read_dir(&entry.dir).map_err(read_dir)? {
+            let path = f.map_err(read_dir)?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if path.is_file() && !name.starts_with('.') {
+                let bytes = std::fs::read(&path).map_err(|source| ServiceError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                files.push((name, bytes));
+            }
+        }
+        files.sort();
+        Ok(Some(StoredModel {
+            id: entry.id,
+            task: entry.task.name().to_string(),
+            files,
+        }))
+    }
+
+    fn import_model(&self, model: &StoredModel) -> std::result::Result<(), ServiceError> {
+        let registry = self.registry()?;
+        install_model(registry, model)
     }
 
     fn train(
@@ -477,7 +529,114 @@ fn failed(e: PipelineError) -> JobError {
     }
 }
 
+/// Write `model` (from the shared store) into `registry` as `<task>/<id>/`, unless it is
+/// there: into a hidden folder first, renamed when complete, so a process listing the
+/// registry meanwhile never sees half a model. The weights are checked against the card
+/// when the model is loaded.
+fn install_model(registry: &Registry, model: &StoredModel) -> Result<()> {
+    let bad = |why: String| ServiceError::Invalid(format!("stored model {}: {why}", model.id));
+    let task: Task = model
+        .task
+        .parse()
+        .map_err(|_| bad(format!("unknown task {:?}", model.task)))?;
+    let plain = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with('.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    };
+    if !plain(&model.id) {
+        return Err(bad("not a model id".into()));
+    }
+    let task_dir = registry.root().join(task.name());
+    let dir = task_dir.join(&model.id);
+    if dir.join("card.json").is_file() {
+        return Ok(());
+    }
+    let tmp = task_dir.join(format!(".{}.{}.tmp", model.id, std::process::id()));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ServiceError::Io { path, source }
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    for (name, bytes) in &model.files {
+        if !plain(name) {
+            return Err(bad(format!("file name {name:?}")));
+        }
+        let path = tmp.join(name);
+        std::fs::write(&path, bytes).map_err(io(&path))?;
+    }
+    match std::fs::rename(&tmp, &dir) {
+        Ok(()) => Ok(()),
+        // Another process installed it meanwhile.
+        Err(_) if dir.join("card.json").is_file() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(source) => Err(ServiceError::Io { path: dir, source }),
+    }
+}
+
 impl AnalysisExecutor {
+    /// The models a planned batch's tasks run: those it was planned with (loaded from the
+    /// registry when they are not the active ones; the last such set is kept).
+    fn planned_models(
+        &self,
+        batch: i64,
+        plan: &BatchPlan,
+    ) -> std::result::Result<Arc<Models>, JobError> {
+        let now = self.models_now();
+        if plan.models.is_empty() || plan.models == model_ids(&now) {
+            return Ok(now);
+        }
+        let mut slot = self.planned.lock().map_err(|_| ServiceError::Poisoned)?;
+        if let Some((ids, m)) = slot.as_ref() {
+            if *ids == plan.models {
+                return Ok(Arc::clone(m));
+            }
+        }
+        let registry = self.registry()?;
+        let entries = registry.list().map_err(ServiceError::from)?;
+        let dir = |task: Task| {
+            plan.models
+                .iter()
+                .find_map(|id| entries.iter().find(|e| e.id == *id && e.task == task))
+                .map(|e| e.dir.clone())
+        };
+        let missing = plan
+            .models
+            .iter()
+            .filter(|id| !entries.iter().any(|e| e.id == **id))
+            .cloned()
+            .collect::<Vec<_>>();
+        if !missing.is_empty() {
+            return Err(JobError::Failed(ServiceError::Invalid(format!(
+                "batch {batch} was planned with models this worker's registry lacks: {}",
+                missing.join(", ")
+            ))));
+        }
+        let lc = dir(Task::LandCover).ok_or_else(|| {
+            JobError::Failed(ServiceError::Invalid(format!(
+                "batch {batch}: its plan names no land-cover model"
+            )))
+        })?;
+        let models = Arc::new(
+            Models::load(
+                &lc,
+                dir(Task::CropType).as_deref(),
+                dir(Task::SeasonCover).as_deref(),
+                self.device,
+            )
+            .map_err(|e| ServiceError::Config {
+                what: format!("the models of batch {batch}"),
+                reason: e.to_string(),
+            })?,
+        );
+        *slot = Some((plan.models.clone(), Arc::clone(&models)));
+        Ok(models)
+    }
+
     /// The request of a plan, checked against this executor's models: a worker whose models
     /// (or view of the scene files) differ from the planner's refuses the batch's tasks
     /// rather than mix two analyses.

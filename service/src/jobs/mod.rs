@@ -15,6 +15,7 @@
 //! can replace it without touching the worker loop, the store or the handlers.
 
 pub mod analysis_adapter;
+mod models_sync;
 pub mod shared;
 mod train_adapter;
 pub mod training;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ServiceError;
+use crate::store::models::StoredModel;
 use crate::store::queue::BatchPlan;
 use crate::store::{BatchRecord, JobOutcome, NewPatch, Progress, Store};
 
@@ -253,6 +255,21 @@ pub trait JobExecutor: Send + Sync + 'static {
         ))
     }
 
+    /// The files of model `id` of this executor's registry, to share through the store;
+    /// `Ok(None)` when it has no such model. Blocking.
+    fn export_model(&self, _id: &str) -> Result<Option<StoredModel>, ServiceError> {
+        Ok(None)
+    }
+
+    /// Add a model from the store to this executor's registry (nothing when it is there).
+    /// Blocking.
+    fn import_model(&self, model: &StoredModel) -> Result<(), ServiceError> {
+        Err(ServiceError::Invalid(format!(
+            "this service has no model registry to add model {} to",
+            model.id
+        )))
+    }
+
     /// Train a model (see [`training`]): the result is what the job shows (the new model
     /// and both models' held-out metrics); the progress counts epochs, and `cancel` stops it
     /// ([`JobError::Cancelled`]). By default the service does not train.
@@ -289,7 +306,16 @@ pub struct Jobs {
     wake_training: tokio::sync::Notify,
     training_dir: Option<PathBuf>,
     training_tables: Vec<PathBuf>,
+    /// One exchange with the store's shared models at a time (see [`Jobs::sync_models`]).
+    syncing: tokio::sync::Mutex<()>,
 }
+
+/// How often a server renews the heartbeat of the jobs it runs in a shared store
+/// ([`Store::heartbeat_jobs`]), in seconds.
+pub const JOB_HEARTBEAT_S: f64 = 10.0;
+
+/// How often an idle worker looks for jobs whose server stopped, in seconds.
+const REQUEUE_EVERY_S: u64 = 30;
 
 impl std::fmt::Debug for Jobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -312,6 +338,7 @@ impl Jobs {
             wake_training: tokio::sync::Notify::new(),
             training_dir: None,
             training_tables: Vec::new(),
+            syncing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -327,11 +354,6 @@ impl Jobs {
         &self.training_tables
     }
 
-    /// Make a model active (blocking: the executor loads it); `None`: no such model.
-    pub fn activate(&self, id: &str) -> Result<Option<ModelInfo>, ServiceError> {
-        self.executor.activate(id)
-    }
-
     /// Tell the training worker a job was queued.
     pub fn wake_training(&self) {
         self.wake_training.notify_one();
@@ -343,7 +365,7 @@ impl Jobs {
     pub async fn run_training_worker(self: Arc<Self>) {
         self.work(
             "training",
-            self.store.requeue_running_training(),
+            || self.store.requeue_running_training(),
             &self.wake_training,
             || self.store.claim_training_job(),
             |job| self.run_training(job),
@@ -405,6 +427,10 @@ impl Jobs {
         };
         if let Ok(mut running) = self.running_training.lock() {
             running.remove(&id);
+        }
+        if matches!(outcome, TrainingOutcome::Done(_)) {
+            // The new model is shared before the job says it is done.
+            self.sync_models_or_warn("after training").await;
         }
         let what = match &outcome {
             TrainingOutcome::Done(r) => format!("done, model {}", r["model"]["id"]),
@@ -501,7 +527,7 @@ impl Jobs {
     pub async fn run_worker(self: Arc<Self>) {
         self.work(
             "jobs",
-            self.store.requeue_running(),
+            || self.store.requeue_running(),
             &self.wake,
             || self.store.claim_job(),
             |batch| self.run_one(batch),
@@ -511,26 +537,36 @@ impl Jobs {
 
     /// A worker: `requeue` what a stopped process left running, then `claim` and `run` jobs
     /// one at a time until [`Jobs::shutdown`], waiting for `wake` (or 2 s) when none is queued.
-    async fn work<J, C, R>(
+    /// While idle it requeues again every [`REQUEUE_EVERY_S`]: in a store shared by several
+    /// servers, a server that stopped leaves its jobs to the others (the store queues only
+    /// jobs whose server stopped beating, and this worker runs none while idle).
+    async fn work<J, Q, C, R>(
         &self,
         what: &str,
-        requeue: impl std::future::Future<Output = crate::error::Result<usize>>,
+        requeue: impl Fn() -> Q,
         wake: &tokio::sync::Notify,
         claim: impl Fn() -> C,
         run: impl Fn(J) -> R,
     ) where
+        Q: std::future::Future<Output = crate::error::Result<usize>>,
         C: std::future::Future<Output = crate::error::Result<Option<J>>>,
         R: std::future::Future<Output = ()>,
     {
-        match requeue.await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("{what}: {n} job(s) left running by the last run queued again"),
-            Err(e) => tracing::error!("{what}: cannot requeue running jobs: {e}"),
-        }
+        let mut last_requeue: Option<tokio::time::Instant> = None;
         loop {
             if self.is_stopping() {
                 tracing::info!("{what}: worker stopped");
                 return;
+            }
+            if last_requeue.is_none_or(|t| t.elapsed().as_secs() >= REQUEUE_EVERY_S) {
+                match requeue().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        "{what}: {n} job(s) left running by a stopped process queued again"
+                    ),
+                    Err(e) => tracing::error!("{what}: cannot requeue running jobs: {e}"),
+                }
+                last_requeue = Some(tokio::time::Instant::now());
             }
             match claim().await {
                 Ok(Some(job)) => run(job).await,

@@ -196,6 +196,8 @@ impl Jobs {
         let (c, id) = (cancel.clone(), batch.id);
         match task.kind {
             TaskKind::Plan => {
+                // The batch runs the models active in the store now (recorded in its plan).
+                self.sync_models_or_warn("before planning").await;
                 let mut spec = self.spec(batch).await?;
                 spec.checkpoint = None;
                 let (plan, tiles) = blocking(move || executor.plan(&spec, &c)).await?;
@@ -207,11 +209,13 @@ impl Jobs {
             }
             TaskKind::Tile(tile) => {
                 let plan = self.plan_of(queue, id).await?;
+                self.ensure_models(&plan.models).await?;
                 let out = blocking(move || executor.run_tile(id, &plan, tile, &c)).await?;
                 retry(lease, || queue.finish_tile(task, &out)).await
             }
             TaskKind::Merge => {
                 let plan = self.plan_of(queue, id).await?;
+                self.ensure_models(&plan.models).await?;
                 let tiles = queue.tile_outputs(id).await?;
                 let progress = ProgressSink::default();
                 let patches =

@@ -6,9 +6,10 @@
 //! Region scoping lives here: every patch query takes a [`Scope`] and applies it in the query
 //! itself.
 
+pub mod models;
 pub mod postgres;
-mod postgres_schema;
 pub mod queue;
+mod schema;
 pub mod sqlite;
 mod sqlite_training;
 
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Role, Scope};
 use crate::error::Result;
 
-pub use postgres::PgStore;
+pub use postgres::{PgStore, JOB_STALE_S};
 pub use sqlite::SqliteStore;
 
 /// A token as stored (never the token itself: its digest).
@@ -913,6 +914,18 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// The models shared by every process of this store, when it has them (PostgreSQL).
+    fn model_store(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn models::ModelStore>> {
+        None
+    }
+
+    /// Renew the heartbeat of the jobs and training jobs this process runs, in a store that
+    /// several servers share (where a job is queued again only once its heartbeat stops);
+    /// nothing to do in the embedded store.
+    async fn heartbeat_jobs(&self) -> Result<()> {
+        Ok(())
+    }
+
     // Tokens.
     async fn create_token(&self, new: NewToken) -> Result<TokenRecord>;
     /// The token with this digest, revoked or not.
@@ -958,6 +971,8 @@ pub trait Store: Send + Sync + 'static {
     /// End a running job; its patches (when done) are stored in the same transaction.
     async fn finish_job(&self, id: i64, outcome: JobOutcome) -> Result<BatchRecord>;
     /// Put jobs left running (by a process that stopped) back in the queue; returns how many.
+    /// In a store shared by several servers, only those whose server stopped beating
+    /// ([`Store::heartbeat_jobs`]).
     async fn requeue_running(&self) -> Result<usize>;
     /// Put one running job back in the queue (its process is stopping; it resumes from its
     /// checkpointed tiles when claimed again); `false` when it was not running.
@@ -1003,6 +1018,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<TrainingJobRecord>;
     /// Cancel a queued training job, or ask a running one to stop.
     async fn cancel_training_job(&self, id: i64) -> Result<TrainingCancel>;
-    /// Put training jobs left running by a stopped process back in the queue; how many.
+    /// Put training jobs left running by a stopped process back in the queue; how many
+    /// (in a shared store, as [`Store::requeue_running`]).
     async fn requeue_running_training(&self) -> Result<usize>;
 }

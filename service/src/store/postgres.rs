@@ -4,7 +4,8 @@
 //! tokio-postgres under a deadpool pool (no TLS yet: run it on a private network or through
 //! a local proxy); statements are plain SQL with numbered parameters, as in the SQLite store,
 //! and the records read back are the same, so the API behaves alike on both (the API tests
-//! run against each, see `scripts/test.sh`). The schema is [`super::postgres_schema`]; its
+//! run against each, see `scripts/test.sh`). The schema is [`super::schema`], the same
+//! definitions as the embedded store's rendered for PostgreSQL; its
 //! migrations run under an advisory lock, so servers starting together migrate once.
 //!
 //! Jobs are claimed with `FOR UPDATE SKIP LOCKED`: two servers on one database never take
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{GenericClient, NoTls, Row};
 
+mod models;
 mod queue;
 
 use super::sqlite::corrupt;
@@ -36,7 +38,13 @@ pub struct PgStore {
     url: String,
     /// The URL without its password, for messages.
     display: String,
+    /// This process, as the holder of the jobs and training jobs it runs (random).
+    owner: String,
 }
+
+/// A running job or training job whose server has not renewed its heartbeat for this long
+/// (it beats every [`crate::jobs::JOB_HEARTBEAT_S`]) is queued again by another server.
+pub const JOB_STALE_S: f64 = 60.0;
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,10 +135,13 @@ impl PgStore {
             .wait_timeout(Some(Duration::from_secs(30)))
             .build()
             .map_err(|e| open_err(e.to_string()))?;
+        let mut owner = [0u8; 16];
+        getrandom::fill(&mut owner).map_err(|e| ServiceError::Random(e.to_string()))?;
         let store = PgStore {
             pool,
             url: url.to_string(),
             display: display.clone(),
+            owner: hex::encode(owner),
         };
         let mut client = store
             .pool
@@ -236,19 +247,19 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
         0,
         "schema_version",
     )?;
-    let latest = super::postgres_schema::MIGRATIONS.len() as i64;
+    let latest = super::schema::MIGRATIONS.len() as i64;
     if current > latest {
         return Err(ServiceError::Invalid(format!(
             "the database's schema is version {current}, newer than this gengdi's {latest}: \
              run the newer gengdi"
         )));
     }
-    for (i, m) in super::postgres_schema::MIGRATIONS.iter().enumerate() {
+    for (i, m) in super::schema::MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
         if version <= current {
             continue;
         }
-        tx.batch_execute(m)
+        tx.batch_execute(&super::schema::render(m, super::schema::Backend::Postgres))
             .await
             .map_err(pg("applying a schema migration"))?;
         tx.execute("UPDATE schema_version SET version = $1", &[&version])
@@ -1116,6 +1127,26 @@ impl Store for PgStore {
         Some(self)
     }
 
+    fn model_store(self: Arc<Self>) -> Option<Arc<dyn super::models::ModelStore>> {
+        Some(self)
+    }
+
+    async fn heartbeat_jobs(&self) -> Result<()> {
+        let c = self.client().await?;
+        for table in ["jobs", "training_jobs"] {
+            c.execute(
+                &format!(
+                    "UPDATE {table} SET heartbeat_at = now()
+                     WHERE owner = $1 AND status = 'running'"
+                ),
+                &[&self.owner],
+            )
+            .await
+            .map_err(pg("renewing the heartbeat of running jobs"))?;
+        }
+        Ok(())
+    }
+
     async fn claim_job(&self) -> Result<Option<BatchRecord>> {
         let mut c = self.client().await?;
         let tx = c
@@ -1126,11 +1157,12 @@ impl Store for PgStore {
         let r = tx
             .query_opt(
                 "UPDATE jobs SET status = 'running', stage = 'starting', attempts = attempts + 1,
-                   tiles_done = 0, tiles_total = 0, started_at = now()
+                   tiles_done = 0, tiles_total = 0, started_at = now(), owner = $1,
+                   heartbeat_at = now()
                  WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id
                              LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING batch_id",
-                &[],
+                &[&self.owner],
             )
             .await
             .map_err(pg("claiming a job"))?;
@@ -1231,8 +1263,10 @@ impl Store for PgStore {
         let n = c
             .execute(
                 "UPDATE jobs SET status = 'queued', stage = 'queued', tiles_done = 0,
-                   tiles_total = 0 WHERE status = 'running'",
-                &[],
+                   tiles_total = 0, owner = NULL
+                 WHERE status = 'running' AND (owner IS NULL OR heartbeat_at IS NULL
+                   OR heartbeat_at < now() - make_interval(secs => $1))",
+                &[&JOB_STALE_S],
             )
             .await
             .map_err(pg("requeueing running jobs"))?;
@@ -1609,11 +1643,12 @@ impl Store for PgStore {
         let r = tx
             .query_opt(
                 "UPDATE training_jobs SET status = 'running', stage = 'starting', epoch = 0,
-                   attempts = attempts + 1, started_at = now()
+                   attempts = attempts + 1, started_at = now(), owner = $1,
+                   heartbeat_at = now()
                  WHERE id = (SELECT id FROM training_jobs WHERE status = 'queued' ORDER BY id
                              LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING id",
-                &[],
+                &[&self.owner],
             )
             .await
             .map_err(pg("claiming a training job"))?;
@@ -1648,13 +1683,23 @@ impl Store for PgStore {
             TrainingOutcome::Cancelled => ("cancelled", None, None),
         };
         let c = self.client().await?;
-        c.execute(
-            "UPDATE training_jobs SET status = $2, stage = $2, result = $3, error = $4,
-               finished_at = now() WHERE id = $1",
-            &[&id, &status, &result, &error],
-        )
-        .await
-        .map_err(pg("finishing a training job"))?;
+        // Only while this process holds it: a job another server queued again (this one
+        // stopped beating) is that claim's to finish.
+        let n = c
+            .execute(
+                "UPDATE training_jobs SET status = $2, stage = $2, result = $3, error = $4,
+                   finished_at = now()
+                 WHERE id = $1 AND status = 'running' AND (owner = $5 OR owner IS NULL)",
+                &[&id, &status, &result, &error, &self.owner],
+            )
+            .await
+            .map_err(pg("finishing a training job"))?;
+        if n == 0 {
+            tracing::warn!(
+                "training: job {id} was no longer this server's when it ended ({status}): \
+                 its outcome is not recorded"
+            );
+        }
         get_training(&**c, id)
             .await?
             .ok_or_else(|| vanished("training_jobs", id))
@@ -1713,9 +1758,11 @@ impl Store for PgStore {
         let c = self.client().await?;
         let n = c
             .execute(
-                "UPDATE training_jobs SET status = 'queued', stage = 'queued', epoch = 0
-                 WHERE status = 'running'",
-                &[],
+                "UPDATE training_jobs SET status = 'queued', stage = 'queued', epoch = 0,
+                   owner = NULL
+                 WHERE status = 'running' AND (owner IS NULL OR heartbeat_at IS NULL
+                   OR heartbeat_at < now() - make_interval(secs => $1))",
+                &[&JOB_STALE_S],
             )
             .await
             .map_err(pg("requeueing running training jobs"))?;

@@ -76,6 +76,10 @@ pub struct BatchPlan {
     pub fingerprint: String,
     /// Tiles with farmland.
     pub tiles: i64,
+    /// The ids of the models the batch was planned with: its tasks run these, wherever
+    /// they run and whatever was activated since (empty in plans recorded before it was
+    /// kept: those run the worker's active models, checked by the fingerprint).
+    pub models: Vec<String>,
 }
 
 /// What a claim gave.

@@ -1,4 +1,5 @@
-//! [`TaskQueue`] on PostgreSQL: the `tasks` and `batch_plans` tables of migration 6.
+//! [`TaskQueue`] on PostgreSQL: the `tasks` and `batch_plans` tables of migration 6 (and
+//! the plan's `models`, migration 7).
 //!
 //! Every transaction that finishes a task first locks its batch's `jobs` row: the tile
 //! completions of one batch are serialised, so exactly one of them sees the last tile done
@@ -249,17 +250,19 @@ impl TaskQueue for PgStore {
         let tiles: Vec<i64> = tiles.iter().map(|&t| t as i64).collect();
         let n = tiles.len() as i64;
         tx.execute(
-            "INSERT INTO batch_plans (batch_id, request, fingerprint, tiles, planned_by)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO batch_plans (batch_id, request, fingerprint, tiles, planned_by, models)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (batch_id) DO UPDATE SET request = EXCLUDED.request,
                fingerprint = EXCLUDED.fingerprint, tiles = EXCLUDED.tiles,
-               planned_by = EXCLUDED.planned_by, planned_at = now()",
+               planned_by = EXCLUDED.planned_by, planned_at = now(),
+               models = EXCLUDED.models",
             &[
                 &task.batch,
                 &plan.request.to_string(),
                 &plan.fingerprint,
                 &n,
                 &worker,
+                &serde_json::Value::from(plan.models.clone()).to_string(),
             ],
         )
         .await
@@ -312,7 +315,8 @@ impl TaskQueue for PgStore {
         let c = self.client().await?;
         let row = c
             .query_opt(
-                "SELECT request, fingerprint, tiles FROM batch_plans WHERE batch_id = $1",
+                "SELECT request, fingerprint, tiles, models FROM batch_plans
+                 WHERE batch_id = $1",
                 &[&batch],
             )
             .await
@@ -324,6 +328,8 @@ impl TaskQueue for PgStore {
                     .map_err(|e| super::corrupt("batch_plans.request")(e.to_string()))?,
                 fingerprint: col(&r, 1, w)?,
                 tiles: col(&r, 2, w)?,
+                models: serde_json::from_str(&col::<String>(&r, 3, w)?)
+                    .map_err(|e| super::corrupt("batch_plans.models")(e.to_string()))?,
             })
         })
         .transpose()

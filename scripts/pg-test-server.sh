@@ -9,6 +9,10 @@
 #   scripts/pg-test-server.sh stop DIR    # stops it and removes DIR
 #   scripts/pg-test-server.sh kill DIR    # SIGKILLs the server (tests of a lost database)
 #   scripts/pg-test-server.sh restart DIR # starts it again on the same port after a kill
+#
+# With GENGDI_PG_TLS=1 at start, the server also speaks TLS, with a certificate for
+# `localhost` (DNS name only) signed by a CA made for it: DIR/tls/ca.pem; DIR/tls/other-ca.pem
+# is a second CA that signed nothing.
 set -euo pipefail
 cmd=${1:?usage: pg-test-server.sh start|stop|kill|restart DIR}
 dir=${2:?usage: pg-test-server.sh start|stop|kill|restart DIR}
@@ -19,11 +23,30 @@ as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 start_server() {
-    local port
+    local port tls=""
     port=$(cat "$dir/port")
+    if [ -f "$dir/tls/server.pem" ]; then
+        tls="-c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server.key"
+    fi
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400 $tls" \
         start >/dev/null
+}
+make_certificates() {
+    local t="$dir/tls"
+    mkdir -p "$t"
+    for ca in ca other-ca; do
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=gengdi test $ca" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -keyout "$t/$ca.key" -out "$t/$ca.pem" 2>/dev/null
+    done
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$t/server.key" \
+        -out "$t/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$t/server.ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
+        -days 2 -extfile "$t/server.ext" -out "$t/server.pem" 2>/dev/null
+    chmod 600 "$t/server.key"
+    [ "$(id -u)" -ne 0 ] || chown -R postgres "$t"
 }
 case "$cmd" in
 start)
@@ -32,6 +55,7 @@ start)
     port=${GENGDI_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
     echo "$port" >"$dir/port"
     as_pg "$bin/initdb" -D "$dir/data" -U gengdi --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+    [ "${GENGDI_PG_TLS:-0}" != 1 ] || make_certificates
     start_server
     as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U gengdi gengdi
     as_pg psql -q -h 127.0.0.1 -p "$port" -U gengdi -d gengdi -c "CREATE EXTENSION postgis" >/dev/null

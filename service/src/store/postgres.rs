@@ -1,8 +1,8 @@
 //! The shared store: PostgreSQL 15+ with PostGIS 3 (`gengdi serve --database postgres://…`),
 //! for a centre that runs several servers or workers against one database.
 //!
-//! tokio-postgres under a deadpool pool (no TLS yet: run it on a private network or through
-//! a local proxy); statements are plain SQL with numbered parameters, as in the SQLite store,
+//! tokio-postgres under a deadpool pool, over TLS as libpq's `sslmode` / `sslrootcert` say
+//! ([`tls`]: rustls); statements are plain SQL with numbered parameters, as in the SQLite store,
 //! and the records read back are the same, so the API behaves alike on both (the API tests
 //! run against each, see `scripts/test.sh`). The schema is [`super::schema`], the same
 //! definitions as the embedded store's rendered for PostgreSQL; its
@@ -17,10 +17,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::types::{FromSql, ToSql};
-use tokio_postgres::{GenericClient, NoTls, Row};
+use tokio_postgres::{GenericClient, Row};
 
 mod models;
 mod queue;
+pub mod tls;
 
 use super::sqlite::corrupt;
 use super::*;
@@ -83,6 +84,21 @@ pub(crate) fn pg(context: &'static str) -> impl FnOnce(tokio_postgres::Error) ->
     }
 }
 
+/// `e` and the errors under it (a failed TLS handshake says why only there), each once.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// `url` with any password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     // postgres://user:password@host/db
@@ -119,11 +135,13 @@ impl PgStore {
             path: display.clone().into(),
             reason,
         };
-        let config = tokio_postgres::Config::from_str(url)
+        let (theirs, tls_settings) = tls::split(url).map_err(&open_err)?;
+        let mut config = tokio_postgres::Config::from_str(&theirs)
             .map_err(|e| open_err(format!("not a PostgreSQL connection URL: {e}")))?;
+        tls::check_hosts(&mut config, &tls_settings).map_err(&open_err)?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls::connector(&tls_settings).map_err(&open_err)?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -147,7 +165,7 @@ impl PgStore {
             .pool
             .get()
             .await
-            .map_err(|e| open_err(format!("cannot connect: {e}")))?;
+            .map_err(|e| open_err(format!("cannot connect: {}", with_causes(&e))))?;
         migrate(&mut client)
             .await
             .map_err(|e| open_err(e.to_string()))?;

@@ -27,7 +27,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
@@ -125,9 +127,8 @@ fn split_url(url: &str) -> Result<Split, String> {
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decoded = || {
-            percent_decode(v).ok_or_else(|| format!("{k}: not a percent-encoded value: {v:?}"))
-        };
+        let decoded =
+            || percent_decode(v).ok_or_else(|| format!("{k}: not a percent-encoded value: {v:?}"));
         match k {
             "sslmode" => mode = Some(decoded()?),
             "sslrootcert" => root = Some(decoded()?),

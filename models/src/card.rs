@@ -101,6 +101,10 @@ pub struct TrainingInfo {
     pub wall_time_s: f64,
     /// Device it ran on.
     pub device: String,
+    /// Inspectors' verdicts that labelled training pixels (`gengdi train --verdicts`), by
+    /// `kind/verdict` (e.g. `fishpond/confirmed`); absent when none did.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verdicts: BTreeMap<String, u64>,
 }
 
 /// The model card.

@@ -166,6 +166,7 @@ fn training_info<N>(
         history: std::mem::take(&mut outcome.history),
         wall_time_s: 0.0,
         device: device.to_string(),
+        verdicts: BTreeMap::new(),
     }
 }
 
@@ -530,6 +531,60 @@ pub fn train_landcover_observed(
     device: DeviceChoice,
     observer: &dyn TrainObserver,
 ) -> Result<TrainedModel> {
+    train_landcover_from(config, samples, device, observer, None)
+}
+
+/// Fine-tune the land-cover model in `base` (a registry folder) on `samples`: training
+/// starts from its weights and keeps its input normalisation and architecture (the config's
+/// `hidden` is ignored); the card records the base's id (`training.config.fine_tune_from`).
+/// The split, early stopping and evaluation are as for [`train_landcover`]; a smaller
+/// `learning_rate` and `max_epochs` than from scratch suit it.
+pub fn fine_tune_landcover(
+    config: &TrainConfig,
+    samples: &LandCoverSamples,
+    device: DeviceChoice,
+    observer: &dyn TrainObserver,
+    base: &std::path::Path,
+) -> Result<TrainedModel> {
+    let model = LandCoverModel::load(base, &device.training_device())?;
+    let (card, net) = model.into_parts();
+    if card.input.features != pixel_feature_names()
+        || card.classes.len() != Task::LandCover.class_names().len()
+    {
+        return Err(ModelError::InvalidConfig(format!(
+            "model {} takes other features or classes than this gengdi trains: it cannot be \
+             fine-tuned here",
+            card.id
+        )));
+    }
+    let Architecture::LandCoverMlp(arch) = card.architecture.clone() else {
+        return Err(ModelError::InvalidConfig(format!(
+            "model {} is not a land-cover MLP",
+            card.id
+        )));
+    };
+    let mut config = config.clone();
+    config.fine_tune_from = Some(card.id.clone());
+    config.hidden = arch.hidden.clone();
+    train_landcover_from(
+        &config,
+        samples,
+        device,
+        observer,
+        Some((card.input.normalisation, arch, net)),
+    )
+}
+
+/// The base a fine-tuning starts from: normalisation, architecture, weights.
+type LandCoverBase = (Normalisation, LandCoverMlpConfig, LandCoverMlp);
+
+fn train_landcover_from(
+    config: &TrainConfig,
+    samples: &LandCoverSamples,
+    device: DeviceChoice,
+    observer: &dyn TrainObserver,
+    base: Option<LandCoverBase>,
+) -> Result<TrainedModel> {
     config.validate()?;
     let start = Instant::now();
     let split = landcover_split(samples, config);
@@ -549,7 +604,6 @@ pub fn train_landcover_observed(
     for &r in &split.train {
         train_features.extend_from_slice(&pixel_features(&samples.samples[r].dn));
     }
-    let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
     let names = Task::LandCover.class_names();
     let n_classes = names.len();
     let train_targets: Vec<usize> = split
@@ -558,9 +612,16 @@ pub fn train_landcover_observed(
         .map(|&r| samples.samples[r].class.index())
         .collect();
     let weights = class_weights(&train_targets, n_classes, config.class_weight_power);
-    let arch =
-        LandCoverMlpConfig::new(N_PIXEL_FEATURES, n_classes).with_hidden(config.hidden.clone());
-    let net = arch.init_seeded(config.seed, &device.training_device());
+    let (norm, arch, net) = match base {
+        Some(base) => base,
+        None => {
+            let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
+            let arch = LandCoverMlpConfig::new(N_PIXEL_FEATURES, n_classes)
+                .with_hidden(config.hidden.clone());
+            let net = arch.init_seeded(config.seed, &device.training_device());
+            (norm, arch, net)
+        }
+    };
     let dark_object_p = config.l1c_dark_object_p.unwrap_or(0.0);
     let dark_object = if config.augment && dark_object_p > 0.0 {
         dark_object_offsets(samples, &split.train)

@@ -78,6 +78,10 @@ pub struct TrainConfig {
     /// Land cover: hidden layer widths of the MLP.
     #[config(default = "vec![64, 64]")]
     pub hidden: Vec<usize>,
+    /// The model whose weights and input normalisation training started from (fine-tuning,
+    /// [`crate::train::fine_tune_landcover`]), by id; absent: from a seeded initialisation.
+    #[config(default = "None")]
+    pub fine_tune_from: Option<String>,
     /// Crop type: channels of the temporal convolutions.
     #[config(default = 32)]
     pub conv_channels: usize,

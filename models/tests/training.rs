@@ -13,9 +13,9 @@ use gengdi_models::samples::Observation;
 use gengdi_models::samples::PSEUDO_SERIES_YEAR;
 use gengdi_models::train::{croptype_split, landcover_split, series_split};
 use gengdi_models::{
-    evaluate_landcover, evaluate_series, train_croptype, train_landcover, train_season_cover,
-    DeviceChoice, LandCoverModel, ModelError, Registry, SeasonCoverClass, SeriesModel, Task,
-    TrainConfig,
+    evaluate_landcover, evaluate_series, fine_tune_landcover, train_croptype, train_landcover,
+    train_season_cover, DeviceChoice, LandCoverModel, ModelError, Registry, SeasonCoverClass,
+    SeriesModel, Task, TrainConfig,
 };
 use ndarray::{Array1, Array2, Array3};
 
@@ -159,6 +159,73 @@ fn seeded_training_is_reproducible_and_save_load_round_trip_predicts_identically
         a.metrics(),
         "reloaded weights give the card's metrics"
     );
+}
+
+#[test]
+fn fine_tuning_starts_from_the_base_models_weights_and_normalisation() {
+    let all = common::landcover();
+    let tiny = common::tiny_landcover(&all, 4);
+    let base = train_landcover(&tiny_config(7), &tiny, DeviceChoice::NdArray).unwrap();
+    let base_dir = tempfile::tempdir().unwrap();
+    let base_card = base.save(base_dir.path(), "test").unwrap();
+    let device = DeviceChoice::NdArray.device();
+    let report = |trained: gengdi_models::TrainedModel| {
+        let dir = tempfile::tempdir().unwrap();
+        let card = trained.save(dir.path(), "test").unwrap();
+        let model = LandCoverModel::load(dir.path(), &device).unwrap();
+        (card, evaluate_landcover(&model, &tiny.samples).unwrap())
+    };
+    let (_, base_report) = report(base);
+
+    // A step too small to move any weight, from another seed: the fine-tuned model classifies
+    // every pixel as the base does, so it started from the base's weights and normalisation.
+    let still = tiny_config(99).with_max_epochs(1).with_learning_rate(1e-12);
+    let tuned = fine_tune_landcover(
+        &still,
+        &tiny,
+        DeviceChoice::NdArray,
+        &gengdi_models::Unobserved,
+        base_dir.path(),
+    )
+    .unwrap();
+    let (tuned_card, tuned_report) = report(tuned);
+    assert_eq!(
+        tuned_card.training.config.fine_tune_from.as_deref(),
+        Some(base_card.id.as_str())
+    );
+    assert_eq!(
+        tuned_card.input.normalisation,
+        base_card.input.normalisation
+    );
+    assert_eq!(tuned_report, base_report);
+    // The same step from a seeded initialisation classifies otherwise.
+    let (scratch_card, scratch_report) =
+        report(train_landcover(&still, &tiny, DeviceChoice::NdArray).unwrap());
+    assert_eq!(scratch_card.training.config.fine_tune_from, None);
+    assert_ne!(scratch_report, base_report);
+    // A real fine-tuning moves the weights.
+    let (moved_card, _) = report(
+        fine_tune_landcover(
+            &tiny_config(99),
+            &tiny,
+            DeviceChoice::NdArray,
+            &gengdi_models::Unobserved,
+            base_dir.path(),
+        )
+        .unwrap(),
+    );
+    assert_ne!(moved_card.id, base_card.id);
+    // Only land-cover models of this build's features are fine-tuned.
+    let e = fine_tune_landcover(
+        &still,
+        &tiny,
+        DeviceChoice::NdArray,
+        &gengdi_models::Unobserved,
+        std::path::Path::new("/nonexistent/model"),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/model"), "{e}");
 }
 
 #[test]

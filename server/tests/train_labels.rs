@@ -1,6 +1,7 @@
 //! `gengdi train --labels`: the user's own polygons over scenes, alone or with tables.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -213,4 +214,147 @@ fn label_mistakes_give_one_clear_line() {
         err.contains("--class-field") && err.contains("--scenes"),
         "{err}"
     );
+}
+
+/// Verdicts as the service exports them (fields `kind`, `status`, `class_before`,
+/// `class_after`; here in the farmland's UTM CRS), made from the Slovenia register: built-up
+/// parcels confirmed as construction, forest confirmed as tree planting, cropland parcels
+/// false positives of abandonment, grassland confirmed non-grain (no land-cover class), the
+/// rest still open.
+fn verdict_file(dir: &Path) -> PathBuf {
+    let out = dir.join("verdicts.geojson");
+    let sql = "SELECT geom, \
+        CASE RABA_ID WHEN 3000 THEN 'construction' WHEN 2000 THEN 'tree_planting' \
+          WHEN 1100 THEN 'abandonment' WHEN 1300 THEN 'non_grain_pbf' ELSE 'fishpond' END AS kind, \
+        CASE WHEN RABA_ID = 1100 THEN 'false_positive' WHEN RABA_ID IN (1410, 1500, 1600) \
+          THEN 'open' ELSE 'confirmed' END AS status, \
+        'cropland' AS class_before, \
+        CASE RABA_ID WHEN 2000 THEN 'tree' ELSE '' END AS class_after FROM LULC";
+    let run = Command::new("ogr2ogr")
+        .args(["-f", "GeoJSON"])
+        .arg(&out)
+        .arg(root().join("fixtures/data/eolearn-slovenia-s2/lulc_raba_polygons.gpkg"))
+        .args(["-dialect", "SQLite", "-sql", sql])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "ogr2ogr (scripts/install-deps.sh installs gdal-bin): {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out
+}
+
+#[test]
+fn verdicts_fine_tune_the_active_land_cover_model_and_the_card_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let verdicts = verdict_file(dir.path());
+    let registry = dir.path().join("models");
+    let export = gengdi(&format!("models export {}", registry.display()));
+    assert!(export.status.success(), "{export:?}");
+    let active: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(registry.join("landcover/active.json")).unwrap(),
+    )
+    .unwrap();
+    let base_id = active["id"].as_str().unwrap().to_string();
+    let before: BTreeSet<PathBuf> = model_dirs(&registry);
+    let run = gengdi(&format!(
+        "train --task landcover --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_2015{{0711,0830,0909}}_13band.tif --fine-tune active --epochs 1 --quiet --out {}",
+        verdicts.display(),
+        registry.display()
+    ));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains(r#"25 patches label pixels {"annual_crop": 4, "built": 11, "tree": 10}"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#""confirmed non_grain_pbf: no land-cover class": 26"#)
+            && stdout.contains(r#""status \"open\": not a verdict that labels": 37"#),
+        "{stdout}"
+    );
+    let new: Vec<PathBuf> = model_dirs(&registry).difference(&before).cloned().collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(new[0].join("card.json")).unwrap()).unwrap();
+    let base: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(registry.join("landcover").join(&base_id).join("card.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        card["training"]["verdicts"],
+        serde_json::json!({
+            "abandonment/false_positive": 4,
+            "construction/confirmed": 11,
+            "tree_planting/confirmed": 10,
+        })
+    );
+    assert_eq!(
+        card["training"]["config"]["fine_tune_from"],
+        base_id.as_str()
+    );
+    assert_eq!(
+        card["input"]["normalisation"],
+        base["input"]["normalisation"]
+    );
+    assert_eq!(card["architecture"], base["architecture"]);
+    // The shipped tables and the verdicts' pixels both trained it.
+    let files = file_names(&card);
+    assert!(files.iter().any(|f| f.contains("verdicts")), "{files:?}");
+    assert!(files.iter().any(|f| f.contains("eurosat")), "{files:?}");
+    // Not the active model any more than before: activation is a decision of its own.
+    let still: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(registry.join("landcover/active.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(still["id"], base_id.as_str());
+}
+
+#[test]
+fn verdicts_label_land_cover_only_and_need_their_scenes() {
+    let dir = tempfile::tempdir().unwrap();
+    let verdicts = verdict_file(dir.path());
+    let run = gengdi(&format!(
+        "train --task croptype --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif --epochs 1 --quiet --out {}",
+        verdicts.display(),
+        dir.path().join("r").display()
+    ));
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--verdicts label land cover only"),
+        "{stderr}"
+    );
+    let run = gengdi(&format!(
+        "train --task landcover --verdicts {} --epochs 1 --quiet --out {}",
+        verdicts.display(),
+        dir.path().join("r").display()
+    ));
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--scenes"), "{stderr}");
+    let broken = dir.path().join("broken.geojson");
+    std::fs::write(&broken, r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"kind":"fishpond"},"geometry":null}]}"#).unwrap();
+    let run = gengdi(&format!(
+        "train --task landcover --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif --epochs 1 --quiet --out {}",
+        broken.display(),
+        dir.path().join("r").display()
+    ));
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("no field status or verdict"), "{stderr}");
+}
+
+fn model_dirs(registry: &Path) -> BTreeSet<PathBuf> {
+    std::fs::read_dir(registry.join("landcover"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("card.json").is_file())
+        .collect()
 }

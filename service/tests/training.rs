@@ -327,6 +327,54 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
         (StatusCode::OK, Some(new_id.as_str()))
     );
 
+    // The card and the job's result count the verdicts that labelled, by kind and verdict.
+    let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
+    for (id, verdict) in &picked {
+        let p = items.iter().find(|p| p["id"] == *id).unwrap();
+        *verdicts
+            .entry(format!("{}/{verdict}", p["kind"].as_str().unwrap()))
+            .or_default() += 1;
+    }
+    assert_eq!(card.training.verdicts, verdicts);
+    assert_eq!(r["model"]["verdicts"], json!(verdicts));
+    assert_eq!(r["model"]["fine_tuned_from"], Value::Null);
+
+    // Fine-tuned from the active model instead: its weights and normalisation to start from.
+    let (status, t) = send(
+        &state,
+        "POST",
+        "/api/v1/training",
+        &researcher,
+        Some(json!({"task": "landcover", "epochs": 2, "seed": 7, "tables": false, "fine_tune": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{t}");
+    let tuned = follow(
+        &state,
+        &format!("/api/v1/training/{}", t["id"]),
+        &researcher,
+        Duration::from_secs(600),
+    )
+    .await;
+    assert_eq!(tuned["status"], "done", "{tuned}");
+    assert_eq!(tuned["request"]["fine_tune"], true);
+    let tuned_model = &tuned["result"]["model"];
+    assert_eq!(tuned_model["fine_tuned_from"], json!(shipped_lc));
+    assert_eq!(tuned_model["verdicts"], json!(verdicts));
+    let tuned_card = ModelCard::load(&config.data_dir.join(format!(
+        "models/landcover/{}",
+        tuned_model["id"].as_str().unwrap()
+    )))
+    .unwrap();
+    let shipped_card =
+        ModelCard::load(&registry.active_dir(gengdi_models::Task::LandCover).unwrap()).unwrap();
+    assert_eq!(shipped_card.id, shipped_lc);
+    assert_eq!(
+        tuned_card.input.normalisation,
+        shipped_card.input.normalisation
+    );
+    assert_ne!(tuned_card.id, shipped_lc);
+
     // Activate: the list changes and the next batch runs the new model.
     let (status, a) = send(
         &state,
@@ -483,7 +531,7 @@ async fn bad_training_requests_get_json_4xx() {
     assert_eq!(got["status"], "queued");
     assert_eq!(
         got["request"],
-        json!({"task": "landcover", "batches": [batch], "epochs": 2, "seed": null, "tables": false})
+        json!({"task": "landcover", "batches": [batch], "epochs": 2, "seed": null, "tables": false, "fine_tune": false})
     );
     let (_, list) = s
         .send("GET", "/api/v1/training", Some(&s.tokens.admin), None)

@@ -14,6 +14,7 @@ use gengdi_models::samples::{
     SeasonCoverSamples, SeriesSamples,
 };
 use gengdi_models::SeriesClass;
+use gengdi_service::jobs::training::verdict_file_labels;
 use gengdi_tiling::SceneStack;
 
 use super::scene_args::SceneArgs;
@@ -47,9 +48,17 @@ pub struct SampleArgs {
     /// A field of --labels whose value groups features in the split (default: each feature).
     #[arg(long, requires = "labels")]
     pub group_field: Option<String>,
-    /// Scene files or directories the labels are read over (several dates; any CRS; an SCL
-    /// band, where present, masks clouds and shadows).
-    #[arg(long, num_args = 1.., requires = "labels")]
+    /// Inspectors' verdicts (land cover only): an exported change list (`GET
+    /// /api/v1/changes?…&format=geojson|gpkg`) or any vector file with the fields `kind`,
+    /// `status` (or `verdict`), `class_before` and `class_after`, read over --scenes (the
+    /// batch's). A confirmed patch labels its pixels with the violation's class (fishpond →
+    /// water, construction → built, tree_planting → tree or orchard, abandonment → bare or
+    /// grass); a false positive with the parcel's register class; others are skipped.
+    #[arg(long, num_args = 1.., requires = "scenes")]
+    pub verdicts: Vec<PathBuf>,
+    /// Scene files or directories the labels or verdicts are read over (several dates; any
+    /// CRS; an SCL band, where present, masks clouds and shadows).
+    #[arg(long, num_args = 1..)]
     pub scenes: Vec<PathBuf>,
     #[command(flatten)]
     pub scene_args: SceneArgs,
@@ -65,9 +74,14 @@ impl SampleArgs {
         }
     }
 
-    /// The label options and the scene stack the labels are read over (`None` without labels).
+    /// The label options and the scene stack the labels are read over (`None` without labels
+    /// or verdicts).
     fn labels(&self) -> anyhow::Result<Option<(LabelOptions, SceneStack)>> {
-        if self.labels.is_empty() {
+        if self.labels.is_empty() && self.verdicts.is_empty() {
+            anyhow::ensure!(
+                self.scenes.is_empty(),
+                "--scenes are read only with --labels or --verdicts"
+            );
             return Ok(None);
         }
         let mut o = LabelOptions::new(self.class_field.clone().unwrap_or_default());
@@ -95,26 +109,79 @@ impl SampleArgs {
         };
         let n_tables = samples.fingerprint.files.len();
         if let Some((opts, stack)) = self.labels()? {
-            let (from_labels, report) = landcover_samples(&self.labels, &opts, &stack)?;
-            print!("{report}");
-            samples.merge(from_labels);
+            if !self.labels.is_empty() {
+                let (from_labels, report) = landcover_samples(&self.labels, &opts, &stack)?;
+                print!("{report}");
+                samples.merge(from_labels);
+            }
+            if !self.verdicts.is_empty() {
+                // Each file's labels as GeoJSON (WGS 84, `class`, grouped by patch in the split).
+                let dir = tempfile::tempdir().context("a folder for the verdict labels")?;
+                let mut files = Vec::new();
+                for (i, path) in self.verdicts.iter().enumerate() {
+                    let labels = verdict_file_labels(path)
+                        .with_context(|| format!("reading the verdicts {}", path.display()))?;
+                    println!(
+                        "verdicts {}: {} patches label pixels {:?}; skipped {:?}",
+                        path.display(),
+                        labels.features.len(),
+                        labels.labelled,
+                        labels.skipped
+                    );
+                    let name = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "verdicts".into());
+                    let file = dir.path().join(format!("{i}-{name}.geojson"));
+                    std::fs::write(&file, labels.geojson().to_string())
+                        .with_context(|| format!("writing {}", file.display()))?;
+                    files.push(file);
+                }
+                let mut o = LabelOptions::new("class");
+                o.group_field = Some("patch".into());
+                let (from_verdicts, report) = landcover_samples(&files, &o, &stack)?;
+                print!("{report}");
+                samples.merge(from_verdicts);
+            }
         }
         tracing::info!(
-            "land cover: {} labelled pixels from {} tables and {} label files",
+            "land cover: {} labelled pixels from {} tables, {} label files and {} verdict files",
             samples.samples.len(),
             n_tables,
-            self.labels.len()
+            self.labels.len(),
+            self.verdicts.len()
         );
         Ok(samples)
     }
 
+    /// The verdicts of every --verdicts file that label pixels, by `kind/verdict`.
+    pub fn verdict_counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        let mut all = std::collections::BTreeMap::new();
+        for path in &self.verdicts {
+            let labels = verdict_file_labels(path)
+                .with_context(|| format!("reading the verdicts {}", path.display()))?;
+            for (k, n) in labels.verdicts {
+                *all.entry(k).or_default() += n;
+            }
+        }
+        Ok(all)
+    }
+
     /// Crop-type samples: the tables, then the labels (their report is printed).
     pub fn croptype(&self) -> anyhow::Result<CropTypeSamples> {
+        anyhow::ensure!(
+            self.verdicts.is_empty(),
+            "--verdicts label land cover only (train --task landcover)"
+        );
         self.series(load_croptype)
     }
 
     /// Season-cover samples: the tables, then the labels (their report is printed).
     pub fn season_cover(&self) -> anyhow::Result<SeasonCoverSamples> {
+        anyhow::ensure!(
+            self.verdicts.is_empty(),
+            "--verdicts label land cover only (train --task landcover)"
+        );
         self.series(load_season_cover)
     }
 

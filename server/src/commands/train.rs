@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::Context;
 use gengdi_models::train::load_train_config;
 use gengdi_models::{
-    train_croptype, train_landcover, train_season_cover, DeviceChoice, Task, TrainConfig,
+    fine_tune_landcover, train_croptype, train_landcover, train_season_cover, DeviceChoice, Task,
+    TrainConfig,
 };
 
 use super::sample_args::SampleArgs;
@@ -39,6 +40,12 @@ pub struct TrainArgs {
     /// Make the new model the active one of its task.
     #[arg(long)]
     pub activate: bool,
+    /// Fine-tune a land-cover model of the registry (an id, or `active`) instead of training
+    /// from scratch: start from its weights, keep its input normalisation and architecture
+    /// (with --verdicts, the usual way to teach the active model the area's verdicts; fewer
+    /// --epochs and a smaller learning rate in --config suit it).
+    #[arg(long, value_name = "MODEL")]
+    pub fine_tune: Option<String>,
 }
 
 /// Run `gengdi train`.
@@ -65,13 +72,31 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let start = Instant::now();
-    let trained = match args.task {
-        Task::LandCover => train_landcover(&config, &args.samples.landcover()?, args.device)?,
-        Task::CropType => train_croptype(&config, &args.samples.croptype()?, args.device)?,
-        Task::SeasonCover => {
+    let base = match &args.fine_tune {
+        None => None,
+        Some(_) if args.task != Task::LandCover => {
+            anyhow::bail!("--fine-tune: only land-cover models are fine-tuned")
+        }
+        Some(which) if which == "active" => Some(registry.active_dir(Task::LandCover)?),
+        Some(id) => Some(registry.model_dir(id)?),
+    };
+    let mut trained = match (args.task, &base) {
+        (Task::LandCover, Some(base)) => fine_tune_landcover(
+            &config,
+            &args.samples.landcover()?,
+            args.device,
+            &gengdi_models::Unobserved,
+            base,
+        )?,
+        (Task::LandCover, None) => {
+            train_landcover(&config, &args.samples.landcover()?, args.device)?
+        }
+        (Task::CropType, _) => train_croptype(&config, &args.samples.croptype()?, args.device)?,
+        (Task::SeasonCover, _) => {
             train_season_cover(&config, &args.samples.season_cover()?, args.device)?
         }
     };
+    trained.card.training.verdicts = args.samples.verdict_counts()?;
     let card = trained.save_to_registry(registry.root(), &command)?;
     if args.activate {
         registry.activate(&card.id)?;

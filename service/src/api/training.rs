@@ -81,6 +81,7 @@ pub async fn create(
         epochs,
         seed: request.seed,
         tables,
+        fine_tune: request.fine_tune.unwrap_or(false),
     };
     let value = serde_json::to_value(&accepted).map_err(|e| ApiError::internal(e.to_string()))?;
     let job = store

@@ -11,8 +11,8 @@ use gengdi_models::features::BANDS;
 use gengdi_models::samples::{load_landcover, LandCoverSamples};
 use gengdi_models::training_config::EpochLog;
 use gengdi_models::{
-    evaluate_landcover, held_out_landcover, train_landcover_observed, DeviceChoice, ModelError,
-    Registry, Task, TrainConfig, TrainObserver,
+    evaluate_landcover, fine_tune_landcover, held_out_landcover, train_landcover_observed,
+    DeviceChoice, ModelError, Registry, Task, TrainConfig, TrainObserver,
 };
 use serde_json::json;
 
@@ -123,12 +123,23 @@ pub(crate) fn train(
         config.seed = seed;
     }
     config.progress = false;
-    let trained =
-        match train_landcover_observed(&config, &samples, device, &Watch { progress, cancel }) {
-            Ok(t) => t,
-            Err(ModelError::Cancelled) => return Err(JobError::Cancelled),
-            Err(e) => return Err(failed(e)),
-        };
+    let watch = Watch { progress, cancel };
+    let result = if spec.fine_tune {
+        let base = registry.active_dir(Task::LandCover).map_err(failed)?;
+        fine_tune_landcover(&config, &samples, device, &watch, &base)
+    } else {
+        train_landcover_observed(&config, &samples, device, &watch)
+    };
+    let mut trained = match result {
+        Ok(t) => t,
+        Err(ModelError::Cancelled) => return Err(JobError::Cancelled),
+        Err(e) => return Err(failed(e)),
+    };
+    for set in &spec.label_sets {
+        for (k, n) in &set.verdicts {
+            *trained.card.training.verdicts.entry(k.clone()).or_default() += n;
+        }
+    }
     check()?;
     progress.stage_name("saving");
     let card = trained
@@ -149,6 +160,8 @@ pub(crate) fn train(
             "created": card.created,
             "active": false,
             "epochs_run": card.training.epochs_run,
+            "fine_tuned_from": card.training.config.fine_tune_from,
+            "verdicts": card.training.verdicts,
             "best_epoch": card.training.best_epoch,
             "metrics": card.metrics,
         },

@@ -50,6 +50,10 @@ pub struct TrainingRequest {
     /// Add the shipped labelled tables (default true).
     #[serde(default)]
     pub tables: Option<bool>,
+    /// Fine-tune the active land-cover model (start from its weights and normalisation)
+    /// instead of training from scratch (default false).
+    #[serde(default)]
+    pub fine_tune: Option<bool>,
 }
 
 /// What a training job works on (built by the worker, run by the executor).
@@ -63,6 +67,8 @@ pub struct TrainingSpec {
     pub label_sets: Vec<LabelSet>,
     pub epochs: usize,
     pub seed: Option<u64>,
+    /// Start from the active land-cover model.
+    pub fine_tune: bool,
 }
 
 /// The verdict labels of one batch.
@@ -73,6 +79,8 @@ pub struct LabelSet {
     pub labels: PathBuf,
     /// The batch's scenes (canonical paths).
     pub scenes: Vec<PathBuf>,
+    /// The verdicts that label, by `kind/verdict`.
+    pub verdicts: BTreeMap<String, u64>,
 }
 
 /// The land-cover class a `confirmed` patch of `kind` labels its pixels with.
@@ -162,6 +170,97 @@ pub fn verdict_class(p: &ChangeRecord) -> Option<LandCoverClass> {
     }
 }
 
+/// Why a patch with `status` (confirmed or false positive) labels nothing.
+fn skipped_reason(status: PatchStatus, kind: &str, class_before: &str) -> String {
+    match status {
+        PatchStatus::Confirmed => format!("confirmed {kind}: no land-cover class"),
+        _ => format!("false_positive: register class {class_before:?} has no land-cover class"),
+    }
+}
+
+/// The labels of a file of verdicts: an exported change list (`GET /api/v1/changes?…&format=
+/// geojson|gpkg`), or any vector file GDAL reads (any CRS) whose features have the fields
+/// `kind`, `status` (or `verdict`), `class_before` and `class_after`. Features are labelled
+/// by the table above; other statuses (`open`, `rectified`) are skipped.
+pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
+    use gdal::spatial_ref::{AxisMappingStrategy, SpatialRef};
+    use gdal::vector::LayerAccess;
+    let bad = |reason: String| ServiceError::Invalid(format!("{}: {reason}", path.display()));
+    let ds = gdal::Dataset::open(path).map_err(|e| bad(e.to_string()))?;
+    let mut layer = ds.layer(0).map_err(|e| bad(e.to_string()))?;
+    let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+    let index = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
+    let missing = |what: &str| bad(format!("no field {what} (fields: {})", names.join(", ")));
+    let kind_i = index(&["kind"]).ok_or_else(|| missing("kind"))?;
+    let status_i = index(&["status", "verdict"]).ok_or_else(|| missing("status or verdict"))?;
+    let before_i = index(&["class_before"]);
+    let after_i = index(&["class_after"]);
+    let id_i = index(&["id", "patch"]);
+    let mut wgs84 = SpatialRef::from_epsg(4326).map_err(|e| bad(e.to_string()))?;
+    wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let to_wgs84 = match layer.spatial_ref() {
+        Some(mut srs) => {
+            srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+            Some(
+                gdal::spatial_ref::CoordTransform::new(&srs, &wgs84)
+                    .map_err(|e| bad(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let mut out = BatchLabels::default();
+    for (n, feature) in layer.features().enumerate() {
+        let text = |i: Option<usize>| {
+            i.and_then(|i| feature.field_as_string(i).ok().flatten())
+                .unwrap_or_default()
+        };
+        let (kind, status_text) = (text(Some(kind_i)), text(Some(status_i)));
+        let status = match status_text.trim() {
+            "confirmed" => PatchStatus::Confirmed,
+            "false_positive" => PatchStatus::FalsePositive,
+            other => {
+                *out.skipped
+                    .entry(format!("status {other:?}: not a verdict that labels"))
+                    .or_default() += 1;
+                continue;
+            }
+        };
+        let (before, after) = (text(before_i), text(after_i));
+        let class = match status {
+            PatchStatus::Confirmed => confirmed_class(&kind, &after),
+            _ => register_class(&before),
+        };
+        let Some(class) = class else {
+            *out.skipped
+                .entry(skipped_reason(status, &kind, &before))
+                .or_default() += 1;
+            continue;
+        };
+        let Some(geometry) = feature.geometry() else {
+            *out.skipped.entry("no geometry".into()).or_default() += 1;
+            continue;
+        };
+        let mut geometry = geometry.clone();
+        if let Some(t) = &to_wgs84 {
+            geometry
+                .transform_inplace(t)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        let json: serde_json::Value = geometry
+            .json()
+            .ok()
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .ok_or_else(|| bad(format!("feature {n}: its geometry cannot be written")))?;
+        let id = text(id_i).trim().parse::<i64>().unwrap_or(n as i64 + 1);
+        *out.labelled.entry(class.name().to_string()).or_default() += 1;
+        *out.verdicts
+            .entry(format!("{}/{}", kind.trim(), status.name()))
+            .or_default() += 1;
+        out.features.push((id, class, json));
+    }
+    Ok(out)
+}
+
 /// The verdict labels of one batch: labelled features and what was skipped, by reason.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BatchLabels {
@@ -173,6 +272,8 @@ pub struct BatchLabels {
     pub labelled: BTreeMap<String, usize>,
     /// Patches with a verdict left out, per reason.
     pub skipped: BTreeMap<String, usize>,
+    /// Patches that label, by `kind/verdict` (as the model card records them).
+    pub verdicts: BTreeMap<String, u64>,
 }
 
 impl BatchLabels {
@@ -235,21 +336,17 @@ pub async fn batch_labels(store: &dyn Store, batch: i64, geometry: bool) -> Resu
             match verdict_class(&p) {
                 Some(class) => {
                     *out.labelled.entry(class.name().to_string()).or_default() += 1;
+                    *out.verdicts
+                        .entry(format!("{}/{}", p.kind, status.name()))
+                        .or_default() += 1;
                     if let Some(g) = p.geometry {
                         out.features.push((p.id, class, g));
                     }
                 }
                 None => {
-                    let reason = match status {
-                        PatchStatus::Confirmed => {
-                            format!("confirmed {}: no land-cover class", p.kind)
-                        }
-                        _ => format!(
-                            "false_positive: register class {:?} has no land-cover class",
-                            p.class_before
-                        ),
-                    };
-                    *out.skipped.entry(reason).or_default() += 1;
+                    *out.skipped
+                        .entry(skipped_reason(status, &p.kind, &p.class_before))
+                        .or_default() += 1;
                 }
             }
         }
@@ -321,6 +418,9 @@ pub struct AcceptedRequest {
     pub epochs: usize,
     pub seed: Option<u64>,
     pub tables: bool,
+    /// Absent in jobs stored before it was asked for: from scratch.
+    #[serde(default)]
+    pub fine_tune: bool,
 }
 
 /// Build a job's spec: write each batch's labels under `dir` (created).
@@ -352,6 +452,7 @@ pub async fn spec(
             batch,
             labels: path,
             scenes: b.scenes.iter().map(PathBuf::from).collect(),
+            verdicts: labels.verdicts.clone(),
         });
     }
     Ok(TrainingSpec {
@@ -365,5 +466,6 @@ pub async fn spec(
         label_sets,
         epochs: request.epochs,
         seed: request.seed,
+        fine_tune: request.fine_tune,
     })
 }

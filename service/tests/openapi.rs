@@ -220,7 +220,7 @@ async fn request_bodies_are_the_request_structs() {
     }
     assert_eq!(
         fields_of::<TrainingRequest>().0,
-        strings(&["task", "batches", "epochs", "seed", "tables"])
+        strings(&["task", "batches", "epochs", "seed", "tables", "fine_tune"])
     );
     let posts: Vec<&str> = routes()
         .iter()

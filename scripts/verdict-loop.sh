@@ -14,9 +14,14 @@
 # series behind a verdict is behind a scored parcel. Nothing is tuned here: the fine-tuning
 # settings are fixed below, before any score was seen.
 #
+# Two kinds of verdicts (LABELS): `register`, what the service's verdicts carry today (a false
+# positive labels its pixels with the parcel's register class), and `found`, verdicts that also
+# record the land-cover class the inspector saw on the parcel (`class_found`).
+#
 # Settings: DEV_SEED (default 1), DEV_SIZE_PX (2406: 36 parcel blocks, enough patches for 400
 # verdicts), REPORT_SEEDS (101–105), SIZE_PX of the report seasons (1203), VERDICTS
-# (25 100 400), FT_EPOCHS (20). GENGDI / GENGDI_SEASON: binaries (default: a dev build).
+# (25 100 400), LABELS (register found), FT_EPOCHS (20). GENGDI / GENGDI_SEASON: binaries
+# (default: a dev build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-target/verdict-loop}
@@ -25,6 +30,7 @@ DEV_SIZE_PX=${DEV_SIZE_PX:-2406}
 SIZE_PX=${SIZE_PX:-1203}
 REPORT_SEEDS=${REPORT_SEEDS:-"101 102 103 104 105"}
 VERDICTS=${VERDICTS:-"25 100 400"}
+LABELS=${LABELS:-"register found"}
 FT_EPOCHS=${FT_EPOCHS:-20}
 if [ -z "${GENGDI:-}" ] || [ -z "${GENGDI_SEASON:-}" ]; then
     . scripts/dev-bins.sh && dev_bins gengdi-server gengdi-fixtures
@@ -79,17 +85,21 @@ base=$WORK/registry-base
 [ -d "$base/landcover" ] || "$GENGDI" -q models export "$base" > /dev/null
 score_all "$base" before
 
-for n in $VERDICTS; do
-    reg=$WORK/registry-v$n
-    if [ ! -f "$reg/trained.txt" ]; then
-        rm -rf "$reg"
-        "$GENGDI" -q models export "$reg" > /dev/null
-        "$GENGDI_SEASON" verdicts --season "$dev" --changes "$dev/changes.geojson" --n "$n" \
-            --seed "$DEV_SEED" --out "$WORK/verdicts-$n.geojson" | tee "$WORK/verdicts-$n.txt"
-        "$GENGDI" train --task landcover --verdicts "$WORK/verdicts-$n.geojson" \
-            --scenes "$dev"/S2_L2A_*.tif --fine-tune active --epochs "$FT_EPOCHS" --seed 1 \
-            --activate --out "$reg" --quiet > "$WORK/train-$n.log"
-        tail -1 "$WORK/train-$n.log" | tee "$reg/trained.txt"
-    fi
-    score_all "$reg" "after $n verdicts"
+for labels in $LABELS; do
+    flag=""
+    [ "$labels" = found ] && flag=--class-found
+    for n in $VERDICTS; do
+        v=$n-$labels reg=$WORK/registry-$n-$labels
+        if [ ! -f "$reg/trained.txt" ]; then
+            rm -rf "$reg"
+            "$GENGDI" -q models export "$reg" > /dev/null
+            "$GENGDI_SEASON" verdicts --season "$dev" --changes "$dev/changes.geojson" --n "$n" \
+                --seed "$DEV_SEED" $flag --out "$WORK/verdicts-$v.geojson" | tee "$WORK/verdicts-$v.txt"
+            "$GENGDI" train --task landcover --verdicts "$WORK/verdicts-$v.geojson" \
+                --scenes "$dev"/S2_L2A_*.tif --fine-tune active --epochs "$FT_EPOCHS" --seed 1 \
+                --activate --out "$reg" --quiet > "$WORK/train-$v.log"
+            tail -1 "$WORK/train-$v.log" | tee "$reg/trained.txt"
+        fi
+        score_all "$reg" "$v"
+    done
 done

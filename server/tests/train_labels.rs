@@ -219,8 +219,9 @@ fn label_mistakes_give_one_clear_line() {
 /// Verdicts as the service exports them (fields `kind`, `status`, `class_before`,
 /// `class_after`; here in the farmland's UTM CRS), made from the Slovenia register: built-up
 /// parcels confirmed as construction, forest confirmed as tree planting, cropland parcels
-/// false positives of abandonment, grassland confirmed non-grain (no land-cover class), the
-/// rest still open.
+/// false positives of abandonment on which the inspector found grass (`class_found`, instead
+/// of the register class), grassland confirmed non-grain (no land-cover class), the rest
+/// still open.
 fn verdict_file(dir: &Path) -> PathBuf {
     let out = dir.join("verdicts.geojson");
     let sql = "SELECT geom, \
@@ -229,7 +230,8 @@ fn verdict_file(dir: &Path) -> PathBuf {
         CASE WHEN RABA_ID = 1100 THEN 'false_positive' WHEN RABA_ID IN (1410, 1500, 1600) \
           THEN 'open' ELSE 'confirmed' END AS status, \
         'cropland' AS class_before, \
-        CASE RABA_ID WHEN 2000 THEN 'tree' ELSE '' END AS class_after FROM LULC";
+        CASE RABA_ID WHEN 2000 THEN 'tree' ELSE '' END AS class_after, \
+        CASE RABA_ID WHEN 1100 THEN 'grass' ELSE '' END AS class_found FROM LULC";
     let run = Command::new("ogr2ogr")
         .args(["-f", "GeoJSON"])
         .arg(&out)
@@ -270,7 +272,7 @@ fn verdicts_fine_tune_the_active_land_cover_model_and_the_card_counts_them() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(
-        stdout.contains(r#"25 patches label pixels {"annual_crop": 4, "built": 11, "tree": 10}"#),
+        stdout.contains(r#"25 patches label pixels {"built": 11, "grass": 4, "tree": 10}"#),
         "{stdout}"
     );
     assert!(

@@ -181,7 +181,10 @@ fn skipped_reason(status: PatchStatus, kind: &str, class_before: &str) -> String
 /// The labels of a file of verdicts: an exported change list (`GET /api/v1/changes?…&format=
 /// geojson|gpkg`), or any vector file GDAL reads (any CRS) whose features have the fields
 /// `kind`, `status` (or `verdict`), `class_before` and `class_after`. Features are labelled
-/// by the table above; other statuses (`open`, `rectified`) are skipped.
+/// by the table above; other statuses (`open`, `rectified`) are skipped. An optional field
+/// `class_found` (a land-cover class name: what the inspector found on the ground) labels a
+/// false positive instead of its register class, and a confirmed patch when it is one of its
+/// kind's classes.
 pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
     use gdal::spatial_ref::{AxisMappingStrategy, SpatialRef};
     use gdal::vector::LayerAccess;
@@ -196,6 +199,7 @@ pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
     let before_i = index(&["class_before"]);
     let after_i = index(&["class_after"]);
     let id_i = index(&["id", "patch"]);
+    let found_i = index(&["class_found"]);
     let mut wgs84 = SpatialRef::from_epsg(4326).map_err(|e| bad(e.to_string()))?;
     wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
     let to_wgs84 = match layer.spatial_ref() {
@@ -225,10 +229,16 @@ pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
                 continue;
             }
         };
-        let (before, after) = (text(before_i), text(after_i));
+        let (before, after, found) = (text(before_i), text(after_i), text(found_i));
+        // What the inspector found on the ground, when the file says: the class a false
+        // positive really is (rather than its register class), the state a confirmed patch
+        // is in (one of its kind's classes).
+        let found = class_named(&found);
         let class = match status {
-            PatchStatus::Confirmed => confirmed_class(&kind, &after),
-            _ => register_class(&before),
+            PatchStatus::Confirmed => {
+                confirmed_class(&kind, found.map(|c| c.name()).unwrap_or(&after))
+            }
+            _ => found.or_else(|| register_class(&before)),
         };
         let Some(class) = class else {
             *out.skipped

@@ -322,35 +322,28 @@ fn verdicts_fine_tune_the_active_land_cover_model_and_the_card_counts_them() {
 fn verdicts_label_land_cover_only_and_need_their_scenes() {
     let dir = tempfile::tempdir().unwrap();
     let verdicts = verdict_file(dir.path());
-    let run = gengdi(&format!(
-        "train --task croptype --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif --epochs 1 --quiet --out {}",
-        verdicts.display(),
-        dir.path().join("r").display()
-    ));
-    assert!(!run.status.success());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        stderr.contains("--verdicts label land cover only"),
-        "{stderr}"
-    );
-    let run = gengdi(&format!(
-        "train --task landcover --verdicts {} --epochs 1 --quiet --out {}",
-        verdicts.display(),
-        dir.path().join("r").display()
-    ));
-    assert!(!run.status.success());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("--scenes"), "{stderr}");
     let broken = dir.path().join("broken.geojson");
     std::fs::write(&broken, r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"kind":"fishpond"},"geometry":null}]}"#).unwrap();
-    let run = gengdi(&format!(
-        "train --task landcover --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif --epochs 1 --quiet --out {}",
-        broken.display(),
-        dir.path().join("r").display()
-    ));
-    assert!(!run.status.success());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("no field status or verdict"), "{stderr}");
+    let scene = "--scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif";
+    for (task, file, scenes, says) in [
+        (
+            "croptype",
+            &verdicts,
+            scene,
+            "--verdicts label land cover only",
+        ),
+        ("landcover", &verdicts, "", "--scenes"),
+        ("landcover", &broken, scene, "no field status or verdict"),
+    ] {
+        let run = gengdi(&format!(
+            "train --task {task} --verdicts {} {scenes} --epochs 1 --quiet --out {}",
+            file.display(),
+            dir.path().join("r").display()
+        ));
+        assert!(!run.status.success(), "{task} {scenes}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
 }
 
 fn model_dirs(registry: &Path) -> BTreeSet<PathBuf> {

@@ -559,16 +559,19 @@ async fn a_server_with_no_local_worker_queues_batches_for_gengdi_worker_processe
         Some(&serde_json::json!({"path": "farmland.gpkg", "mapping": {"land_class": "RABA_ID"}})),
     );
     assert_eq!(status, 201, "{farmland}");
-    let (status, batch) = curl(
-        &format!("{url}/api/v1/batches"),
-        &token,
-        Some(&serde_json::json!({
-            "scenes": scenes, "farmland": farmland["id"],
-            "rules": serde_json::to_value(&site.rules).unwrap(),
-        })),
-    );
-    assert_eq!(status, 202, "{batch}");
-    let id = batch["id"].as_i64().unwrap();
+    let submit = || {
+        let (status, batch) = curl(
+            &format!("{url}/api/v1/batches"),
+            &token,
+            Some(&serde_json::json!({
+                "scenes": scenes, "farmland": farmland["id"],
+                "rules": serde_json::to_value(&site.rules).unwrap(),
+            })),
+        );
+        assert_eq!(status, 202, "{batch}");
+        batch["id"].as_i64().unwrap()
+    };
+    let id = submit();
     // No worker anywhere: the batch waits.
     std::thread::sleep(Duration::from_secs(2));
     let (_, b) = curl(&format!("{url}/api/v1/batches/{id}"), &token, None);
@@ -601,16 +604,7 @@ async fn a_server_with_no_local_worker_queues_batches_for_gengdi_worker_processe
         Some(&serde_json::json!({})),
     );
     assert_eq!(status, 200, "{activated}");
-    let (status, batch) = curl(
-        &format!("{url}/api/v1/batches"),
-        &token,
-        Some(&serde_json::json!({
-            "scenes": scenes, "farmland": farmland["id"],
-            "rules": serde_json::to_value(&site.rules).unwrap(),
-        })),
-    );
-    assert_eq!(status, 202, "{batch}");
-    let second = batch["id"].as_i64().unwrap();
+    let second = submit();
     site.wait_done(second, &[&worker]).await;
     let c = client(&server.url).await;
     let planned = |b: i64| {

@@ -20,8 +20,10 @@
 #
 # Settings: DEV_SEED (default 1), DEV_SIZE_PX (2406: 36 parcel blocks, enough patches for 400
 # verdicts), REPORT_SEEDS (101–105), SIZE_PX of the report seasons (1203), VERDICTS
-# (25 100 400), LABELS (register found), FT_EPOCHS (20). GENGDI / GENGDI_SEASON: binaries
-# (default: a dev build).
+# (25 100 400), LABELS (register found), FT_EPOCHS (20), FT_SEEDS (1 2 3: each cell is
+# fine-tuned once per seed, which seeds the split, initialisation order and augmentation; its
+# summary is over every seed's report seasons). GENGDI / GENGDI_SEASON: binaries (default: a
+# dev build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-target/verdict-loop}
@@ -31,6 +33,7 @@ SIZE_PX=${SIZE_PX:-1203}
 REPORT_SEEDS=${REPORT_SEEDS:-"101 102 103 104 105"}
 VERDICTS=${VERDICTS:-"25 100 400"}
 LABELS=${LABELS:-"register found"}
+FT_SEEDS=${FT_SEEDS:-"1 2 3"}
 FT_EPOCHS=${FT_EPOCHS:-20}
 if [ -z "${GENGDI:-}" ] || [ -z "${GENGDI_SEASON:-}" ]; then
     . scripts/dev-bins.sh && dev_bins gengdi-server gengdi-fixtures
@@ -55,20 +58,27 @@ season() { # dir seed size half
         --crop-series "$WORK/croptype-$4.txt" --landcover-samples "$WORK/landcover-$4.txt" > "$1.season.log"
 }
 
-score_all() { # registry label → $WORK/scores-<label>/seed<s>.json, summary
+score_all() { # registry label → $WORK/scores-<label>/seed<s>.json
     local registry=$1 label=$2 out=$WORK/scores-$2
     mkdir -p "$out"
     for s in $REPORT_SEEDS; do
         if [ ! -f "$out/seed$s.json" ]; then
             GENGDI_REGISTRY=$registry "$GENGDI" -q analyze --scenes "$WORK/report$s"/S2_L2A_*.tif \
-                --farmland "$WORK/report$s/farmland.gpkg" --out "$out/seed$s.geojson"
+                --farmland "$WORK/report$s/farmland.gpkg" --out "$out/seed$s.geojson" > /dev/null
             "$GENGDI_SEASON" score --season "$WORK/report$s" --changes "$out/seed$s.geojson" \
                 --json "$out/seed$s.json" > "$out/seed$s.md"
         fi
     done
-    "$GENGDI_SEASON" summary "$out"/seed*.json > "$out/summary.md"
-    echo "== $label: report seeds ($REPORT_SEEDS), mean (worst)"
-    cat "$out/summary.md"
+}
+
+summarise() { # label score-dir… → $WORK/summary-<label>.md
+    local label=$1
+    shift
+    local files=()
+    for d in "$@"; do files+=("$d"/seed*.json); done
+    "$GENGDI_SEASON" summary "${files[@]}" > "$WORK/summary-$label.md"
+    echo "== $label: ${#files[@]} report seasons, mean (worst)"
+    cat "$WORK/summary-$label.md"
 }
 
 echo "== development season (seed $DEV_SEED, $DEV_SIZE_PX px) and its analysis by the active models"
@@ -84,22 +94,30 @@ for s in $REPORT_SEEDS; do season "$WORK/report$s" "$s" "$SIZE_PX" report; done
 base=$WORK/registry-base
 [ -d "$base/landcover" ] || "$GENGDI" -q models export "$base" > /dev/null
 score_all "$base" before
+summarise before "$WORK/scores-before"
 
 for labels in $LABELS; do
     flag=""
     [ "$labels" = found ] && flag=--class-found
     for n in $VERDICTS; do
-        v=$n-$labels reg=$WORK/registry-$n-$labels
-        if [ ! -f "$reg/trained.txt" ]; then
-            rm -rf "$reg"
-            "$GENGDI" -q models export "$reg" > /dev/null
+        v=$n-$labels
+        [ -f "$WORK/verdicts-$v.geojson" ] ||
             "$GENGDI_SEASON" verdicts --season "$dev" --changes "$dev/changes.geojson" --n "$n" \
                 --seed "$DEV_SEED" $flag --out "$WORK/verdicts-$v.geojson" | tee "$WORK/verdicts-$v.txt"
-            "$GENGDI" train --task landcover --verdicts "$WORK/verdicts-$v.geojson" \
-                --scenes "$dev"/S2_L2A_*.tif --fine-tune active --epochs "$FT_EPOCHS" --seed 1 \
-                --activate --out "$reg" --quiet > "$WORK/train-$v.log"
-            tail -1 "$WORK/train-$v.log" | tee "$reg/trained.txt"
-        fi
-        score_all "$reg" "$v"
+        dirs=()
+        for ft in $FT_SEEDS; do
+            reg=$WORK/registry-$v-s$ft
+            if [ ! -f "$reg/trained.txt" ]; then
+                rm -rf "$reg"
+                "$GENGDI" -q models export "$reg" > /dev/null
+                "$GENGDI" train --task landcover --verdicts "$WORK/verdicts-$v.geojson" \
+                    --scenes "$dev"/S2_L2A_*.tif --fine-tune active --epochs "$FT_EPOCHS" \
+                    --seed "$ft" --activate --out "$reg" --quiet > "$WORK/train-$v-s$ft.log"
+                tail -1 "$WORK/train-$v-s$ft.log" | tee "$reg/trained.txt"
+            fi
+            score_all "$reg" "$v-s$ft"
+            dirs+=("$WORK/scores-$v-s$ft")
+        done
+        summarise "$v" "${dirs[@]}"
     done
 done

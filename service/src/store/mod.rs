@@ -219,16 +219,17 @@ impl JobStatus {
         }
     }
 
+    /// Every status, in the order of a job's life.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Done,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
     pub fn parse(s: &str) -> Option<JobStatus> {
-        [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Done,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|j| j.name() == s)
+        JobStatus::ALL.into_iter().find(|j| j.name() == s)
     }
 
     /// Done, failed or cancelled: nothing more will happen to the job.
@@ -836,16 +837,7 @@ impl JobSummary {
         rows: impl IntoIterator<Item = (String, i64, f64)>,
     ) -> crate::error::Result<JobSummary> {
         let mut summary = JobSummary {
-            counts: [
-                JobStatus::Queued,
-                JobStatus::Running,
-                JobStatus::Done,
-                JobStatus::Failed,
-                JobStatus::Cancelled,
-            ]
-            .into_iter()
-            .map(|s| (s, 0))
-            .collect(),
+            counts: JobStatus::ALL.into_iter().map(|s| (s, 0)).collect(),
             ..JobSummary::default()
         };
         for (status, n, tiles) in rows {

@@ -163,9 +163,25 @@ pub fn register_class(class_before: &str) -> Option<LandCoverClass> {
 
 /// The class a patch with a verdict labels its pixels with (`None`: skipped).
 pub fn verdict_class(p: &ChangeRecord) -> Option<LandCoverClass> {
-    match p.status {
-        PatchStatus::Confirmed => confirmed_class(&p.kind, &p.class_after),
-        PatchStatus::FalsePositive => register_class(&p.class_before),
+    label_class(p.status, &p.kind, &p.class_before, &p.class_after, None)
+}
+
+/// The class a patch of `kind` with verdict `status` labels its pixels with (`None`:
+/// skipped): a confirmed patch its violation's class (`found`, what the inspector saw, when
+/// it is one of them, else `class_after`'s), a false positive `found` or else its register
+/// class.
+fn label_class(
+    status: PatchStatus,
+    kind: &str,
+    class_before: &str,
+    class_after: &str,
+    found: Option<LandCoverClass>,
+) -> Option<LandCoverClass> {
+    match status {
+        PatchStatus::Confirmed => {
+            confirmed_class(kind, found.map(|c| c.name()).unwrap_or(class_after))
+        }
+        PatchStatus::FalsePositive => found.or_else(|| register_class(class_before)),
         _ => None,
     }
 }
@@ -230,16 +246,8 @@ pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
             }
         };
         let (before, after, found) = (text(before_i), text(after_i), text(found_i));
-        // What the inspector found on the ground, when the file says: the class a false
-        // positive really is (rather than its register class), the state a confirmed patch
-        // is in (one of its kind's classes).
-        let found = class_named(&found);
-        let class = match status {
-            PatchStatus::Confirmed => {
-                confirmed_class(&kind, found.map(|c| c.name()).unwrap_or(&after))
-            }
-            _ => found.or_else(|| register_class(&before)),
-        };
+        // What the inspector found on the ground, when the file says.
+        let class = label_class(status, &kind, &before, &after, class_named(&found));
         let Some(class) = class else {
             *out.skipped
                 .entry(skipped_reason(status, &kind, &before))

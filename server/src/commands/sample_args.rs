@@ -101,6 +101,15 @@ impl SampleArgs {
 
     /// Land-cover samples: the tables, then the labels (their report is printed).
     pub fn landcover(&self) -> anyhow::Result<LandCoverSamples> {
+        Ok(self.landcover_and_verdicts()?.0)
+    }
+
+    /// [`SampleArgs::landcover`], and the verdicts of the --verdicts files that labelled
+    /// pixels, by `kind/verdict` (each file read once).
+    pub fn landcover_and_verdicts(
+        &self,
+    ) -> anyhow::Result<(LandCoverSamples, std::collections::BTreeMap<String, u64>)> {
+        let mut verdicts = std::collections::BTreeMap::new();
         let tables = self.tables();
         let mut samples = if tables.is_empty() {
             LandCoverSamples::default()
@@ -121,6 +130,9 @@ impl SampleArgs {
                 for (i, path) in self.verdicts.iter().enumerate() {
                     let labels = verdict_file_labels(path)
                         .with_context(|| format!("reading the verdicts {}", path.display()))?;
+                    for (k, n) in &labels.verdicts {
+                        *verdicts.entry(k.clone()).or_default() += n;
+                    }
                     println!(
                         "verdicts {}: {} patches label pixels {:?}; skipped {:?}",
                         path.display(),
@@ -151,20 +163,7 @@ impl SampleArgs {
             self.labels.len(),
             self.verdicts.len()
         );
-        Ok(samples)
-    }
-
-    /// The verdicts of every --verdicts file that label pixels, by `kind/verdict`.
-    pub fn verdict_counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
-        let mut all = std::collections::BTreeMap::new();
-        for path in &self.verdicts {
-            let labels = verdict_file_labels(path)
-                .with_context(|| format!("reading the verdicts {}", path.display()))?;
-            for (k, n) in labels.verdicts {
-                *all.entry(k).or_default() += n;
-            }
-        }
-        Ok(all)
+        Ok((samples, verdicts))
     }
 
     /// Crop-type samples: the tables, then the labels (their report is printed).

@@ -80,23 +80,27 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Some(which) if which == "active" => Some(registry.active_dir(Task::LandCover)?),
         Some(id) => Some(registry.model_dir(id)?),
     };
-    let mut trained = match (args.task, &base) {
-        (Task::LandCover, Some(base)) => fine_tune_landcover(
-            &config,
-            &args.samples.landcover()?,
-            args.device,
-            &gengdi_models::Unobserved,
-            base,
-        )?,
-        (Task::LandCover, None) => {
-            train_landcover(&config, &args.samples.landcover()?, args.device)?
+    let trained = match args.task {
+        Task::LandCover => {
+            let (samples, verdicts) = args.samples.landcover_and_verdicts()?;
+            let mut trained = match &base {
+                Some(base) => fine_tune_landcover(
+                    &config,
+                    &samples,
+                    args.device,
+                    &gengdi_models::Unobserved,
+                    base,
+                )?,
+                None => train_landcover(&config, &samples, args.device)?,
+            };
+            trained.card.training.verdicts = verdicts;
+            trained
         }
-        (Task::CropType, _) => train_croptype(&config, &args.samples.croptype()?, args.device)?,
-        (Task::SeasonCover, _) => {
+        Task::CropType => train_croptype(&config, &args.samples.croptype()?, args.device)?,
+        Task::SeasonCover => {
             train_season_cover(&config, &args.samples.season_cover()?, args.device)?
         }
     };
-    trained.card.training.verdicts = args.samples.verdict_counts()?;
     let card = trained.save_to_registry(registry.root(), &command)?;
     if args.activate {
         registry.activate(&card.id)?;

@@ -32,6 +32,14 @@ pub struct RulesConfig {
     pub fishpond_dike_px: usize,
     /// Construction: built-up at least this fraction of the clear dates.
     pub construction_built_fraction: f64,
+    /// Construction on a site with no cultivation cycle: a pixel whose season passes the
+    /// abandonment NDVI test (no green-up, flat) is construction, not abandonment, when it is
+    /// built-up on at least this fraction of its clear dates. A building site is cleared,
+    /// bare ground until its structures go up, so over a season it is bare on some dates and
+    /// built on the others, and built on fewer than `construction_built_fraction` of them when
+    /// the work started late; an abandoned field is bare or weedy and never built. Above 1
+    /// turns it off.
+    pub construction_site_built_fraction: f64,
     /// Trees / orchard: tree or orchard at least this fraction of the clear dates.
     pub tree_fraction: f64,
     /// Trees / orchard, checked over the season when a crop-type model is loaded: the mean
@@ -118,6 +126,7 @@ impl Default for RulesConfig {
             fishpond_max_ndvi: 0.5,
             fishpond_dike_px: 1,
             construction_built_fraction: 0.5,
+            construction_site_built_fraction: 0.2,
             tree_fraction: 0.6,
             tree_annual_crop_veto: 0.4,
             tree_season_veto: 0.0,
@@ -376,6 +385,12 @@ impl RulesConfig {
                     "{name} = {v} must be a confidence (0 to 1; above 1 turns the check off)"
                 ));
             }
+        }
+        let site = self.construction_site_built_fraction;
+        if site.is_nan() || site < 0.0 {
+            return Err(format!(
+                "construction_site_built_fraction = {site} must be a fraction (0 to 1; above 1 turns it off)"
+            ));
         }
         if self.min_clear_dates == 0 {
             return Err("min_clear_dates must be at least 1".into());
@@ -675,9 +690,13 @@ pub fn kind_of(m: &SeasonMeasures, rules: &RulesConfig) -> PixelKind {
     }
     if m.ndvi_max < rules.abandonment_max_ndvi
         && m.ndvi_max - m.ndvi_min < rules.abandonment_max_amplitude
-        && frac(m.bare_grass) >= rules.abandonment_bare_grass_fraction
     {
-        return PixelKind::Abandonment;
+        if frac(m.built) >= rules.construction_site_built_fraction {
+            return PixelKind::Construction;
+        }
+        if frac(m.bare_grass) >= rules.abandonment_bare_grass_fraction {
+            return PixelKind::Abandonment;
+        }
     }
     PixelKind::Cultivated
 }
@@ -724,9 +743,13 @@ impl PatchEvidence {
                 rules.fishpond_max_ndvi
             ),
             PixelKind::Construction => format!(
-                "built-up on {:.0} % of clear dates (rule >= {:.0} %)",
+                "built-up on {:.0} % of clear dates (rule >= {:.0} %, or >= {:.0} % with no cultivation cycle: NDVI max < {:.2} and amplitude < {:.2}), NDVI max {:.2}",
                 pct(self.built),
-                100.0 * rules.construction_built_fraction
+                100.0 * rules.construction_built_fraction,
+                100.0 * rules.construction_site_built_fraction,
+                rules.abandonment_max_ndvi,
+                rules.abandonment_max_amplitude,
+                self.ndvi_max / n
             ),
             PixelKind::TreePlanting => format!(
                 "tree or orchard on {:.0} % of clear dates (rule >= {:.0} %)",
@@ -818,6 +841,38 @@ mod tests {
             ),
             PixelKind::Abandonment
         );
+    }
+
+    #[test]
+    fn a_building_site_with_no_cultivation_cycle_is_construction_not_abandonment() {
+        let (c, r) = (classes(), RulesConfig::default());
+        // Cleared bare ground (5) for four dates, then structures (7): built on 2 of 6.
+        let ndvi = [0.1, 0.12, 0.08, 0.1, 0.09, 0.11];
+        let site = season(&[5, 5, 5, 5, 7, 7], &ndvi);
+        assert_eq!(pixel_kind(&site, &c, &r), PixelKind::Construction);
+        // The same season never built: an abandoned field.
+        let bare = season(&[5, 5, 5, 5, 5, 4], &ndvi);
+        assert_eq!(pixel_kind(&bare, &c, &r), PixelKind::Abandonment);
+        // One built date in six is under the default share (0.2): abandonment.
+        let once = season(&[5, 5, 7, 5, 5, 4], &ndvi);
+        assert_eq!(pixel_kind(&once, &c, &r), PixelKind::Abandonment);
+        // Built on 2 of 6 dates of a field with a green-up is a cultivated field (a single
+        // date's misclassification), not a building site.
+        let crop = season(&[5, 7, 1, 1, 7, 5], &[0.1, 0.2, 0.7, 0.8, 0.3, 0.1]);
+        assert_eq!(pixel_kind(&crop, &c, &r), PixelKind::Cultivated);
+        // Turned off (above 1), the building site is abandonment again.
+        let off = RulesConfig {
+            construction_site_built_fraction: 1.5,
+            ..RulesConfig::default()
+        };
+        assert_eq!(pixel_kind(&site, &c, &off), PixelKind::Abandonment);
+        assert!(RulesConfig {
+            construction_site_built_fraction: -0.1,
+            ..RulesConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .contains("construction_site_built_fraction"));
     }
 
     #[test]

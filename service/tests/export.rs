@@ -112,6 +112,7 @@ async fn geojson_properties_are_the_record_flattened_and_scoped() {
             "reference": "a1",
             "kind": "fishpond",
             "status": "open",
+            "class_found": "",
             "area_m2": 12.5 * 2000.0 / 3.0,
             "area_mu": 12.5,
             "parcel": "P-a1",
@@ -153,10 +154,15 @@ async fn csv_has_a_header_quoted_fields_and_wkt() {
     );
     let mut r = csv::Reader::from_reader(body.as_slice());
     let head: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(head.len(), 25);
+    assert_eq!(head.len(), 26);
     assert_eq!(
-        (head[0].as_str(), head[3].as_str(), head[24].as_str()),
-        ("id", "kind", "geometry_wkt")
+        (
+            head[0].as_str(),
+            head[3].as_str(),
+            head[5].as_str(),
+            head[25].as_str()
+        ),
+        ("id", "kind", "class_found", "geometry_wkt")
     );
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
     // min_mu=5: patches 1 (12.5 mu) and 3 (7 mu).
@@ -210,13 +216,20 @@ async fn a_geopackage_export_opens_in_gdal_with_typed_fields() {
         .fields()
         .map(|f| (f.name(), f.field_type()))
         .collect();
-    assert_eq!(defn.len(), 24);
+    assert_eq!(defn.len(), 25);
     assert_eq!(
         defn[0],
         ("id".to_string(), gdal::vector::OGRFieldType::OFTInteger64)
     );
     assert_eq!(
-        defn[6],
+        defn[5],
+        (
+            "class_found".to_string(),
+            gdal::vector::OGRFieldType::OFTString
+        )
+    );
+    assert_eq!(
+        defn[7],
         ("area_mu".to_string(), gdal::vector::OGRFieldType::OFTReal)
     );
     let features: Vec<_> = layer.features().collect();
@@ -278,5 +291,137 @@ async fn bad_export_requests_are_400_json_errors() {
             json!({"code": "bad_request", "message": message}),
             "{query}"
         );
+    }
+}
+
+/// Four patches with verdicts: a false positive on which the inspector found grass, a
+/// confirmed abandonment found grass, a false positive with nothing recorded (its register
+/// class, cropland, labels), a confirmed construction "found" tree (not one of its kind's
+/// classes: built labels).
+async fn verdicts_with_class_found(s: &TestService) -> i64 {
+    let mut patches = three_patches();
+    patches.push(patch(
+        "b2",
+        "construction",
+        "640521100003",
+        105.7,
+        37.3,
+        2.0,
+    ));
+    let (_, batch) = s.seed(patches).await;
+    for (id, verdict, class) in [
+        (1, "false_positive", Some("grass")),
+        (2, "confirmed", Some("grass")),
+        (3, "false_positive", None),
+        (4, "confirmed", Some("tree")),
+    ] {
+        let mut body = json!({"verdict": verdict, "note": "field visit"});
+        if let Some(c) = class {
+            body["class_found"] = json!(c);
+        }
+        let (status, v) = s
+            .send(
+                "POST",
+                &format!("/api/v1/changes/{id}/verdicts"),
+                Some(&s.tokens.admin),
+                Some(&body.to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    batch
+}
+
+#[tokio::test]
+async fn exports_carry_the_class_found_and_label_as_the_service_does() {
+    use gengdi_service::jobs::training::{batch_labels, verdict_file_labels};
+    let s = service().await;
+    let batch = verdicts_with_class_found(&s).await;
+    let want: Vec<(i64, &str, &str)> = vec![
+        (1, "false_positive", "grass"),
+        (2, "confirmed", "grass"),
+        (3, "false_positive", ""),
+        (4, "confirmed", "tree"),
+    ];
+
+    // GeoJSON: the property.
+    let (status, _, geojson) = get_raw(
+        &s,
+        &format!("/api/v1/changes?format=geojson&batch={batch}"),
+        &s.tokens.researcher,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let fc: Value = serde_json::from_slice(&geojson).unwrap();
+    let got: Vec<(i64, String, String)> = fc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let p = &f["properties"];
+            (
+                p["id"].as_i64().unwrap(),
+                p["status"].as_str().unwrap().to_string(),
+                p["class_found"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want_owned: Vec<(i64, String, String)> = want
+        .iter()
+        .map(|(i, st, c)| (*i, st.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(got, want_owned);
+
+    // CSV: the column after status.
+    let (status, _, csv_bytes) = get_raw(
+        &s,
+        &format!("/api/v1/changes?format=csv&batch={batch}"),
+        &s.tokens.researcher,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut r = csv::Reader::from_reader(csv_bytes.as_slice());
+    let head: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(&head[4..6], ["status", "class_found"]);
+    let rows: Vec<(i64, String, String)> = r
+        .records()
+        .map(|x| {
+            let x = x.unwrap();
+            (x[0].parse().unwrap(), x[4].to_string(), x[5].to_string())
+        })
+        .collect();
+    assert_eq!(rows, want_owned);
+
+    // The exported list read as `gengdi train --verdicts` reads it labels as the service's
+    // training does: patch by patch, the same classes.
+    let service = batch_labels(&*s.store, batch, true).await.unwrap();
+    let by_patch = |features: &[(i64, gengdi_models::LandCoverClass, Value)]| {
+        let mut v: Vec<(i64, &'static str)> =
+            features.iter().map(|(id, c, _)| (*id, c.name())).collect();
+        v.sort_unstable();
+        v
+    };
+    let expected = vec![(1, "grass"), (2, "grass"), (3, "annual_crop"), (4, "built")];
+    assert_eq!(by_patch(&service.features), expected);
+    let counts: std::collections::BTreeMap<String, usize> =
+        [("annual_crop", 1), ("built", 1), ("grass", 2)]
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
+    assert_eq!(service.labelled, counts);
+    let (status, _, gpkg) = get_raw(
+        &s,
+        &format!("/api/v1/changes?format=gpkg&batch={batch}"),
+        &s.tokens.researcher,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for (name, bytes) in [("changes.geojson", &geojson), ("changes.gpkg", &gpkg)] {
+        let path = s.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let file = verdict_file_labels(&path).unwrap();
+        assert_eq!(by_patch(&file.features), expected, "{name}");
+        assert_eq!(file.labelled, counts, "{name}");
+        assert_eq!(file.verdicts, service.verdicts, "{name}");
     }
 }

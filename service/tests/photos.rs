@@ -118,6 +118,7 @@ async fn a_verdict_keeps_its_photos_and_serves_them_back_to_readers_of_the_patch
         &[
             ("verdict", "confirmed"),
             ("note", "ponds dug, see photos"),
+            ("class_found", "water"),
             ("taken_at", "2026-06-01T09:30:00+08:00"),
             ("lon", "105.0123"),
             ("lat", "37.5012"),
@@ -128,6 +129,7 @@ async fn a_verdict_keeps_its_photos_and_serves_them_back_to_readers_of_the_patch
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(v["status"], "confirmed");
     assert_eq!(v["verdict"]["note"], "ponds dug, see photos");
+    assert_eq!(v["verdict"]["class_found"], "water");
     let photos = v["verdict"]["photos"].as_array().unwrap().clone();
     assert_eq!(photos.len(), 2);
     let vid = v["verdict"]["id"].as_i64().unwrap();
@@ -160,6 +162,13 @@ async fn a_verdict_keeps_its_photos_and_serves_them_back_to_readers_of_the_patch
         .send("GET", "/api/v1/changes/1", Some(&t.admin), None)
         .await;
     assert_eq!(detail["verdicts"][0]["photos"], json!(photos));
+    assert_eq!(
+        (
+            &detail["class_found"],
+            &detail["verdicts"][0]["class_found"]
+        ),
+        (&json!("water"), &json!("water"))
+    );
     assert_eq!(uploads_left(&s), 0);
     assert_eq!(photo_dirs(&s), 1);
     // Append-only, as the verdicts.
@@ -238,6 +247,24 @@ async fn bad_photo_verdicts_are_refused_with_nothing_kept() {
             ),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
+        ),
+        (
+            t.inspector.clone(),
+            multipart(
+                &[("verdict", "false_positive"), ("class_found", "forest")],
+                &[("p.png", &png_bytes)],
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_class_found",
+        ),
+        (
+            t.inspector.clone(),
+            multipart(
+                &[("verdict", "rectified"), ("class_found", "grass")],
+                &[("p.png", &png_bytes)],
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_class_found",
         ),
         (
             t.researcher.clone(),

@@ -1,5 +1,6 @@
 //! The API in-process: authentication, the role × endpoint matrix, inspector scoping, paths
-//! outside the import root, clean 4xx on bad requests, verdicts and their audit trail.
+//! outside the import root, clean 4xx on bad requests, verdicts (with the class found on the
+//! ground) and their audit trail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -692,6 +693,193 @@ async fn a_verdict_sets_the_status_and_appends_to_an_audit_table_nothing_rewrite
         .send("GET", "/api/v1/changes/2/verdicts", inspector, None)
         .await;
     assert_eq!(again, trail);
+}
+
+#[tokio::test]
+async fn a_verdict_records_the_class_found_on_the_ground_with_the_patch() {
+    let s = service().await;
+    s.seed(three_patches()).await;
+    let inspector = Some(s.tokens.inspector.as_str());
+    let post = |patch: i64, body: serde_json::Value| {
+        let s = &s;
+        async move {
+            s.send(
+                "POST",
+                &format!("/api/v1/changes/{patch}/verdicts"),
+                inspector,
+                Some(&body.to_string()),
+            )
+            .await
+        }
+    };
+    // A false positive on which the inspector found grass: the verdict and the patch keep it.
+    let (status, v) = post(
+        1,
+        json!({"verdict": "false_positive", "note": "grass, no pond", "class_found": "grass"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        (
+            &v["status"],
+            &v["verdict"]["class_found"],
+            &v["verdict"]["note"]
+        ),
+        (
+            &json!("false_positive"),
+            &json!("grass"),
+            &json!("grass, no pond")
+        )
+    );
+    // Without one (absent, null or empty): not recorded, stored empty.
+    for (patch, body) in [
+        (2, json!({"verdict": "confirmed"})),
+        (2, json!({"verdict": "confirmed", "class_found": null})),
+        (2, json!({"verdict": "confirmed", "class_found": ""})),
+    ] {
+        let (status, v) = post(patch, body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}: {v}");
+        assert_eq!(v["verdict"]["class_found"], "", "{body}");
+    }
+    let class_of = |list: &serde_json::Value| -> Vec<(i64, String, String)> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_i64().unwrap(),
+                    p["status"].as_str().unwrap().to_string(),
+                    p["class_found"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (_, list) = s.send("GET", "/api/v1/changes", inspector, None).await;
+    assert_eq!(
+        class_of(&list),
+        vec![
+            (1, "false_positive".into(), "grass".into()),
+            (2, "confirmed".into(), String::new()),
+        ]
+    );
+    // A later verdict sets the patch's class with its status (blanks around a name dropped);
+    // a rectified one leaves it empty again. The audit table keeps each verdict's.
+    let (status, v) = post(1, json!({"verdict": "confirmed", "class_found": " water "})).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["verdict"]["class_found"], "water");
+    let (_, detail) = s.send("GET", "/api/v1/changes/1", inspector, None).await;
+    assert_eq!(
+        (&detail["status"], &detail["class_found"]),
+        (&json!("confirmed"), &json!("water"))
+    );
+    let (status, v) = post(1, json!({"verdict": "rectified", "note": "refilled"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (_, detail) = s.send("GET", "/api/v1/changes/1", inspector, None).await;
+    assert_eq!(
+        (&detail["status"], &detail["class_found"]),
+        (&json!("rectified"), &json!(""))
+    );
+    let trail: Vec<(String, String)> = detail["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["verdict"].as_str().unwrap().to_string(),
+                v["class_found"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        trail,
+        vec![
+            ("false_positive".into(), "grass".into()),
+            ("confirmed".into(), "water".into()),
+            ("rectified".into(), String::new()),
+        ]
+    );
+    let (_, list) = s
+        .send("GET", "/api/v1/changes?status=rectified", inspector, None)
+        .await;
+    assert_eq!(
+        class_of(&list),
+        vec![(1, "rectified".into(), String::new())]
+    );
+}
+
+#[tokio::test]
+async fn a_class_found_that_is_no_land_cover_class_or_comes_with_rectified_is_400() {
+    let s = service().await;
+    s.seed(three_patches()).await;
+    let allowed = json!([
+        "annual_crop",
+        "orchard",
+        "tree",
+        "grass",
+        "bare",
+        "water",
+        "built"
+    ]);
+    let names = "annual_crop, orchard, tree, grass, bare, water, built";
+    for (body, message, details) in [
+        (
+            json!({"verdict": "false_positive", "class_found": "forest"}),
+            format!("class_found \"forest\": not a land-cover class; one of {names} (or empty: not recorded)"),
+            json!({"field": "class_found", "value": "forest", "allowed": allowed}),
+        ),
+        (
+            json!({"verdict": "confirmed", "class_found": "Grass"}),
+            format!("class_found \"Grass\": not a land-cover class; one of {names} (or empty: not recorded)"),
+            json!({"field": "class_found", "value": "Grass", "allowed": allowed}),
+        ),
+        (
+            json!({"verdict": "rectified", "class_found": "grass"}),
+            "class_found \"grass\" with verdict rectified: a rectified patch was restored to cropland; class_found records what a confirmed or false_positive verdict found on the ground".to_string(),
+            json!({"field": "class_found", "value": "grass", "verdict": "rectified", "allowed_with": ["confirmed", "false_positive"]}),
+        ),
+    ] {
+        let (status, e) = s
+            .send(
+                "POST",
+                "/api/v1/changes/1/verdicts",
+                Some(&s.tokens.inspector),
+                Some(&body.to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {e}");
+        assert_eq!(
+            e,
+            json!({"code": "invalid_class_found", "message": message, "details": details}),
+            "{body}"
+        );
+    }
+    // Not a string: the body does not parse (422, as any mistyped field).
+    let (status, e) = s
+        .send(
+            "POST",
+            "/api/v1/changes/1/verdicts",
+            Some(&s.tokens.inspector),
+            Some(r#"{"verdict": "confirmed", "class_found": 3}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body")),
+        "{e}"
+    );
+    // Nothing was recorded.
+    let (_, detail) = s
+        .send("GET", "/api/v1/changes/1", Some(&s.tokens.admin), None)
+        .await;
+    assert_eq!(
+        (
+            &detail["status"],
+            &detail["class_found"],
+            &detail["verdicts"]
+        ),
+        (&json!("open"), &json!(""), &json!([]))
+    );
 }
 
 #[tokio::test]

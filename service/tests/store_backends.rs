@@ -41,7 +41,7 @@ async fn both_backends_hold_the_same_tables_and_columns_at_the_same_version() {
         sqlite.schema_version().unwrap(),
         pg.schema_version().await.unwrap()
     );
-    assert!(pg.schema_version().await.unwrap() >= 7);
+    assert!(pg.schema_version().await.unwrap() >= 8);
 
     let conn = rusqlite::Connection::open(sqlite.path()).unwrap();
     let mut st = conn

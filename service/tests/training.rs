@@ -149,7 +149,8 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
     let batch = run_batch(&state, &admin, &scenes, farmland).await;
 
     // Verdicts: one confirmed patch of each kind that labels land cover, three false
-    // positives whose register class is a land-cover class.
+    // positives whose register class is a land-cover class; on the first of them the
+    // inspector found grass (`class_found`), which labels it instead of its register class.
     let (_, all) = send(
         &state,
         "GET",
@@ -160,24 +161,38 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
     .await;
     let items = all["items"].as_array().unwrap();
     let mut expected: BTreeSet<&'static str> = BTreeSet::new();
+    // The class each verdict labels its patch with.
+    let mut labelled: BTreeMap<i64, &'static str> = BTreeMap::new();
     let mut kinds = BTreeSet::new();
     let mut picked = Vec::new();
     for p in items {
         let kind = p["kind"].as_str().unwrap();
         if let Some(class) = confirmed_class(kind, p["class_after"].as_str().unwrap()) {
             if kinds.insert(kind.to_string()) {
-                picked.push((p["id"].as_i64().unwrap(), "confirmed"));
+                let id = p["id"].as_i64().unwrap();
+                picked.push((id, "confirmed", ""));
                 expected.insert(class.name());
+                labelled.insert(id, class.name());
             }
         }
     }
     let mut fps = 0;
+    let mut grass_patch = None;
     for p in items {
         let id = p["id"].as_i64().unwrap();
-        if fps < 3 && !picked.iter().any(|(i, _)| *i == id) {
+        if fps < 3 && !picked.iter().any(|(i, _, _)| *i == id) {
             if let Some(class) = register_class(p["class_before"].as_str().unwrap()) {
-                picked.push((id, "false_positive"));
-                expected.insert(class.name());
+                // The first: found grass on the ground, where the register says otherwise.
+                let found = grass_patch.is_none() && class != gengdi_models::LandCoverClass::Grass;
+                let class = if found {
+                    grass_patch = Some(id);
+                    "grass"
+                } else {
+                    class.name()
+                };
+                picked.push((id, "false_positive", if found { "grass" } else { "" }));
+                expected.insert(class);
+                labelled.insert(id, class);
                 fps += 1;
             }
         }
@@ -186,16 +201,18 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
         kinds.len() >= 2 && fps > 0,
         "kinds {kinds:?}, false positives {fps}"
     );
-    for (id, verdict) in &picked {
+    let grass_patch = grass_patch.expect("a false positive whose register class is not grass");
+    for (id, verdict, class_found) in &picked {
         let (status, v) = send(
             &state,
             "POST",
             &format!("/api/v1/changes/{id}/verdicts"),
             &admin,
-            Some(json!({"verdict": verdict, "note": "field visit"})),
+            Some(json!({"verdict": verdict, "note": "field visit", "class_found": class_found})),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{v}");
+        assert_eq!(v["verdict"]["class_found"], *class_found, "{v}");
     }
 
     // Train from the verdicts alone (few epochs), by a researcher.
@@ -234,12 +251,40 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
     let new_id = r["model"]["id"].as_str().unwrap().to_string();
     assert_ne!(new_id, shipped_lc);
 
-    // The labels, read again over the batch's scenes by labels.rs: the job's verdict samples
-    // are exactly those observations, one class per verdict as mapped.
+    // The labels file: one feature per verdict, with the class mapped (the false positive on
+    // which grass was found: grass).
     let labels_file = config
         .data_dir
         .join(format!("training/{job}/verdicts-b{batch}.geojson"));
-    let report = tokio::task::spawn_blocking({
+    let labels: Value =
+        serde_json::from_str(&std::fs::read_to_string(&labels_file).unwrap()).unwrap();
+    let features = labels["features"].as_array().unwrap();
+    let in_file: BTreeMap<i64, &str> = features
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["patch"].as_i64().unwrap(),
+                f["properties"]["class"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(in_file, labelled);
+    assert_eq!(in_file[&grass_patch], "grass");
+    // The grass patch alone, as a label file of its own.
+    let grass_only = dir.path().join("grass-only.geojson");
+    let grass_features: Vec<&Value> = features
+        .iter()
+        .filter(|f| f["properties"]["class"] == "grass")
+        .collect();
+    std::fs::write(
+        &grass_only,
+        json!({"type": "FeatureCollection", "features": grass_features}).to_string(),
+    )
+    .unwrap();
+
+    // The labels, read again over the batch's scenes by labels.rs: the job's verdict samples
+    // are exactly those observations, one class per verdict as mapped.
+    let (report, grass_report) = tokio::task::spawn_blocking({
         let scenes: Vec<PathBuf> = season.scenes.iter().map(|s| s.path.clone()).collect();
         let labels_file = labels_file.clone();
         move || {
@@ -255,13 +300,41 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
             )
             .unwrap();
             let stack = label_stack(scenes).unwrap();
-            landcover_samples(&[labels_file], &LabelOptions::new("class"), &stack)
-                .unwrap()
-                .1
+            let read = |file: PathBuf| {
+                landcover_samples(&[file], &LabelOptions::new("class"), &stack)
+                    .unwrap()
+                    .1
+            };
+            (read(labels_file), read(grass_only))
         }
     })
     .await
     .unwrap();
+    // Patches per class, exactly; the grass patches' pixels are the job's grass samples.
+    let mut features_per_class: BTreeMap<&str, usize> = BTreeMap::new();
+    for class in labelled.values() {
+        *features_per_class.entry(class).or_default() += 1;
+    }
+    assert_eq!(
+        report
+            .per_class
+            .iter()
+            .map(|(k, c)| (k.as_str(), c.features))
+            .collect::<BTreeMap<_, _>>(),
+        features_per_class,
+        "{report}"
+    );
+    let grass_pixels = grass_report.per_class["grass"].observations;
+    assert!(grass_pixels > 0, "{grass_report}");
+    assert_eq!(
+        grass_report.per_class.keys().collect::<Vec<_>>(),
+        ["grass"],
+        "{grass_report}"
+    );
+    assert_eq!(
+        report.per_class["grass"].observations, grass_pixels,
+        "{report}\n{grass_report}"
+    );
     let per_class: BTreeMap<String, u64> = report
         .per_class
         .iter()
@@ -329,7 +402,7 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
 
     // The card and the job's result count the verdicts that labelled, by kind and verdict.
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
-    for (id, verdict) in &picked {
+    for (id, verdict, _) in &picked {
         let p = items.iter().find(|p| p["id"] == *id).unwrap();
         *verdicts
             .entry(format!("{}/{verdict}", p["kind"].as_str().unwrap()))

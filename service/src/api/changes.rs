@@ -229,6 +229,55 @@ pub struct VerdictRequest {
     pub verdict: Verdict,
     #[serde(default)]
     pub note: String,
+    /// The land-cover class the inspector found on the ground: `annual_crop`, `orchard`,
+    /// `tree`, `grass`, `bare`, `water` or `built`; empty or absent: not recorded. With
+    /// `confirmed` or `false_positive` only (a rectified patch is cropland again).
+    #[serde(default)]
+    #[schemars(
+        description = "The land-cover class the inspector found on the ground (annual_crop, orchard, tree, grass, bare, water, built), with confirmed or false_positive; empty or absent: not recorded"
+    )]
+    pub class_found: Option<String>,
+}
+
+/// The land-cover class names `class_found` takes ([`gengdi_models::LandCoverClass`]).
+pub fn class_found_names() -> Vec<&'static str> {
+    gengdi_models::LandCoverClass::ALL
+        .iter()
+        .map(|c| c.name())
+        .collect()
+}
+
+/// A verdict's `class_found` as stored: a land-cover class name (surrounding blanks
+/// dropped), or empty when not recorded. Another name, or a class with `rectified`, is 400
+/// `invalid_class_found`, its details naming the field, the value and what is allowed.
+pub fn check_class_found(verdict: Verdict, class_found: Option<&str>) -> ApiResult<String> {
+    let value = class_found.unwrap_or_default();
+    let name = value.trim();
+    if name.is_empty() {
+        return Ok(String::new());
+    }
+    let allowed = class_found_names();
+    let bad = |message: String, details: serde_json::Value| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_class_found", message).with_details(details)
+    };
+    if !allowed.contains(&name) {
+        return Err(bad(
+            format!(
+                "class_found {value:?}: not a land-cover class; one of {} (or empty: not recorded)",
+                allowed.join(", ")
+            ),
+            serde_json::json!({"field": "class_found", "value": value, "allowed": allowed}),
+        ));
+    }
+    if verdict == Verdict::Rectified {
+        return Err(bad(
+            format!(
+                "class_found {value:?} with verdict rectified: a rectified patch was restored to cropland; class_found records what a confirmed or false_positive verdict found on the ground"
+            ),
+            serde_json::json!({"field": "class_found", "value": value, "verdict": "rectified", "allowed_with": ["confirmed", "false_positive"]}),
+        ));
+    }
+    Ok(name.to_string())
 }
 
 /// Largest note, in characters.
@@ -239,15 +288,15 @@ pub const MAX_PHOTOS: usize = 10;
 /// Largest photo, in bytes.
 pub const MAX_PHOTO_BYTES: u64 = 25 << 20;
 
-/// The request a multipart verdict stands for: `verdict`, `note`, and when and where its
-/// photos were taken (`taken_at`, RFC 3339; `lon`, `lat`, WGS 84) as text fields; each photo
-/// (JPEG or PNG) in a `photos` file part.
+/// The request a multipart verdict stands for: `verdict`, `note`, `class_found`, and when and
+/// where its photos were taken (`taken_at`, RFC 3339; `lon`, `lat`, WGS 84) as text fields;
+/// each photo (JPEG or PNG) in a `photos` file part.
 fn upload_verdict(u: &Upload) -> ApiResult<(VerdictRequest, PhotoMeta)> {
     let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", m);
     for key in u.fields.keys() {
-        if !["verdict", "note", "taken_at", "lon", "lat"].contains(&key.as_str()) {
+        if !["verdict", "note", "class_found", "taken_at", "lon", "lat"].contains(&key.as_str()) {
             return Err(invalid(format!(
-                "unknown field `{key}`, expected one of `verdict`, `note`, `taken_at`, `lon`, `lat`, `photos` (files)"
+                "unknown field `{key}`, expected one of `verdict`, `note`, `class_found`, `taken_at`, `lon`, `lat`, `photos` (files)"
             )));
         }
     }
@@ -295,6 +344,7 @@ fn upload_verdict(u: &Upload) -> ApiResult<(VerdictRequest, PhotoMeta)> {
         VerdictRequest {
             verdict,
             note: u.fields.get("note").cloned().unwrap_or_default(),
+            class_found: u.fields.get("class_found").cloned(),
         },
         meta,
     ))
@@ -387,8 +437,10 @@ fn keep_photos(
 }
 
 /// `POST /api/v1/changes/{id}/verdicts` → 201 `{patch, status, verdict}`: the verdict is
-/// appended to the audit table and becomes the patch's status. JSON `{verdict, note}`, or
-/// `multipart/form-data` with field photos ([`upload_verdict`]), kept with the verdict.
+/// appended to the audit table and becomes the patch's status (and its `class_found`, what
+/// the inspector found on the ground, [`check_class_found`]). JSON `{verdict, note,
+/// class_found?}`, or `multipart/form-data` with field photos ([`upload_verdict`]), kept with
+/// the verdict.
 pub async fn verdict(
     State(state): State<AppState>,
     who: Principal,
@@ -415,10 +467,20 @@ async fn verdict_with(
     body: &JsonOrUpload<VerdictRequest>,
 ) -> ApiResult<(StatusCode, Json<VerdictRecorded>)> {
     who.require(&VERIFIERS)?;
-    let (req, photos) = match body {
-        JsonOrUpload::Json(r) => (r.clone(), Vec::new()),
+    // The request is checked before any photo is kept.
+    let checked = |req: &VerdictRequest| -> ApiResult<String> {
+        if req.note.chars().count() > MAX_NOTE {
+            return Err(ApiError::bad_request(format!(
+                "note: at most {MAX_NOTE} characters"
+            )));
+        }
+        check_class_found(req.verdict, req.class_found.as_deref())
+    };
+    let (req, class_found, photos) = match body {
+        JsonOrUpload::Json(r) => (r.clone(), checked(r)?, Vec::new()),
         JsonOrUpload::Upload(u) => {
             let (req, meta) = upload_verdict(u)?;
+            let class_found = checked(&req)?;
             // Not in scope: 404 before anything is kept.
             if state.store().change(&who.scope(), id).await?.is_none() {
                 return Err(ApiError::not_found(format!("no change {id}")));
@@ -434,14 +496,9 @@ async fn verdict_with(
                     .map_err(|e| {
                         ApiError::internal(format!("keeping the photos stopped: {e}"))
                     })??;
-            (req, photos)
+            (req, class_found, photos)
         }
     };
-    if req.note.chars().count() > MAX_NOTE {
-        return Err(ApiError::bad_request(format!(
-            "note: at most {MAX_NOTE} characters"
-        )));
-    }
     let recorded = state
         .store()
         .record_verdict(
@@ -450,6 +507,7 @@ async fn verdict_with(
             NewVerdict {
                 verdict: req.verdict,
                 note: req.note,
+                class_found,
                 token_id: who.token_id,
                 actor: who.name.clone(),
                 role: who.role,

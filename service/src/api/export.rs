@@ -10,7 +10,9 @@
 //!   temporary file under `<data dir>/exports`, read back and removed.
 //!
 //! `dates` is the image dates joined by `;`; `pbf` is true/false in GeoJSON, 1/0 in CSV and
-//! GeoPackage. An export holds at most [`MAX_EXPORT`] patches: a larger selection is refused
+//! GeoPackage; `class_found` is what the patch's latest verdict found on the ground (a
+//! land-cover class name, empty when not recorded), so that `gengdi train --verdicts` labels
+//! an exported list as the service's training does. An export holds at most [`MAX_EXPORT`] patches: a larger selection is refused
 //! (400 `export_too_large`, with the count) rather than cut short; narrow the filters
 //! (`batch`, `region`, `bbox`, …). `limit` and `cursor` do not go with `format`; `sort` does:
 //! the patches come in its order (by default by ascending id).
@@ -80,12 +82,13 @@ impl Format {
 }
 
 /// The properties every export carries, in order.
-pub const FIELDS: [&str; 24] = [
+pub const FIELDS: [&str; 25] = [
     "id",
     "batch",
     "reference",
     "kind",
     "status",
+    "class_found",
     "area_m2",
     "area_mu",
     "parcel",
@@ -124,7 +127,7 @@ fn field_type(name: &str) -> OGRFieldType::Type {
     }
 }
 
-fn values(r: &ChangeRecord) -> [Val; 24] {
+fn values(r: &ChangeRecord) -> [Val; 25] {
     let t = |s: &str| Val::Text(Some(s.to_string()));
     let o = |s: &Option<String>| Val::Text(s.clone());
     let a = &r.admin;
@@ -134,6 +137,7 @@ fn values(r: &ChangeRecord) -> [Val; 24] {
         t(&r.reference),
         t(&r.kind),
         t(r.status.name()),
+        t(&r.class_found),
         Val::Real(r.area_m2),
         Val::Real(r.area_mu),
         t(&r.parcel),

@@ -6,16 +6,17 @@
 //! Samples: the shipped tables (`training_tables`, when the request keeps `tables: true`) plus
 //! the field verdicts of the chosen batches, as labelled polygons read over each batch's
 //! scenes by the code `gengdi train --labels` runs ([`gengdi_inference::labels`]). A patch's
-//! polygon is labelled by its current status:
+//! polygon is labelled by its current status and the class its latest verdict found on the
+//! ground (`class_found`, when recorded):
 //!
 //! | status | land-cover class |
 //! |---|---|
-//! | `confirmed` `tree_planting` | `class_after` if `tree` or `orchard`, else `tree` |
+//! | `confirmed` `tree_planting` | `class_found`, else `class_after`, if `tree` or `orchard`; else `tree` |
 //! | `confirmed` `fishpond` | `water` |
 //! | `confirmed` `construction` | `built` |
-//! | `confirmed` `abandonment` | `class_after` if `bare` or `grass`, else `bare` |
+//! | `confirmed` `abandonment` | `class_found`, else `class_after`, if `bare` or `grass`; else `bare` |
 //! | `confirmed` `non_grain_pbf` | skipped (a crop-type finding: the land is still cropland) |
-//! | `false_positive` | the parcel's register class (`class_before`) as land cover, see [`register_class`]; skipped when it has none |
+//! | `false_positive` | `class_found`, else the parcel's register class (`class_before`) as land cover, see [`register_class`]; skipped when it has none |
 //!
 //! The labels of a batch are written to `<data dir>/training/<job>/verdicts-b<batch>.geojson`
 //! (WGS 84, property `class`), kept with the job as the record of what it was trained on.
@@ -161,9 +162,16 @@ pub fn register_class(class_before: &str) -> Option<LandCoverClass> {
     }
 }
 
-/// The class a patch with a verdict labels its pixels with (`None`: skipped).
+/// The class a patch with a verdict labels its pixels with (`None`: skipped), with what its
+/// latest verdict found on the ground (`class_found`) when it was recorded.
 pub fn verdict_class(p: &ChangeRecord) -> Option<LandCoverClass> {
-    label_class(p.status, &p.kind, &p.class_before, &p.class_after, None)
+    label_class(
+        p.status,
+        &p.kind,
+        &p.class_before,
+        &p.class_after,
+        class_named(&p.class_found),
+    )
 }
 
 /// The class a patch of `kind` with verdict `status` labels its pixels with (`None`:
@@ -486,4 +494,87 @@ pub async fn spec(
         seed: request.seed,
         fine_tune: request.fine_tune,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AdminCodes;
+    use LandCoverClass as C;
+
+    fn patch(kind: &str, status: PatchStatus, class_after: &str, found: &str) -> ChangeRecord {
+        ChangeRecord {
+            id: 1,
+            batch: 1,
+            reference: "r".into(),
+            kind: kind.into(),
+            status,
+            class_found: found.into(),
+            area_m2: 1.0,
+            area_mu: 1.0,
+            parcel: "p".into(),
+            pbf: true,
+            admin: AdminCodes::default(),
+            class_before: "0103".into(),
+            class_after: class_after.into(),
+            dates: Vec::new(),
+            confidence: 0.9,
+            model_version: "m".into(),
+            evidence: String::new(),
+            bbox: [0.0; 4],
+            geometry: None,
+            series: None,
+        }
+    }
+
+    #[test]
+    fn the_class_found_on_the_ground_labels_the_service_s_verdicts() {
+        use PatchStatus::{Confirmed, FalsePositive, Open, Rectified};
+        for (kind, status, after, found, want) in [
+            // A false positive: what was found, else the register class (0103: cropland).
+            (
+                "tree_planting",
+                FalsePositive,
+                "tree",
+                "grass",
+                Some(C::Grass),
+            ),
+            ("fishpond", FalsePositive, "water", "", Some(C::AnnualCrop)),
+            (
+                "fishpond",
+                FalsePositive,
+                "water",
+                "not a class",
+                Some(C::AnnualCrop),
+            ),
+            // Confirmed: what was found when it is one of the kind's classes.
+            ("abandonment", Confirmed, "bare", "grass", Some(C::Grass)),
+            ("abandonment", Confirmed, "grass", "", Some(C::Grass)),
+            (
+                "abandonment",
+                Confirmed,
+                "annual_crop",
+                "water",
+                Some(C::Bare),
+            ),
+            (
+                "tree_planting",
+                Confirmed,
+                "tree",
+                "orchard",
+                Some(C::Orchard),
+            ),
+            ("construction", Confirmed, "bare", "tree", Some(C::Built)),
+            ("non_grain_pbf", Confirmed, "annual_crop", "grass", None),
+            // No verdict that labels.
+            ("fishpond", Rectified, "water", "", None),
+            ("fishpond", Open, "water", "", None),
+        ] {
+            assert_eq!(
+                verdict_class(&patch(kind, status, after, found)),
+                want,
+                "{kind} {status:?} after {after:?} found {found:?}"
+            );
+        }
+    }
 }

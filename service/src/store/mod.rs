@@ -452,6 +452,12 @@ pub struct ChangeRecord {
     pub reference: String,
     pub kind: String,
     pub status: PatchStatus,
+    /// What the patch's latest verdict found on the ground (a land-cover class name), set
+    /// with its status; empty when not recorded (and while open).
+    #[schemars(
+        description = "The land-cover class the inspector found on the ground, empty when not recorded (that of the patch's latest verdict)"
+    )]
+    pub class_found: String,
     pub area_m2: f64,
     pub area_mu: f64,
     pub parcel: String,
@@ -690,6 +696,9 @@ pub struct ChangePage {
 pub struct NewVerdict {
     pub verdict: Verdict,
     pub note: String,
+    /// The land-cover class the inspector found on the ground (a
+    /// [`gengdi_models::LandCoverClass`] name, checked by the handler; empty: not recorded).
+    pub class_found: String,
     pub token_id: i64,
     pub actor: String,
     pub role: Role,
@@ -738,6 +747,11 @@ pub struct VerdictRecord {
     pub patch: i64,
     pub verdict: Verdict,
     pub note: String,
+    /// A land-cover class name, or empty.
+    #[schemars(
+        description = "The land-cover class the inspector found on the ground, empty when not recorded"
+    )]
+    pub class_found: String,
     pub from_status: PatchStatus,
     pub to_status: PatchStatus,
     pub token_id: i64,

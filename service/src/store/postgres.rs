@@ -477,14 +477,14 @@ async fn get_batch<C: GenericClient + Sync>(c: &C, id: i64) -> Result<Option<Bat
 
 // ---- patches ----
 
-const PATCH_COLUMNS: &str = "p.id, p.batch_id, p.reference, p.kind, p.status, p.area_m2, p.area_mu, p.parcel, p.pbf, p.county_code, p.township_code, p.village_code, p.group_code, p.location_code, p.county_name, p.township_name, p.village_name, p.group_name, p.class_before, p.class_after, p.dates, p.confidence, p.model_version, p.evidence, p.min_x, p.min_y, p.max_x, p.max_y";
+const PATCH_COLUMNS: &str = "p.id, p.batch_id, p.reference, p.kind, p.status, p.area_m2, p.area_mu, p.parcel, p.pbf, p.county_code, p.township_code, p.village_code, p.group_code, p.location_code, p.county_name, p.township_name, p.village_name, p.group_name, p.class_before, p.class_after, p.dates, p.confidence, p.model_version, p.evidence, p.min_x, p.min_y, p.max_x, p.max_y, p.class_found";
 
-/// A patch row; `geometry` (column 28) and `series` (29) are read when present.
+/// A patch row; `geometry` (column 29) and `series` (30) are read when present.
 fn patch_record(r: &Row) -> Result<ChangeRecord> {
     let w = "patches";
     let status: String = col(r, 4, w)?;
-    let geometry: Option<String> = if r.len() > 28 { col(r, 28, w)? } else { None };
-    let series: Option<String> = if r.len() > 29 { col(r, 29, w)? } else { None };
+    let geometry: Option<String> = if r.len() > 29 { col(r, 29, w)? } else { None };
+    let series: Option<String> = if r.len() > 30 { col(r, 30, w)? } else { None };
     Ok(ChangeRecord {
         id: col(r, 0, w)?,
         batch: col(r, 1, w)?,
@@ -492,6 +492,7 @@ fn patch_record(r: &Row) -> Result<ChangeRecord> {
         kind: col(r, 3, w)?,
         status: PatchStatus::parse(&status)
             .ok_or_else(|| corrupt("patches.status")(format!("unknown status {status:?}")))?,
+        class_found: col(r, 28, w)?,
         area_m2: col(r, 5, w)?,
         area_mu: col(r, 6, w)?,
         parcel: col(r, 7, w)?,
@@ -614,7 +615,7 @@ async fn insert_patches<C: GenericClient + Sync>(
 // ---- verdicts ----
 
 const VERDICT_COLUMNS: &str =
-    "id, patch_id, verdict, note, from_status, to_status, token_id, actor, role, gengdi_iso(at)";
+    "id, patch_id, verdict, note, from_status, to_status, token_id, actor, role, gengdi_iso(at), class_found";
 
 fn verdict_record(r: &Row) -> Result<VerdictRecord> {
     let w = "verdicts";
@@ -634,6 +635,7 @@ fn verdict_record(r: &Row) -> Result<VerdictRecord> {
         patch: col(r, 1, w)?,
         verdict,
         note: col(r, 3, w)?,
+        class_found: col(r, 10, w)?,
         from_status: status(4)?,
         to_status: status(5)?,
         token_id: col(r, 6, w)?,
@@ -1426,8 +1428,8 @@ impl Store for PgStore {
             .query_one(
                 &format!(
                     "INSERT INTO verdicts (patch_id, verdict, note, from_status, to_status,
-                       token_id, actor, role)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {VERDICT_COLUMNS}"
+                       token_id, actor, role, class_found)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {VERDICT_COLUMNS}"
                 ),
                 &[
                     &patch,
@@ -1438,6 +1440,7 @@ impl Store for PgStore {
                     &verdict.token_id,
                     &verdict.actor,
                     &verdict.role.name(),
+                    &verdict.class_found,
                 ],
             )
             .await
@@ -1463,8 +1466,8 @@ impl Store for PgStore {
             .map_err(pg("keeping a verdict photo"))?;
         }
         tx.execute(
-            "UPDATE patches SET status = $2 WHERE id = $1",
-            &[&patch, &to.name()],
+            "UPDATE patches SET status = $2, class_found = $3 WHERE id = $1",
+            &[&patch, &to.name(), &verdict.class_found],
         )
         .await
         .map_err(pg("setting a patch's status"))?;

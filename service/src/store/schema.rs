@@ -337,6 +337,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE training_jobs ADD COLUMN heartbeat_at {time};
     @end
     "#,
+    // 8: the land-cover class the inspector found on the ground (`class_found`, a class name,
+    // empty when not recorded), with each verdict and, as of its latest verdict, on the patch
+    // (set with its status). Adding a column rewrites no verdict: the audit triggers stand.
+    r#"
+    ALTER TABLE verdicts ADD COLUMN class_found {text} NOT NULL DEFAULT '';
+    ALTER TABLE patches ADD COLUMN class_found {text} NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The placeholders and what they stand for, SQLite then PostgreSQL.

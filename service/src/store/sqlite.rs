@@ -304,7 +304,7 @@ fn get_batch(c: &Connection, id: i64) -> Result<Option<BatchRecord>> {
 
 // ---- patches ----
 
-const PATCH_COLUMNS: &str = "p.id, p.batch_id, p.reference, p.kind, p.status, p.area_m2, p.area_mu, p.parcel, p.pbf, p.county_code, p.township_code, p.village_code, p.group_code, p.location_code, p.county_name, p.township_name, p.village_name, p.group_name, p.class_before, p.class_after, p.dates, p.confidence, p.model_version, p.evidence, p.min_x, p.min_y, p.max_x, p.max_y";
+const PATCH_COLUMNS: &str = "p.id, p.batch_id, p.reference, p.kind, p.status, p.area_m2, p.area_mu, p.parcel, p.pbf, p.county_code, p.township_code, p.village_code, p.group_code, p.location_code, p.county_name, p.township_name, p.village_name, p.group_name, p.class_before, p.class_after, p.dates, p.confidence, p.model_version, p.evidence, p.min_x, p.min_y, p.max_x, p.max_y, p.class_found";
 
 type PatchRow = (ChangeRecord, String, String);
 
@@ -316,6 +316,7 @@ fn patch_row(r: &Row<'_>) -> rusqlite::Result<PatchRow> {
             reference: r.get(2)?,
             kind: r.get(3)?,
             status: PatchStatus::Open,
+            class_found: r.get(28)?,
             area_m2: r.get(5)?,
             area_mu: r.get(6)?,
             parcel: r.get(7)?,
@@ -415,8 +416,8 @@ fn get_patch(
         .query_row(&q, rusqlite::params_from_iter(cond.params.iter()), |r| {
             Ok((
                 patch_row(r)?,
-                r.get::<_, String>(28)?,
-                r.get::<_, Option<String>>(29)?,
+                r.get::<_, String>(29)?,
+                r.get::<_, Option<String>>(30)?,
             ))
         })
         .optional()
@@ -503,7 +504,7 @@ fn insert_patches(tx: &Transaction<'_>, batch: i64, patches: &[NewPatch]) -> Res
 }
 
 const VERDICT_COLUMNS: &str =
-    "id, patch_id, verdict, note, from_status, to_status, token_id, actor, role, at";
+    "id, patch_id, verdict, note, from_status, to_status, token_id, actor, role, at, class_found";
 
 fn verdict_row(r: &Row<'_>) -> rusqlite::Result<(VerdictRecord, [String; 4])> {
     Ok((
@@ -512,6 +513,7 @@ fn verdict_row(r: &Row<'_>) -> rusqlite::Result<(VerdictRecord, [String; 4])> {
             patch: r.get(1)?,
             verdict: Verdict::Confirmed,
             note: r.get(3)?,
+            class_found: r.get(10)?,
             from_status: PatchStatus::Open,
             to_status: PatchStatus::Open,
             token_id: r.get(6)?,
@@ -1191,7 +1193,7 @@ impl Store for SqliteStore {
             let mut st = c.prepare(&q).map_err(sql("listing patches"))?;
             let rows = st
                 .query_map(rusqlite::params_from_iter(cond.params.iter()), |r| {
-                    Ok((patch_row(r)?, r.get::<_, Option<String>>(28)?))
+                    Ok((patch_row(r)?, r.get::<_, Option<String>>(29)?))
                 })
                 .map_err(sql("listing patches"))?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -1243,8 +1245,8 @@ impl Store for SqliteStore {
             };
             let to = verdict.verdict.status();
             tx.execute(
-                "INSERT INTO verdicts (patch_id, verdict, note, from_status, to_status, token_id, actor, role)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO verdicts (patch_id, verdict, note, from_status, to_status, token_id, actor, role, class_found)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     patch,
                     to.name(),
@@ -1253,7 +1255,8 @@ impl Store for SqliteStore {
                     to.name(),
                     verdict.token_id,
                     verdict.actor,
-                    verdict.role.name()
+                    verdict.role.name(),
+                    verdict.class_found
                 ],
             )
             .map_err(sql("appending a verdict"))?;
@@ -1267,8 +1270,8 @@ impl Store for SqliteStore {
                 .map_err(sql("keeping a verdict photo"))?;
             }
             tx.execute(
-                "UPDATE patches SET status = ?2 WHERE id = ?1",
-                params![patch, to.name()],
+                "UPDATE patches SET status = ?2, class_found = ?3 WHERE id = ?1",
+                params![patch, to.name(), verdict.class_found],
             )
             .map_err(sql("setting a patch's status"))?;
             let v = tx

@@ -875,6 +875,7 @@ function renderDetail(rec) {
     : verdicts.map((v) => h('li', { dataset: { verdict: v.verdict } },
       h('strong', {}, statusLabel(v.verdict)),
       ` by ${v.actor} (${v.role}), ${formatTime(v.at)}`,
+      v.class_found ? h('div', { class: 'found' }, 'Found on the ground: ', h('strong', {}, v.class_found)) : null,
       v.note ? h('div', { class: 'note' }, `“${v.note}”`) : null,
       (v.photos || []).length > 0 ? h('div', { class: 'photos' }, ...v.photos.map(photoThumb)) : null))));
   const may = state.me && VERIFIERS.includes(state.me.role);
@@ -1035,16 +1036,20 @@ async function recordVerdict(verdict) {
   const buttons = [...document.querySelectorAll('.verdict-buttons button')];
   buttons.forEach((b) => { b.disabled = true; });
   const note = $('v-note').value;
+  // The land-cover class found on the ground (optional; the API refuses it with rectified).
+  const classFound = $('v-class').value;
   const files = [...($('v-photos').files || [])];
   $('v-message').textContent = 'Recording…';
   try {
     let body = { verdict, note };
+    if (classFound) body.class_found = classFound;
     if (files.length > 0) {
       // With photos: multipart, with when they are sent and, when "where am I" knows it,
       // where (the browser's position).
       body = new FormData();
       body.append('verdict', verdict);
       body.append('note', note);
+      if (classFound) body.append('class_found', classFound);
       body.append('taken_at', new Date().toISOString());
       if (state.position) {
         body.append('lon', String(state.position.latlng.lng));
@@ -1069,6 +1074,7 @@ async function recordVerdict(verdict) {
       }
     }
     $('v-note').value = '';
+    $('v-class').value = '';
     $('v-photos').value = '';
     const rec = await getJSON(`/api/v1/changes/${id}`, { cache: 'no-store' });
     if (state.selected === id) {

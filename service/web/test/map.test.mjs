@@ -399,12 +399,18 @@ try {
   await page.uncheck('#parcels-on');
   assert.equal(await page.locator('.leaflet-parcels-pane path.parcel').count(), 0, 'parcels off');
 
-  step('record a verdict with a note and a photo; the map and list update at once');
+  step('record a verdict with a note, the class found on the ground and a photo; the map and list update at once');
   await page.click(`#list .row[data-id="${target}"]`);
   await page.waitForSelector(`#detail[data-id="${target}"]`);
   await page.waitForFunction(() => !document.getElementById('d-verdict').hidden);
   const note = `seen in the field ${Date.now()}`;
   await page.fill('#v-note', note);
+  // The optional select: empty, then the seven land-cover class names.
+  assert.deepEqual(
+    await page.$$eval('#v-class option', (os) => os.map((o) => o.value)),
+    ['', 'annual_crop', 'orchard', 'tree', 'grass', 'bare', 'water', 'built']);
+  assert.equal(await page.inputValue('#v-class'), '', 'not recorded unless chosen');
+  await page.selectOption('#v-class', 'grass');
   // A real 1 × 1 PNG, as a phone would attach a picture.
   const photo = Buffer.from(
     'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
@@ -414,6 +420,9 @@ try {
   await page.waitForFunction(() => /Recorded/.test(document.getElementById('v-message').textContent));
   assert.equal(await page.getAttribute(`#list .row[data-id="${target}"]`, 'data-status'), 'confirmed');
   assert.ok((await page.textContent('#d-history')).includes(note), 'the history shows the note');
+  assert.equal(await page.textContent('#d-history li:last-child .found strong'), 'grass',
+    'the history shows the class found');
+  assert.equal(await page.inputValue('#v-class'), '', 'the select is cleared once recorded');
   await page.waitForFunction(() => [...document.querySelectorAll('#d-history img.photo')]
     .some((i) => i.complete && i.naturalWidth === 1));
   {
@@ -423,6 +432,8 @@ try {
     assert.equal(photos[0].content_type, 'image/png');
     assert.equal(photos[0].sha256, crypto.createHash('sha256').update(photo).digest('hex'));
     assert.ok(photos[0].taken_at, 'with when it was sent');
+    assert.equal(withPhoto.verdicts.at(-1).class_found, 'grass', 'the verdict keeps the class found');
+    assert.equal(withPhoto.class_found, 'grass', "and it is the patch's");
   }
   const stroke = await page.getAttribute(`.leaflet-patches-pane path.patch[data-id="${target}"]`, 'stroke');
   assert.equal(stroke.toLowerCase(), '#ff2d2d', 'the polygon is drawn as confirmed');
@@ -437,6 +448,9 @@ try {
     .some((i) => i.complete && i.naturalWidth === 1));
   const stored = await api(INSPECTOR, `/api/v1/changes/${target}`);
   assert.equal(stored.status, 'confirmed');
+  assert.equal(stored.class_found, 'grass');
+  assert.equal(await page.textContent('#d-history li:last-child .found strong'), 'grass',
+    'the class found is kept across a reload');
 
   step('where am I: the position against the selected patch');
   const feature = mine.features.find((f) => f.properties.id === target);

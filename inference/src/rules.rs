@@ -81,6 +81,18 @@ pub struct RulesConfig {
     /// with annual crops too often (see the model card) to veto a flat, low season. Raise it
     /// to require the model's agreement.
     pub abandonment_bare_grass_fraction: f64,
+    /// Abandonment, overgrown: where abandoned fields green up with weeds and grass (a humid
+    /// climate), a field left alone is green all season. A pixel whose NDVI never falls below
+    /// this on any clear date (no bare soil before sowing, no harvest) …
+    pub abandonment_overgrown_min_ndvi: f32,
+    /// … and that the land-cover model calls bare or grass (not crop, not trees) on at least
+    /// this fraction of its clear dates is abandonment too …
+    pub abandonment_overgrown_grass_fraction: f64,
+    /// … when the batch's dates span at least this many days: a summer-only batch shows every
+    /// crop green, and only a season from before sowing to after harvest shows that nothing
+    /// was sown or harvested. Defaults 0.6, 0.6 and 120, chosen on the development seeds of
+    /// `scripts/season-eval.sh` (README, "Season analysis"). An NDVI above 1 turns it off.
+    pub abandonment_overgrown_min_days: u32,
     /// Non-grain use on PBF: the crop-type model's confidence needed to flag a PBF parcel.
     pub non_grain_min_confidence: f32,
     /// Minimum mapping unit of a patch, in mu (1 mu = 666.67 m²).
@@ -134,6 +146,9 @@ impl Default for RulesConfig {
             abandonment_max_ndvi: 0.4,
             abandonment_max_amplitude: 0.25,
             abandonment_bare_grass_fraction: 0.0,
+            abandonment_overgrown_min_ndvi: 0.6,
+            abandonment_overgrown_grass_fraction: 0.6,
+            abandonment_overgrown_min_days: 120,
             non_grain_min_confidence: 0.6,
             min_patch_mu: 0.5,
             min_pure_mu: BTreeMap::from([("tree_planting".to_string(), 0.5)]),
@@ -145,6 +160,9 @@ impl Default for RulesConfig {
         }
     }
 }
+
+/// An NDVI threshold that turns a test off (no NDVI reaches it).
+const OFF_NDVI: f32 = 2.0;
 
 /// The season-cover class of perennial woody cover.
 const PERENNIAL: &str = "perennial";
@@ -348,6 +366,27 @@ impl RulesConfig {
                 .any(|prefix| class.starts_with(prefix.as_str()))
     }
 
+    /// The rules for a batch of `dates`: as they are, but without the overgrown-abandonment
+    /// test when the dated scenes span fewer than `abandonment_overgrown_min_days` days (or
+    /// fewer than two scenes have a date).
+    pub fn for_season(&self, dates: &[Option<chrono::NaiveDate>]) -> RulesConfig {
+        let dated = dates.iter().flatten();
+        let span = match (dated.clone().min(), dated.max()) {
+            (Some(first), Some(last)) => (*last - *first).num_days(),
+            _ => 0,
+        };
+        let mut rules = self.clone();
+        if span < i64::from(self.abandonment_overgrown_min_days) {
+            rules.abandonment_overgrown_min_ndvi = OFF_NDVI;
+        }
+        rules
+    }
+
+    /// Whether the overgrown-abandonment test is on.
+    pub fn overgrown_abandonment(&self) -> bool {
+        self.abandonment_overgrown_min_ndvi <= 1.0
+    }
+
     pub fn validate(&self) -> std::result::Result<(), String> {
         let fractions = [
             ("max_insufficient_fraction", self.max_insufficient_fraction),
@@ -360,6 +399,10 @@ impl RulesConfig {
             (
                 "abandonment_bare_grass_fraction",
                 self.abandonment_bare_grass_fraction,
+            ),
+            (
+                "abandonment_overgrown_grass_fraction",
+                self.abandonment_overgrown_grass_fraction,
             ),
         ];
         for (name, v) in fractions {
@@ -385,6 +428,12 @@ impl RulesConfig {
                     "{name} = {v} must be a confidence (0 to 1; above 1 turns the check off)"
                 ));
             }
+        }
+        let overgrown = self.abandonment_overgrown_min_ndvi;
+        if overgrown.is_nan() || overgrown < -1.0 {
+            return Err(format!(
+                "abandonment_overgrown_min_ndvi = {overgrown} is not an NDVI (-1 to 1; above 1 turns it off)"
+            ));
         }
         let site = self.construction_site_built_fraction;
         if site.is_nan() || site < 0.0 {
@@ -688,6 +737,11 @@ pub fn kind_of(m: &SeasonMeasures, rules: &RulesConfig) -> PixelKind {
     if frac(m.woody) >= rules.tree_fraction {
         return PixelKind::TreePlanting;
     }
+    if m.ndvi_min >= rules.abandonment_overgrown_min_ndvi
+        && frac(m.bare_grass) >= rules.abandonment_overgrown_grass_fraction
+    {
+        return PixelKind::Abandonment;
+    }
     if m.ndvi_max < rules.abandonment_max_ndvi
         && m.ndvi_max - m.ndvi_min < rules.abandonment_max_amplitude
     {
@@ -756,15 +810,28 @@ impl PatchEvidence {
                 pct(self.woody),
                 100.0 * rules.tree_fraction
             ),
-            PixelKind::Abandonment => format!(
-                "no cultivation cycle: NDVI max {:.2} (rule < {:.2}), amplitude {:.2} (rule < {:.2}), bare or grass on {:.0} % of clear dates (rule >= {:.0} %)",
-                self.ndvi_max / n,
-                rules.abandonment_max_ndvi,
-                self.amplitude / n,
-                rules.abandonment_max_amplitude,
-                pct(self.bare_grass),
-                100.0 * rules.abandonment_bare_grass_fraction
-            ),
+            PixelKind::Abandonment => {
+                let ndvi_min = (self.ndvi_max - self.amplitude) / n;
+                let overgrown = f64::from(rules.abandonment_overgrown_min_ndvi);
+                if rules.overgrown_abandonment() && ndvi_min >= overgrown {
+                    format!(
+                        "no cultivation cycle (overgrown): NDVI min {ndvi_min:.2} (rule >= {:.2}), bare or grass on {:.0} % of clear dates (rule >= {:.0} %)",
+                        rules.abandonment_overgrown_min_ndvi,
+                        pct(self.bare_grass),
+                        100.0 * rules.abandonment_overgrown_grass_fraction
+                    )
+                } else {
+                    format!(
+                        "no cultivation cycle: NDVI max {:.2} (rule < {:.2}), amplitude {:.2} (rule < {:.2}), bare or grass on {:.0} % of clear dates (rule >= {:.0} %)",
+                        self.ndvi_max / n,
+                        rules.abandonment_max_ndvi,
+                        self.amplitude / n,
+                        rules.abandonment_max_amplitude,
+                        pct(self.bare_grass),
+                        100.0 * rules.abandonment_bare_grass_fraction
+                    )
+                }
+            }
             _ => return String::new(),
         };
         format!(
@@ -902,10 +969,55 @@ mod tests {
             "no cultivation cycle: NDVI max 0.25 (rule < 0.40), amplitude 0.13 (rule < 0.25), \
              bare or grass on 100 % of clear dates (rule >= 0 %); 4.0 clear dates per pixel, 1 px"
         );
+        // An overgrown field: green on every date, grass on 3 of 4.
+        let m = SeasonMeasures::of(&season(&[4, 4, 1, 4], &[0.7, 0.8, 0.85, 0.75]), &c);
+        assert_eq!(kind_of(&m, &r), PixelKind::Abandonment);
+        let mut o = PatchEvidence::default();
+        o.add(&m);
+        assert_eq!(
+            o.describe(PixelKind::Abandonment, &r),
+            "no cultivation cycle (overgrown): NDVI min 0.70 (rule >= 0.60), bare or grass on 75 % \
+             of clear dates (rule >= 60 %); 4.0 clear dates per pixel, 1 px"
+        );
         assert_eq!(
             PatchEvidence::default().describe(PixelKind::Fishpond, &r),
             ""
         );
+    }
+
+    #[test]
+    fn a_field_green_all_season_is_overgrown_abandonment_only_over_a_whole_season() {
+        let (c, r) = (classes(), RulesConfig::default());
+        // Grass on 4 of 5 dates, never below NDVI 0.6: no sowing, no harvest.
+        let field = season(&[4, 4, 4, 1, 4], &[0.65, 0.8, 0.85, 0.8, 0.7]);
+        assert_eq!(pixel_kind(&field, &c, &r), PixelKind::Abandonment);
+        // A crop canopy (annual crop on most dates) green all season is not.
+        let canopy = season(&[1, 1, 4, 1, 1], &[0.65, 0.8, 0.85, 0.8, 0.7]);
+        assert_eq!(pixel_kind(&canopy, &c, &r), PixelKind::Cultivated);
+        // A meadow mown to bare soil once (NDVI 0.3) had a cycle.
+        let mown = season(&[4, 4, 5, 4, 4], &[0.65, 0.8, 0.3, 0.8, 0.7]);
+        assert_eq!(pixel_kind(&mown, &c, &r), PixelKind::Cultivated);
+        // Trees come first: woody on 4 of 5 dates is tree planting.
+        let trees = season(&[2, 3, 3, 3, 4], &[0.65, 0.8, 0.85, 0.8, 0.7]);
+        assert_eq!(pixel_kind(&trees, &c, &r), PixelKind::TreePlanting);
+        // Dates from April to September (158 days) keep the test; July to September (60 days)
+        // turn it off: the field is then cultivated as far as the rules can tell.
+        let day = |m, d| Some(chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap());
+        let spring_to_autumn = r.for_season(&[day(4, 20), None, day(7, 15), day(9, 25)]);
+        assert!(spring_to_autumn.overgrown_abandonment());
+        assert_eq!(spring_to_autumn, r);
+        let summer = r.for_season(&[day(7, 11), day(8, 20), day(9, 9)]);
+        assert!(!summer.overgrown_abandonment());
+        assert_eq!(pixel_kind(&field, &c, &summer), PixelKind::Cultivated);
+        // Undated scenes say nothing of the season's length.
+        assert!(!r.for_season(&[None, None, None]).overgrown_abandonment());
+        assert!(RulesConfig {
+            abandonment_overgrown_min_ndvi: f32::NAN,
+            ..RulesConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .contains("abandonment_overgrown_min_ndvi"));
     }
 
     #[test]

@@ -316,20 +316,20 @@ fn score(r: &AnalysisResult, dir: &std::path::Path) -> gengdi_fixtures::season::
     score::score(&truth, &found)
 }
 
-/// Floors over seeds the rules were not set on (1 and 2; `scripts/season-eval.sh` reports
-/// seeds 101–105 beside them), on scenes of 3 × 3 parcel blocks (1,737 parcels, at least
+/// Floors over development seeds 1 and 2 (some rules were set on them; `scripts/season-eval.sh`
+/// reports seeds 101–105, which no tuning touched, beside them), on scenes of 3 × 3 parcel blocks (1,737 parcels, at least
 /// 36 of each kind: one parcel moves a recall by under 3 %), rendered only from samples
 /// neither model saw. The floors sit below the worst of those seeds (README, "Season
 /// analysis"): they catch a regression, they do not pin a result.
 ///
-/// Abandonment has no floor: its parcels are real WorldCereal fallow fields, most of them
-/// green all season, and the abandonment rule (no cycle, NDVI below 0.4) finds none of them
-/// (0 of 180 on every seed; README). Its truth count is still checked.
+/// Abandoned parcels are real WorldCereal fallow fields, most of them green all season: the
+/// bare-field rule (no cycle, NDVI below 0.4) finds none of them, the overgrown rule (never
+/// below NDVI 0.6, grass, over a season from April) about half (README).
 #[test]
 fn scores_hold_their_floors_over_other_seeds() {
     // kind → (precision, recall, share of the parcels found with an area within 15 %)
     let floors: BTreeMap<&str, (f64, f64, f64)> = [
-        ("abandonment", (0.0, 0.0, 0.0)),
+        ("abandonment", (0.48, 0.45, 0.6)),
         ("tree_planting", (0.12, 0.18, 0.30)),
         ("fishpond", (0.95, 0.93, 0.90)),
         ("construction", (0.90, 0.90, 0.70)),
@@ -580,7 +580,7 @@ fn patches_are_written_as_rfc7946_geojson_a_geopackage_in_the_farmland_crs_and_c
             "fishpond" => "open water on ",
             "construction" => "built-up on ",
             "tree_planting" => "tree or orchard on ",
-            "abandonment" => "no cultivation cycle: ",
+            "abandonment" => "no cultivation cycle",
             _ => "crop-type model: non_grain",
         };
         assert!(p.evidence.starts_with(lead), "{p:?}");

@@ -155,6 +155,7 @@ pub struct AnalysisResult {
 }
 
 /// What the analysis needs.
+#[derive(Clone, Copy)]
 pub struct AnalysisInput<'a> {
     pub stack: &'a SceneStack,
     pub farmland: &'a FarmlandLayer,
@@ -165,6 +166,22 @@ pub struct AnalysisInput<'a> {
     pub season_cover: Option<&'a dyn SeasonClassifier>,
     pub rules: &'a RulesConfig,
     pub tile_size: usize,
+}
+
+impl<'a> AnalysisInput<'a> {
+    /// This input with `rules` instead of its own.
+    fn with_rules<'b>(&self, rules: &'b RulesConfig) -> AnalysisInput<'b>
+    where
+        'a: 'b,
+    {
+        AnalysisInput { rules, ..*self }
+    }
+
+    /// The rules for this season's dates ([`RulesConfig::for_season`]).
+    fn season_rules(&self) -> RulesConfig {
+        let dates: Vec<Option<NaiveDate>> = self.stack.layers.iter().map(|l| l.date).collect();
+        self.rules.for_season(&dates)
+    }
 }
 
 /// What an analysis may do besides the season: a baseline period and class maps.
@@ -251,6 +268,8 @@ pub fn analyze_until(
             reason: "a run of some tiles only merges nothing: use analyze_tiles".into(),
         });
     }
+    let season_rules = input.season_rules();
+    let input = &input.with_rules(&season_rules);
     let setup = Setup::of(input, opts)?;
     let ctx = setup.context(input, opts);
     let (grid, tiles_with_farmland) = (&setup.layout.grid, setup.layout.buckets.len());
@@ -444,6 +463,8 @@ pub fn analyze_tiles(
         checkpoints: Some(store),
         tiles: TilePlan::Only(tiles),
     };
+    let season_rules = input.season_rules();
+    let input = &input.with_rules(&season_rules);
     let setup = Setup::with(input, &opts, layout)?;
     let ctx = setup.context(input, &opts);
     let before = store.finished()?.len();

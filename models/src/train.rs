@@ -943,7 +943,8 @@ fn train_series<C: SeriesClass>(
     let weights = class_weights(&train_targets, n_classes, config.class_weight_power);
     let arch = CropTemporalConfig::new(N_SERIES_CHANNELS, window.n_slots, n_classes)
         .with_conv_channels(config.conv_channels)
-        .with_slot_head(config.slot_head);
+        .with_slot_head(config.slot_head)
+        .with_stats_head(config.stats_head);
     let net = arch.init_seeded(config.seed, &device.training_device());
     let l1c: Vec<bool> = samples
         .samples

@@ -89,6 +89,11 @@ pub struct TrainConfig {
     /// summary (see `CropTemporalConfig::slot_head`). Absent (cards of older models): off.
     #[config(default = "None")]
     pub slot_head: Option<bool>,
+    /// Season networks: feed the head each channel's mean, maximum, minimum and standard
+    /// deviation over the valid months as well (see `CropTemporalConfig::stats_head`). Absent
+    /// (cards of older models): off.
+    #[config(default = "None")]
+    pub stats_head: Option<bool>,
     /// Show a progress bar on stderr.
     #[config(default = true)]
     pub progress: bool,

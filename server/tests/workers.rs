@@ -403,7 +403,11 @@ async fn workers_share_batches_and_survive_a_killed_worker_and_a_restarted_datab
             continue;
         }
         victim.signal("-STOP");
-        // Frozen: whatever tile it holds now, it holds until it dies.
+        // Frozen: whatever tile it holds now, it holds until it dies. A statement it sent just
+        // before the stop (finishing a tile) may still be landing in the database: let it land
+        // before asking which task is held (under load, a tile finished in that window was
+        // taken for the held one and then found done by the victim itself).
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let held = c
             .query_opt(
                 "SELECT id FROM tasks WHERE batch_id = $1 AND kind = 'tile' AND status = 'running'",

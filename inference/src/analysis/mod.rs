@@ -179,9 +179,13 @@ impl<'a> AnalysisInput<'a> {
 
     /// The rules for this season's dates ([`RulesConfig::for_season`]).
     fn season_rules(&self) -> RulesConfig {
-        let dates: Vec<Option<NaiveDate>> = self.stack.layers.iter().map(|l| l.date).collect();
-        self.rules.for_season(&dates)
+        self.rules.for_season(&stack_dates(self.stack))
     }
+}
+
+/// Each scene's date, in stack order (`None` where a scene has none).
+fn stack_dates(stack: &SceneStack) -> Vec<Option<NaiveDate>> {
+    stack.layers.iter().map(|l| l.date).collect()
 }
 
 /// What an analysis may do besides the season: a baseline period and class maps.
@@ -287,7 +291,7 @@ pub fn analyze_until(
         ..Default::default()
     };
 
-    let dates: Vec<Option<NaiveDate>> = stack.layers.iter().map(|l| l.date).collect();
+    let dates = stack_dates(stack);
     let mut model_ids = vec![input.landcover.id()];
     model_ids.extend(input.croptype.map(|m| m.id()));
     model_ids.extend(input.season_cover.map(|m| m.id()));
@@ -333,10 +337,7 @@ pub fn analyze_until(
         model_version,
         timings,
         class_names,
-        baseline_dates: opts
-            .baseline
-            .map(|b| b.layers.iter().map(|l| l.date).collect())
-            .unwrap_or_default(),
+        baseline_dates: opts.baseline.map(stack_dates).unwrap_or_default(),
         tree_planting_vetoed,
     })
 }

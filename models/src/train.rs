@@ -850,12 +850,68 @@ pub fn train_croptype(
         samples,
         device,
         rules::croptype_rule_descriptions(),
-        vec![
-            "fallow = WorldCereal codes 1115000000 and 1600000000 (see training.label_rules)"
-                .into(),
-        ],
+        croptype_notes(),
+        None,
     )
 }
+
+fn croptype_notes() -> Vec<String> {
+    vec!["fallow = WorldCereal codes 1115000000 and 1600000000 (see training.label_rules)".into()]
+}
+
+/// Fine-tune the crop-type model in `base` (a registry folder) on `samples`: training starts
+/// from its weights and keeps its input normalisation, season window and architecture (the
+/// config's `conv_channels`, `slot_head` and `stats_head` are ignored); the card records the
+/// base's id (`training.config.fine_tune_from`). The split, early stopping and evaluation are
+/// as for [`train_croptype`]; a smaller `learning_rate` and `max_epochs` than from scratch
+/// suit it.
+pub fn fine_tune_croptype(
+    config: &TrainConfig,
+    samples: &CropTypeSamples,
+    device: DeviceChoice,
+    base: &std::path::Path,
+) -> Result<TrainedModel> {
+    let model = SeriesModel::load(base, &device.training_device(), Task::CropType)?;
+    let window = model.window();
+    let (card, net) = model.into_parts();
+    let mut expected = pixel_feature_names();
+    expected.extend(SERIES_EXTRA_FEATURES.iter().map(|f| f.to_string()));
+    if card.input.features != expected
+        || card.classes.len() != Task::CropType.class_names().len()
+        || window != SeasonWindow::default()
+    {
+        return Err(ModelError::InvalidConfig(format!(
+            "model {} takes other features, classes or months than this gengdi trains: it \
+             cannot be fine-tuned here",
+            card.id
+        )));
+    }
+    let Architecture::CropTemporal(arch) = card.architecture.clone() else {
+        return Err(ModelError::InvalidConfig(format!(
+            "model {} is not a crop-type temporal network",
+            card.id
+        )));
+    };
+    let mut config = config.clone();
+    config.fine_tune_from = Some(card.id.clone());
+    config.conv_channels = arch.conv_channels;
+    config.slot_head = arch.slot_head;
+    config.stats_head = arch.stats_head;
+    train_series(
+        &config,
+        samples,
+        device,
+        rules::croptype_rule_descriptions(),
+        croptype_notes(),
+        Some((card.input.normalisation, arch, net)),
+    )
+}
+
+/// The base a series fine-tuning starts from: normalisation, architecture, weights.
+type SeriesBase = (Normalisation, CropTemporalConfig, CropTemporalNet);
+
+/// The features of a series network's input after the pixel features.
+const SERIES_EXTRA_FEATURES: [&str; 3] = ["valid_mask", "month_sin", "month_cos"];
 
 /// Train the season-cover network: the crop-type network's architecture on the season-cover
 /// classes (annual crop, perennial, grassland, fallow, water, built).
@@ -873,6 +929,7 @@ pub fn train_season_cover(
             "perennial = WorldCereal permanent crops (orchards, vineyards, olives, nuts) and trees; the class tree planting on farmland is checked against".into(),
             "water and built are learnt from EuroSAT pseudo-series (one single-date patch's pixels spread over the months, see training.label_rules): a cover that does not change, not a real season".into(),
         ],
+        None,
     )
 }
 
@@ -904,6 +961,7 @@ fn train_series<C: SeriesClass>(
     device: DeviceChoice,
     rule_descriptions: Vec<String>,
     mut task_notes: Vec<String>,
+    base: Option<SeriesBase>,
 ) -> Result<TrainedModel> {
     config.validate()?;
     let start = Instant::now();
@@ -936,16 +994,22 @@ fn train_series<C: SeriesClass>(
     for &r in &split.train {
         train_features.extend(valid_slot_features(&series[r].composite, &series[r].valid));
     }
-    let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
     let names = C::TASK.class_names();
     let n_classes = names.len();
     let train_targets: Vec<usize> = split.train.iter().map(|&r| targets[r]).collect();
     let weights = class_weights(&train_targets, n_classes, config.class_weight_power);
-    let arch = CropTemporalConfig::new(N_SERIES_CHANNELS, window.n_slots, n_classes)
-        .with_conv_channels(config.conv_channels)
-        .with_slot_head(config.slot_head)
-        .with_stats_head(config.stats_head);
-    let net = arch.init_seeded(config.seed, &device.training_device());
+    let (norm, arch, net) = match base {
+        Some(base) => base,
+        None => {
+            let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
+            let arch = CropTemporalConfig::new(N_SERIES_CHANNELS, window.n_slots, n_classes)
+                .with_conv_channels(config.conv_channels)
+                .with_slot_head(config.slot_head)
+                .with_stats_head(config.stats_head);
+            let net = arch.init_seeded(config.seed, &device.training_device());
+            (norm, arch, net)
+        }
+    };
     let l1c: Vec<bool> = samples
         .samples
         .iter()
@@ -985,11 +1049,7 @@ fn train_series<C: SeriesClass>(
         &Unobserved,
     )?;
     let mut features = pixel_feature_names();
-    features.extend([
-        "valid_mask".to_string(),
-        "month_sin".into(),
-        "month_cos".into(),
-    ]);
+    features.extend(SERIES_EXTRA_FEATURES.iter().map(|f| f.to_string()));
     let mut notes = vec![
         "input: one season = calendar months January..December of the season year; observations in the same month are averaged, months without a clear observation are masked".into(),
         "trained on France (2022, 2023), Flanders (2021) and South Sudan (2017) WorldCereal samples only; no Chinese data".into(),

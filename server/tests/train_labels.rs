@@ -319,7 +319,102 @@ fn verdicts_fine_tune_the_active_land_cover_model_and_the_card_counts_them() {
 }
 
 #[test]
-fn verdicts_label_land_cover_only_and_need_their_scenes() {
+fn verdicts_fine_tune_the_active_crop_type_model_with_one_season_per_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let verdicts = verdict_file(dir.path());
+    let registry = dir.path().join("models");
+    let export = gengdi(&format!("models export {}", registry.display()));
+    assert!(export.status.success(), "{export:?}");
+    let active: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(registry.join("croptype/active.json")).unwrap(),
+    )
+    .unwrap();
+    let base_id = active["id"].as_str().unwrap().to_string();
+    let before = model_dirs_of(&registry, "croptype");
+    let run = gengdi(&format!(
+        "train --task croptype --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_2015{{0711,0830,0909}}_13band.tif --fine-tune active --epochs 1 --quiet --out {}",
+        verdicts.display(),
+        registry.display()
+    ));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // Confirmed non-grain labels non_grain, confirmed tree planting permanent_crop, the false
+    // abandonment on which grass was found grassland; construction has no crop-type class.
+    assert!(
+        stdout.contains(
+            r#"40 patches label seasons {"grassland": 4, "non_grain": 26, "permanent_crop": 10}"#
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#""confirmed construction: no crop-type class": 11"#)
+            && stdout.contains(r#""status \"open\": not a verdict that labels": 37"#),
+        "{stdout}"
+    );
+    let new: Vec<PathBuf> = model_dirs_of(&registry, "croptype")
+        .difference(&before)
+        .cloned()
+        .collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(new[0].join("card.json")).unwrap()).unwrap();
+    let base: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(registry.join("croptype").join(&base_id).join("card.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        card["training"]["verdicts"],
+        serde_json::json!({
+            "abandonment/false_positive": 4,
+            "non_grain_pbf/confirmed": 26,
+            "tree_planting/confirmed": 10,
+        })
+    );
+    assert_eq!(
+        card["training"]["config"]["fine_tune_from"],
+        base_id.as_str()
+    );
+    assert_eq!(
+        card["input"]["normalisation"],
+        base["input"]["normalisation"]
+    );
+    // The base's architecture (its card predates the optional heads: absent reads as off).
+    assert_eq!(card["architecture"]["kind"], base["architecture"]["kind"]);
+    for (k, v) in base["architecture"]["config"].as_object().unwrap() {
+        assert_eq!(&card["architecture"]["config"][k], v, "{k}");
+    }
+    for head in ["slot_head", "stats_head"] {
+        let on = &card["architecture"]["config"][head];
+        assert!(on.is_null() || on == false, "{head}: {on}");
+    }
+    // One season per labelling patch joined the shipped WorldCereal series: the training
+    // counts grow by exactly the verdicts' classes, less the patches that went to the
+    // validation and test parts of the split.
+    let files = file_names(&card);
+    assert!(files.iter().any(|f| f.contains("verdicts")), "{files:?}");
+    assert!(files.iter().any(|f| f.contains("worldcereal")), "{files:?}");
+    let count = |c: &serde_json::Value, class: &str| {
+        c["training"]["train_class_counts"][class]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let grown: u64 = ["grassland", "non_grain", "permanent_crop"]
+        .iter()
+        .map(|k| count(&card, k) - count(&base, k))
+        .sum();
+    assert!((1..=40).contains(&grown), "{grown}");
+    for k in ["grain", "fallow"] {
+        assert_eq!(count(&card, k), count(&base, k), "{k}");
+    }
+}
+
+#[test]
+fn verdicts_label_land_cover_and_crop_type_only_and_need_their_scenes() {
     let dir = tempfile::tempdir().unwrap();
     let verdicts = verdict_file(dir.path());
     let broken = dir.path().join("broken.geojson");
@@ -327,13 +422,15 @@ fn verdicts_label_land_cover_only_and_need_their_scenes() {
     let scene = "--scenes fixtures/data/eolearn-slovenia-s2/s2l1c_20150711_13band.tif";
     for (task, file, scenes, says) in [
         (
-            "croptype",
+            "season",
             &verdicts,
             scene,
-            "--verdicts label land cover only",
+            "--verdicts label land-cover and crop-type models only",
         ),
         ("landcover", &verdicts, "", "--scenes"),
+        ("croptype", &verdicts, "", "--scenes"),
         ("landcover", &broken, scene, "no field status or verdict"),
+        ("croptype", &broken, scene, "no field status or verdict"),
     ] {
         let run = gengdi(&format!(
             "train --task {task} --verdicts {} {scenes} --epochs 1 --quiet --out {}",
@@ -347,7 +444,11 @@ fn verdicts_label_land_cover_only_and_need_their_scenes() {
 }
 
 fn model_dirs(registry: &Path) -> BTreeSet<PathBuf> {
-    std::fs::read_dir(registry.join("landcover"))
+    model_dirs_of(registry, "landcover")
+}
+
+fn model_dirs_of(registry: &Path, task: &str) -> BTreeSet<PathBuf> {
+    std::fs::read_dir(registry.join(task))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("card.json").is_file())

@@ -13,8 +13,8 @@ use gengdi_models::samples::{
     load_croptype, load_landcover, load_season_cover, CropTypeSamples, LandCoverSamples,
     SeasonCoverSamples, SeriesSamples,
 };
-use gengdi_models::SeriesClass;
-use gengdi_service::jobs::training::verdict_file_labels;
+use gengdi_models::{SeriesClass, Task};
+use gengdi_service::jobs::training::verdict_file_labels_for;
 use gengdi_tiling::SceneStack;
 
 use super::scene_args::SceneArgs;
@@ -48,12 +48,17 @@ pub struct SampleArgs {
     /// A field of --labels whose value groups features in the split (default: each feature).
     #[arg(long, requires = "labels")]
     pub group_field: Option<String>,
-    /// Inspectors' verdicts (land cover only): an exported change list (`GET
+    /// Inspectors' verdicts: an exported change list (`GET
     /// /api/v1/changes?…&format=geojson|gpkg`) or any vector file with the fields `kind`,
-    /// `status` (or `verdict`), `class_before` and `class_after`, read over --scenes (the
-    /// batch's). A confirmed patch labels its pixels with the violation's class (fishpond →
-    /// water, construction → built, tree_planting → tree or orchard, abandonment → bare or
-    /// grass); a false positive with the parcel's register class; others are skipped.
+    /// `status` (or `verdict`), `class_before` and `class_after` (and optionally
+    /// `class_found`), read over --scenes (the batch's). Land cover: a confirmed patch labels
+    /// its pixels with the violation's class (fishpond → water, construction → built,
+    /// tree_planting → tree or orchard, abandonment → bare or grass), a false positive with
+    /// the class found or else the parcel's register class. Crop type: a patch labels its
+    /// season (confirmed non_grain_pbf → non_grain, tree_planting → permanent_crop,
+    /// abandonment → fallow; a false non_grain_pbf → grain; other false positives by the class
+    /// found: grass → grassland, bare → fallow, tree or orchard → permanent_crop). Others are
+    /// skipped.
     #[arg(long, num_args = 1.., requires = "scenes")]
     pub verdicts: Vec<PathBuf>,
     /// Scene files or directories the labels or verdicts are read over (several dates; any
@@ -124,31 +129,7 @@ impl SampleArgs {
                 samples.merge(from_labels);
             }
             if !self.verdicts.is_empty() {
-                // Each file's labels as GeoJSON (WGS 84, `class`, grouped by patch in the split).
-                let dir = tempfile::tempdir().context("a folder for the verdict labels")?;
-                let mut files = Vec::new();
-                for (i, path) in self.verdicts.iter().enumerate() {
-                    let labels = verdict_file_labels(path)
-                        .with_context(|| format!("reading the verdicts {}", path.display()))?;
-                    for (k, n) in &labels.verdicts {
-                        *verdicts.entry(k.clone()).or_default() += n;
-                    }
-                    println!(
-                        "verdicts {}: {} patches label pixels {:?}; skipped {:?}",
-                        path.display(),
-                        labels.features.len(),
-                        labels.labelled,
-                        labels.skipped
-                    );
-                    let name = path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "verdicts".into());
-                    let file = dir.path().join(format!("{i}-{name}.geojson"));
-                    std::fs::write(&file, labels.geojson().to_string())
-                        .with_context(|| format!("writing {}", file.display()))?;
-                    files.push(file);
-                }
+                let (_dir, files) = self.verdict_label_files(Task::LandCover, &mut verdicts)?;
                 let mut o = LabelOptions::new("class");
                 o.group_field = Some("patch".into());
                 let (from_verdicts, report) = landcover_samples(&files, &o, &stack)?;
@@ -166,28 +147,77 @@ impl SampleArgs {
         Ok((samples, verdicts))
     }
 
+    /// Each --verdicts file's labels for the model of `task`, written as GeoJSON (WGS 84,
+    /// property `class`, grouped by `patch` in the split) into a temporary folder (kept alive
+    /// by the returned handle); the verdicts that label are added to `verdicts` by
+    /// `kind/verdict`, and each file's report is printed.
+    fn verdict_label_files(
+        &self,
+        task: Task,
+        verdicts: &mut std::collections::BTreeMap<String, u64>,
+    ) -> anyhow::Result<(tempfile::TempDir, Vec<PathBuf>)> {
+        let dir = tempfile::tempdir().context("a folder for the verdict labels")?;
+        let mut files = Vec::new();
+        for (i, path) in self.verdicts.iter().enumerate() {
+            let labels = verdict_file_labels_for(path, task)
+                .with_context(|| format!("reading the verdicts {}", path.display()))?;
+            for (k, n) in &labels.verdicts {
+                *verdicts.entry(k.clone()).or_default() += n;
+            }
+            println!(
+                "verdicts {}: {} patches label {} {:?}; skipped {:?}",
+                path.display(),
+                labels.features.len(),
+                match task {
+                    Task::CropType => "seasons",
+                    _ => "pixels",
+                },
+                labels.labelled,
+                labels.skipped
+            );
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "verdicts".into());
+            let file = dir.path().join(format!("{i}-{name}.geojson"));
+            std::fs::write(&file, labels.geojson().to_string())
+                .with_context(|| format!("writing {}", file.display()))?;
+            files.push(file);
+        }
+        Ok((dir, files))
+    }
+
     /// Crop-type samples: the tables, then the labels (their report is printed).
     pub fn croptype(&self) -> anyhow::Result<CropTypeSamples> {
-        anyhow::ensure!(
-            self.verdicts.is_empty(),
-            "--verdicts label land cover only (train --task landcover)"
-        );
-        self.series(load_croptype)
+        Ok(self.croptype_and_verdicts()?.0)
+    }
+
+    /// [`SampleArgs::croptype`], then one season per --verdicts patch that labels a crop-type
+    /// class (the mean of its clear pixels at each date of --scenes), and the verdicts that
+    /// labelled, by `kind/verdict`.
+    pub fn croptype_and_verdicts(
+        &self,
+    ) -> anyhow::Result<(CropTypeSamples, std::collections::BTreeMap<String, u64>)> {
+        let mut verdicts = std::collections::BTreeMap::new();
+        let samples = self.series(load_croptype, &mut verdicts)?;
+        Ok((samples, verdicts))
     }
 
     /// Season-cover samples: the tables, then the labels (their report is printed).
     pub fn season_cover(&self) -> anyhow::Result<SeasonCoverSamples> {
         anyhow::ensure!(
             self.verdicts.is_empty(),
-            "--verdicts label land cover only (train --task landcover)"
+            "--verdicts label land-cover and crop-type models only (train --task landcover or croptype)"
         );
-        self.series(load_season_cover)
+        self.series(load_season_cover, &mut Default::default())
     }
 
-    /// Season-model samples: the tables read by `load`, then the labels.
+    /// Season-model samples: the tables read by `load`, then the labels, then the verdicts
+    /// (one season per patch that labels, counted into `verdicts` by `kind/verdict`).
     fn series<C: SeriesClass>(
         &self,
         load: fn(&[PathBuf]) -> gengdi_models::Result<SeriesSamples<C>>,
+        verdicts: &mut std::collections::BTreeMap<String, u64>,
     ) -> anyhow::Result<SeriesSamples<C>> {
         let tables = self.tables();
         let mut samples = if tables.is_empty() {
@@ -197,16 +227,27 @@ impl SampleArgs {
         };
         let n_tables = samples.fingerprint.files.len();
         if let Some((opts, stack)) = self.labels()? {
-            let (from_labels, report) = series_samples::<C>(&self.labels, &opts, &stack)?;
-            print!("{report}");
-            samples.merge(from_labels);
+            if !self.labels.is_empty() {
+                let (from_labels, report) = series_samples::<C>(&self.labels, &opts, &stack)?;
+                print!("{report}");
+                samples.merge(from_labels);
+            }
+            if !self.verdicts.is_empty() {
+                let (_dir, files) = self.verdict_label_files(C::TASK, verdicts)?;
+                let mut o = LabelOptions::new("class");
+                o.group_field = Some("patch".into());
+                let (from_verdicts, report) = series_samples::<C>(&files, &o, &stack)?;
+                print!("{report}");
+                samples.merge(from_verdicts);
+            }
         }
         tracing::info!(
-            "{}: {} labelled series from {} tables and {} label files",
+            "{}: {} labelled series from {} tables, {} label files and {} verdict files",
             C::TASK,
             samples.samples.len(),
             n_tables,
-            self.labels.len()
+            self.labels.len(),
+            self.verdicts.len()
         );
         Ok(samples)
     }

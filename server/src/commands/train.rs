@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Context;
 use gengdi_models::train::load_train_config;
 use gengdi_models::{
-    fine_tune_landcover, train_croptype, train_landcover, train_season_cover, DeviceChoice, Task,
-    TrainConfig,
+    fine_tune_croptype, fine_tune_landcover, train_croptype, train_landcover, train_season_cover,
+    DeviceChoice, Task, TrainConfig,
 };
 
 use super::sample_args::SampleArgs;
@@ -40,10 +40,11 @@ pub struct TrainArgs {
     /// Make the new model the active one of its task.
     #[arg(long)]
     pub activate: bool,
-    /// Fine-tune a land-cover model of the registry (an id, or `active`) instead of training
-    /// from scratch: start from its weights, keep its input normalisation and architecture
-    /// (with --verdicts, the usual way to teach the active model the area's verdicts; fewer
-    /// --epochs and a smaller learning rate in --config suit it).
+    /// Fine-tune a land-cover or crop-type model of the registry (an id, or `active`: the
+    /// task's active model) instead of training from scratch: start from its weights, keep its
+    /// input normalisation and architecture (with --verdicts, the usual way to teach the
+    /// active model the area's verdicts; fewer --epochs and a smaller learning rate in
+    /// --config suit it).
     #[arg(long, value_name = "MODEL")]
     pub fine_tune: Option<String>,
 }
@@ -74,10 +75,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let base = match &args.fine_tune {
         None => None,
-        Some(_) if args.task != Task::LandCover => {
-            anyhow::bail!("--fine-tune: only land-cover models are fine-tuned")
+        Some(_) if args.task == Task::SeasonCover => {
+            anyhow::bail!("--fine-tune: land-cover and crop-type models are fine-tuned, not season-cover models")
         }
-        Some(which) if which == "active" => Some(registry.active_dir(Task::LandCover)?),
+        Some(which) if which == "active" => Some(registry.active_dir(args.task)?),
         Some(id) => Some(registry.model_dir(id)?),
     };
     let trained = match args.task {
@@ -96,7 +97,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             trained.card.training.verdicts = verdicts;
             trained
         }
-        Task::CropType => train_croptype(&config, &args.samples.croptype()?, args.device)?,
+        Task::CropType => {
+            let (samples, verdicts) = args.samples.croptype_and_verdicts()?;
+            let mut trained = match &base {
+                Some(base) => fine_tune_croptype(&config, &samples, args.device, base)?,
+                None => train_croptype(&config, &samples, args.device)?,
+            };
+            trained.card.training.verdicts = verdicts;
+            trained
+        }
         Task::SeasonCover => {
             train_season_cover(&config, &args.samples.season_cover()?, args.device)?
         }

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use gengdi_models::{LandCoverClass, Task};
+use gengdi_models::{CropTypeClass, LandCoverClass, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Scope;
@@ -202,6 +202,58 @@ fn skipped_reason(status: PatchStatus, kind: &str, class_before: &str) -> String
     }
 }
 
+/// The crop-type class a patch of `kind` with verdict `status` labels its season with, for
+/// `gengdi train --task croptype --verdicts` (`None`: skipped). The season is the mean of the
+/// patch's clear pixels at each date of the batch's scenes:
+///
+/// | status | crop-type class |
+/// |---|---|
+/// | `confirmed` `non_grain_pbf` | `non_grain` |
+/// | `confirmed` `tree_planting` | `permanent_crop` (perennial woody cover) |
+/// | `confirmed` `abandonment` | `fallow` |
+/// | `confirmed` `fishpond`, `construction` | skipped (no crop-type class) |
+/// | `false_positive` `non_grain_pbf` | the class found, else `grain`: a crop on PBF that is not non-grain |
+/// | `false_positive`, other kinds | the class found, else the register class (`class_before`), as crop type: `grass` → `grassland`, `bare` → `fallow`, `tree` and `orchard` → `permanent_crop`; `annual_crop` (cropland) is skipped, since it does not say grain or non-grain, and so are water and built |
+pub fn croptype_label_class(
+    status: PatchStatus,
+    kind: &str,
+    class_before: &str,
+    found: Option<LandCoverClass>,
+) -> Option<CropTypeClass> {
+    use CropTypeClass as T;
+    use LandCoverClass as C;
+    let as_croptype = |c: LandCoverClass| match c {
+        C::Grass => Some(T::Grassland),
+        C::Bare => Some(T::Fallow),
+        C::Tree | C::Orchard => Some(T::PermanentCrop),
+        C::AnnualCrop | C::Water | C::Built => None,
+    };
+    match (status, kind.trim()) {
+        (PatchStatus::Confirmed, "non_grain_pbf") => Some(T::NonGrain),
+        (PatchStatus::Confirmed, "tree_planting") => Some(T::PermanentCrop),
+        (PatchStatus::Confirmed, "abandonment") => Some(T::Fallow),
+        (PatchStatus::FalsePositive, "non_grain_pbf") => match found {
+            None | Some(C::AnnualCrop) => Some(T::Grain),
+            Some(c) => as_croptype(c),
+        },
+        (PatchStatus::FalsePositive, _) => found
+            .or_else(|| register_class(class_before))
+            .and_then(as_croptype),
+        _ => None,
+    }
+}
+
+/// Why a patch with `status` labels no crop-type season.
+fn croptype_skipped_reason(status: PatchStatus, kind: &str) -> String {
+    match status {
+        PatchStatus::Confirmed => format!("confirmed {kind}: no crop-type class"),
+        _ => format!(
+            "false_positive {kind}: the class found (or else the register class) names no \
+             crop-type class (cropland does not say grain or non-grain)"
+        ),
+    }
+}
+
 /// The labels of a file of verdicts: an exported change list (`GET /api/v1/changes?…&format=
 /// geojson|gpkg`), or any vector file GDAL reads (any CRS) whose features have the fields
 /// `kind`, `status` (or `verdict`), `class_before` and `class_after`. Features are labelled
@@ -210,7 +262,19 @@ fn skipped_reason(status: PatchStatus, kind: &str, class_before: &str) -> String
 /// false positive instead of its register class, and a confirmed patch when it is one of its
 /// kind's classes.
 pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
+    verdict_file_labels_for(path, Task::LandCover)
+}
+
+/// The labels of a file of verdicts (as [`verdict_file_labels`]) for the model of `task`:
+/// land-cover classes of the patches' pixels, or crop-type classes of the patches' seasons
+/// ([`croptype_label_class`]). Season-cover models are not labelled from verdicts.
+pub fn verdict_file_labels_for(path: &std::path::Path, task: Task) -> Result<BatchLabels> {
     use gdal::spatial_ref::{AxisMappingStrategy, SpatialRef};
+    if !matches!(task, Task::LandCover | Task::CropType) {
+        return Err(ServiceError::Invalid(format!(
+            "verdicts label land-cover and crop-type models, not {task} models"
+        )));
+    }
     use gdal::vector::LayerAccess;
     let bad = |reason: String| ServiceError::Invalid(format!("{}: {reason}", path.display()));
     let ds = gdal::Dataset::open(path).map_err(|e| bad(e.to_string()))?;
@@ -255,11 +319,17 @@ pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
         };
         let (before, after, found) = (text(before_i), text(after_i), text(found_i));
         // What the inspector found on the ground, when the file says.
-        let class = label_class(status, &kind, &before, &after, class_named(&found));
+        let found = class_named(&found);
+        let class = match task {
+            Task::CropType => croptype_label_class(status, &kind, &before, found).map(|c| c.name()),
+            _ => label_class(status, &kind, &before, &after, found).map(|c| c.name()),
+        };
         let Some(class) = class else {
-            *out.skipped
-                .entry(skipped_reason(status, &kind, &before))
-                .or_default() += 1;
+            let reason = match task {
+                Task::CropType => croptype_skipped_reason(status, kind.trim()),
+                _ => skipped_reason(status, &kind, &before),
+            };
+            *out.skipped.entry(reason).or_default() += 1;
             continue;
         };
         let Some(geometry) = feature.geometry() else {
@@ -278,7 +348,7 @@ pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
             .and_then(|j| serde_json::from_str(&j).ok())
             .ok_or_else(|| bad(format!("feature {n}: its geometry cannot be written")))?;
         let id = text(id_i).trim().parse::<i64>().unwrap_or(n as i64 + 1);
-        *out.labelled.entry(class.name().to_string()).or_default() += 1;
+        *out.labelled.entry(class.to_string()).or_default() += 1;
         *out.verdicts
             .entry(format!("{}/{}", kind.trim(), status.name()))
             .or_default() += 1;
@@ -291,9 +361,9 @@ pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BatchLabels {
     pub batch: i64,
-    /// `(patch, class, GeoJSON geometry)`.
+    /// `(patch, class name, GeoJSON geometry)`.
     #[serde(skip)]
-    pub features: Vec<(i64, LandCoverClass, serde_json::Value)>,
+    pub features: Vec<(i64, &'static str, serde_json::Value)>,
     /// Labelled patches per class.
     pub labelled: BTreeMap<String, usize>,
     /// Patches with a verdict left out, per reason.
@@ -311,7 +381,7 @@ impl BatchLabels {
             .map(|(id, class, geometry)| {
                 serde_json::json!({
                     "type": "Feature",
-                    "properties": {"class": class.name(), "patch": id},
+                    "properties": {"class": class, "patch": id},
                     "geometry": geometry,
                 })
             })
@@ -366,7 +436,7 @@ pub async fn batch_labels(store: &dyn Store, batch: i64, geometry: bool) -> Resu
                         .entry(format!("{}/{}", p.kind, status.name()))
                         .or_default() += 1;
                     if let Some(g) = p.geometry {
-                        out.features.push((p.id, class, g));
+                        out.features.push((p.id, class.name(), g));
                     }
                 }
                 None => {
@@ -574,6 +644,101 @@ mod tests {
                 verdict_class(&patch(kind, status, after, found)),
                 want,
                 "{kind} {status:?} after {after:?} found {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn verdicts_label_crop_type_seasons_by_kind_and_what_was_found() {
+        use CropTypeClass as T;
+        use PatchStatus::{Confirmed, FalsePositive, Open};
+        for (status, kind, before, found, want) in [
+            (Confirmed, "non_grain_pbf", "0103", None, Some(T::NonGrain)),
+            (
+                Confirmed,
+                "non_grain_pbf",
+                "0103",
+                Some(C::Grass),
+                Some(T::NonGrain),
+            ),
+            (
+                Confirmed,
+                "tree_planting",
+                "0103",
+                None,
+                Some(T::PermanentCrop),
+            ),
+            (
+                Confirmed,
+                "abandonment",
+                "0103",
+                Some(C::Grass),
+                Some(T::Fallow),
+            ),
+            (Confirmed, "fishpond", "0103", None, None),
+            (Confirmed, "construction", "0103", None, None),
+            // A false non-grain flag on PBF: a grain crop, unless something else was found.
+            (FalsePositive, "non_grain_pbf", "0103", None, Some(T::Grain)),
+            (
+                FalsePositive,
+                "non_grain_pbf",
+                "0103",
+                Some(C::AnnualCrop),
+                Some(T::Grain),
+            ),
+            (
+                FalsePositive,
+                "non_grain_pbf",
+                "0103",
+                Some(C::Grass),
+                Some(T::Grassland),
+            ),
+            (FalsePositive, "non_grain_pbf", "0103", Some(C::Built), None),
+            // Other false positives: what was found, else the register class; cropland does
+            // not say grain or non-grain.
+            (
+                FalsePositive,
+                "tree_planting",
+                "0103",
+                Some(C::Grass),
+                Some(T::Grassland),
+            ),
+            (
+                FalsePositive,
+                "tree_planting",
+                "0103",
+                Some(C::Bare),
+                Some(T::Fallow),
+            ),
+            (
+                FalsePositive,
+                "abandonment",
+                "0103",
+                Some(C::Orchard),
+                Some(T::PermanentCrop),
+            ),
+            (
+                FalsePositive,
+                "abandonment",
+                "0404",
+                None,
+                Some(T::Grassland),
+            ),
+            (
+                FalsePositive,
+                "tree_planting",
+                "0103",
+                Some(C::AnnualCrop),
+                None,
+            ),
+            (FalsePositive, "tree_planting", "0103", None, None),
+            (FalsePositive, "fishpond", "0103", Some(C::Water), None),
+            (Open, "non_grain_pbf", "0103", None, None),
+        ] {
+            assert_eq!(
+                croptype_label_class(status, kind, before, found),
+                want,
+                "{status:?} {kind} before {before} found {found:?}"
             );
         }
     }

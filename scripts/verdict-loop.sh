@@ -18,6 +18,13 @@
 # positive labels its pixels with the parcel's register class), and `found`, verdicts that also
 # record the land-cover class the inspector saw on the parcel (`class_found`).
 #
+# Which model learns from them (TASKS, default `landcover`): `landcover` fine-tunes the active
+# land-cover model on the verdicts' pixels; `croptype` fine-tunes the active crop-type model on
+# one season per verdict patch (`gengdi train --task croptype --verdicts`: confirmed non-grain
+# → non_grain, tree planting → permanent_crop, abandonment → fallow, a false non-grain flag →
+# grain, other false positives by the class found), which is the model behind non-grain use
+# on PBF and the tree-planting season check. Cells of `croptype` are named `<n>-<labels>-croptype`.
+#
 # Settings: DEV_SEED (default 1), DEV_SIZE_PX (2406: 36 parcel blocks, enough patches for 400
 # verdicts), REPORT_SEEDS (101–105), SIZE_PX of the report seasons (1203), VERDICTS
 # (25 100 400), LABELS (register found), FT_EPOCHS (20), FT_SEEDS (1 2 3: each cell is
@@ -35,6 +42,7 @@ VERDICTS=${VERDICTS:-"25 100 400"}
 LABELS=${LABELS:-"register found"}
 FT_SEEDS=${FT_SEEDS:-"1 2 3"}
 FT_EPOCHS=${FT_EPOCHS:-20}
+TASKS=${TASKS:-landcover}
 if [ -z "${GENGDI:-}" ] || [ -z "${GENGDI_SEASON:-}" ]; then
     . scripts/dev-bins.sh && dev_bins gengdi-server gengdi-fixtures
     GENGDI=${GENGDI:-$DEV_BIN_DIR/gengdi}
@@ -104,20 +112,24 @@ for labels in $LABELS; do
         [ -f "$WORK/verdicts-$v.geojson" ] ||
             "$GENGDI_SEASON" verdicts --season "$dev" --changes "$dev/changes.geojson" --n "$n" \
                 --seed "$DEV_SEED" $flag --out "$WORK/verdicts-$v.geojson" | tee "$WORK/verdicts-$v.txt"
-        dirs=()
-        for ft in $FT_SEEDS; do
-            reg=$WORK/registry-$v-s$ft
-            if [ ! -f "$reg/trained.txt" ]; then
-                rm -rf "$reg"
-                "$GENGDI" -q models export "$reg" > /dev/null
-                "$GENGDI" train --task landcover --verdicts "$WORK/verdicts-$v.geojson" \
-                    --scenes "$dev"/S2_L2A_*.tif --fine-tune active --epochs "$FT_EPOCHS" \
-                    --seed "$ft" --activate --out "$reg" --quiet > "$WORK/train-$v-s$ft.log"
-                tail -1 "$WORK/train-$v-s$ft.log" | tee "$reg/trained.txt"
-            fi
-            score_all "$reg" "$v-s$ft"
-            dirs+=("$WORK/scores-$v-s$ft")
+        for task in $TASKS; do
+            cell=$v
+            [ "$task" = landcover ] || cell=$v-$task
+            dirs=()
+            for ft in $FT_SEEDS; do
+                reg=$WORK/registry-$cell-s$ft
+                if [ ! -f "$reg/trained.txt" ]; then
+                    rm -rf "$reg"
+                    "$GENGDI" -q models export "$reg" > /dev/null
+                    "$GENGDI" train --task "$task" --verdicts "$WORK/verdicts-$v.geojson" \
+                        --scenes "$dev"/S2_L2A_*.tif --fine-tune active --epochs "$FT_EPOCHS" \
+                        --seed "$ft" --activate --out "$reg" --quiet > "$WORK/train-$cell-s$ft.log"
+                    tail -1 "$WORK/train-$cell-s$ft.log" | tee "$reg/trained.txt"
+                fi
+                score_all "$reg" "$cell-s$ft"
+                dirs+=("$WORK/scores-$cell-s$ft")
+            done
+            summarise "$cell" "${dirs[@]}"
         done
-        summarise "$v" "${dirs[@]}"
     done
 done

@@ -537,8 +537,10 @@ pub fn train_landcover_observed(
 /// Fine-tune the land-cover model in `base` (a registry folder) on `samples`: training
 /// starts from its weights and keeps its input normalisation and architecture (the config's
 /// `hidden` is ignored); the card records the base's id (`training.config.fine_tune_from`).
-/// The split, early stopping and evaluation are as for [`train_landcover`]; a smaller
-/// `learning_rate` and `max_epochs` than from scratch suit it.
+/// The split is the base's (its method, seed, fractions and held-out sources, see
+/// [`TrainConfig::split_seed`]), so no group the base held out is trained on; early stopping
+/// and evaluation are as for [`train_landcover`]. A smaller `learning_rate` and `max_epochs`
+/// than from scratch suit it.
 pub fn fine_tune_landcover(
     config: &TrainConfig,
     samples: &LandCoverSamples,
@@ -563,7 +565,7 @@ pub fn fine_tune_landcover(
             card.id
         )));
     };
-    let mut config = config.clone();
+    let mut config = config.clone().with_split_of(&card.training.config);
     config.fine_tune_from = Some(card.id.clone());
     config.hidden = arch.hidden.clone();
     train_landcover_from(
@@ -862,9 +864,10 @@ fn croptype_notes() -> Vec<String> {
 /// Fine-tune the crop-type model in `base` (a registry folder) on `samples`: training starts
 /// from its weights and keeps its input normalisation, season window and architecture (the
 /// config's `conv_channels`, `slot_head` and `stats_head` are ignored); the card records the
-/// base's id (`training.config.fine_tune_from`). The split, early stopping and evaluation are
-/// as for [`train_croptype`]; a smaller `learning_rate` and `max_epochs` than from scratch
-/// suit it.
+/// base's id (`training.config.fine_tune_from`). The split is the base's (see
+/// [`TrainConfig::split_seed`]), so no series the base held out is trained on; early stopping
+/// and evaluation are as for [`train_croptype`]. A smaller `learning_rate` and `max_epochs`
+/// than from scratch suit it.
 pub fn fine_tune_croptype(
     config: &TrainConfig,
     samples: &CropTypeSamples,
@@ -892,7 +895,7 @@ pub fn fine_tune_croptype(
             card.id
         )));
     };
-    let mut config = config.clone();
+    let mut config = config.clone().with_split_of(&card.training.config);
     config.fine_tune_from = Some(card.id.clone());
     config.conv_channels = arch.conv_channels;
     config.slot_head = arch.slot_head;

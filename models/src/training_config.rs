@@ -13,9 +13,16 @@ use crate::{ModelError, Result};
 /// Training hyper-parameters (saved in the card).
 #[derive(Config, Debug)]
 pub struct TrainConfig {
-    /// Seed of the split, initialisation, batch order and augmentation.
+    /// Seed of the split (unless `split_seed` is set), initialisation, batch order and
+    /// augmentation.
     #[config(default = 42)]
     pub seed: u64,
+    /// Seed of the split alone, when it is not `seed`. Fine-tuning sets it to its base's split
+    /// seed, so that every group the base held out stays out of training whatever `seed` the
+    /// fine-tuning uses (a group's part depends only on the split seed and its id). Absent
+    /// (cards of older models): `seed`.
+    #[config(default = "None")]
+    pub split_seed: Option<u64>,
     /// Maximum epochs.
     #[config(default = 80)]
     pub max_epochs: usize,
@@ -100,10 +107,22 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// This config with the split of `base` (the config a model to fine-tune was trained
+    /// with): its split method, seed, fractions and held-out sources, so that the base's
+    /// validation and test groups are not trained on.
+    pub(crate) fn with_split_of(mut self, base: &TrainConfig) -> Self {
+        self.split = base.split;
+        self.split_seed = Some(base.split_seed.unwrap_or(base.seed));
+        self.val_fraction = base.val_fraction;
+        self.test_fraction = base.test_fraction;
+        self.test_sources = base.test_sources.clone();
+        self
+    }
+
     pub(crate) fn split_spec(&self) -> SplitSpec {
         SplitSpec {
             method: self.split.unwrap_or_default(),
-            seed: self.seed,
+            seed: self.split_seed.unwrap_or(self.seed),
             val_fraction: self.val_fraction,
             test_fraction: self.test_fraction,
         }
@@ -191,4 +210,32 @@ pub fn load_train_config(path: &Path) -> Result<TrainConfig> {
         }
     }
     serde_json::from_value(merged).map_err(|e| ModelError::json(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fine_tuning_keeps_its_base_s_split_whatever_its_own_seed() {
+        let base = TrainConfig::new()
+            .with_seed(42)
+            .with_test_sources(Some(vec!["worldcereal:month_2022_FRA".into()]));
+        let tuned = TrainConfig::new().with_seed(7).with_split_of(&base);
+        assert_eq!(tuned.split_spec(), base.split_spec());
+        assert_eq!(tuned.split_spec().seed, 42);
+        assert_eq!(tuned.test_sources, base.test_sources);
+        assert_eq!(
+            tuned.seed, 7,
+            "initialisation and augmentation keep their own seed"
+        );
+        // A base that was itself fine-tuned passes its split on.
+        let again = TrainConfig::new().with_seed(3).with_split_of(&tuned);
+        assert_eq!(again.split_spec(), base.split_spec());
+        // Without it, the seed is the split's: another seed, another split.
+        assert_ne!(
+            TrainConfig::new().with_seed(7).split_spec(),
+            base.split_spec()
+        );
+    }
 }

@@ -261,7 +261,7 @@ fn verdicts_fine_tune_the_active_land_cover_model_and_the_card_counts_them() {
     let base_id = active["id"].as_str().unwrap().to_string();
     let before: BTreeSet<PathBuf> = model_dirs(&registry);
     let run = gengdi(&format!(
-        "train --task landcover --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_2015{{0711,0830,0909}}_13band.tif --fine-tune active --epochs 1 --quiet --out {}",
+        "train --task landcover --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_2015{{0711,0830,0909}}_13band.tif --fine-tune active --epochs 1 --seed 5 --quiet --out {}",
         verdicts.display(),
         registry.display()
     ));
@@ -301,6 +301,9 @@ fn verdicts_fine_tune_the_active_land_cover_model_and_the_card_counts_them() {
         card["training"]["config"]["fine_tune_from"],
         base_id.as_str()
     );
+    // Its own seed, the base's split: what the base held out stays out of training.
+    assert_eq!(card["training"]["config"]["seed"], 5);
+    assert_eq!(card["training"]["config"]["split_seed"], 42);
     assert_eq!(
         card["input"]["normalisation"],
         base["input"]["normalisation"]
@@ -332,7 +335,7 @@ fn verdicts_fine_tune_the_active_crop_type_model_with_one_season_per_patch() {
     let base_id = active["id"].as_str().unwrap().to_string();
     let before = model_dirs_of(&registry, "croptype");
     let run = gengdi(&format!(
-        "train --task croptype --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_2015{{0711,0830,0909}}_13band.tif --fine-tune active --epochs 1 --quiet --out {}",
+        "train --task croptype --verdicts {} --scenes fixtures/data/eolearn-slovenia-s2/s2l1c_2015{{0711,0830,0909}}_13band.tif --fine-tune active --epochs 1 --seed 5 --quiet --out {}",
         verdicts.display(),
         registry.display()
     ));
@@ -379,6 +382,9 @@ fn verdicts_fine_tune_the_active_crop_type_model_with_one_season_per_patch() {
         card["training"]["config"]["fine_tune_from"],
         base_id.as_str()
     );
+    // Its own seed, the base's split: what the base held out stays out of training.
+    assert_eq!(card["training"]["config"]["seed"], 5);
+    assert_eq!(card["training"]["config"]["split_seed"], 42);
     assert_eq!(
         card["input"]["normalisation"],
         base["input"]["normalisation"]

@@ -28,7 +28,8 @@ pub struct TrainArgs {
     /// Maximum epochs (early stopping may end sooner).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Seed of the split, initialisation, batch order and augmentation.
+    /// Seed of the split, initialisation, batch order and augmentation (with --fine-tune,
+    /// the split stays the base model's, so its held-out samples stay held out).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Burn backend: `ndarray` or `flex`.

@@ -41,8 +41,9 @@ pub use model::{
 pub use registry::Registry;
 pub use train::{
     fine_tune_croptype, fine_tune_landcover, held_out_croptype, held_out_landcover,
-    held_out_series, train_croptype, train_landcover, train_landcover_observed, train_season_cover,
-    TrainConfig, TrainObserver, TrainedModel, Unobserved,
+    held_out_series, train_croptype, train_croptype_observed, train_landcover,
+    train_landcover_observed, train_season_cover, TrainConfig, TrainObserver, TrainedModel,
+    Unobserved,
 };
 
 /// Result type of this crate.

@@ -847,10 +847,21 @@ pub fn train_croptype(
     samples: &CropTypeSamples,
     device: DeviceChoice,
 ) -> Result<TrainedModel> {
+    train_croptype_observed(config, samples, device, &Unobserved)
+}
+
+/// [`train_croptype`] watched by `observer` (epochs as they end; a stop before any epoch).
+pub fn train_croptype_observed(
+    config: &TrainConfig,
+    samples: &CropTypeSamples,
+    device: DeviceChoice,
+    observer: &dyn TrainObserver,
+) -> Result<TrainedModel> {
     train_series(
         config,
         samples,
         device,
+        observer,
         rules::croptype_rule_descriptions(),
         croptype_notes(),
         None,
@@ -872,6 +883,7 @@ pub fn fine_tune_croptype(
     config: &TrainConfig,
     samples: &CropTypeSamples,
     device: DeviceChoice,
+    observer: &dyn TrainObserver,
     base: &std::path::Path,
 ) -> Result<TrainedModel> {
     let model = SeriesModel::load(base, &device.training_device(), Task::CropType)?;
@@ -904,6 +916,7 @@ pub fn fine_tune_croptype(
         &config,
         samples,
         device,
+        observer,
         rules::croptype_rule_descriptions(),
         croptype_notes(),
         Some((card.input.normalisation, arch, net)),
@@ -927,6 +940,7 @@ pub fn train_season_cover(
         config,
         samples,
         device,
+        &Unobserved,
         rules::season_cover_rule_descriptions(),
         vec![
             "perennial = WorldCereal permanent crops (orchards, vineyards, olives, nuts) and trees; the class tree planting on farmland is checked against".into(),
@@ -962,6 +976,7 @@ fn train_series<C: SeriesClass>(
     config: &TrainConfig,
     samples: &SeriesSamples<C>,
     device: DeviceChoice,
+    observer: &dyn TrainObserver,
     rule_descriptions: Vec<String>,
     mut task_notes: Vec<String>,
     base: Option<SeriesBase>,
@@ -1041,15 +1056,7 @@ fn train_series<C: SeriesClass>(
         season_window_p: config.season_window_p.unwrap_or(0.0),
     };
     let mut outcome = fit(
-        &task,
-        net,
-        &split,
-        &weights,
-        n_classes,
-        config,
-        device,
-        task_name,
-        &Unobserved,
+        &task, net, &split, &weights, n_classes, config, device, task_name, observer,
     )?;
     let mut features = pixel_feature_names();
     features.extend(SERIES_EXTRA_FEATURES.iter().map(|f| f.to_string()));

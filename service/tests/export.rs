@@ -394,7 +394,9 @@ async fn exports_carry_the_class_found_and_label_as_the_service_does() {
 
     // The exported list read as `gengdi train --verdicts` reads it labels as the service's
     // training does: patch by patch, the same classes.
-    let service = batch_labels(&*s.store, batch, true).await.unwrap();
+    let service = batch_labels(&*s.store, batch, true, gengdi_models::Task::LandCover)
+        .await
+        .unwrap();
     let by_patch = |features: &[(i64, &'static str, Value)]| {
         let mut v: Vec<(i64, &'static str)> = features.iter().map(|(id, c, _)| (*id, *c)).collect();
         v.sort_unstable();

@@ -13,7 +13,8 @@ use gengdi_inference::labels::{label_stack, landcover_samples, LabelOptions};
 use gengdi_models::{DeviceChoice, ModelCard, Registry};
 use gengdi_service::auth::Role;
 use gengdi_service::jobs::analysis_adapter::{data_dir_registry, load_models, AnalysisExecutor};
-use gengdi_service::jobs::training::{confirmed_class, register_class};
+use gengdi_service::jobs::training::{confirmed_class, croptype_label_class, register_class};
+use gengdi_service::store::PatchStatus;
 use gengdi_service::store::SqliteStore;
 use gengdi_service::{AppState, ServiceConfig};
 use serde_json::{json, Value};
@@ -100,12 +101,15 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
     })
     .await
     .unwrap();
+    // Tables: the shipped WorldCereal series only (the crop-type job below trains on them;
+    // the land-cover jobs ask for no tables).
     let config = ServiceConfig {
         data_dir: dir.path().join("data"),
         import_root: import.clone(),
         tile: 128,
         rate_limit: 0.0,
-        training_tables: Vec::new(),
+        training_tables: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/data/worldcereal-s2-timeseries")],
         ..ServiceConfig::default()
     };
     let store = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
@@ -448,6 +452,119 @@ async fn verdicts_train_a_model_that_is_saved_compared_and_activated() {
     );
     assert_ne!(tuned_card.id, shipped_lc);
 
+    // A crop-type model fine-tuned from the verdicts: each patch labels its season (the mean
+    // of its clear pixels per date), added to the shipped WorldCereal series (the config's
+    // `training_tables`). A non-grain patch confirmed now labels `non_grain`.
+    if let Some(p) = items
+        .iter()
+        .find(|p| p["kind"] == "non_grain_pbf" && !picked.iter().any(|(i, _, _)| p["id"] == *i))
+    {
+        let id = p["id"].as_i64().unwrap();
+        let (status, v) = send(
+            &state,
+            "POST",
+            &format!("/api/v1/changes/{id}/verdicts"),
+            &admin,
+            Some(json!({"verdict": "confirmed", "note": "vegetables"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        picked.push((id, "confirmed", ""));
+    }
+    let shipped_ct = shipped
+        .active_id(gengdi_models::Task::CropType)
+        .unwrap()
+        .unwrap();
+    let mut ct_verdicts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut ct_labelled: BTreeMap<i64, &'static str> = BTreeMap::new();
+    for (id, verdict, found) in &picked {
+        let p = items.iter().find(|p| p["id"] == *id).unwrap();
+        let status = match *verdict {
+            "confirmed" => PatchStatus::Confirmed,
+            _ => PatchStatus::FalsePositive,
+        };
+        let found = gengdi_models::LandCoverClass::ALL
+            .into_iter()
+            .find(|c| c.name() == *found);
+        let kind = p["kind"].as_str().unwrap();
+        if let Some(c) =
+            croptype_label_class(status, kind, p["class_before"].as_str().unwrap(), found)
+        {
+            ct_labelled.insert(*id, c.name());
+            *ct_verdicts.entry(format!("{kind}/{verdict}")).or_default() += 1;
+        }
+    }
+    assert!(!ct_labelled.is_empty(), "{picked:?}");
+    let (status, t) = send(
+        &state,
+        "POST",
+        "/api/v1/training",
+        &researcher,
+        Some(json!({"task": "croptype", "epochs": 2, "seed": 7, "fine_tune": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{t}");
+    let ct_job = t["id"].as_i64().unwrap();
+    let ct = follow(
+        &state,
+        &format!("/api/v1/training/{ct_job}"),
+        &researcher,
+        Duration::from_secs(600),
+    )
+    .await;
+    assert_eq!(ct["status"], "done", "{ct}");
+    let r = &ct["result"];
+    assert_eq!(r["task"], "croptype");
+    assert_eq!(r["model"]["fine_tuned_from"], json!(shipped_ct));
+    assert_eq!(r["model"]["verdicts"], json!(ct_verdicts));
+    // Compared with the active crop-type model on the new model's held-out split.
+    assert_eq!(r["active_model"]["id"], json!(shipped_ct));
+    assert!(r["active_model"]["metrics"]["overall"].is_object(), "{r}");
+    assert_eq!(
+        r["samples"]["tables"], 1530,
+        "the shipped WorldCereal series"
+    );
+    let from_verdicts = r["samples"]["verdicts"].as_u64().unwrap();
+    assert!(
+        (1..=ct_labelled.len() as u64).contains(&from_verdicts),
+        "{from_verdicts} seasons from {ct_labelled:?}"
+    );
+    let labels: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            config
+                .data_dir
+                .join(format!("training/{ct_job}/verdicts-b{batch}.geojson")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let in_file: BTreeMap<i64, &str> = labels["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["patch"].as_i64().unwrap(),
+                f["properties"]["class"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(in_file, ct_labelled);
+    let ct_card = ModelCard::load(&config.data_dir.join(format!(
+        "models/croptype/{}",
+        r["model"]["id"].as_str().unwrap()
+    )))
+    .unwrap();
+    let shipped_ct_card =
+        ModelCard::load(&registry.active_dir(gengdi_models::Task::CropType).unwrap()).unwrap();
+    assert_eq!(
+        ct_card.input.normalisation,
+        shipped_ct_card.input.normalisation
+    );
+    // The base's split: what the shipped model held out stays out of training.
+    assert_eq!(ct_card.training.config.split_seed, Some(42));
+    assert_eq!(ct_card.training.config.seed, 7);
+
     // Activate: the list changes and the next batch runs the new model.
     let (status, a) = send(
         &state,
@@ -524,10 +641,10 @@ async fn bad_training_requests_get_json_4xx() {
             "unknown task",
         ),
         (
-            json!({"task": "croptype"}),
+            json!({"task": "season"}),
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "only landcover",
+            "only landcover or croptype",
         ),
         (
             json!({"task": "landcover", "batches": [999]}),

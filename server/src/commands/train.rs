@@ -101,7 +101,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Task::CropType => {
             let (samples, verdicts) = args.samples.croptype_and_verdicts()?;
             let mut trained = match &base {
-                Some(base) => fine_tune_croptype(&config, &samples, args.device, base)?,
+                Some(base) => fine_tune_croptype(
+                    &config,
+                    &samples,
+                    args.device,
+                    &gengdi_models::Unobserved,
+                    base,
+                )?,
                 None => train_croptype(&config, &samples, args.device)?,
             };
             trained.card.training.verdicts = verdicts;

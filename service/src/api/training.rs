@@ -32,9 +32,12 @@ pub async fn create(
         .task
         .parse()
         .map_err(|_| ApiError::bad_request(format!("task: unknown task {:?}", request.task)))?;
-    if task != gengdi_models::Task::LandCover {
+    if !matches!(
+        task,
+        gengdi_models::Task::LandCover | gengdi_models::Task::CropType
+    ) {
         return Err(ApiError::bad_request(format!(
-            "task: {task} cannot be trained from verdicts; only landcover"
+            "task: {task} cannot be trained from verdicts; only landcover or croptype"
         )));
     }
     let epochs = request.epochs.unwrap_or(80);
@@ -59,7 +62,7 @@ pub async fn create(
     let tables = request.tables.unwrap_or(true);
     let mut labelled = 0;
     for &b in &batches {
-        labelled += batch_labels(store, b, false)
+        labelled += batch_labels(store, b, false, task)
             .await?
             .labelled
             .values()
@@ -70,7 +73,8 @@ pub async fn create(
             StatusCode::UNPROCESSABLE_ENTITY,
             "no_samples",
             format!(
-                "nothing to train on: no confirmed or false_positive patch of batches {batches:?} labels a land-cover class, and {}",
+                "nothing to train on: no confirmed or false_positive patch of batches {batches:?} labels a {} class, and {}",
+                match task { gengdi_models::Task::CropType => "crop-type", _ => "land-cover" },
                 if tables { "no labelled tables are configured (training_tables)" } else { "tables is false" }
             ),
         ));

@@ -18,6 +18,13 @@
 //! | `confirmed` `non_grain_pbf` | skipped (a crop-type finding: the land is still cropland) |
 //! | `false_positive` | `class_found`, else the parcel's register class (`class_before`) as land cover, see [`register_class`]; skipped when it has none |
 //!
+//! A crop-type job (`task: croptype`) labels each patch's *season* instead (the mean of its
+//! clear pixels at each date of the batch's scenes), by [`croptype_label_class`]: confirmed
+//! `non_grain_pbf` → `non_grain`, `tree_planting` → `permanent_crop`, `abandonment` →
+//! `fallow`; a false `non_grain_pbf` → `grain` (or the class found); other false positives by
+//! the class found or the register class (`grass` → `grassland`, `bare` → `fallow`, `tree` and
+//! `orchard` → `permanent_crop`; cropland says neither grain nor non-grain and is skipped).
+//!
 //! The labels of a batch are written to `<data dir>/training/<job>/verdicts-b<batch>.geojson`
 //! (WGS 84, property `class`), kept with the job as the record of what it was trained on.
 
@@ -38,7 +45,7 @@ pub const MAX_EPOCHS: usize = 500;
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingRequest {
-    /// `landcover` (the only task verdicts label).
+    /// `landcover` (the verdicts' patches label pixels) or `croptype` (they label seasons).
     pub task: String,
     /// Batches whose verdicts label samples (default: every batch with verdicts).
     #[serde(default)]
@@ -51,8 +58,8 @@ pub struct TrainingRequest {
     /// Add the shipped labelled tables (default true).
     #[serde(default)]
     pub tables: Option<bool>,
-    /// Fine-tune the active land-cover model (start from its weights and normalisation)
-    /// instead of training from scratch (default false).
+    /// Fine-tune the task's active model (start from its weights and normalisation) instead
+    /// of training from scratch (default false).
     #[serde(default)]
     pub fine_tune: Option<bool>,
 }
@@ -68,7 +75,7 @@ pub struct TrainingSpec {
     pub label_sets: Vec<LabelSet>,
     pub epochs: usize,
     pub seed: Option<u64>,
-    /// Start from the active land-cover model.
+    /// Start from the task's active model.
     pub fine_tune: bool,
 }
 
@@ -421,28 +428,52 @@ async fn patches_with_status(
     }
 }
 
-/// The verdict labels of `batch` (`geometry`: with the polygons, else only the counts).
-pub async fn batch_labels(store: &dyn Store, batch: i64, geometry: bool) -> Result<BatchLabels> {
+/// The class a patch with a verdict labels for the model of `task` (`None`: skipped): a
+/// land-cover class of its pixels ([`verdict_class`]) or a crop-type class of its season
+/// ([`croptype_label_class`]).
+pub fn verdict_label(task: Task, p: &ChangeRecord) -> Option<&'static str> {
+    match task {
+        Task::CropType => croptype_label_class(
+            p.status,
+            &p.kind,
+            &p.class_before,
+            class_named(&p.class_found),
+        )
+        .map(|c| c.name()),
+        _ => verdict_class(p).map(|c| c.name()),
+    }
+}
+
+/// The verdict labels of `batch` for the model of `task` (`geometry`: with the polygons, else
+/// only the counts).
+pub async fn batch_labels(
+    store: &dyn Store,
+    batch: i64,
+    geometry: bool,
+    task: Task,
+) -> Result<BatchLabels> {
     let mut out = BatchLabels {
         batch,
         ..BatchLabels::default()
     };
     for status in [PatchStatus::Confirmed, PatchStatus::FalsePositive] {
         for p in patches_with_status(store, batch, status, geometry).await? {
-            match verdict_class(&p) {
+            match verdict_label(task, &p) {
                 Some(class) => {
-                    *out.labelled.entry(class.name().to_string()).or_default() += 1;
+                    *out.labelled.entry(class.to_string()).or_default() += 1;
                     *out.verdicts
                         .entry(format!("{}/{}", p.kind, status.name()))
                         .or_default() += 1;
                     if let Some(g) = p.geometry {
-                        out.features.push((p.id, class.name(), g));
+                        out.features.push((p.id, class, g));
                     }
                 }
                 None => {
-                    *out.skipped
-                        .entry(skipped_reason(status, &p.kind, &p.class_before))
-                        .or_default() += 1;
+                    let reason = match task {
+                        Task::CropType => croptype_skipped_reason(status, &p.kind),
+                        _ => skipped_reason(status, &p.kind, &p.class_before),
+                    };
+                    *out.skipped.entry(reason).or_default() += 1;
                 }
             }
         }
@@ -531,6 +562,10 @@ pub async fn spec(
         let path = path.to_path_buf();
         move |source| ServiceError::Io { path, source }
     };
+    let task: Task = request
+        .task
+        .parse()
+        .map_err(|_| ServiceError::Invalid(format!("unknown task {:?}", request.task)))?;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut label_sets = Vec::new();
     for &batch in &request.batches {
@@ -538,7 +573,7 @@ pub async fn spec(
             .batch(batch)
             .await?
             .ok_or_else(|| ServiceError::Invalid(format!("batch {batch} is gone")))?;
-        let labels = batch_labels(store, batch, true).await?;
+        let labels = batch_labels(store, batch, true, task).await?;
         if labels.features.is_empty() {
             continue;
         }
@@ -553,7 +588,7 @@ pub async fn spec(
     }
     Ok(TrainingSpec {
         job,
-        task: Task::LandCover,
+        task,
         tables: if request.tables {
             tables.to_vec()
         } else {

@@ -2,9 +2,10 @@
 # The verdict loop, measured (issue 12, part 3): do inspectors' verdicts make the models
 # better? On a generated development season, gengdi's patches get verdicts from the truth as
 # an inspector would give them (`gengdi-season verdicts`: flagged patches confirmed or false
-# positives, plus a quarter on missed violations); the active land-cover model is fine-tuned
-# on the shipped tables plus N verdicts (`gengdi train --verdicts … --fine-tune active`); the
-# report seasons are analysed before and after and scored by `gengdi-season score`.
+# positives, plus a quarter on missed violations); the active land-cover and crop-type models
+# are fine-tuned on the shipped tables plus N verdicts (`gengdi train --task … --verdicts …
+# --fine-tune active`, which keeps the base's split); the report seasons are analysed before
+# and after and scored by `gengdi-season score`.
 #
 #   scripts/verdict-loop.sh [WORK_DIR]          # default target/verdict-loop
 #
@@ -18,18 +19,19 @@
 # positive labels its pixels with the parcel's register class), and `found`, verdicts that also
 # record the land-cover class the inspector saw on the parcel (`class_found`).
 #
-# Which model learns from them (TASKS, default `landcover`): `landcover` fine-tunes the active
-# land-cover model on the verdicts' pixels; `croptype` fine-tunes the active crop-type model on
-# one season per verdict patch (`gengdi train --task croptype --verdicts`: confirmed non-grain
-# → non_grain, tree planting → permanent_crop, abandonment → fallow, a false non-grain flag →
-# grain, other false positives by the class found), which is the model behind non-grain use
-# on PBF and the tree-planting season check. Cells of `croptype` are named `<n>-<labels>-croptype`.
+# Which model learns from them (TASKS, default both: `landcover croptype`): `landcover`
+# fine-tunes the active land-cover model on the verdicts' pixels; `croptype` fine-tunes the
+# active crop-type model on one season per verdict patch (`gengdi train --task croptype
+# --verdicts`: confirmed non-grain → non_grain, tree planting → permanent_crop, abandonment →
+# fallow, a false non-grain flag → grain, other false positives by the class found), the model
+# behind non-grain use on PBF and the tree-planting season check. Cells of `croptype` are
+# named `<n>-<labels>-croptype`.
 #
 # Settings: DEV_SEED (default 1), DEV_SIZE_PX (2406: 36 parcel blocks, enough patches for 400
 # verdicts), REPORT_SEEDS (101–105), SIZE_PX of the report seasons (1203), VERDICTS
 # (25 100 400), LABELS (register found), FT_EPOCHS (20), FT_SEEDS (1 2 3: each cell is
-# fine-tuned once per seed, which seeds the split, initialisation order and augmentation; its
-# summary is over every seed's report seasons). GENGDI / GENGDI_SEASON: binaries (default: a
+# fine-tuned once per seed, which seeds the initialisation order and augmentation, not the
+# split; its summary is over every seed's report seasons). GENGDI / GENGDI_SEASON: binaries (default: a
 # dev build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +44,7 @@ VERDICTS=${VERDICTS:-"25 100 400"}
 LABELS=${LABELS:-"register found"}
 FT_SEEDS=${FT_SEEDS:-"1 2 3"}
 FT_EPOCHS=${FT_EPOCHS:-20}
-TASKS=${TASKS:-landcover}
+TASKS=${TASKS:-"landcover croptype"}
 if [ -z "${GENGDI:-}" ] || [ -z "${GENGDI_SEASON:-}" ]; then
     . scripts/dev-bins.sh && dev_bins gengdi-server gengdi-fixtures
     GENGDI=${GENGDI:-$DEV_BIN_DIR/gengdi}

@@ -277,12 +277,12 @@ pub fn verdict_file_labels(path: &std::path::Path) -> Result<BatchLabels> {
 /// ([`croptype_label_class`]). Season-cover models are not labelled from verdicts.
 pub fn verdict_file_labels_for(path: &std::path::Path, task: Task) -> Result<BatchLabels> {
     use gdal::spatial_ref::{AxisMappingStrategy, SpatialRef};
+    use gdal::vector::LayerAccess;
     if !matches!(task, Task::LandCover | Task::CropType) {
         return Err(ServiceError::Invalid(format!(
             "verdicts label land-cover and crop-type models, not {task} models"
         )));
     }
-    use gdal::vector::LayerAccess;
     let bad = |reason: String| ServiceError::Invalid(format!("{}: {reason}", path.display()));
     let ds = gdal::Dataset::open(path).map_err(|e| bad(e.to_string()))?;
     let mut layer = ds.layer(0).map_err(|e| bad(e.to_string()))?;
@@ -326,18 +326,12 @@ pub fn verdict_file_labels_for(path: &std::path::Path, task: Task) -> Result<Bat
         };
         let (before, after, found) = (text(before_i), text(after_i), text(found_i));
         // What the inspector found on the ground, when the file says.
-        let found = class_named(&found);
-        let class = match task {
-            Task::CropType => croptype_label_class(status, &kind, &before, found).map(|c| c.name()),
-            _ => label_class(status, &kind, &before, &after, found).map(|c| c.name()),
-        };
-        let Some(class) = class else {
-            let reason = match task {
-                Task::CropType => croptype_skipped_reason(status, kind.trim()),
-                _ => skipped_reason(status, &kind, &before),
-            };
-            *out.skipped.entry(reason).or_default() += 1;
-            continue;
+        let class = match label_for(task, status, &kind, &before, &after, class_named(&found)) {
+            Ok(class) => class,
+            Err(reason) => {
+                *out.skipped.entry(reason).or_default() += 1;
+                continue;
+            }
         };
         let Some(geometry) = feature.geometry() else {
             *out.skipped.entry("no geometry".into()).or_default() += 1;
@@ -428,19 +422,24 @@ async fn patches_with_status(
     }
 }
 
-/// The class a patch with a verdict labels for the model of `task` (`None`: skipped): a
-/// land-cover class of its pixels ([`verdict_class`]) or a crop-type class of its season
-/// ([`croptype_label_class`]).
-pub fn verdict_label(task: Task, p: &ChangeRecord) -> Option<&'static str> {
+/// The class name a patch of `kind` with verdict `status` labels for the model of `task`: a
+/// land-cover class of its pixels ([`label_class`]) or a crop-type class of its season
+/// ([`croptype_label_class`]); else why it labels nothing.
+fn label_for(
+    task: Task,
+    status: PatchStatus,
+    kind: &str,
+    class_before: &str,
+    class_after: &str,
+    found: Option<LandCoverClass>,
+) -> std::result::Result<&'static str, String> {
     match task {
-        Task::CropType => croptype_label_class(
-            p.status,
-            &p.kind,
-            &p.class_before,
-            class_named(&p.class_found),
-        )
-        .map(|c| c.name()),
-        _ => verdict_class(p).map(|c| c.name()),
+        Task::CropType => croptype_label_class(status, kind, class_before, found)
+            .map(|c| c.name())
+            .ok_or_else(|| croptype_skipped_reason(status, kind.trim())),
+        _ => label_class(status, kind, class_before, class_after, found)
+            .map(|c| c.name())
+            .ok_or_else(|| skipped_reason(status, kind, class_before)),
     }
 }
 
@@ -458,8 +457,16 @@ pub async fn batch_labels(
     };
     for status in [PatchStatus::Confirmed, PatchStatus::FalsePositive] {
         for p in patches_with_status(store, batch, status, geometry).await? {
-            match verdict_label(task, &p) {
-                Some(class) => {
+            let found = class_named(&p.class_found);
+            match label_for(
+                task,
+                status,
+                &p.kind,
+                &p.class_before,
+                &p.class_after,
+                found,
+            ) {
+                Ok(class) => {
                     *out.labelled.entry(class.to_string()).or_default() += 1;
                     *out.verdicts
                         .entry(format!("{}/{}", p.kind, status.name()))
@@ -468,11 +475,7 @@ pub async fn batch_labels(
                         out.features.push((p.id, class, g));
                     }
                 }
-                None => {
-                    let reason = match task {
-                        Task::CropType => croptype_skipped_reason(status, &p.kind),
-                        _ => skipped_reason(status, &p.kind, &p.class_before),
-                    };
+                Err(reason) => {
                     *out.skipped.entry(reason).or_default() += 1;
                 }
             }

@@ -13,9 +13,9 @@ use gengdi_models::samples::Observation;
 use gengdi_models::samples::PSEUDO_SERIES_YEAR;
 use gengdi_models::train::{croptype_split, landcover_split, series_split};
 use gengdi_models::{
-    evaluate_landcover, evaluate_series, fine_tune_landcover, train_croptype, train_landcover,
-    train_season_cover, DeviceChoice, LandCoverModel, ModelError, Registry, SeasonCoverClass,
-    SeriesModel, Task, TrainConfig,
+    evaluate_landcover, evaluate_series, fine_tune_croptype, fine_tune_landcover, train_croptype,
+    train_landcover, train_season_cover, DeviceChoice, LandCoverModel, ModelError, Registry,
+    SeasonCoverClass, SeriesModel, Task, TrainConfig,
 };
 use ndarray::{Array1, Array2, Array3};
 
@@ -226,6 +226,80 @@ fn fine_tuning_starts_from_the_base_models_weights_and_normalisation() {
     .map(|_| ())
     .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/model"), "{e}");
+}
+
+#[test]
+fn crop_type_fine_tuning_starts_from_the_base_and_keeps_its_split() {
+    let all = common::croptype();
+    let tiny = common::tiny_croptype(&all, 12);
+    let config = tiny_config(5).with_batch_size(32);
+    let base = train_croptype(&config, &tiny, DeviceChoice::NdArray).unwrap();
+    let base_dir = tempfile::tempdir().unwrap();
+    let base_card = base.save(base_dir.path(), "test").unwrap();
+    let device = DeviceChoice::NdArray.device();
+    let report = |trained: gengdi_models::TrainedModel| {
+        let dir = tempfile::tempdir().unwrap();
+        let card = trained.save(dir.path(), "test").unwrap();
+        let model = SeriesModel::load(dir.path(), &device, Task::CropType).unwrap();
+        (card, evaluate_series(&model, &tiny.samples).unwrap())
+    };
+    let (_, base_report) = report(base);
+    // A step too small to move any weight, from another seed: every season is classified as
+    // the base classifies it, and the split (held-out series) is the base's, not seed 99's.
+    let still = tiny_config(99)
+        .with_batch_size(32)
+        .with_max_epochs(1)
+        .with_learning_rate(1e-12);
+    let tuned = fine_tune_croptype(
+        &still,
+        &tiny,
+        DeviceChoice::NdArray,
+        &gengdi_models::Unobserved,
+        base_dir.path(),
+    )
+    .unwrap();
+    let (tuned_card, tuned_report) = report(tuned);
+    assert_eq!(
+        tuned_card.training.config.fine_tune_from.as_deref(),
+        Some(base_card.id.as_str())
+    );
+    assert_eq!(
+        tuned_card.input.normalisation,
+        base_card.input.normalisation
+    );
+    assert_eq!(tuned_report, base_report);
+    assert_eq!(
+        tuned_card.training.split.test_groups_sha256,
+        base_card.training.split.test_groups_sha256
+    );
+    assert_eq!(tuned_card.training.config.split_seed, Some(5));
+    // From scratch, seed 99 draws another split and other weights.
+    let (scratch_card, scratch_report) =
+        report(train_croptype(&still, &tiny, DeviceChoice::NdArray).unwrap());
+    assert_ne!(
+        scratch_card.training.split.test_groups_sha256,
+        base_card.training.split.test_groups_sha256
+    );
+    assert_ne!(scratch_report, base_report);
+    // A land-cover model is no crop-type base.
+    let lc = train_landcover(
+        &tiny_config(7),
+        &common::tiny_landcover(&common::landcover(), 2),
+        DeviceChoice::NdArray,
+    )
+    .unwrap();
+    let lc_dir = tempfile::tempdir().unwrap();
+    lc.save(lc_dir.path(), "test").unwrap();
+    let e = fine_tune_croptype(
+        &still,
+        &tiny,
+        DeviceChoice::NdArray,
+        &gengdi_models::Unobserved,
+        lc_dir.path(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(e.to_string().contains("landcover"), "{e}");
 }
 
 #[test]

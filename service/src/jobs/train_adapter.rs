@@ -80,7 +80,7 @@ pub(crate) fn train(
     } else {
         None
     };
-    let (trained, samples, labels) = match spec.task {
+    let (samples, counts) = match spec.task {
         Task::LandCover => {
             let mut samples = if spec.tables.is_empty() {
                 LandCoverSamples::default()
@@ -95,14 +95,7 @@ pub(crate) fn train(
                 Ok(report)
             })?;
             let counts = SampleCounts::new(samples.samples.len(), from_tables, labels)?;
-            check()?;
-            progress.stage_name("training");
-            progress.tiles(0, spec.epochs as u64);
-            let result = match &base {
-                Some(base) => fine_tune_landcover(&config, &samples, device, &watch, base),
-                None => train_landcover_observed(&config, &samples, device, &watch),
-            };
-            (result, Samples::LandCover(samples), counts)
+            (Samples::LandCover(samples), counts)
         }
         Task::CropType => {
             let mut samples = if spec.tables.is_empty() {
@@ -121,20 +114,24 @@ pub(crate) fn train(
                 Ok(report)
             })?;
             let counts = SampleCounts::new(samples.samples.len(), from_tables, labels)?;
-            check()?;
-            progress.stage_name("training");
-            progress.tiles(0, spec.epochs as u64);
-            let result = match &base {
-                Some(base) => fine_tune_croptype(&config, &samples, device, &watch, base),
-                None => train_croptype_observed(&config, &samples, device, &watch),
-            };
-            (result, Samples::CropType(samples), counts)
+            (Samples::CropType(samples), counts)
         }
         other => {
             return Err(failed(ServiceError::Invalid(format!(
                 "task {other}: only landcover and croptype are trained from verdicts"
             ))))
         }
+    };
+    check()?;
+    progress.stage_name("training");
+    progress.tiles(0, spec.epochs as u64);
+    let trained = match (&samples, &base) {
+        (Samples::LandCover(s), Some(base)) => {
+            fine_tune_landcover(&config, s, device, &watch, base)
+        }
+        (Samples::LandCover(s), None) => train_landcover_observed(&config, s, device, &watch),
+        (Samples::CropType(s), Some(base)) => fine_tune_croptype(&config, s, device, &watch, base),
+        (Samples::CropType(s), None) => train_croptype_observed(&config, s, device, &watch),
     };
     let mut trained = match trained {
         Ok(t) => t,
@@ -196,12 +193,12 @@ pub(crate) fn train(
             "test_groups_sha256": card.training.split.test_groups_sha256,
         },
         "samples": {
-            "total": labels.total,
-            "tables": labels.tables,
-            "verdicts": labels.total - labels.tables,
-            "verdicts_per_class": labels.per_class,
+            "total": counts.total,
+            "tables": counts.tables,
+            "verdicts": counts.total - counts.tables,
+            "verdicts_per_class": counts.per_class,
         },
-        "labels": labels.reports,
+        "labels": counts.reports,
     }))
 }
 

@@ -602,10 +602,6 @@ fn train_landcover_from(
             split.test.len()
         )));
     }
-    let mut train_features = Vec::with_capacity(split.train.len() * N_PIXEL_FEATURES);
-    for &r in &split.train {
-        train_features.extend_from_slice(&pixel_features(&samples.samples[r].dn));
-    }
     let names = Task::LandCover.class_names();
     let n_classes = names.len();
     let train_targets: Vec<usize> = split
@@ -617,6 +613,11 @@ fn train_landcover_from(
     let (norm, arch, net) = match base {
         Some(base) => base,
         None => {
+            // A fine-tuning keeps its base's normalisation; a new model fits its own.
+            let mut train_features = Vec::with_capacity(split.train.len() * N_PIXEL_FEATURES);
+            for &r in &split.train {
+                train_features.extend_from_slice(&pixel_features(&samples.samples[r].dn));
+            }
             let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
             let arch = LandCoverMlpConfig::new(N_PIXEL_FEATURES, n_classes)
                 .with_hidden(config.hidden.clone());
@@ -1008,10 +1009,6 @@ fn train_series<C: SeriesClass>(
         .iter()
         .map(|(_, c)| c.class_index())
         .collect();
-    let mut train_features = Vec::new();
-    for &r in &split.train {
-        train_features.extend(valid_slot_features(&series[r].composite, &series[r].valid));
-    }
     let names = C::TASK.class_names();
     let n_classes = names.len();
     let train_targets: Vec<usize> = split.train.iter().map(|&r| targets[r]).collect();
@@ -1019,6 +1016,11 @@ fn train_series<C: SeriesClass>(
     let (norm, arch, net) = match base {
         Some(base) => base,
         None => {
+            // A fine-tuning keeps its base's normalisation; a new model fits its own.
+            let mut train_features = Vec::new();
+            for &r in &split.train {
+                train_features.extend(valid_slot_features(&series[r].composite, &series[r].valid));
+            }
             let norm = Normalisation::fit(pixel_feature_names(), &train_features, N_PIXEL_FEATURES);
             let arch = CropTemporalConfig::new(N_SERIES_CHANNELS, window.n_slots, n_classes)
                 .with_conv_channels(config.conv_channels)

@@ -56,7 +56,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("landcover_inference");
     group.throughput(Throughput::Elements(PIXELS as u64));
     group.sample_size(10);
-    for choice in DeviceChoice::ALL {
+    for &choice in DeviceChoice::ALL {
         let model = LandCoverModel::load(&dir, &choice.device()).unwrap();
         group.bench_function(
             BenchmarkId::new(format!("burn_{choice}"), "all_cores"),

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 
-/// Which Burn backend runs the models. Parsed from `ndarray` or `flex`.
+/// Which Burn backend runs the models. Parsed from `ndarray` or `flex` (and `vulkan` in a
+/// build with the `vulkan` feature).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
@@ -17,17 +18,31 @@ pub enum DeviceChoice {
     NdArray,
     /// burn-flex, the pure-Rust CPU backend that replaces ndarray upstream.
     Flex,
+    /// Burn's GPU backend on Vulkan (wgpu, SPIR-V kernels) on the best GPU found; only in
+    /// builds with the `vulkan` feature.
+    #[cfg(feature = "vulkan")]
+    Vulkan,
 }
 
 impl DeviceChoice {
     /// All choices.
-    pub const ALL: [DeviceChoice; 2] = [DeviceChoice::NdArray, DeviceChoice::Flex];
+    #[cfg(not(feature = "vulkan"))]
+    pub const ALL: &'static [DeviceChoice] = &[DeviceChoice::NdArray, DeviceChoice::Flex];
+    /// All choices.
+    #[cfg(feature = "vulkan")]
+    pub const ALL: &'static [DeviceChoice] = &[
+        DeviceChoice::NdArray,
+        DeviceChoice::Flex,
+        DeviceChoice::Vulkan,
+    ];
 
     /// The name accepted by [`FromStr`].
     pub fn name(self) -> &'static str {
         match self {
             DeviceChoice::NdArray => "ndarray",
             DeviceChoice::Flex => "flex",
+            #[cfg(feature = "vulkan")]
+            DeviceChoice::Vulkan => "vulkan",
         }
     }
 
@@ -37,6 +52,8 @@ impl DeviceChoice {
             #[allow(deprecated)] // measured against flex on purpose, see stack.md
             DeviceChoice::NdArray => Device::ndarray(),
             DeviceChoice::Flex => Device::flex(),
+            #[cfg(feature = "vulkan")]
+            DeviceChoice::Vulkan => Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
         }
     }
 
@@ -58,10 +75,16 @@ impl FromStr for DeviceChoice {
         match s.trim().to_ascii_lowercase().as_str() {
             "ndarray" | "nd-array" | "cpu-ndarray" => Ok(DeviceChoice::NdArray),
             "flex" => Ok(DeviceChoice::Flex),
+            #[cfg(feature = "vulkan")]
+            "vulkan" => Ok(DeviceChoice::Vulkan),
             _ => Err(ModelError::UnknownName {
                 kind: "device",
                 value: s.to_string(),
-                expected: "ndarray, flex".into(),
+                expected: Self::ALL
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -81,10 +104,18 @@ mod tests {
             " Flex ".parse::<DeviceChoice>().ok(),
             Some(DeviceChoice::Flex)
         );
-        assert!(matches!(
-            "cuda".parse::<DeviceChoice>(),
-            Err(ModelError::UnknownName { kind: "device", .. })
-        ));
+        match "cuda".parse::<DeviceChoice>() {
+            Err(ModelError::UnknownName { kind, expected, .. }) => {
+                assert_eq!(kind, "device");
+                // The error lists exactly the devices this build has, each of which parses.
+                let names: Vec<&str> = expected.split(", ").collect();
+                assert_eq!(names.len(), DeviceChoice::ALL.len());
+                for (name, &choice) in names.iter().zip(DeviceChoice::ALL) {
+                    assert_eq!(name.parse::<DeviceChoice>().ok(), Some(choice));
+                }
+            }
+            other => panic!("cuda parsed as {other:?}"),
+        }
         assert!(DeviceChoice::Flex.training_device().is_autodiff());
         assert!(!DeviceChoice::NdArray.device().is_autodiff());
     }

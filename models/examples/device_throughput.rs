@@ -10,8 +10,9 @@
 //!     --weights models/weights --pixels 4194304 --rounds 5 --epochs 5
 //! ```
 //!
-//! `--device ndarray` or `flex` measures Burn's CPU backends with the same command. Every figure is the median of `--rounds` timed runs after one
-//! untimed warm-up run (which, on a GPU, compiles the kernels).
+//! `--device ndarray` or `flex` measures Burn's CPU backends with the same command. Every
+//! figure is the median of `--rounds` timed runs after one untimed warm-up run (which, on a
+//! GPU, compiles and autotunes the kernels).
 //!
 //! - `kernel`: the fused CPU pixel kernel (what `gengdi classify` and `analyze` run) on all
 //!   cores: the figure to beat.
@@ -205,7 +206,7 @@ fn main() -> std::process::ExitCode {
     let secs = t.elapsed().as_secs_f64();
     let epochs = trained.card.training.epochs_run;
     println!(
-        "train landcover: {epochs} epochs in {secs:.1} s, {:.2} s/epoch ({} samples)",
+        "train landcover: {epochs} epochs in {secs:.1} s, {:.2} s/epoch (training split of {} pixels)",
         secs / epochs as f64,
         n
     );
@@ -216,7 +217,7 @@ fn main() -> std::process::ExitCode {
     let secs = t.elapsed().as_secs_f64();
     let epochs = trained.card.training.epochs_run;
     println!(
-        "train croptype: {epochs} epochs in {secs:.1} s, {:.2} s/epoch ({} series)",
+        "train croptype: {epochs} epochs in {secs:.1} s, {:.2} s/epoch (training split of {} series)",
         secs / epochs as f64,
         series.samples.len()
     );

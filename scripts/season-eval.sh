@@ -13,6 +13,13 @@
 # copies of the parcel block, about 1,700 parcels, at least 34 of each violation kind, so
 # one parcel moves a recall by at most 3 %). GENGDI / GENGDI_SEASON: binaries to use
 # (default: a dev build of the workspace's).
+#
+# Disjoint series (SPLIT=1, the default): the held-out lists are split in two by line parity,
+# as scripts/verdict-loop.sh does; development seeds are rendered from the odd lines, report
+# seeds from the even lines, so a threshold fitted to the series of a development season
+# cannot fit a report season's. With one pool for both (SPLIT=0, how this script ran until
+# 2026-11-30), a scene of 1203 px renders every held-out series somewhere, so the report seeds
+# showed the same 179 series as each development seed, only on other parcels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-target/season-eval}
@@ -31,14 +38,23 @@ echo "== the active models' held-out groups: land cover $(active landcover), cro
 "$GENGDI" -q eval --model "$(active landcover)" --held-out --write-held-out "$WORK/landcover-held-out.txt" > /dev/null
 "$GENGDI" -q eval --model "$(active croptype)" --held-out --write-held-out "$WORK/croptype-held-out.txt" > /dev/null
 wc -l "$WORK"/*-held-out.txt
+for task in landcover croptype; do
+    if [ "${SPLIT:-1}" = 1 ]; then
+        awk 'NR % 2 == 1' "$WORK/$task-held-out.txt" > "$WORK/$task-dev.txt"
+        awk 'NR % 2 == 0' "$WORK/$task-held-out.txt" > "$WORK/$task-report.txt"
+    else
+        cp "$WORK/$task-held-out.txt" "$WORK/$task-dev.txt"
+        cp "$WORK/$task-held-out.txt" "$WORK/$task-report.txt"
+    fi
+done
 
-one_seed() { # seed → $WORK/seed<seed>/score.json
-    local seed=$1 dir=$WORK/seed$1
+one_seed() { # seed half → $WORK/seed<seed>/score.json
+    local seed=$1 half=$2 dir=$WORK/seed$1
     if [ ! -f "$dir/score.json" ]; then
         rm -rf "$dir"
         "$GENGDI_SEASON" --out "$dir" --seed "$seed" --size-px "$SIZE_PX" \
-            --crop-series "$WORK/croptype-held-out.txt" \
-            --landcover-samples "$WORK/landcover-held-out.txt" > "$dir.season.log"
+            --crop-series "$WORK/croptype-$half.txt" \
+            --landcover-samples "$WORK/landcover-$half.txt" > "$dir.season.log"
         "$GENGDI" -q analyze --scenes "$dir"/S2_L2A_*.tif --farmland "$dir/farmland.gpkg" \
             --out "$dir/changes.geojson"
         "$GENGDI_SEASON" score --season "$dir" --changes "$dir/changes.geojson" \
@@ -50,10 +66,10 @@ one_seed() { # seed → $WORK/seed<seed>/score.json
 
 echo "== development seeds: $DEV_SEEDS"
 dev=()
-for s in $DEV_SEEDS; do one_seed "$s"; dev+=("$WORK/seed$s/score.json"); done
+for s in $DEV_SEEDS; do one_seed "$s" dev; dev+=("$WORK/seed$s/score.json"); done
 echo "== report seeds: $REPORT_SEEDS"
 report=()
-for s in $REPORT_SEEDS; do one_seed "$s"; report+=("$WORK/seed$s/score.json"); done
+for s in $REPORT_SEEDS; do one_seed "$s" report; report+=("$WORK/seed$s/score.json"); done
 
 echo "== development seeds ($DEV_SEEDS), mean (worst)"
 "$GENGDI_SEASON" summary "${dev[@]}" | tee "$WORK/summary-dev.md"

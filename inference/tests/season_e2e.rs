@@ -405,9 +405,14 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
         };
         run_models(512, dir.path(), rules, spec, InferencePath::Kernel, None)
     };
-    let on = crop_type_check(RulesConfig::default());
+    // The grassland side of the check is tested below.
+    let on = crop_type_check(RulesConfig {
+        tree_grassland_min_confidence: 0.0,
+        ..RulesConfig::default()
+    });
     let off = crop_type_check(RulesConfig {
         tree_annual_crop_veto: 2.0,
+        tree_grassland_min_confidence: 0.0,
         ..RulesConfig::default()
     });
     let ids = |r: &Run| -> BTreeSet<(String, String)> {
@@ -463,6 +468,69 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
             "{p:?}"
         );
     }
+}
+
+/// The grassland side of the crop-type check (`tree_grassland_min_confidence`) only removes
+/// tree-planting patches, only of parcels whose tree-like season the model calls grassland
+/// below the threshold, and at least twice as many false ones as true ones: green fallow
+/// fields and vegetables whose summer the single-date model calls orchard.
+#[test]
+fn the_season_check_drops_tree_planting_on_a_near_chance_grassland_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let crop_type_check = |rules: RulesConfig| {
+        let spec = SeasonSpec {
+            series: held_out_series(),
+            ..SeasonSpec::default()
+        };
+        run_models(512, dir.path(), rules, spec, InferencePath::Kernel, None)
+    };
+    let on = crop_type_check(RulesConfig::default());
+    let off = crop_type_check(RulesConfig {
+        tree_grassland_min_confidence: 0.0,
+        ..RulesConfig::default()
+    });
+    let key =
+        |p: &gengdi_inference::analysis::PatchRecord| (p.id.clone(), format!("{:.2}", p.area_m2));
+    let kept: BTreeSet<_> = on.result.patches.iter().map(key).collect();
+    assert!(
+        kept.is_subset(&off.result.patches.iter().map(key).collect()),
+        "the check added patches"
+    );
+    let threshold = RulesConfig::default().tree_grassland_min_confidence;
+    let dropped: BTreeSet<&String> = off
+        .result
+        .patches
+        .iter()
+        .filter(|p| !kept.contains(&key(p)))
+        .map(|p| {
+            assert_eq!(p.kind, "tree_planting", "{p:?}");
+            &p.parcel_id
+        })
+        .collect();
+    for p in &dropped {
+        let status = on
+            .result
+            .parcels
+            .iter()
+            .find(|s| &&s.parcel_id == p)
+            .unwrap();
+        let (class, confidence) = status.tree_check.clone().unwrap();
+        assert!(
+            class == "grassland" && confidence < threshold,
+            "{p}: {class} {confidence}"
+        );
+    }
+    let true_ones = dropped
+        .iter()
+        .filter(|p| on.truth[**p] == "tree_planting")
+        .count();
+    let false_ones = dropped.len() - true_ones;
+    println!("dropped {false_ones} false and {true_ones} true tree-planting parcels");
+    // On this seed: 2 false, 0 true.
+    assert!(
+        false_ones >= 2 && false_ones >= 2 * true_ones,
+        "{false_ones} false, {true_ones} true"
+    );
 }
 
 /// The season-cover check, with a (small, quickly trained) season-cover model: it removes

@@ -49,9 +49,11 @@ fn the_parcel_table_carries_the_season_check_of_every_parcel_with_tree_pixels() 
         assert_eq!(r.len(), header.len(), "{r:?}");
         if r[flags].contains("tree_planting") {
             // Every flagged parcel went through the check and was not called an annual crop
-            // with the default `tree_annual_crop_veto` confidence (0.4).
+            // with the default `tree_annual_crop_veto` confidence (0.4), nor grassland below
+            // the default `tree_grassland_min_confidence` (0.3).
             let c: f64 = r[conf].parse().unwrap();
-            let vetoed = (r[check] == "grain" || r[check] == "non_grain") && c >= 0.4;
+            let vetoed = ((r[check] == "grain" || r[check] == "non_grain") && c >= 0.4)
+                || (r[check] == "grassland" && c < 0.3);
             assert!(
                 !r[check].is_empty() && !vetoed,
                 "{}: {:?} {c}",

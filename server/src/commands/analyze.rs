@@ -211,7 +211,7 @@ fn print_summary(r: &AnalysisResult, grid: &AnalysisGrid, secs: f64) {
     );
     if !r.tree_planting_vetoed.is_empty() {
         println!(
-            "tree planting not reported on {} parcels: the season model does not find the season of their tree-like pixels perennial (rules tree_season_veto, tree_annual_crop_veto; see tree_check in the --maps parcel table)",
+            "tree planting not reported on {} parcels: the season model does not find the season of their tree-like pixels perennial (rules tree_season_veto, tree_annual_crop_veto, tree_grassland_min_confidence; see tree_check in the --maps parcel table)",
             r.tree_planting_vetoed.len()
         );
     }

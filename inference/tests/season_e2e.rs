@@ -392,48 +392,71 @@ fn scores_hold_their_floors_over_other_seeds() {
     }
 }
 
+/// The generated season of the default seed, rendered from held-out series only, analysed
+/// with the crop-type model and `rules` (no season-cover model).
+fn crop_type_check(dir: &std::path::Path, rules: RulesConfig) -> Run {
+    let spec = SeasonSpec {
+        series: held_out_series(),
+        ..SeasonSpec::default()
+    };
+    run_models(512, dir, rules, spec, InferencePath::Kernel, None)
+}
+
+/// The parcels of the patches that `off` has and `on` does not, asserting that `on` added no
+/// patch and that each dropped patch is tree planting.
+fn dropped_tree_planting<'a>(on: &Run, off: &'a Run) -> BTreeSet<&'a String> {
+    let key =
+        |p: &gengdi_inference::analysis::PatchRecord| (p.id.clone(), format!("{:.2}", p.area_m2));
+    let kept: BTreeSet<_> = on.result.patches.iter().map(key).collect();
+    assert!(
+        kept.is_subset(&off.result.patches.iter().map(key).collect()),
+        "the check added patches"
+    );
+    off.result
+        .patches
+        .iter()
+        .filter(|p| !kept.contains(&key(p)))
+        .map(|p| {
+            assert_eq!(p.kind, "tree_planting", "{p:?}");
+            &p.parcel_id
+        })
+        .collect()
+}
+
+/// The season check's class and confidence on `parcel` in `run`.
+fn tree_check(run: &Run, parcel: &str) -> (String, f32) {
+    let status = run
+        .result
+        .parcels
+        .iter()
+        .find(|s| s.parcel_id == parcel)
+        .unwrap();
+    status.tree_check.clone().unwrap()
+}
+
 /// The crop-type season check (without a season-cover model) only removes tree-planting
 /// patches, and only false ones: the summer-crop parcels whose canopy the single-date
 /// land-cover model calls orchard.
 #[test]
 fn the_season_check_drops_tree_planting_only_on_annual_crops() {
     let dir = tempfile::tempdir().unwrap();
-    let crop_type_check = |rules: RulesConfig| {
-        let spec = SeasonSpec {
-            series: held_out_series(),
-            ..SeasonSpec::default()
-        };
-        run_models(512, dir.path(), rules, spec, InferencePath::Kernel, None)
-    };
     // The grassland side of the check is tested below.
-    let on = crop_type_check(RulesConfig {
-        tree_grassland_min_confidence: 0.0,
-        ..RulesConfig::default()
-    });
-    let off = crop_type_check(RulesConfig {
-        tree_annual_crop_veto: 2.0,
-        tree_grassland_min_confidence: 0.0,
-        ..RulesConfig::default()
-    });
-    let ids = |r: &Run| -> BTreeSet<(String, String)> {
-        r.result
-            .patches
-            .iter()
-            .map(|p| (p.id.clone(), format!("{:.2}", p.area_m2)))
-            .collect()
-    };
-    let (a, b) = (ids(&on), ids(&off));
-    assert!(a.is_subset(&b), "the check added patches");
-    let dropped: BTreeSet<&String> = off
-        .result
-        .patches
-        .iter()
-        .filter(|p| !a.contains(&(p.id.clone(), format!("{:.2}", p.area_m2))))
-        .map(|p| {
-            assert_eq!(p.kind, "tree_planting", "{p:?}");
-            &p.parcel_id
-        })
-        .collect();
+    let on = crop_type_check(
+        dir.path(),
+        RulesConfig {
+            tree_grassland_min_confidence: 0.0,
+            ..RulesConfig::default()
+        },
+    );
+    let off = crop_type_check(
+        dir.path(),
+        RulesConfig {
+            tree_annual_crop_veto: 2.0,
+            tree_grassland_min_confidence: 0.0,
+            ..RulesConfig::default()
+        },
+    );
+    let dropped = dropped_tree_planting(&on, &off);
     let crops = truth_column(dir.path(), "crop");
     for p in &dropped {
         assert_ne!(on.truth[*p], "tree_planting", "dropped a true orchard: {p}");
@@ -442,13 +465,7 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
             ["soy", "maize", "sunflower", "spring_wheat", "rapeseed"].contains(&c),
             "{p}: {c}"
         );
-        let status = on
-            .result
-            .parcels
-            .iter()
-            .find(|s| &&s.parcel_id == p)
-            .unwrap();
-        let (class, _) = status.tree_check.clone().unwrap();
+        let (class, _) = tree_check(&on, p);
         assert!(class == "grain" || class == "non_grain", "{p}: {class}");
     }
     // The check does drop some (12 with the models before the shared split, 3 after).
@@ -477,44 +494,18 @@ fn the_season_check_drops_tree_planting_only_on_annual_crops() {
 #[test]
 fn the_season_check_drops_tree_planting_on_a_near_chance_grassland_call() {
     let dir = tempfile::tempdir().unwrap();
-    let crop_type_check = |rules: RulesConfig| {
-        let spec = SeasonSpec {
-            series: held_out_series(),
-            ..SeasonSpec::default()
-        };
-        run_models(512, dir.path(), rules, spec, InferencePath::Kernel, None)
-    };
-    let on = crop_type_check(RulesConfig::default());
-    let off = crop_type_check(RulesConfig {
-        tree_grassland_min_confidence: 0.0,
-        ..RulesConfig::default()
-    });
-    let key =
-        |p: &gengdi_inference::analysis::PatchRecord| (p.id.clone(), format!("{:.2}", p.area_m2));
-    let kept: BTreeSet<_> = on.result.patches.iter().map(key).collect();
-    assert!(
-        kept.is_subset(&off.result.patches.iter().map(key).collect()),
-        "the check added patches"
+    let on = crop_type_check(dir.path(), RulesConfig::default());
+    let off = crop_type_check(
+        dir.path(),
+        RulesConfig {
+            tree_grassland_min_confidence: 0.0,
+            ..RulesConfig::default()
+        },
     );
     let threshold = RulesConfig::default().tree_grassland_min_confidence;
-    let dropped: BTreeSet<&String> = off
-        .result
-        .patches
-        .iter()
-        .filter(|p| !kept.contains(&key(p)))
-        .map(|p| {
-            assert_eq!(p.kind, "tree_planting", "{p:?}");
-            &p.parcel_id
-        })
-        .collect();
+    let dropped = dropped_tree_planting(&on, &off);
     for p in &dropped {
-        let status = on
-            .result
-            .parcels
-            .iter()
-            .find(|s| &&s.parcel_id == p)
-            .unwrap();
-        let (class, confidence) = status.tree_check.clone().unwrap();
+        let (class, confidence) = tree_check(&on, p);
         assert!(
             class == "grassland" && confidence < threshold,
             "{p}: {class} {confidence}"

@@ -34,6 +34,7 @@ use gengdi_models::samples::{load_croptype, load_landcover};
 use gengdi_models::train::load_train_config;
 use gengdi_models::{
     train_croptype, train_landcover, DeviceChoice, InferencePath, LandCoverModel, Registry, Task,
+    TrainConfig, TrainedModel,
 };
 use ndarray::{Array1, Array2};
 
@@ -193,33 +194,28 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     let configs = a.weights.join("../configs");
-    let capped = |task: &str| {
-        let mut c = load_train_config(&configs.join(format!("{task}.json"))).unwrap();
-        c.max_epochs = a.epochs;
-        c.patience = a.epochs + 1;
-        c.progress = false;
-        c
+    // Train `task` from its shipped config capped at --epochs and print the time per epoch.
+    let timed = |task: &str, samples: &str, train: &dyn Fn(&TrainConfig) -> TrainedModel| {
+        let mut config = load_train_config(&configs.join(format!("{task}.json"))).unwrap();
+        config.max_epochs = a.epochs;
+        config.patience = a.epochs + 1;
+        config.progress = false;
+        let t = Instant::now();
+        let epochs = train(&config).card.training.epochs_run;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "train {task}: {epochs} epochs in {secs:.1} s, {:.2} s/epoch (training split of {samples})",
+            secs / epochs as f64
+        );
     };
-    let config = capped("landcover");
-    let t = Instant::now();
-    let trained = train_landcover(&config, &samples, a.device).unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    let epochs = trained.card.training.epochs_run;
-    println!(
-        "train landcover: {epochs} epochs in {secs:.1} s, {:.2} s/epoch (training split of {} pixels)",
-        secs / epochs as f64,
-        n
-    );
+    timed("landcover", &format!("{n} pixels"), &|c| {
+        train_landcover(c, &samples, a.device).unwrap()
+    });
     let series = load_croptype(std::slice::from_ref(&a.data)).expect("crop-type tables");
-    let config = capped("croptype");
-    let t = Instant::now();
-    let trained = train_croptype(&config, &series, a.device).unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    let epochs = trained.card.training.epochs_run;
-    println!(
-        "train croptype: {epochs} epochs in {secs:.1} s, {:.2} s/epoch (training split of {} series)",
-        secs / epochs as f64,
-        series.samples.len()
+    timed(
+        "croptype",
+        &format!("{} series", series.samples.len()),
+        &|c| train_croptype(c, &series, a.device).unwrap(),
     );
     std::process::ExitCode::SUCCESS
 }

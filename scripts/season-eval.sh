@@ -3,7 +3,8 @@
 # cannot flatter"): every season is rendered only from WorldCereal samples and EuroSAT
 # patches the active models never saw (their held-out groups, recomputed from the cards),
 # analysed by `gengdi analyze` with the default rules, and scored by `gengdi-season score`;
-# `gengdi-season summary` gives the mean and worst seed per kind.
+# `gengdi-season summary` gives the mean and worst seed per kind, and the pooled precision
+# and recall with a 90 % interval that resamples series (a series is shown on many parcels).
 #
 #   scripts/season-eval.sh [WORK_DIR]          # default target/season-eval
 #

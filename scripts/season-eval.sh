@@ -15,6 +15,16 @@
 # one parcel moves a recall by at most 3 %). GENGDI / GENGDI_SEASON: binaries to use
 # (default: a dev build of the workspace's).
 #
+# Trying a change (the protocol the README's "Season analysis" follows): ANALYZE_ARGS adds
+# arguments to every `gengdi analyze` (e.g. "--config my-rules.toml"; GENGDI_REGISTRY picks
+# the models), and BASELINE, an earlier WORK_DIR of the same seeds, compares each half with
+# it (`gengdi-season compare`: the change of pooled precision and recall, with a 90 %
+# interval that resamples the same series on both sides). Decide on the development half;
+# look at the report half once.
+#
+#   BASELINE=target/season-eval ANALYZE_ARGS="--config my-rules.toml" \
+#       scripts/season-eval.sh target/season-eval-mine
+#
 # Disjoint series (SPLIT=1, the default): the held-out lists are split in two by line parity,
 # as scripts/verdict-loop.sh does; development seeds are rendered from the odd lines, report
 # seeds from the even lines, so a threshold fitted to the series of a development season
@@ -32,6 +42,7 @@ if [ -z "${GENGDI:-}" ] || [ -z "${GENGDI_SEASON:-}" ]; then
     GENGDI=${GENGDI:-$DEV_BIN_DIR/gengdi}
     GENGDI_SEASON=${GENGDI_SEASON:-$DEV_BIN_DIR/gengdi-season}
 fi
+read -r -a analyze_args <<< "${ANALYZE_ARGS:-}"
 mkdir -p "$WORK"
 
 active() { sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' "models/weights/$1/active.json"; }
@@ -57,7 +68,7 @@ one_seed() { # seed half → $WORK/seed<seed>/score.json
             --crop-series "$WORK/croptype-$half.txt" \
             --landcover-samples "$WORK/landcover-$half.txt" > "$dir.season.log"
         "$GENGDI" -q analyze --scenes "$dir"/S2_L2A_*.tif --farmland "$dir/farmland.gpkg" \
-            --out "$dir/changes.geojson"
+            --out "$dir/changes.geojson" "${analyze_args[@]}"
         "$GENGDI_SEASON" score --season "$dir" --changes "$dir/changes.geojson" \
             --json "$dir/score.json" > "$dir.score.md"
     fi
@@ -76,3 +87,19 @@ echo "== development seeds ($DEV_SEEDS), mean (worst)"
 "$GENGDI_SEASON" summary "${dev[@]}" | tee "$WORK/summary-dev.md"
 echo "== report seeds ($REPORT_SEEDS), mean (worst)"
 "$GENGDI_SEASON" summary "${report[@]}" | tee "$WORK/summary-report.md"
+
+if [ -n "${BASELINE:-}" ]; then
+    for half in dev report; do
+        seeds=$DEV_SEEDS
+        [ "$half" = report ] && seeds=$REPORT_SEEDS
+        before=()
+        after=()
+        for s in $seeds; do
+            before+=("$BASELINE/seed$s/score.json")
+            after+=("$WORK/seed$s/score.json")
+        done
+        echo "== $half seeds ($seeds) against $BASELINE: the change, with its 90 % interval"
+        "$GENGDI_SEASON" compare --before "${before[@]}" --after "${after[@]}" |
+            tee "$WORK/compare-$half.md"
+    done
+fi

@@ -104,6 +104,11 @@ fn time<T>(rounds: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     (secs[secs.len() / 2], last)
 }
 
+/// How many class codes two runs share, position by position.
+fn agreeing<'a>(a: impl IntoIterator<Item = &'a u8>, b: impl IntoIterator<Item = &'a u8>) -> usize {
+    a.into_iter().zip(b).filter(|(x, y)| x == y).count()
+}
+
 fn main() -> std::process::ExitCode {
     let a = match args() {
         Ok(a) => a,
@@ -155,11 +160,7 @@ fn main() -> std::process::ExitCode {
         let first = m.predict_features(&features).unwrap();
         let first_secs = t.elapsed().as_secs_f64();
         let (secs, (codes, conf)) = time(a.rounds, || m.predict_features(&features).unwrap());
-        let same = codes
-            .iter()
-            .zip(reference.codes.iter())
-            .filter(|(a, b)| a == b)
-            .count();
+        let same = agreeing(&codes, &reference.codes);
         let max_diff = conf
             .iter()
             .zip(reference.confidence.iter())
@@ -178,12 +179,7 @@ fn main() -> std::process::ExitCode {
             .classify_pixels(&BANDS, dn.view(), valid.view())
             .unwrap()
     });
-    let same = c
-        .codes
-        .iter()
-        .zip(reference.codes.iter())
-        .filter(|(a, b)| a == b)
-        .count();
+    let same = agreeing(&c.codes, &reference.codes);
     println!(
         "burn classify (DN rows), batch {DEFAULT_INFERENCE_BATCH}  {:8.2} M px/s  (codes equal: {same}/{})",
         mpx(secs),
